@@ -12,7 +12,7 @@ install: $(STAMP)
 
 # mysqlclient builds against the MariaDB client headers, found through pkg-config.
 system-deps:
-	@if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then \
+	@if ! { pkg-config --exists mariadb || pkg-config --exists mysqlclient; } 2>/dev/null; then \
 	  echo "Installing pkg-config and the MariaDB client headers (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pkg-config libmariadb-dev >/dev/null; \

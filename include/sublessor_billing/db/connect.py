@@ -1,0 +1,45 @@
+"""Plain MySQL connections for code that runs outside Airflow (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MySqlTarget:
+    host: str = "127.0.0.1"
+    port: int = 3306
+    user: str = "root"
+    password: str = ""
+    database: str | None = None
+
+    def with_database(self, database: str) -> MySqlTarget:
+        return MySqlTarget(self.host, self.port, self.user, self.password, database)
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.database or ''}"
+
+
+def connect(target: MySqlTarget, **options: Any) -> Any:
+    """Open a mysqlclient connection (autocommit off, utf8mb4)."""
+    import MySQLdb
+
+    kwargs: dict[str, Any] = {
+        "host": target.host,
+        "port": target.port,
+        "user": target.user,
+        "passwd": target.password,
+        "charset": "utf8mb4",
+        "autocommit": False,
+    }
+    if target.database:
+        kwargs["db"] = target.database
+    kwargs.update(options)
+    try:
+        return MySQLdb.connect(**kwargs)
+    except MySQLdb.OperationalError as exc:
+        raise ConnectionError(
+            f"Cannot connect to MySQL at {target.host}:{target.port} as {target.user!r} "
+            f"(database {target.database!r}): {exc}. Is the server up and the database created?"
+        ) from exc

@@ -1,0 +1,132 @@
+"""Versioned, idempotent schema migrations for the tables this project owns.
+
+Files in ``migrations/`` are named ``NNN_what.sql`` and applied in order, each
+once, recorded in ``schema_version``. Every statement is written to be safe to
+run again, so a migration interrupted half-way (DDL commits implicitly) is
+simply re-applied. A named lock keeps two workers from migrating at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+EXTERNAL_DDL_DIR = Path(__file__).parent / "external"
+_LOCK_NAME = "sublessor_billing.migrate"
+_LOCK_TIMEOUT_S = 120
+_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    def statements(self) -> list[str]:
+        return split_sql(self.path.read_text(encoding="utf-8"))
+
+
+def split_sql(text: str) -> list[str]:
+    """Split a script into statements (one per ``;`` at the end of a line)."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    body = "\n".join(lines)
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def available_migrations() -> list[Migration]:
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise RuntimeError(f"Migration file {path.name!r} is not named NNN_what.sql; rename it.")
+        found.append(Migration(int(match.group(1)), path.stem, path))
+    versions = [m.version for m in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"Two migration files share a version number in {MIGRATIONS_DIR}.")
+    return found
+
+
+def latest_version() -> int:
+    return max((m.version for m in available_migrations()), default=0)
+
+
+def applied_versions(conn: Any) -> set[int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = 'schema_version'"
+        )
+        if cur.fetchone()[0] == 0:
+            return set()
+        cur.execute("SELECT version FROM schema_version")
+        return {int(row[0]) for row in cur.fetchall()}
+
+
+def apply_migrations(conn: Any) -> list[str]:
+    """Bring the connected database up to the latest schema; return what was applied."""
+    pending = [m for m in available_migrations() if m.version not in applied_versions(conn)]
+    if not pending:
+        return []
+    with conn.cursor() as cur:
+        cur.execute("SELECT GET_LOCK(%s, %s)", (_lock_name(conn), _LOCK_TIMEOUT_S))
+        if cur.fetchone()[0] != 1:
+            raise RuntimeError(
+                f"Could not take the migration lock within {_LOCK_TIMEOUT_S}s: another worker is "
+                "migrating or hung. Look for a long-running session holding it (SHOW PROCESSLIST)."
+            )
+        try:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INT NOT NULL PRIMARY KEY,"
+                " name VARCHAR(128) NOT NULL,"
+                " applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+                ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            )
+            done = applied_versions(conn)
+            applied = []
+            for migration in pending:
+                if migration.version in done:
+                    continue
+                log.info("Applying migration %s", migration.name)
+                for statement in migration.statements():
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT IGNORE INTO schema_version (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+                conn.commit()
+                applied.append(migration.name)
+            return applied
+        finally:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (_lock_name(conn),))
+            cur.fetchall()
+
+
+def ensure_schema(conn: Any) -> None:
+    """Apply pending migrations; cheap when the schema is already current."""
+    applied = apply_migrations(conn)
+    if applied:
+        log.info("Schema upgraded: %s", ", ".join(applied))
+
+
+def apply_external_ddl(conn: Any, name: str) -> None:
+    """Create tables owned by other systems (tests and the demo only): ``anjuke_db`` or ``user_prop_db``."""
+    path = EXTERNAL_DDL_DIR / f"{name}.sql"
+    with conn.cursor() as cur:
+        for statement in split_sql(path.read_text(encoding="utf-8")):
+            cur.execute(statement)
+    conn.commit()
+
+
+def _lock_name(conn: Any) -> str:
+    with conn.cursor() as cur:
+        cur.execute("SELECT DATABASE()")
+        database = cur.fetchone()[0]
+    return f"{_LOCK_NAME}.{database}"[:64]

@@ -1,0 +1,37 @@
+"""Phone number normalization (contracts/tables.md, "Phone numbers")."""
+
+from __future__ import annotations
+
+import re
+
+_NON_DIGITS = re.compile(r"\D+")
+
+
+def normalize_phone(raw: str | None) -> str:
+    """Return the comparable form of a number; '' when it has no digits (withheld)."""
+    digits = _NON_DIGITS.sub("", raw or "")
+    # Only ASCII digits count: \D keeps other scripts' digits, drop them too.
+    digits = "".join(ch for ch in digits if "0" <= ch <= "9")
+    if digits.startswith("0086"):
+        digits = digits[2:]
+    if digits.startswith("86") and len(digits) >= 12:
+        rest = digits[2:]
+        if rest.startswith("0") or _is_mobile(rest):
+            digits = rest
+        else:
+            digits = "0" + rest
+    if len(digits) == 12 and digits.startswith("0") and _is_mobile(digits[1:]):
+        digits = digits[1:]
+    return digits
+
+
+def _is_mobile(digits: str) -> bool:
+    return len(digits) == 11 and digits.startswith("1")
+
+
+def mask_phone(raw: str | None) -> str:
+    """Mask a number for logs, keeping only its last 4 digits."""
+    digits = "".join(ch for ch in (raw or "") if "0" <= ch <= "9")
+    if not digits:
+        return "<none>"
+    return "*" * max(len(digits) - 4, 0) + digits[-4:]

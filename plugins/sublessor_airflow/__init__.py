@@ -1,0 +1,1 @@
+"""Airflow glue of the sublessor billing pipeline: hooks, operators, sensors, triggers."""

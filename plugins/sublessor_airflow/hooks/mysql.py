@@ -1,0 +1,52 @@
+"""MySQL access for ``anjuke_db`` and ``user_prop_db`` through the mysql provider's hook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+from sublessor_billing.config import ANJUKE_DB, USER_PROP_DB
+from sublessor_billing.db.migrate import ensure_schema
+
+_migrated: set[tuple[str, str, str]] = set()
+
+
+class BillingMySqlHook(MySqlHook):
+    """MySqlHook whose connection errors name the Airflow connection and its address."""
+
+    hook_name = "MySQL (sublessor billing)"
+
+    def get_conn(self) -> Any:
+        try:
+            conn = super().get_conn()
+        except Exception as exc:
+            conn_id = getattr(self, self.conn_name_attr)
+            try:
+                airflow_conn = self.get_connection(conn_id)
+                where = f"{airflow_conn.host}:{airflow_conn.port or 3306}/{airflow_conn.schema or ''}"
+            except Exception:
+                where = "<connection not defined>"
+            raise ConnectionError(
+                f"Cannot open MySQL connection {conn_id!r} at {where}: {exc}. "
+                f"Check Admin -> Connections -> {conn_id} and that the server is reachable."
+            ) from exc
+        conn.autocommit(False)
+        return conn
+
+
+def user_prop_db(conn_id: str = USER_PROP_DB) -> Any:
+    """Open ``user_prop_db`` with the project's schema applied (once per process)."""
+    hook = BillingMySqlHook(mysql_conn_id=conn_id)
+    conn = hook.get_conn()
+    airflow_conn = hook.get_connection(conn_id)
+    key = (conn_id, str(airflow_conn.host), str(airflow_conn.schema))
+    if key not in _migrated:
+        ensure_schema(conn)
+        _migrated.add(key)
+    return conn
+
+
+def anjuke_db(conn_id: str = ANJUKE_DB) -> Any:
+    """Open the read-only broker source database."""
+    return BillingMySqlHook(mysql_conn_id=conn_id).get_conn()
