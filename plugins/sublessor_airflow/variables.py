@@ -1,0 +1,12 @@
+"""Read the project's tunables from Airflow Variables, inside tasks only."""
+
+from __future__ import annotations
+
+from airflow.sdk import Variable
+
+from sublessor_billing.config import Tunable, parse_int_setting
+
+
+def get_int(tunable: Tunable, *, minimum: int = 0) -> int:
+    """The Variable's value, or the contract's default when it is not set."""
+    return parse_int_setting(tunable, Variable.get(tunable.name, default=None), minimum=minimum)
