@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from sublessor_billing.signing import canonical_string, sign_body, verify
+
+CONTRACT_EXAMPLE = (
+    "amount=4000&app_id=sublessor&order_id=820000000001"
+    "&subject=400 call c-1&timestamp=1772331302&user_id=10086"
+)
+
+
+def _example_body() -> dict:
+    return {"order_id": 820000000001, "user_id": 10086, "amount": 4000, "subject": "400 call c-1"}
+
+
+def test_canonical_string_matches_the_contract_example():
+    body = sign_body(_example_body(), "sublessor", "k", now=1772331302)
+    assert canonical_string(body) == CONTRACT_EXAMPLE
+
+
+def test_sign_is_lowercase_hex_hmac_sha256_of_the_canonical_string():
+    body = sign_body(_example_body(), "sublessor", "secret-key", now=1772331302)
+    expected = hmac.new(b"secret-key", CONTRACT_EXAMPLE.encode(), hashlib.sha256).hexdigest()
+    assert body["sign"] == expected
+    assert body["timestamp"] == 1772331302 and body["app_id"] == "sublessor"
+
+
+def test_verify_accepts_a_signed_body_and_refuses_any_change():
+    body = sign_body(_example_body(), "sublessor", "secret-key", now=1772331302)
+    assert verify(body, "secret-key")
+    assert not verify(body, "other-key")
+    assert not verify({**body, "amount": 4001}, "secret-key")
+    assert not verify({**body, "sign": body["sign"].upper()}, "secret-key")
+    assert not verify({k: v for k, v in body.items() if k != "sign"}, "secret-key")
+
+
+def test_scalars_are_rendered_as_json_text_without_quotes():
+    body = {"b": True, "n": None, "s": "x y", "i": 7, "sign": "ignored"}
+    assert canonical_string(body) == "b=true&i=7&n=null&s=x y"
+
+
+def test_signing_an_already_signed_body_replaces_the_old_sign():
+    once = sign_body(_example_body(), "sublessor", "k1", now=1)
+    twice = sign_body(once, "sublessor", "k2", now=2)
+    assert verify(twice, "k2") and twice["timestamp"] == 2
