@@ -1,0 +1,279 @@
+"""Recognise accounting income: one transaction per batch of payments after the cursor.
+
+Each batch (the phases below, in one transaction):
+1. lock the cursor row ``job_cursor.accounting_income`` (two runs serialize here);
+2. re-examine the payments that were pending when the cursor passed them;
+3. read the next payments after the cursor, ascending id, waiting for any
+   in-flight insert below them (share lock, READ COMMITTED);
+4. lock the sublessors' candidate contracts, allocate (``allocation.allocate``),
+   insert the income rows, lower the balances without touching ``updated_datetime``;
+5. record newly passed pending payments, advance the cursor, commit.
+A crash anywhere before the commit leaves nothing behind; the rerun redoes the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Any
+
+from sublessor_billing.accounting.allocation import Contract, SettledPayment, allocate
+from sublessor_billing.config import Tunable
+
+log = logging.getLogger(__name__)
+
+CURSOR_NAME = "accounting_income"
+ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
+    "accounting_income_batch_size", 5000, "payments read per accounting transaction"
+)
+_CHUNK = 1000  # ids per IN (...) list
+
+SUCCESS, PENDING = "success", "pending"
+FINAL_REFUSALS = frozenset({"insufficient", "failed"})
+
+_ENSURE_CURSOR = "INSERT IGNORE INTO job_cursor (name, position_id) VALUES (%s, 0)"
+_LOCK_CURSOR = "SELECT position_id FROM job_cursor WHERE name = %s FOR UPDATE"
+_ADVANCE_CURSOR = "UPDATE job_cursor SET position_id = %s WHERE name = %s"
+_PAYMENT_COLUMNS = (
+    "SELECT id, call_id, sublessor_id, amount, status FROM sublessor_call_payment_log_201409"
+)
+_NEXT_PAYMENTS = f"{_PAYMENT_COLUMNS} WHERE id > %s ORDER BY id LIMIT %s LOCK IN SHARE MODE"
+_PAYMENTS_BY_ID = f"{_PAYMENT_COLUMNS} WHERE id IN ({{ids}}) ORDER BY id"
+_WATCHED = (
+    "SELECT u.payment_id, p.status FROM accounting_unsettled_payment u"
+    " LEFT JOIN sublessor_call_payment_log_201409 p ON p.id = u.payment_id"
+    " WHERE p.status IS NULL OR p.status <> 'pending'"  # only what can leave the watch
+    " ORDER BY u.payment_id LIMIT %s"
+)
+_WATCH = "INSERT INTO accounting_unsettled_payment (payment_id) VALUES (%s)"
+_UNWATCH = "DELETE FROM accounting_unsettled_payment WHERE payment_id IN ({ids})"
+_CALL_DATES = (
+    "SELECT call_id, DATE(start_time) FROM sublessor_call_log_201409 WHERE call_id IN ({ids})"
+)
+_CANDIDATE_CONTRACTS = (
+    "SELECT id, sublessor_id, balance, start_date, end_date, status FROM sublessor_contract"
+    " WHERE sublessor_id IN ({ids}) AND status = 1 AND balance > 0"
+    " AND start_date <= %s AND end_date >= %s ORDER BY id FOR UPDATE"
+)
+_INSERT_INCOME = (
+    "INSERT INTO sublessor_accounting_income_201409"
+    " (payment_id, contract_id, sublessor_id, amount, call_date) VALUES (%s, %s, %s, %s, %s)"
+)
+# Lowering the balance is not a CRM edit: keep updated_datetime as it was.
+_LOWER_BALANCES = (
+    "UPDATE sublessor_contract SET balance = balance - CASE id {cases} END,"
+    " updated_datetime = updated_datetime WHERE id IN ({ids})"
+)
+
+
+@dataclass
+class RecognitionCounts:
+    """What one batch (or a whole run, summed) did; money in fen."""
+
+    batches: int = 0
+    payments_processed: int = 0  # payments the cursor passed, whatever their status
+    income_rows: int = 0
+    money_allocated: int = 0
+    money_unallocated: int = 0
+    late_settled_recognised: int = 0
+    late_settled_dropped: int = 0
+    newly_unsettled: int = 0
+    cursor: int = 0
+
+    def add(self, other: RecognitionCounts) -> None:
+        for f in fields(self):
+            if f.name != "cursor":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.cursor = other.cursor
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def ensure_cursor(conn: Any) -> None:
+    """Create the cursor row at position 0 if it is missing (own, committed transaction)."""
+    with conn.cursor() as cur:
+        cur.execute(_ENSURE_CURSOR, (CURSOR_NAME,))
+    conn.commit()
+
+
+def recognise_batch(conn: Any, *, batch_size: int) -> RecognitionCounts:
+    """Run one batch in one transaction; the connection must hold no uncommitted work."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    ensure_cursor(conn)
+    try:
+        with conn.cursor() as cur:
+            # Every read sees the latest committed rows, not a snapshot older than our locks.
+            cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            counts = _batch(cur, batch_size)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return counts
+
+
+def recognise_until_caught_up(
+    conn: Any, *, batch_size: int, max_batches: int = 10_000
+) -> RecognitionCounts:
+    """Run batches until one finds nothing to do (or ``max_batches`` ran); return the totals."""
+    total = RecognitionCounts()
+    for _ in range(max_batches):
+        counts = recognise_batch(conn, batch_size=batch_size)
+        total.add(counts)
+        log.info(
+            "Batch done: cursor %s, %s payments, %s income rows, %s late-settled",
+            counts.cursor,
+            counts.payments_processed,
+            counts.income_rows,
+            counts.late_settled_recognised,
+        )
+        if counts.payments_processed == 0 and counts.late_settled_recognised == 0:
+            break
+    else:
+        log.warning("Stopped after %s batches with payments still arriving", max_batches)
+    return total
+
+
+def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
+    counts = RecognitionCounts(batches=1)
+    cur.execute(_LOCK_CURSOR, (CURSOR_NAME,))
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError(f"job_cursor row {CURSOR_NAME!r} vanished while running; rerun the task")
+    position = int(row[0] or 0)
+
+    late_ids, dropped_ids = _examine_watched(cur, batch_size)
+    late = _fetch_by_id(cur, late_ids)
+    cur.execute(_NEXT_PAYMENTS, (position, batch_size))
+    new = [_payment_row(r) for r in cur.fetchall()]
+
+    newly_pending = [p["id"] for p in new if p["status"] == PENDING]
+    for p in new:
+        if p["status"] not in FINAL_REFUSALS | {SUCCESS, PENDING}:
+            raise ValueError(
+                f"payment {p['id']} has unknown status {p['status']!r}; the accounting cursor "
+                "stops here until the payment log row is corrected"
+            )
+    to_allocate = [p for p in late + new if p["status"] == SUCCESS]
+    settled = _with_call_dates(cur, to_allocate)
+    contracts = _lock_contracts(cur, settled)
+    allocation = allocate(settled, contracts)
+
+    if allocation.rows:
+        cur.executemany(
+            _INSERT_INCOME,
+            [
+                (r.payment_id, r.contract_id, r.sublessor_id, r.amount, r.call_date)
+                for r in allocation.rows
+            ],
+        )
+    _lower_balances(cur, allocation.received({c.id: c.balance for c in contracts}))
+    if newly_pending:
+        cur.executemany(_WATCH, [(pid,) for pid in newly_pending])
+    _unwatch(cur, late_ids + dropped_ids)
+    if new:
+        position = new[-1]["id"]
+        cur.execute(_ADVANCE_CURSOR, (position, CURSOR_NAME))
+
+    counts.payments_processed = len(new)
+    counts.income_rows = len(allocation.rows)
+    counts.money_allocated = allocation.allocated
+    counts.money_unallocated = allocation.unallocated
+    counts.late_settled_recognised = len(late_ids)
+    counts.late_settled_dropped = len(dropped_ids)
+    counts.newly_unsettled = len(newly_pending)
+    counts.cursor = position
+    return counts
+
+
+def _examine_watched(cur: Any, limit: int) -> tuple[list[int], list[int]]:
+    """Split watched payments into now-successful and definitively refused (or gone)."""
+    cur.execute(_WATCHED, (limit,))
+    late, dropped = [], []
+    for payment_id, status in cur.fetchall():
+        if status == SUCCESS:
+            late.append(int(payment_id))
+        elif status in FINAL_REFUSALS or status is None:
+            if status is None:
+                log.warning("Watched payment %s no longer exists; dropping it", payment_id)
+            dropped.append(int(payment_id))
+    return late, dropped
+
+
+def _fetch_by_id(cur: Any, ids: list[int]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for chunk in _chunks(ids):
+        cur.execute(_PAYMENTS_BY_ID.format(ids=_marks(chunk)), chunk)
+        found.extend(_payment_row(r) for r in cur.fetchall())
+    return found
+
+
+def _payment_row(row: tuple) -> dict[str, Any]:
+    pid, call_id, sublessor_id, amount, status = row
+    return {
+        "id": int(pid),
+        "call_id": call_id,
+        "sublessor_id": int(sublessor_id),
+        "amount": int(amount),
+        "status": status,
+    }
+
+
+def _with_call_dates(cur: Any, payments: list[dict[str, Any]]) -> list[SettledPayment]:
+    """Attach the date of each payment's call (its ``start_time``, Asia/Shanghai)."""
+    dates: dict[str, date] = {}
+    for chunk in _chunks([p["call_id"] for p in payments]):
+        cur.execute(_CALL_DATES.format(ids=_marks(chunk)), chunk)
+        dates.update(cur.fetchall())
+    settled = []
+    for p in payments:
+        if p["call_id"] not in dates:
+            raise LookupError(
+                f"payment {p['id']} refers to call_id {p['call_id']!r}, which is not in "
+                "sublessor_call_log_201409; income cannot be dated. Restore the call row, then rerun."
+            )
+        settled.append(SettledPayment(p["id"], p["sublessor_id"], p["amount"], dates[p["call_id"]]))
+    return settled
+
+
+def _lock_contracts(cur: Any, payments: list[SettledPayment]) -> list[Contract]:
+    """Lock (FOR UPDATE) the contracts that could take these payments, then read their balances."""
+    if not payments:
+        return []
+    first = min(p.call_date for p in payments)
+    last = max(p.call_date for p in payments)
+    contracts = []
+    for chunk in _chunks(sorted({p.sublessor_id for p in payments})):
+        cur.execute(_CANDIDATE_CONTRACTS.format(ids=_marks(chunk)), (*chunk, last, first))
+        contracts.extend(Contract(*row) for row in cur.fetchall())
+    return contracts
+
+
+def _lower_balances(cur: Any, received: dict[int, int]) -> None:
+    items = sorted(received.items())
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        cases = " ".join("WHEN %s THEN %s" for _ in chunk)
+        params = [v for item in chunk for v in item] + [cid for cid, _ in chunk]
+        cur.execute(_LOWER_BALANCES.format(cases=cases, ids=_marks(chunk)), params)
+        if cur.rowcount != len(chunk):
+            raise RuntimeError(
+                f"expected to lower the balance of {len(chunk)} contracts, changed {cur.rowcount}; "
+                "rolled back, nothing recognised. Rerun; if it repeats, look for a contract deleted meanwhile."
+            )
+
+
+def _unwatch(cur: Any, ids: list[int]) -> None:
+    for chunk in _chunks(ids):
+        cur.execute(_UNWATCH.format(ids=_marks(chunk)), chunk)
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _marks(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
