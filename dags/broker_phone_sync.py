@@ -1,0 +1,65 @@
+"""
+### broker_phone_sync
+
+Every 5 minutes, copies the broker mobiles changed in `anjuke_db.ajk_brokerextend`
+into `user_prop_db.broker_phone` (the broker phone library that call filtering
+rule 5 reads).
+
+- Each run reads the rows whose `updated_datetime` (Asia/Shanghai local time)
+  lies in its data interval (UTC, converted), widened backwards by the Variable
+  `broker_phone_sync_overlap_seconds` (default 900, minimum 600) to catch late commits.
+- Rows are read in keyset pages on (`updated_datetime`, `BrokerId`); each page is
+  one transaction: upsert normalized mobiles, delete brokers whose mobile is empty,
+  move `job_cursor['broker_phone_sync']`.
+- Idempotent: a retry or a backfill (`airflow backfill create --dag-id broker_phone_sync
+  --from-date ... --to-date ...`) re-syncs exactly those intervals with current rows.
+- Trigger with `{"full_resync": true}` to rebuild the whole table (adds, changes,
+  removes; counts in the task's XCom and log).
+- A malformed mobile fails the task naming the BrokerId: fix the row, clear the task.
+
+See docs/broker_phone_sync.md.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
+
+
+@dag(
+    dag_id="broker_phone_sync",
+    schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(hours=1),
+    },
+    params={
+        "full_resync": Param(
+            False,
+            type="boolean",
+            description="Rebuild broker_phone from every current mobile instead of one interval.",
+        )
+    },
+    tags=["sublessor_billing", "broker_phone"],
+    doc_md=__doc__,
+)
+def broker_phone_sync():
+    @task(task_id="sync_broker_phones")
+    def sync_broker_phones(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+        """Sync this run's interval, or everything when the full_resync param is set."""
+        return run_broker_phone_sync(
+            data_interval_start=data_interval_start,
+            data_interval_end=data_interval_end,
+            full_resync_requested=bool((params or {}).get("full_resync", False)),
+        )
+
+    sync_broker_phones()
+
+
+broker_phone_sync()

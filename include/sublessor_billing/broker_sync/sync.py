@@ -1,0 +1,270 @@
+"""Copy broker mobiles from anjuke_db.ajk_brokerextend into user_prop_db.broker_phone.
+
+Functions take DB-API connections (mysqlclient) so that Airflow tasks, tests and
+the benchmark share one code path. Each page is one target transaction that
+also moves the ``job_cursor`` row; each page reads the source rows as they are
+now, so re-reading a range (overlap, retry, backfill) is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sublessor_billing.broker_sync.rules import phones_for_page, source_window
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5000
+CURSOR_NAME = "broker_phone_sync"
+FULL_CURSOR_NAME = "broker_phone_sync_full"
+LOCK_TIMEOUT_S = 120
+
+_COLUMNS = "SELECT BrokerId, UserMobile, updated_datetime FROM ajk_brokerextend"
+_WINDOW_FIRST = f"{_COLUMNS} WHERE updated_datetime >= %s AND updated_datetime < %s ORDER BY updated_datetime, BrokerId LIMIT %s"
+_WINDOW_NEXT = (
+    f"{_COLUMNS} WHERE updated_datetime < %s"
+    " AND (updated_datetime > %s OR (updated_datetime = %s AND BrokerId > %s))"
+    " ORDER BY updated_datetime, BrokerId LIMIT %s"
+)
+_ALL_NEXT = f"{_COLUMNS} WHERE BrokerId > %s ORDER BY BrokerId LIMIT %s"
+_UPSERT = (
+    "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE phone = VALUES(phone),"
+    " source_updated_datetime = VALUES(source_updated_datetime)"
+)
+_CURSOR = (
+    "INSERT INTO job_cursor (name, position_id, position_time) VALUES (%s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE"
+    " position_id = IF(position_time IS NULL OR VALUES(position_time) >= position_time,"
+    " VALUES(position_id), position_id),"
+    " position_time = GREATEST(IFNULL(position_time, VALUES(position_time)), VALUES(position_time))"
+)
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; ``added``/``changed``/``removed`` count broker_phone rows."""
+
+    mode: str
+    window_start: str | None = None
+    window_end: str | None = None
+    read: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    pages: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sync_interval(
+    source: Any,
+    target: Any,
+    *,
+    start: datetime,
+    end: datetime,
+    overlap_seconds: int,
+    page_size: int = PAGE_SIZE,
+    source_name: str = "anjuke_db",
+) -> SyncReport:
+    """Sync the rows changed in the aware interval [start - overlap, end), read as local time."""
+    low, high = source_window(start, end, overlap_seconds)
+    report = SyncReport("incremental", low.isoformat(sep=" "), high.isoformat(sep=" "))
+    with _sync_lock(target):
+        last: tuple[datetime, int] | None = None
+        for rows in _pages(source, source_name, page_size, _window_query(low, high, page_size)):
+            last = (rows[-1][2], int(rows[-1][0]))
+            _apply_page(target, rows, report, cursor=(CURSOR_NAME, last[1], last[0]))
+        # The whole window is done: its end is the high-water, in the same kind of transaction.
+        with target.cursor() as cur:
+            cur.execute(_CURSOR, (CURSOR_NAME, None, high))
+        target.commit()
+    _log_report(report)
+    return report
+
+
+def full_resync(
+    source: Any, target: Any, *, page_size: int = PAGE_SIZE, source_name: str = "anjuke_db"
+) -> SyncReport:
+    """Make broker_phone equal to the source: upsert every mobile, remove every other row."""
+    report = SyncReport("full")
+    with _sync_lock(target):
+        previous = 0
+        done = False
+        while not done:
+            rows = _read(source, source_name, _ALL_NEXT, (previous, page_size))
+            # A short page is the last: it also owns every broker_id above it.
+            done = len(rows) < page_size
+            upper = None if done else int(rows[-1][0])
+            position = int(rows[-1][0]) if rows else previous
+            _apply_page(
+                target,
+                rows,
+                report,
+                cursor=(FULL_CURSOR_NAME, position, None),
+                id_range=(previous, upper),
+            )
+            previous = upper if upper is not None else previous
+    _log_report(report)
+    return report
+
+
+def _window_query(low: datetime, high: datetime, page_size: int):
+    def query(last: tuple[Any, ...] | None) -> tuple[str, tuple[Any, ...]]:
+        if last is None:
+            return _WINDOW_FIRST, (low, high, page_size)
+        return _WINDOW_NEXT, (high, last[2], last[2], last[0], page_size)
+
+    return query
+
+
+def _pages(source: Any, source_name: str, page_size: int, query) -> Iterator[list[tuple[Any, ...]]]:
+    last = None
+    while True:
+        sql, args = query(last)
+        rows = _read(source, source_name, sql, args)
+        if rows:
+            yield rows
+        if len(rows) < page_size:
+            return
+        last = rows[-1]
+
+
+def _read(source: Any, source_name: str, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Read one page, then end the read transaction so the next page sees current rows."""
+    try:
+        with source.cursor() as cur:
+            cur.execute(sql, args)
+            rows = list(cur.fetchall())
+        source.rollback()
+    except getattr(source, "OperationalError", OSError) as exc:
+        raise ConnectionError(
+            f"Lost the source {source_name} while reading ajk_brokerextend: {exc}. "
+            "Check the server and the connection; the task retries from the interval start."
+        ) from exc
+    return rows
+
+
+def _apply_page(
+    target: Any,
+    rows: list[tuple[Any, ...]],
+    report: SyncReport,
+    *,
+    cursor: tuple[str, int | None, datetime | None],
+    id_range: tuple[int, int | None] | None = None,
+) -> None:
+    """Write one page in one transaction; ``id_range`` (full resync) also removes unseen brokers."""
+    wanted = phones_for_page(rows)  # raises before anything of this page is written
+    with target.cursor() as cur:
+        if id_range is None:
+            existing = _existing_by_ids(cur, list(wanted))
+        else:
+            existing = _existing_in_range(cur, *id_range)
+        upserts, removals = [], []
+        for broker_id, (phone, updated) in wanted.items():
+            old = existing.get(broker_id)
+            if phone is None:
+                if old is not None:
+                    removals.append(broker_id)
+                continue
+            if old is None:
+                report.added += 1
+            elif old[0] != phone:
+                report.changed += 1
+            else:
+                report.unchanged += 1
+            if old != (phone, updated):
+                upserts.append((broker_id, phone, updated))
+        if id_range is not None:
+            removals.extend(bid for bid in existing if bid not in wanted)
+        if upserts:
+            cur.executemany(_UPSERT, upserts)
+        if removals:
+            cur.execute(
+                f"DELETE FROM broker_phone WHERE broker_id IN ({', '.join(['%s'] * len(removals))})",
+                removals,
+            )
+            report.removed += cur.rowcount
+        cur.execute(_CURSOR, cursor)
+    target.commit()
+    report.read += len(rows)
+    report.pages += 1
+
+
+def _existing_by_ids(cur: Any, broker_ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    if not broker_ids:
+        return {}
+    cur.execute(
+        "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
+        f" WHERE broker_id IN ({', '.join(['%s'] * len(broker_ids))}) FOR UPDATE",
+        broker_ids,
+    )
+    return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}
+
+
+def _existing_in_range(cur: Any, above: int, upto: int | None) -> dict[int, tuple[str, datetime]]:
+    if upto is None:
+        cur.execute(
+            "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
+            " WHERE broker_id > %s FOR UPDATE",
+            (above,),
+        )
+    else:
+        cur.execute(
+            "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
+            " WHERE broker_id > %s AND broker_id <= %s FOR UPDATE",
+            (above, upto),
+        )
+    return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}
+
+
+class _sync_lock:
+    """Serialize syncs of one target (a backfill next to the scheduled run, a manual full resync)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.name = ""
+
+    def __enter__(self) -> None:
+        with self.target.cursor() as cur:
+            cur.execute("SELECT CONCAT('broker_phone_sync.', IFNULL(DATABASE(), ''))")
+            self.name = cur.fetchone()[0][:64]
+            cur.execute("SELECT GET_LOCK(%s, %s)", (self.name, LOCK_TIMEOUT_S))
+            if cur.fetchone()[0] != 1:
+                raise RuntimeError(
+                    f"Another broker_phone_sync holds lock {self.name!r} for more than "
+                    f"{LOCK_TIMEOUT_S}s (a backfill or full resync?); the task retries. "
+                    "If it persists, look for the holder with SELECT IS_USED_LOCK(...)."
+                )
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.target.rollback()
+            with self.target.cursor() as cur:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (self.name,))
+                cur.fetchall()
+        except Exception:  # the connection is gone: the server dropped the lock with it
+            log.warning(
+                "Could not release lock %s; the server frees it with the session", self.name
+            )
+
+
+def _log_report(report: SyncReport) -> None:
+    log.info(
+        "broker_phone_sync %s [%s, %s): read %s rows in %s pages; added %s, changed %s, removed %s, unchanged %s",
+        report.mode,
+        report.window_start,
+        report.window_end,
+        report.read,
+        report.pages,
+        report.added,
+        report.changed,
+        report.removed,
+        report.unchanged,
+    )

@@ -1,0 +1,71 @@
+"""Airflow glue of broker_phone_sync: Variables and Connections in, a report out."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+from datetime import datetime
+from typing import Any
+
+from sublessor_billing import config
+from sublessor_billing.broker_sync import MIN_OVERLAP_SECONDS, PAGE_SIZE, full_resync, sync_interval
+
+log = logging.getLogger(__name__)
+
+
+def overlap_seconds() -> int:
+    """Read the overlap Variable (at least ten minutes: late commits on the broker system)."""
+    from airflow.sdk import Variable
+
+    tunable = config.BROKER_PHONE_SYNC_OVERLAP
+    raw = Variable.get(tunable.name, default=None)
+    return config.parse_int_setting(tunable, raw, minimum=MIN_OVERLAP_SECONDS)
+
+
+def describe_connection(conn_id: str) -> str:
+    """Name a connection and its address for error messages (never its credentials)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:
+        return f"{conn_id} (<connection not defined>)"
+    return f"{conn_id} ({conn.host}:{conn.port or 3306}/{conn.schema or ''})"
+
+
+def run_broker_phone_sync(
+    *,
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    full_resync_requested: bool = False,
+    source_conn_id: str = config.ANJUKE_DB,
+    target_conn_id: str = config.USER_PROP_DB,
+    page_size: int = PAGE_SIZE,
+) -> dict[str, Any]:
+    """Sync one data interval (or everything, on request); return added/changed/removed."""
+    from sublessor_airflow.hooks.mysql import anjuke_db, user_prop_db
+
+    if not full_resync_requested and (data_interval_start is None or data_interval_end is None):
+        raise ValueError(
+            "broker_phone_sync needs a data interval (schedule it with a data-interval timetable) "
+            "or the full_resync param."
+        )
+    overlap = None if full_resync_requested else overlap_seconds()
+    source_name = describe_connection(source_conn_id)
+    with (
+        closing(anjuke_db(source_conn_id)) as source,
+        closing(user_prop_db(target_conn_id)) as target,
+    ):
+        if full_resync_requested:
+            report = full_resync(source, target, page_size=page_size, source_name=source_name)
+        else:
+            report = sync_interval(
+                source,
+                target,
+                start=data_interval_start,
+                end=data_interval_end,
+                overlap_seconds=overlap,
+                page_size=page_size,
+                source_name=source_name,
+            )
+    return report.as_dict()
