@@ -1,0 +1,1 @@
+"""400 calls: message validation, intake into the call log, judging, quarantine."""

@@ -1,0 +1,168 @@
+"""Judge unjudged calls in set-based batches under a named lock.
+
+Per batch: the oldest unjudged calls (index ``idx_filter_rule``), the valid
+calls of the same (caller, sublessor) pairs near them (``idx_caller_sublessor``),
+the brokers among their callers (``broker_phone.idx_phone``); the rules are
+applied in Python (rules.judge_calls) and written back with one UPDATE per rule
+value, guarded by ``filter_rule = 0`` so a judged call is never judged again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sublessor_billing.calls.rules import Candidate, Pair, judge_calls, needs_history
+from sublessor_billing.calls.store import CALL_LOG
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 5000
+_PAIRS_PER_QUERY = 500
+_IN_CHUNK = 2000
+RULE_NAMES = {1: "valid", 2: "not_connected", 3: "too_short", 4: "repeat", 5: "broker"}
+
+
+class JudgeLockTimeout(RuntimeError):
+    pass
+
+
+@contextmanager
+def judge_lock(conn: Any, timeout: int):
+    """Hold the database-wide named lock that serializes judges (manual and scheduled runs)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT CONCAT('call400_judge.', IFNULL(DATABASE(), ''))")
+        name = cur.fetchone()[0][:64]
+        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
+        if cur.fetchone()[0] != 1:
+            raise JudgeLockTimeout(
+                f"Another judge has held lock {name!r} for over {timeout}s; it is still running or "
+                "hung. Find its session with SELECT IS_USED_LOCK(...) / SHOW PROCESSLIST."
+            )
+    try:
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+            cur.fetchall()
+
+
+def judge_pending(
+    conn: Any,
+    *,
+    short_threshold: int,
+    repeat_window: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lock_timeout: int = 300,
+) -> dict[str, int]:
+    """Judge every call with filter_rule 0; return how many got each rule."""
+    totals: Counter[str] = Counter()
+    with judge_lock(conn, lock_timeout):
+        while True:
+            done = judge_batch(
+                conn,
+                short_threshold=short_threshold,
+                repeat_window=repeat_window,
+                batch_size=batch_size,
+            )
+            if not done:
+                break
+            totals.update(done)
+    result = {name: totals.get(name, 0) for name in RULE_NAMES.values()}
+    result["judged"] = sum(totals.values())
+    log.info("Judged %s calls: %s", result["judged"], result)
+    return result
+
+
+def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int) -> Counter:
+    """Judge the oldest ``batch_size`` unjudged calls and commit; empty when none was left."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, caller_normalized, sublessor_id, status, start_time, duration "
+            f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE filter_rule = 0 "
+            "ORDER BY start_time, id LIMIT %s",
+            (batch_size,),
+        )
+        candidates = [Candidate(*row) for row in cur.fetchall()]
+        if not candidates:
+            conn.rollback()
+            return Counter()
+        history = [c for c in candidates if needs_history(c, short_threshold)]
+        valid_starts = fetch_valid_starts(cur, history, repeat_window)
+        brokers = fetch_brokers(cur, {c.caller_normalized for c in history})
+        decided = judge_calls(
+            candidates,
+            valid_starts,
+            brokers,
+            short_threshold=short_threshold,
+            repeat_window=repeat_window,
+        )
+        by_rule: dict[int, list[int]] = defaultdict(list)
+        for call_id, rule in decided.items():
+            by_rule[rule].append(call_id)
+        counts: Counter = Counter()
+        for rule, ids in sorted(by_rule.items()):
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                cur.execute(
+                    f"UPDATE {CALL_LOG} SET filter_rule = %s, judged_at = NOW(3) "
+                    f"WHERE filter_rule = 0 AND id IN ({', '.join(['%s'] * len(chunk))})",
+                    [rule, *chunk],
+                )
+                counts[RULE_NAMES[rule]] += cur.rowcount
+    conn.commit()
+    return counts
+
+
+def fetch_valid_starts(
+    cur: Any, calls: Sequence[Candidate], repeat_window: int
+) -> dict[Pair, list]:
+    """Start times of valid calls per pair, within the window around that pair's candidates."""
+    window = timedelta(seconds=repeat_window)
+    spans: dict[Pair, list] = {}
+    for call in calls:
+        span = spans.setdefault(call.pair, [call.start_time, call.start_time])
+        span[0] = min(span[0], call.start_time)
+        span[1] = max(span[1], call.start_time)
+    found: dict[Pair, list] = defaultdict(list)
+    items = list(spans.items())
+    for start in range(0, len(items), _PAIRS_PER_QUERY):
+        chunk = items[start : start + _PAIRS_PER_QUERY]
+        where = " OR ".join(
+            [
+                "(caller_normalized = %s AND sublessor_id = %s AND filter_rule = 1"
+                " AND start_time > %s AND start_time < %s)"
+            ]
+            * len(chunk)
+        )
+        params: list = []
+        for (caller, sublessor), (low, high) in chunk:
+            params += [caller, sublessor, low - window, high + window]
+        cur.execute(
+            f"SELECT caller_normalized, sublessor_id, start_time FROM {CALL_LOG} "
+            f"FORCE INDEX (idx_caller_sublessor) WHERE {where}",
+            params,
+        )
+        for caller, sublessor, start_time in cur.fetchall():
+            found[(caller, int(sublessor))].append(start_time)
+    for starts in found.values():
+        starts.sort()
+    return found
+
+
+def fetch_brokers(cur: Any, callers: set[str]) -> set[str]:
+    """The callers that are in the broker phone library (rule 5)."""
+    found: set[str] = set()
+    wanted = sorted(callers)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        cur.execute(
+            f"SELECT DISTINCT phone FROM broker_phone WHERE phone IN ({', '.join(['%s'] * len(chunk))})",
+            chunk,
+        )
+        found.update(row[0] for row in cur.fetchall())
+    return found

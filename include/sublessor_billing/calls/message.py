@@ -1,0 +1,203 @@
+"""Validate one 400 call notification against contracts/call400-message.md.
+
+``parse_message`` never raises: every body, however malformed, becomes either a
+``Call`` ready for the call log or an ``Invalid`` with the reason an operator reads
+in ``call400_quarantine``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sublessor_billing.phone import normalize_phone
+
+MAX_STRING = 64
+INT_UNSIGNED_MAX = 2**32 - 1
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+CALL_TYPES = ("normal", "callback")
+_START_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_START_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# (field, required, default, minimum, maximum): integer columns of sublessor_call_log_201409.
+_INT_FIELDS = (
+    ("sublessor_id", True, None, 1, INT_UNSIGNED_MAX),
+    ("prop_id", False, 0, 0, INT_UNSIGNED_MAX),
+    ("status", True, None, INT_MIN, INT_MAX),
+    ("duration", True, None, 0, INT_UNSIGNED_MAX),
+)
+# (field, required, default): VARCHAR(64) columns.
+_STR_FIELDS = (
+    ("call_id", True, None),
+    ("caller", True, None),
+    ("called", True, None),
+    ("ext", False, ""),
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A valid call, in the shape of a ``sublessor_call_log_201409`` row."""
+
+    call_id: str
+    sublessor_id: int
+    prop_id: int
+    caller: str
+    caller_normalized: str
+    called: str
+    ext: str
+    status: int
+    start_time: datetime
+    duration: int
+    call_type: str
+
+    def row(self) -> tuple:
+        return (
+            self.call_id,
+            self.sublessor_id,
+            self.prop_id,
+            self.caller,
+            self.caller_normalized,
+            self.called,
+            self.ext,
+            self.status,
+            self.start_time,
+            self.duration,
+            self.call_type,
+        )
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A message that cannot be logged; kept raw with this reason."""
+
+    reason: str
+    call_id: str | None = None
+
+
+class _Reject(Exception):
+    pass
+
+
+def body_sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def parse_message(body: bytes) -> Call | Invalid:
+    """Return the call a message body describes, or why it is invalid (never raises)."""
+    try:
+        data = _decode(body)
+    except _Reject as exc:
+        return Invalid(str(exc))
+    call_id = data.get("call_id")
+    hint = call_id[:255] if isinstance(call_id, str) and _encodable(call_id) else None
+    try:
+        return _to_call(data)
+    except _Reject as exc:
+        return Invalid(str(exc), hint)
+    except Exception as exc:  # pragma: no cover - defensive: a bug must not block the queue
+        return Invalid(f"unexpected validation error: {type(exc).__name__}", hint)
+
+
+def _decode(body: bytes) -> dict:
+    if not isinstance(body, bytes | bytearray):
+        raise _Reject(f"body is {type(body).__name__}, not bytes")
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Reject(f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _Reject(f"body is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise _Reject(f"body is a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _to_call(data: dict) -> Call:
+    values: dict = {}
+    for name, required, default in _STR_FIELDS:
+        values[name] = _string(data, name, required, default)
+    if not values["call_id"]:
+        raise _Reject("call_id is empty")
+    for name, required, default, low, high in _INT_FIELDS:
+        values[name] = _integer(data, name, required, default, low, high)
+    values["start_time"] = _start_time(data.get("start_time"))
+    call_type = _string(data, "call_type", False, "normal")
+    if call_type not in CALL_TYPES:
+        raise _Reject(f"call_type {call_type!r} is not one of {', '.join(CALL_TYPES)}")
+    return Call(
+        caller_normalized=normalize_phone(values["caller"]),
+        call_type=call_type,
+        **values,
+    )
+
+
+def _string(data: dict, name: str, required: bool, default: str | None) -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _Reject(f"{name} is missing")
+        return default
+    if not isinstance(value, str):
+        raise _Reject(f"{name} must be a string, got {_kind(value)}")
+    if len(value) > MAX_STRING:
+        raise _Reject(f"{name} is {len(value)} characters long (at most {MAX_STRING})")
+    if not _encodable(value):
+        raise _Reject(f"{name} holds characters that are not valid Unicode text")
+    return value
+
+
+def _integer(data: dict, name: str, required: bool, default, low: int, high: int) -> int:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _Reject(f"{name} is missing")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Reject(f"{name} must be an integer, got {_kind(value)}")
+    if not low <= value <= high:
+        shown = str(value) if abs(value) < 10**30 else f"a {len(str(abs(value)))}-digit number"
+        raise _Reject(f"{name} = {shown} is outside [{low}, {high}]")
+    return value
+
+
+def _start_time(value: object) -> datetime:
+    if value is None:
+        raise _Reject("start_time is missing")
+    if not isinstance(value, str):
+        raise _Reject(f"start_time must be a string, got {_kind(value)}")
+    if not _START_TIME.fullmatch(value):
+        raise _Reject(f"start_time {value[:40]!r} is not YYYY-MM-DD HH:MM:SS")
+    try:
+        parsed = datetime.strptime(value, _START_TIME_FORMAT)
+    except ValueError:
+        raise _Reject(f"start_time {value!r} is not a real date and time") from None
+    if parsed.year < 1000:
+        raise _Reject(f"start_time {value!r} is before year 1000")
+    return parsed
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(value: object) -> str:
+    return {
+        bool: "a boolean",
+        float: "a number with a fraction",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

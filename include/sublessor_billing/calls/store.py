@@ -1,0 +1,110 @@
+"""SQL of the call log and the quarantine: the only place these statements are written."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sublessor_billing.calls.message import Call, Invalid
+from sublessor_billing.phone import mask_phone
+
+log = logging.getLogger(__name__)
+
+CALL_LOG = "sublessor_call_log_201409"
+_COLUMNS = (
+    "call_id, sublessor_id, prop_id, caller, caller_normalized, called, ext, "
+    "status, start_time, duration, call_type"
+)
+_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_QUARANTINE_ROW = "(%s, %s, %s, %s, %s)"
+
+
+def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
+    """Log calls; a call_id already logged is absorbed. Return how many rows were new."""
+    if not calls:
+        return 0
+    params = [value for call in calls for value in call.row()]
+    cur.execute(
+        f"INSERT IGNORE INTO {CALL_LOG} ({_COLUMNS}) VALUES " + ", ".join([_ROW] * len(calls)),
+        params,
+    )
+    inserted = cur.rowcount
+    if inserted < len(calls):
+        warn_differing_duplicates(cur, calls)
+    return inserted
+
+
+def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
+    """Log a warning for each call whose stored copy differs from it; return how many."""
+    wanted = {call.call_id: call for call in calls}
+    cur.execute(
+        f"SELECT {_COLUMNS} FROM {CALL_LOG} WHERE call_id IN ("
+        + ", ".join(["%s"] * len(wanted))
+        + ")",
+        list(wanted),
+    )
+    differing = 0
+    for stored in cur.fetchall():
+        call = wanted[stored[0]]
+        if tuple(stored) != call.row():
+            differing += 1
+            log.warning(
+                "Duplicate call_id %s differs from the logged copy (caller %s, sublessor %s); "
+                "the first copy stands",
+                call.call_id,
+                mask_phone(call.caller),
+                call.sublessor_id,
+            )
+    return differing
+
+
+def quarantine(cur: Any, items: Sequence[tuple[str, bytes, Invalid, str | None]]) -> None:
+    """Keep invalid messages (sha256, raw body, reason, routing key); a body seen before bumps ``seen_count``."""
+    if not items:
+        return
+    params: list = []
+    for digest, body, invalid, routing_key in items:
+        params += [
+            digest,
+            bytes(body),
+            invalid.reason[:512],
+            invalid.call_id,
+            (routing_key or "")[:255] or None,
+        ]
+    cur.execute(
+        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason, call_id, routing_key) "
+        "VALUES "
+        + ", ".join([_QUARANTINE_ROW] * len(items))
+        + " ON DUPLICATE KEY UPDATE seen_count = seen_count + 1",
+        params,
+    )
+
+
+def list_quarantine(
+    cur: Any, *, status: str | None = "quarantined", limit: int = 100
+) -> list[dict]:
+    where, params = ("WHERE status = %s", [status]) if status else ("", [])
+    cur.execute(
+        "SELECT id, status, seen_count, received_at, call_id, reason, LEFT(raw_body, 200) "
+        f"FROM call400_quarantine {where} ORDER BY id LIMIT %s",
+        params + [limit],
+    )
+    keys = ("id", "status", "seen_count", "received_at", "call_id", "reason", "body_start")
+    return [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
+
+
+def lock_quarantined(cur: Any, quarantine_id: int) -> tuple[str, bytes] | None:
+    cur.execute(
+        "SELECT status, raw_body FROM call400_quarantine WHERE id = %s FOR UPDATE", (quarantine_id,)
+    )
+    row = cur.fetchone()
+    return (row[0], bytes(row[1])) if row else None
+
+
+def resolve_quarantined(cur: Any, quarantine_id: int, status: str, resolution: str) -> None:
+    cur.execute(
+        "UPDATE call400_quarantine SET status = %s, resolution = %s, resolved_at = NOW(3) "
+        "WHERE id = %s",
+        (status, resolution[:512], quarantine_id),
+    )
