@@ -1,0 +1,100 @@
+"""Operators of accounting_income: thin glue around ``sublessor_billing.accounting``."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from sublessor_billing.accounting import (
+    ACCOUNTING_INCOME_BATCH_SIZE,
+    IncomeMismatchError,
+    check_income,
+    recognise_until_caught_up,
+)
+from sublessor_billing.config import USER_PROP_DB
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class _UserPropDbOperator(BaseOperator):
+    template_fields = ("mysql_conn_id",)
+
+    def __init__(self, *, mysql_conn_id: str = USER_PROP_DB, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mysql_conn_id = mysql_conn_id
+
+    def connect(self) -> Any:
+        """Open ``user_prop_db`` with the schema migrated (imported late: no I/O at parse time)."""
+        from sublessor_airflow.hooks.mysql import user_prop_db
+
+        return user_prop_db(self.mysql_conn_id)
+
+
+class RecogniseIncomeOperator(_UserPropDbOperator):
+    """Advance the accounting cursor batch by batch until caught up; return the counts."""
+
+    template_fields = ("mysql_conn_id", "batch_size")
+    ui_color = "#e8f4e8"
+
+    def __init__(
+        self, *, batch_size: int | str | None = None, max_batches: int = 10_000, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_size = batch_size
+        self.max_batches = max_batches
+
+    def resolved_batch_size(self) -> int:
+        """The argument if given, else the Variable ``accounting_income_batch_size`` (default 5000)."""
+        from sublessor_billing.config import parse_int_setting
+
+        from sublessor_airflow.variables import get_int
+
+        if self.batch_size in (None, ""):
+            return get_int(ACCOUNTING_INCOME_BATCH_SIZE, minimum=1)
+        return parse_int_setting(ACCOUNTING_INCOME_BATCH_SIZE, self.batch_size, minimum=1)
+
+    def execute(self, context: Context) -> dict[str, int]:
+        batch_size = self.resolved_batch_size()
+        with closing(self.connect()) as conn:
+            counts = recognise_until_caught_up(
+                conn, batch_size=batch_size, max_batches=self.max_batches
+            )
+        self.log.info(
+            "Recognised up to payment %s: %s payments in %s batches, %s income rows, "
+            "%s fen allocated, %s fen unallocated, %s late-settled recognised, %s dropped",
+            counts.cursor,
+            counts.payments_processed,
+            counts.batches,
+            counts.income_rows,
+            counts.money_allocated,
+            counts.money_unallocated,
+            counts.late_settled_recognised,
+            counts.late_settled_dropped,
+        )
+        return counts.as_dict()
+
+
+class CheckIncomeOperator(_UserPropDbOperator):
+    """Prove income matches the successful payments up to the cursor; warn on unallocated money."""
+
+    ui_color = "#f4f0e8"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        with closing(self.connect()) as conn:
+            try:
+                report = check_income(conn)
+            except IncomeMismatchError as exc:
+                # A retry cannot fix tampered or broken rows: fail now, loudly.
+                raise AirflowFailException(str(exc)) from exc
+        result = report.as_dict()
+        if report.unallocated_amount:
+            result["warning"] = (
+                f"{report.unallocated_amount} fen of {report.unallocated_payments} payments "
+                f"({report.unallocated_sublessors} sublessors) recognised with no contract"
+            )
+            self.log.warning("WARNING: %s", result["warning"])
+        return result
