@@ -1,0 +1,47 @@
+"""
+### k3_contract_export
+
+Every hour, exports the contracts of `user_prop_db.sublessor_contract` that are new
+or edited since their last export to Kingdee K3 Cloud (connection `k3_cloud`), so
+that finance can book them.
+
+- New contracts are created once (bill number `FBillNo` = `contract_no`); edited ones
+  (`updated_datetime` later than the version exported) are updated through their K3 `FID`.
+  Balance changes made by accounting keep `updated_datetime` and are never exported.
+- Never creates a bill twice: the attempt is committed as `in_flight` before a create
+  is sent, and an `in_flight` contract is looked up by bill number before anything
+  is created again.
+- A contract K3 refuses is recorded (`refused` + K3's message) and does not stop the
+  others; the task then fails naming it, so retries and alerts fire. Fix the data
+  and the next run (or a retry) exports it.
+- Field mapping: Variable `k3_contract_field_map` (JSON), see docs/k3_contract_export.md.
+- Counts (`created`, `updated`, `unchanged`, `refused`) are the task's XCom.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import CronTriggerTimetable, dag
+from sublessor_airflow.operators.k3_contract_export import K3ContractExportOperator
+
+
+@dag(
+    dag_id="k3_contract_export",
+    schedule=CronTriggerTimetable("17 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=60),
+        "execution_timeout": timedelta(minutes=30),
+    },
+    tags=["sublessor_billing", "k3"],
+    doc_md=__doc__,
+)
+def k3_contract_export():
+    K3ContractExportOperator(task_id="export_contracts")
+
+
+k3_contract_export()

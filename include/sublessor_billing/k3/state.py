@@ -1,0 +1,100 @@
+"""SQL of ``k3_contract_export_state``: the export's recovery points (one commit each)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sublessor_billing.k3.mapping import CONTRACT_COLUMNS
+
+_LOCK_PREFIX = "k3_contract_export."
+
+_CANDIDATES_SQL = (
+    "SELECT "
+    + ", ".join(f"c.{col}" for col in CONTRACT_COLUMNS)
+    + ", c.updated_datetime, s.state, s.k3_id, s.exported_version, s.exported_digest"
+    " FROM sublessor_contract c"
+    " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
+    " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> 'exported'"
+    "   OR s.exported_version IS NULL OR c.updated_datetime >= s.exported_version)"
+    " ORDER BY c.id LIMIT %s"
+)
+
+
+def fetch_candidates(conn: Any, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Contracts after ``after_id`` that may need exporting (never exported, unfinished, or edited)."""
+    with conn.cursor() as cur:
+        cur.execute(_CANDIDATES_SQL, (after_id, limit))
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    conn.commit()  # end the snapshot: the next page sees edits made meanwhile
+    return rows
+
+
+def record_attempt(conn: Any, contract_id: int, contract_no: str, *, in_flight: bool) -> None:
+    """Commit that a Save is about to be sent; ``in_flight`` before a create (no FID)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, attempts)"
+            " VALUES (%s, %s, 'in_flight', 1)"
+            " ON DUPLICATE KEY UPDATE attempts = attempts + 1, contract_no = VALUES(contract_no),"
+            "   state = IF(%s, 'in_flight', state)",
+            (contract_id, contract_no, in_flight),
+        )
+    conn.commit()
+
+
+def mark_exported(
+    conn: Any,
+    contract_id: int,
+    contract_no: str,
+    *,
+    k3_id: int,
+    k3_number: str | None,
+    version: Any,
+    digest: str,
+) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE k3_contract_export_state SET state = 'exported', k3_id = %s, k3_number = %s,"
+            " exported_version = %s, exported_digest = %s, contract_no = %s, last_error = NULL,"
+            " attempts = 0 WHERE contract_id = %s",
+            (k3_id, k3_number or contract_no, version, digest, contract_no, contract_id),
+        )
+        if cur.rowcount != 1:
+            raise RuntimeError(
+                f"k3_contract_export_state has no row for contract {contract_no} (id {contract_id}) "
+                "although an attempt was recorded; was the table edited during the run?"
+            )
+    conn.commit()
+
+
+def mark_refused(conn: Any, contract_id: int, message: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE k3_contract_export_state SET state = 'refused', last_error = %s"
+            " WHERE contract_id = %s",
+            (message[:60000], contract_id),
+        )
+    conn.commit()
+
+
+@contextlib.contextmanager
+def export_lock(conn: Any, timeout_s: int = 10) -> Iterator[None]:
+    """Hold a named lock so that two exports (e.g. a manual run) never create the same bill."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT DATABASE()")
+        name = (_LOCK_PREFIX + str(cur.fetchone()[0]))[:64]
+        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout_s))
+        if cur.fetchone()[0] != 1:
+            raise RuntimeError(
+                f"Another K3 contract export holds the lock {name!r} (waited {timeout_s}s); "
+                "let it finish, or find its session with SHOW PROCESSLIST."
+            )
+    try:
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+            cur.fetchall()

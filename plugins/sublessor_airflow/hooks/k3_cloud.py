@@ -1,0 +1,231 @@
+"""Kingdee K3 Cloud WebAPI hook (contracts/k3-cloud.md): login, Save, ExecuteBillQuery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+from sublessor_billing.config import K3_CLOUD
+from sublessor_billing.k3 import api
+
+if TYPE_CHECKING:
+    import requests
+
+
+class K3CloudError(RuntimeError):
+    """K3 did not answer usably (down, HTTP error, not JSON): the outcome of a Save is unknown."""
+
+
+class K3LoginError(K3CloudError):
+    """K3 refused the API user's login."""
+
+
+@dataclass(frozen=True)
+class K3Settings:
+    url: str
+    username: str
+    password: str
+    acct_id: str
+    lcid: int
+    form_id: str
+
+
+def k3_url(host: str, port: int | None = None) -> str:
+    """The K3 base url from the connection's host (scheme defaults to https; ends with ``/``)."""
+    url = host.strip()
+    if "://" not in url:
+        url = "https://" + url
+    scheme, _, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if port and ":" not in netloc:
+        netloc = f"{netloc}:{port}"
+    url = f"{scheme}://{netloc}{slash}{path}"
+    return url if url.endswith("/") else url + "/"
+
+
+def _operation(path: str) -> str:
+    """``...AuthService.ValidateUser.common.kdsvc`` -> ``ValidateUser``."""
+    return path.rsplit(".", 3)[-3]
+
+
+class K3CloudHook(BaseHook):
+    """Talk to K3 Cloud with one logged-in session, re-logging in once when it expired."""
+
+    conn_name_attr = "k3_conn_id"
+    default_conn_name = K3_CLOUD
+    conn_type = "http"
+    hook_name = "Kingdee K3 Cloud"
+
+    def __init__(
+        self, k3_conn_id: str = default_conn_name, *, timeout: float = 30.0, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.k3_conn_id = k3_conn_id
+        self.timeout = timeout
+        self.login_count = 0
+        self._settings: K3Settings | None = None
+        self._session: requests.Session | None = None
+
+    @property
+    def settings(self) -> K3Settings:
+        if self._settings is None:
+            conn = self.get_connection(self.k3_conn_id)
+            extra = conn.extra_dejson
+            missing = [
+                name
+                for name, value in (
+                    ("host", conn.host),
+                    ("login", conn.login),
+                    ("extra.acct_id", extra.get("acct_id")),
+                    ("extra.form_id", extra.get("form_id")),
+                )
+                if not value
+            ]
+            if missing:
+                raise K3CloudError(
+                    f"Connection {self.k3_conn_id!r} lacks {', '.join(missing)}; "
+                    "set them in Admin -> Connections (see contracts/k3-cloud.md)."
+                )
+            self._settings = K3Settings(
+                url=k3_url(conn.host, conn.port),
+                username=conn.login,
+                password=conn.password or "",
+                acct_id=str(extra["acct_id"]),
+                lcid=int(extra.get("lcid") or 2052),
+                form_id=str(extra["form_id"]),
+            )
+        return self._settings
+
+    def get_conn(self) -> requests.Session:
+        """Return the logged-in HTTP session (logging in on first use)."""
+        if self._session is None:
+            self.login()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def login(self) -> None:
+        """Log in (again), replacing the session cookie."""
+        import requests
+
+        s = self.settings
+        if self._session is None:
+            self._session = requests.Session()
+        session = self._session
+        session.cookies.clear()
+        answer = self._post(
+            api.LOGIN_PATH, api.login_body(s.acct_id, s.username, s.password, s.lcid)
+        )
+        self.login_count += 1
+        result = answer.get("LoginResultType") if isinstance(answer, Mapping) else None
+        if result != api.LOGIN_OK:
+            raise K3LoginError(
+                f"K3 Cloud at {s.url} ({self.k3_conn_id!r}) refused the login of user "
+                f"{s.username!r} to account set {s.acct_id!r}: LoginResultType={result!r}, "
+                f"Message={answer.get('Message') if isinstance(answer, Mapping) else answer!r}. "
+                f"Check login, password and extra.acct_id of connection {self.k3_conn_id!r}."
+            )
+        if not session.cookies.get(api.SESSION_COOKIE):
+            raise K3CloudError(
+                f"K3 Cloud at {s.url} ({self.k3_conn_id!r}) accepted the login but sent no "
+                f"{api.SESSION_COOKIE} cookie; is host the K3 url (…/k3cloud/)?"
+            )
+        self.log.info("Logged in to K3 Cloud %s as %s", s.url, s.username)
+
+    def save(
+        self, model: Mapping[str, Any], need_return_fields: Sequence[str] = ()
+    ) -> api.SaveResult:
+        """Save one bill (a create without ``FID``, an update with it); refusals are returned."""
+        body = api.save_body(self.settings.form_id, model, need_return_fields)
+        return api.parse_save(self._call(api.SAVE_PATH, body))
+
+    def execute_bill_query(
+        self, field_keys: Sequence[str], filter_string: str, *, page_size: int = 2000
+    ) -> list[list[Any]]:
+        """All rows matching ``filter_string``, fetched page by page."""
+        rows: list[list[Any]] = []
+        while True:
+            body = api.query_body(
+                self.settings.form_id,
+                field_keys,
+                filter_string,
+                start_row=len(rows),
+                limit=page_size,
+            )
+            answer = self._call(api.QUERY_PATH, body)
+            try:
+                page = api.parse_query_rows(answer)
+            except ValueError as exc:
+                raise K3CloudError(
+                    f"K3 Cloud at {self.settings.url} ({self.k3_conn_id!r}): {exc}"
+                ) from None
+            rows.extend(page)
+            if len(page) < page_size:
+                return rows
+
+    def query_bill_numbers(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]:
+        """FIDs of the bills carrying each number (lowest first); numbers K3 lacks are absent."""
+        found: dict[str, list[int]] = {}
+        numbers = list(dict.fromkeys(bill_numbers))
+        for start in range(0, len(numbers), 200):
+            chunk = numbers[start : start + 200]
+            for fid, number in self.execute_bill_query(
+                ["FID", "FBillNo"], api.bill_number_filter(chunk)
+            ):
+                found.setdefault(str(number), []).append(int(fid))
+        return {number: sorted(fids) for number, fids in found.items()}
+
+    def find_bill(self, bill_no: str) -> int | None:
+        """The FID of the bill numbered ``bill_no`` (the oldest if K3 holds several), or None."""
+        fids = self.query_bill_numbers([bill_no]).get(bill_no, [])
+        if len(fids) > 1:
+            self.log.warning(
+                "K3 holds %d bills numbered %s (FIDs %s); using the oldest",
+                len(fids),
+                bill_no,
+                fids,
+            )
+        return fids[0] if fids else None
+
+    def _call(self, path: str, body: Mapping[str, Any]) -> Any:
+        self.get_conn()
+        answer = self._post(path, body)
+        if api.is_session_expired(answer):
+            self.log.info("K3 Cloud session expired; logging in again")
+            self.login()
+            answer = self._post(path, body)
+            if api.is_session_expired(answer):
+                raise K3CloudError(
+                    f"K3 Cloud at {self.settings.url} ({self.k3_conn_id!r}) reports the session "
+                    "expired right after a fresh login; check the K3 server's session settings."
+                )
+        return answer
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+        import requests
+
+        url = self.settings.url + path
+        where = f"K3 Cloud connection {self.k3_conn_id!r} at {self.settings.url}"
+        try:
+            response = self._session.post(url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise K3CloudError(
+                f"{where} did not answer {_operation(path)}: {type(exc).__name__}: {exc}. "
+                "Is K3 up and the host right? A Save's outcome is unknown; the next run checks it."
+            ) from None
+        if response.status_code >= 400:
+            raise K3CloudError(
+                f"{where} answered HTTP {response.status_code} to {_operation(path)}: "
+                f"{response.text[:300]!r}. A Save's outcome is unknown; the next run checks it."
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise K3CloudError(
+                f"{where} answered non-JSON to {_operation(path)}: {response.text[:300]!r}"
+            ) from None
