@@ -1,0 +1,99 @@
+"""Operators of call400_billing's first half: take the queued calls in, then judge them."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, Variable
+from sublessor_billing import config
+from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
+from sublessor_billing.calls.judge import judge_pending
+
+from sublessor_airflow.hooks.amqp import Call400AmqpHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def read_setting(tunable: config.Tunable, *, minimum: int = 0) -> int:
+    """A tunable's value from its Variable, or its default when unset."""
+    return config.parse_int_setting(
+        tunable, Variable.get(tunable.name, default=None), minimum=minimum
+    )
+
+
+class Call400IntakeOperator(BaseOperator):
+    """Drain the 400 call queue into the call log; return received/logged/duplicates/quarantined.
+
+    Takes at most Variable ``call400_max_messages_per_run`` messages. Every batch is
+    committed before it is acknowledged, so a failed or retried run loses and
+    duplicates nothing.
+    """
+
+    template_fields = ("amqp_conn_id", "mysql_conn_id")
+
+    def __init__(
+        self,
+        *,
+        amqp_conn_id: str = config.CALL400_AMQP,
+        mysql_conn_id: str = config.USER_PROP_DB,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.amqp_conn_id = amqp_conn_id
+        self.mysql_conn_id = mysql_conn_id
+        self.batch_size = batch_size
+
+    @property
+    def hook(self) -> Call400AmqpHook:
+        return Call400AmqpHook(self.amqp_conn_id)
+
+    def execute(self, context: Context) -> dict[str, int]:
+        from sublessor_airflow.hooks.mysql import user_prop_db
+
+        cap = read_setting(config.CALL400_MAX_MESSAGES_PER_RUN)
+        hook = self.hook
+        try:
+            hook.ensure_topology()
+            with closing(user_prop_db(self.mysql_conn_id)) as db:
+                result = drain(
+                    hook.channel(),
+                    hook.settings.queue,
+                    db,
+                    max_messages=cap,
+                    batch_size=self.batch_size,
+                )
+        finally:
+            # Closing hands any delivery not yet acknowledged back to the queue.
+            hook.close()
+        return result.as_dict()
+
+
+class Call400JudgeOperator(BaseOperator):
+    """Give every unjudged call (filter_rule 0) its rule; return how many got each rule.
+
+    Thresholds come from Variables ``filter_call_time_rule_threshold`` and
+    ``filter_last_call_time_rule_threshold``. Judges are serialized by a named
+    lock in the database, so a manual and a scheduled run never judge together.
+    """
+
+    template_fields = ("mysql_conn_id",)
+
+    def __init__(
+        self, *, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mysql_conn_id = mysql_conn_id
+        self.lock_timeout = lock_timeout
+
+    def execute(self, context: Context) -> dict[str, int]:
+        from sublessor_airflow.hooks.mysql import user_prop_db
+
+        short = read_setting(config.FILTER_CALL_TIME_RULE_THRESHOLD)
+        window = read_setting(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
+        with closing(user_prop_db(self.mysql_conn_id)) as db:
+            return judge_pending(
+                db, short_threshold=short, repeat_window=window, lock_timeout=self.lock_timeout
+            )
