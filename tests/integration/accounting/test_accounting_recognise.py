@@ -1,0 +1,251 @@
+"""recognise_income against a real MariaDB: allocation edges, reruns, crashes, concurrency."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import date, timedelta
+
+import pytest
+from sublessor_billing.accounting import recognise
+from sublessor_billing.accounting.recognise import recognise_batch, recognise_until_caught_up
+from sublessor_billing.db.connect import connect
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2014, 9, 15)
+D = timedelta(days=1)
+
+
+def test_allocation_edges_against_the_database(seed, accounting_conn) -> None:
+    expired = seed.contract(7, 9999, DAY - 30 * D, DAY - D)
+    cancelled = seed.contract(7, 9999, DAY - 30 * D, DAY + 30 * D, status=0)
+    future = seed.contract(7, 9999, DAY + D, DAY + 30 * D)
+    later_start = seed.contract(7, 5000, DAY - 2 * D, DAY + 2 * D)  # overlaps, starts later
+    first = seed.contract(7, 1500, DAY - 9 * D, DAY)  # earliest start, ends on the call day
+    split = seed.payment(7, 4000)
+    nothing = seed.payment(8, 4000)  # sublessor 8 has no contract at all
+    refused = seed.payment(7, 4000, status="insufficient")
+
+    counts = recognise_until_caught_up(accounting_conn, batch_size=100)
+
+    assert seed.income() == [
+        (split, first, 1500),
+        (split, later_start, 2500),
+        (nothing, None, 4000),
+    ]
+    balances = seed.balances()
+    assert balances[first] == 0 and balances[later_start] == 2500
+    assert balances[expired] == balances[cancelled] == balances[future] == 9999
+    assert seed.cursor() == refused
+    assert (counts.payments_processed, counts.income_rows) == (3, 3)
+    assert (counts.money_allocated, counts.money_unallocated) == (4000, 4000)
+    # Lowering the balance is not a CRM edit.
+    edited = seed.query("SELECT DISTINCT updated_datetime FROM sublessor_contract")
+    assert edited == [(seed.crm_edited_at,)]
+
+
+def test_a_second_run_changes_nothing(seed, accounting_conn) -> None:
+    seed.contract(7, 6000, DAY - D, DAY + D)
+    for _ in range(3):
+        seed.payment(7, 4000)
+    recognise_until_caught_up(accounting_conn, batch_size=2)
+    before = seed.snapshot()
+
+    again = recognise_until_caught_up(accounting_conn, batch_size=2)
+
+    assert seed.snapshot() == before
+    assert (again.payments_processed, again.income_rows) == (0, 0)
+
+
+def test_new_payments_continue_after_the_cursor(seed, accounting_conn) -> None:
+    contract = seed.contract(7, 10_000, DAY - D, DAY + D)
+    p1 = seed.payment(7, 4000)
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    p2 = seed.payment(7, 4000)
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [(p1, contract, 4000), (p2, contract, 4000)]
+    assert seed.balances()[contract] == 2000 and seed.cursor() == p2
+
+
+def test_an_error_inside_the_transaction_leaves_nothing_and_the_rerun_allocates_once(
+    seed, accounting_conn, monkeypatch
+) -> None:
+    contract = seed.contract(7, 5000, DAY - D, DAY + D)
+    payments = [seed.payment(7, 2000) for _ in range(3)]
+
+    def explode(cur, ids):
+        raise RuntimeError("injected failure after income rows and balances were written")
+
+    monkeypatch.setattr(recognise, "_unwatch", explode)
+    with pytest.raises(RuntimeError, match="injected"):
+        recognise_batch(accounting_conn, batch_size=10)
+    assert seed.income() == [] and seed.balances()[contract] == 5000 and seed.cursor() == 0
+
+    monkeypatch.undo()
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [
+        (payments[0], contract, 2000),
+        (payments[1], contract, 2000),
+        (payments[2], contract, 1000),
+        (payments[2], None, 1000),
+    ]
+    assert seed.balances()[contract] == 0
+
+
+_KILLED_BATCH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from sublessor_billing.accounting import recognise
+    from sublessor_billing.db.connect import MySqlTarget, connect
+
+    real_unwatch = recognise._unwatch
+
+    def die_before_commit(cur, ids):
+        real_unwatch(cur, ids)
+        cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
+        print("written", cur.fetchone()[0], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    recognise._unwatch = die_before_commit
+    conn = connect(MySqlTarget(host=sys.argv[1], port=int(sys.argv[2]), user=sys.argv[3],
+                               password=sys.argv[4], database=sys.argv[5]))
+    recognise.recognise_batch(conn, batch_size=100)
+    """
+)
+
+
+def test_a_run_killed_before_commit_is_redone_exactly_once(
+    seed, accounting_conn, user_prop_target
+) -> None:
+    contract = seed.contract(7, 100_000, DAY - D, DAY + D)
+    payments = [seed.payment(7, 4000) for _ in range(5)]
+    t = user_prop_target
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_BATCH, t.host, str(t.port), t.user, t.password, t.database],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert proc.stdout.strip() == "written 5"  # it had done the work inside its transaction
+    assert seed.income() == [] and seed.cursor() == 0
+
+    recognise_until_caught_up(accounting_conn, batch_size=100)  # waits for the dead session's locks
+    assert seed.income() == [(p, contract, 4000) for p in payments]
+    assert seed.balances()[contract] == 100_000 - 5 * 4000
+
+
+def test_two_concurrent_runs_never_allocate_the_same_money_twice(seed, user_prop_target) -> None:
+    contracts = {seed.contract(s, 30_000, DAY - D, DAY + D): s for s in (1, 2, 3)}
+    amounts = {}
+    for i in range(90):
+        pid = seed.payment(1 + i % 3, 1000 + 37 * i)
+        amounts[pid] = 1000 + 37 * i
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        conn = connect(user_prop_target)
+        try:
+            start.wait()
+            recognise_until_caught_up(conn, batch_size=7)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert errors == []
+
+    per_payment = dict(
+        seed.query(
+            "SELECT payment_id, SUM(amount) FROM sublessor_accounting_income_201409 GROUP BY payment_id"
+        )
+    )
+    assert per_payment == amounts
+    received = dict(
+        seed.query(
+            "SELECT contract_id, SUM(amount) FROM sublessor_accounting_income_201409"
+            " WHERE contract_id IS NOT NULL GROUP BY contract_id"
+        )
+    )
+    balances = seed.balances()
+    for cid in contracts:
+        assert balances[cid] == 30_000 - received.get(cid, 0) >= 0
+    assert seed.cursor() == max(amounts)
+
+
+def test_a_payment_pending_when_passed_is_recognised_once_it_succeeds(
+    seed, accounting_conn
+) -> None:
+    contract = seed.contract(7, 5000, DAY - D, DAY + D)
+    late = seed.payment(7, 4000, status="pending")
+    early = seed.payment(7, 4000)
+
+    first = recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.watched() == [late] and first.newly_unsettled == 1
+    assert seed.income() == [(early, contract, 4000)]
+
+    still = recognise_until_caught_up(accounting_conn, batch_size=10)  # still pending: kept
+    assert seed.watched() == [late] and still.late_settled_recognised == 0
+
+    seed.set_status(late, "success")
+    second = recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert second.late_settled_recognised == 1 and second.payments_processed == 0
+    # Allocated after the later payment: it gets what balance is left.
+    assert seed.income() == [(early, contract, 4000), (late, contract, 1000), (late, None, 3000)]
+    assert seed.watched() == [] and seed.balances()[contract] == 0
+
+    before = seed.snapshot()
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.snapshot() == before
+
+
+def test_a_pending_payment_later_refused_is_dropped_from_the_watch(seed, accounting_conn) -> None:
+    seed.contract(7, 50_000, DAY - D, DAY + D)
+    refused = seed.payment(7, 4000, status="pending")
+    failed = seed.payment(7, 4000, status="pending")
+    stuck = seed.payment(7, 4000, status="pending")
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.watched() == [refused, failed, stuck]
+
+    seed.set_status(refused, "insufficient")
+    seed.set_status(failed, "failed")
+    counts = recognise_until_caught_up(accounting_conn, batch_size=10)
+
+    assert counts.late_settled_dropped == 2 and counts.late_settled_recognised == 0
+    assert seed.watched() == [stuck] and seed.income() == []
+
+
+def test_stuck_pending_rows_do_not_starve_later_settlements(seed, accounting_conn) -> None:
+    stuck = [seed.payment(7, 100, status="pending") for _ in range(4)]
+    settles = seed.payment(7, 100, status="pending")
+    recognise_until_caught_up(accounting_conn, batch_size=2)
+    seed.set_status(settles, "success")
+    counts = recognise_until_caught_up(accounting_conn, batch_size=2)
+    assert counts.late_settled_recognised == 1
+    assert seed.watched() == stuck and seed.income() == [(settles, None, 100)]
+
+
+def test_a_payment_without_its_call_row_stops_the_cursor_naming_it(seed, accounting_conn) -> None:
+    good = seed.payment(7, 4000)
+    orphan = seed.payment(7, 4000)
+    seed.execute(
+        "DELETE c FROM sublessor_call_log_201409 c JOIN sublessor_call_payment_log_201409 p"
+        " ON p.call_id = c.call_id WHERE p.id = %s",
+        (orphan,),
+    )
+    with pytest.raises(LookupError, match=str(orphan)):
+        recognise_batch(accounting_conn, batch_size=10)
+    assert seed.income() == [] and seed.cursor() == 0
+    assert good < orphan
