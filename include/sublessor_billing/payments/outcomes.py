@@ -1,0 +1,123 @@
+"""What an answer of the payment center means for one order (payment-api.md's code table).
+
+Anything that does not prove a definitive result (timeout, HTTP 5xx, a body
+that is not the documented JSON, an unknown code) leaves the order ``pending``:
+the same order id is sent again later and the payment center's idempotency
+answers with the first result, so "unknown" is always safe to retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SUCCESS, INSUFFICIENT, FAILED, PENDING = "success", "insufficient", "failed", "pending"
+SETTLED = (SUCCESS, INSUFFICIENT, FAILED)
+
+CODE_OK, CODE_INSUFFICIENT, CODE_ACCOUNT, CODE_BAD_SIGN, CODE_ORDER_REUSED = (
+    0,
+    1001,
+    1002,
+    1003,
+    1004,
+)
+
+
+class UnknownOutcome(Exception):
+    """The request may or may not have reached the service (timeout, 5xx, garbage, connection error)."""
+
+
+class PaymentConfigurationError(RuntimeError):
+    """The payment center refused our signature (1003): nothing moved, our configuration is wrong."""
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    """A row of the payment log still waiting for its outcome; its fields are what is sent."""
+
+    order_id: int
+    sublessor_id: int
+    amount: int
+    subject: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    order_id: int
+    sublessor_id: int
+    status: str
+    amount: int = 0
+    result_code: int | None = None
+    message: str | None = None
+    balance: int | None = None
+    error: str | None = None  # why still pending
+    sent: bool = True  # False: not sent this pass (an earlier order of the sublessor is unknown)
+    bad_signature: bool = False
+
+
+class PaymentClient(Protocol):
+    def charge(self, *, order_id: int, user_id: int, amount: int, subject: str) -> dict[str, Any]:
+        """POST /trade/charge; return the JSON body or raise ``UnknownOutcome``."""
+
+
+class ListingClient(Protocol):
+    def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
+        """POST /listing/offline_all; return the JSON body or raise ``UnknownOutcome``."""
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def classify_charge(order: PendingOrder, body: Any) -> Outcome:
+    """Map one ``/trade/charge`` answer to the status the order gets."""
+
+    def outcome(status: str, **kw: Any) -> Outcome:
+        return Outcome(order.order_id, order.sublessor_id, status, order.amount, **kw)
+
+    code = _int_or_none(body.get("code")) if isinstance(body, dict) else None
+    if code is None:
+        return outcome(PENDING, error=f"answer without an integer code: {str(body)[:200]}")
+    message = str(body.get("message") or "")[:255] or None
+    balance = _int_or_none(body.get("balance"))
+    if code == CODE_OK:
+        return outcome(SUCCESS, result_code=code, message=message, balance=balance)
+    if code == CODE_INSUFFICIENT:
+        return outcome(INSUFFICIENT, result_code=code, message=message, balance=balance)
+    if code in (CODE_ACCOUNT, CODE_ORDER_REUSED):
+        return outcome(FAILED, result_code=code, message=message or f"refused with code {code}")
+    if code == CODE_BAD_SIGN:
+        return outcome(
+            PENDING,
+            result_code=code,
+            error="1003 bad signature: app id / key wrong",
+            bad_signature=True,
+        )
+    return outcome(PENDING, result_code=code, error=f"undocumented code {code}: {message}")
+
+
+def triggers_offline(outcome: Outcome, price_fen: int) -> bool:
+    """Refused for money or account, or charged down to less than one call's price."""
+    if outcome.status == INSUFFICIENT or (
+        outcome.status == FAILED and outcome.result_code == CODE_ACCOUNT
+    ):
+        return True
+    return outcome.status == SUCCESS and outcome.balance is not None and outcome.balance < price_fen
+
+
+def offline_reason(outcome: Outcome) -> str:
+    if outcome.status == SUCCESS:
+        return f"balance {outcome.balance} fen after order {outcome.order_id} is below one call's price"
+    return f"order {outcome.order_id} refused with code {outcome.result_code}: {outcome.message or ''}"[
+        :255
+    ]
+
+
+def offline_request_id(trigger_order_id: int) -> str:
+    """One request id per decision, derived from the charge that caused it (stable across reruns)."""
+    return f"sublessor-offline-{trigger_order_id}"

@@ -1,0 +1,116 @@
+"""Airflow glue of the money path: charge valid calls, then take dry sublessors offline."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from sublessor_billing import config
+from sublessor_billing.payments.charging import charge_valid_calls
+from sublessor_billing.payments.offline import send_offline_decisions
+from sublessor_billing.payments.outcomes import PaymentConfigurationError
+
+from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
+from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _timeout_ms() -> int:
+    from sublessor_airflow.variables import get_int
+
+    return get_int(config.PAYMENT_API_TIMEOUT, minimum=1)
+
+
+class ChargeValidCallsOperator(BaseOperator):
+    """Allocate an order for every valid call and settle every pending order (docs/payments.md).
+
+    Settles whatever is pending, whether or not upstream found new calls; fails
+    (so the next try or run settles them) while any charge's outcome is unknown.
+    Returns counts per outcome and the money charged.
+    """
+
+    template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")
+
+    def __init__(
+        self,
+        *,
+        payment_conn_id: str = config.PAYMENT_API,
+        user_prop_conn_id: str = config.USER_PROP_DB,
+        workers: int = 32,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("outlets", [SUBLESSOR_PAYMENTS])
+        super().__init__(**kwargs)
+        self.payment_conn_id = payment_conn_id
+        self.user_prop_conn_id = user_prop_conn_id
+        self.workers = workers
+
+    @cached_property
+    def hook(self) -> PaymentApiHook:
+        return PaymentApiHook(
+            self.payment_conn_id, timeout_ms=_timeout_ms(), pool_size=int(self.workers)
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from sublessor_airflow.hooks.mysql import user_prop_db
+        from sublessor_airflow.variables import get_int
+
+        price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
+        self.hook.get_conn()  # read the connection here, before the request threads start
+        try:
+            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
+                report = charge_valid_calls(
+                    conn, self.hook, price_fen=price_fen, workers=int(self.workers)
+                )
+        except PaymentConfigurationError as exc:
+            raise PaymentConfigurationError(
+                f"{exc} Fix Admin -> Connections -> {self.payment_conn_id}, then clear this task."
+            ) from None
+        finally:
+            self.hook.close()
+        result = report.as_dict()
+        self.log.info(
+            "Charged %s call(s), %s fen (%s yuan); insufficient %s, failed %s; %s offline decision(s)",
+            result["success"], result["charged_fen"], result["charged_yuan"],
+            result["insufficient"], result["failed"], result["offline_decisions"],
+        )  # fmt: skip
+        return result
+
+
+class TakeListingsOfflineOperator(BaseOperator):
+    """Send every pending offline decision to the listing service; fail while any is undelivered."""
+
+    template_fields = ("listing_conn_id", "user_prop_conn_id")
+
+    def __init__(
+        self,
+        *,
+        listing_conn_id: str = config.LISTING_API,
+        user_prop_conn_id: str = config.USER_PROP_DB,
+        workers: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.listing_conn_id = listing_conn_id
+        self.user_prop_conn_id = user_prop_conn_id
+        self.workers = workers
+
+    @cached_property
+    def hook(self) -> ListingApiHook:
+        return ListingApiHook(
+            self.listing_conn_id, timeout_ms=_timeout_ms(), pool_size=int(self.workers)
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from sublessor_airflow.hooks.mysql import user_prop_db
+
+        try:
+            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
+                report = send_offline_decisions(conn, self.hook, workers=int(self.workers))
+        finally:
+            self.hook.close()
+        return report.as_dict()
