@@ -1,0 +1,103 @@
+"""The broker_phone_sync DAG end to end: its task callable and a dag.test() run."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from broker_sync_db import put_brokers, source_phones, target_phones
+
+pytestmark = pytest.mark.integration
+
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "broker_phone_sync.py"
+T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+def load_dag():
+    spec = importlib.util.spec_from_file_location("broker_phone_sync_dag_under_test", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.broker_phone_sync()
+
+
+@pytest.fixture
+def connections(anjuke_target, user_prop_target, airflow_connections, airflow_variables):
+    for conn_id, target in (("anjuke_db", anjuke_target), ("user_prop_db", user_prop_target)):
+        airflow_connections(
+            conn_id,
+            {
+                "conn_type": "mysql",
+                "host": target.host,
+                "port": target.port,
+                "login": target.user,
+                "password": target.password,
+                "schema": target.database,
+            },
+        )
+    airflow_variables("broker_phone_sync_overlap_seconds", 600)
+
+
+def test_dag_shape() -> None:
+    dag = load_dag()
+    assert dag.dag_id == "broker_phone_sync"
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.get_task("sync_broker_phones").retries >= 2
+    assert dag.params["full_resync"] is False
+
+
+def test_task_callable_syncs_its_interval_and_full_resync(source, target, connections) -> None:
+    put_brokers(
+        source,
+        [
+            (1, "13800000001", "2026-03-01 10:04:00"),
+            (2, "13800000002", "2026-03-01 09:50:00"),  # inside the 600 s overlap
+            (3, "13800000003", "2026-03-01 09:49:59"),  # outside it
+        ],
+    )
+    task = load_dag().get_task("sync_broker_phones")
+    result = task.python_callable(
+        params={"full_resync": False},
+        data_interval_start=T0,
+        data_interval_end=T0 + timedelta(minutes=5),
+    )
+    assert (result["added"], result["changed"], result["removed"]) == (2, 0, 0)
+    assert result["window_start"] == "2026-03-01 09:50:00"
+    assert target_phones(target) == {(1, "13800000001"), (2, "13800000002")}
+
+    put_brokers(source, [(1, "", "2026-03-01 11:00:00")])
+    result = task.python_callable(
+        params={"full_resync": True}, data_interval_start=None, data_interval_end=None
+    )
+    assert (result["mode"], result["added"], result["removed"], result["unchanged"]) == (
+        "full",
+        1,
+        1,
+        1,
+    )
+    assert target_phones(target) == source_phones(source)
+
+
+def test_a_dag_run_syncs_its_data_interval(source, target, connections) -> None:
+    from airflow.utils.db import initdb
+
+    initdb()  # the test AIRFLOW_HOME's metadata database (sqlite), a few seconds
+    put_brokers(
+        source,
+        [
+            (1, "13800000001", "2026-03-01 10:04:59"),
+            (2, "13800000002", "2026-03-01 10:05:00"),  # belongs to the next interval
+        ],
+    )
+    dag = load_dag()
+    # A manual run at 02:05 UTC covers the last complete interval, [02:00, 02:05).
+    run = dag.test(logical_date=T0 + timedelta(minutes=5))
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    assert (run.data_interval_start, run.data_interval_end) == (T0, T0 + timedelta(minutes=5))
+    assert target_phones(target) == {(1, "13800000001")}
+
+    run = dag.test(logical_date=T0 + timedelta(minutes=6), run_conf={"full_resync": True})
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    assert target_phones(target) == source_phones(source)

@@ -1,0 +1,153 @@
+"""Full resync counts, malformed rows and an unreachable source, against real MariaDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from broker_sync_db import job_cursor, put_brokers, source_phones, target_phones
+from sublessor_billing.broker_sync import MalformedMobile, full_resync, sync_interval
+from sublessor_billing.db.connect import MySqlTarget
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+def seed_stale_target(target) -> None:
+    with target.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)",
+            [
+                (1, "13800000001", "2026-01-01 00:00:00"),  # still right
+                (2, "13800000099", "2026-01-01 00:00:00"),  # mobile changed since
+                (3, "13800000003", "2026-01-01 00:00:00"),  # mobile emptied since
+                (9, "13800000009", "2026-01-01 00:00:00"),  # not in the source at all
+                (5000, "13800005000", "2026-01-01 00:00:00"),  # beyond the last source id
+            ],
+        )
+    target.commit()
+
+
+@pytest.mark.parametrize("page_size", [2, 3, 1000])
+def test_full_resync_counts_and_equality(source, target, page_size) -> None:
+    put_brokers(
+        source,
+        [
+            (1, "13800000001", "2025-06-01 08:00:00"),
+            (2, "13800000002", "2025-06-01 08:00:00"),
+            (3, "", "2025-06-01 08:00:00"),
+            (4, "13800000004", "2025-06-01 08:00:00"),
+            (6, "+86 10 8888 8888", "2025-06-01 08:00:00"),
+            (7, "", "2025-06-01 08:00:00"),
+        ],
+    )
+    seed_stale_target(target)
+    report = full_resync(source, target, page_size=page_size)
+    assert (report.added, report.changed, report.removed, report.unchanged) == (2, 1, 3, 1)
+    assert report.read == 6
+    assert target_phones(target) == source_phones(source)
+    assert job_cursor(target, "broker_phone_sync_full")[0] == 7
+
+    again = full_resync(source, target, page_size=page_size)
+    assert (again.added, again.changed, again.removed, again.unchanged) == (0, 0, 0, 4)
+    assert target_phones(target) == source_phones(source)
+
+
+def test_full_resync_of_an_empty_source_empties_the_table(source, target) -> None:
+    seed_stale_target(target)
+    report = full_resync(source, target, page_size=10)
+    assert report.removed == 5
+    assert target_phones(target) == set() == source_phones(source)
+
+
+def test_malformed_row_fails_naming_it_and_retry_completes(source, target) -> None:
+    rows = [(i, f"1380000{i:04d}", "2026-03-01 10:01:00") for i in range(1, 21)]
+    rows[13] = (14, "138 0000 12", "2026-03-01 10:01:00")  # digits, but not a phone number
+    put_brokers(source, rows)
+
+    with pytest.raises(MalformedMobile) as failure:
+        sync_interval(
+            source,
+            target,
+            start=T0,
+            end=T0 + timedelta(minutes=5),
+            overlap_seconds=900,
+            page_size=5,
+        )
+    message = str(failure.value)
+    assert "BrokerId 14" in message
+    assert "138 0000 12" not in message and "13800001" not in message  # masked, last 4 digits only
+    assert failure.value.broker_ids == [14]
+    # Pages before the bad one are committed; the bad page wrote nothing; the window is not done.
+    assert target_phones(target) == {(i, f"1380000{i:04d}") for i in range(1, 11)}
+    position_id, position_time = job_cursor(target)
+    assert position_id == 10 and position_time == datetime(2026, 3, 1, 10, 1)
+
+    # The broker system fixes the row (same second): the retried interval completes.
+    put_brokers(source, [(14, "13800000014", "2026-03-01 10:01:00")])
+    report = sync_interval(
+        source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=900, page_size=5
+    )
+    assert (report.added, report.unchanged) == (10, 10)
+    assert target_phones(target) == source_phones(source)
+    assert job_cursor(target) == (None, datetime(2026, 3, 1, 10, 5))
+
+
+def test_every_malformed_row_of_a_page_is_named(source, target) -> None:
+    put_brokers(
+        source,
+        [
+            (1, "12345", "2026-03-01 10:01:00"),
+            (2, "13800000002", "2026-03-01 10:01:00"),
+            (3, "1380000000312345", "2026-03-01 10:01:00"),
+        ],
+    )
+    with pytest.raises(MalformedMobile, match=r"BrokerId 1 .*BrokerId 3 "):
+        sync_interval(source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=900)
+    assert target_phones(target) == set()
+
+
+def test_overlap_below_ten_minutes_is_refused(source, target) -> None:
+    with pytest.raises(ValueError, match="below the minimum 600s"):
+        sync_interval(source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=300)
+
+
+def unreachable_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+def test_unreachable_source_names_the_connection(
+    user_prop_target: MySqlTarget, airflow_connections, airflow_variables
+) -> None:
+    from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
+
+    port = unreachable_port()
+    airflow_connections(
+        "anjuke_db",
+        {
+            "conn_type": "mysql",
+            "host": "127.0.0.1",
+            "port": port,
+            "login": "root",
+            "schema": "anjuke",
+        },
+    )
+    airflow_connections(
+        "user_prop_db",
+        {
+            "conn_type": "mysql",
+            "host": user_prop_target.host,
+            "port": user_prop_target.port,
+            "login": user_prop_target.user,
+            "schema": user_prop_target.database,
+        },
+    )
+    with pytest.raises(ConnectionError) as failure:
+        run_broker_phone_sync(data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5))
+    assert "'anjuke_db'" in str(failure.value)
+    assert f"127.0.0.1:{port}" in str(failure.value)

@@ -1,0 +1,98 @@
+"""Rules of the broker phone sync: time conversion, overlap, plausible mobiles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sublessor_billing.broker_sync import (
+    MalformedMobile,
+    phone_for_broker,
+    source_window,
+    to_source_time,
+)
+from sublessor_billing.broker_sync.rules import phones_for_page
+
+UTC = UTC
+
+
+def test_utc_interval_becomes_shanghai_local_time() -> None:
+    assert to_source_time(datetime(2026, 3, 1, 2, 0, tzinfo=UTC)) == datetime(2026, 3, 1, 10, 0)
+    # Across midnight and a year boundary.
+    assert to_source_time(datetime(2025, 12, 31, 20, 0, tzinfo=UTC)) == datetime(2026, 1, 1, 4, 0)
+
+
+def test_other_aware_zones_are_converted_too() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert to_source_time(datetime(2026, 3, 1, 4, 0, tzinfo=plus_two)) == datetime(
+        2026, 3, 1, 10, 0
+    )
+
+
+def test_naive_bounds_are_refused() -> None:
+    with pytest.raises(ValueError, match="no time zone"):
+        to_source_time(datetime(2026, 3, 1, 2, 0))
+
+
+def test_window_is_widened_by_the_overlap() -> None:
+    start = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+    low, high = source_window(start, start + timedelta(minutes=5), 900)
+    assert (low, high) == (datetime(2026, 3, 1, 9, 45), datetime(2026, 3, 1, 10, 5))
+
+
+def test_window_refuses_short_overlap_and_reversed_interval() -> None:
+    start = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="minimum"):
+        source_window(start, start + timedelta(minutes=5), 599)
+    with pytest.raises(ValueError, match="before it starts"):
+        source_window(start, start - timedelta(minutes=5), 900)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+86 138-0013-8000", "13800138000"),
+        ("013800138000", "13800138000"),
+        ("021-1234 5678", "02112345678"),
+        ("+86 10 8888 8888", "01088888888"),
+        ("0755 8888 8888", "075588888888"),
+        ("", None),
+        ("   ", None),
+        ("n/a", None),
+        ("无", None),
+    ],
+)
+def test_plausible_mobiles_and_empty_ones(raw: str, expected: str | None) -> None:
+    assert phone_for_broker(7, raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["12345", "138001380001", "1380013800", "23800138000", "abc138", "0123"]
+)
+def test_malformed_mobiles_name_the_broker_and_mask_the_number(raw: str) -> None:
+    with pytest.raises(MalformedMobile) as failure:
+        phone_for_broker(4242, raw)
+    assert "BrokerId 4242" in str(failure.value)
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if len(digits) > 4:
+        assert digits not in str(failure.value)
+
+
+def test_a_page_reports_all_its_malformed_rows() -> None:
+    when = datetime(2026, 3, 1, 10, 0)
+    with pytest.raises(MalformedMobile) as failure:
+        phones_for_page([(1, "12", when), (2, "13800138000", when), (3, "99", when)])
+    assert failure.value.broker_ids == [1, 3]
+
+
+@given(st.text(max_size=24))
+def test_a_kept_mobile_is_always_a_plausible_normalized_number(raw: str) -> None:
+    try:
+        phone = phone_for_broker(1, raw)
+    except MalformedMobile:
+        return
+    if phone is not None:
+        assert phone.isdigit() and phone[0] in "01" and 10 <= len(phone) <= 12
+        assert phone_for_broker(1, phone) == phone
