@@ -1,0 +1,105 @@
+"""K3CloudHook against the sandbox K3 Cloud: login, cookies, Save, ExecuteBillQuery, errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from k3_seed import K3_PASSWORD, k3_connection
+from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook, K3LoginError
+from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, QUERY_PATH, Fault
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def test_non_ascii_account_set_with_spaces_round_trips(k3_env) -> None:
+    assert DEFAULT_ACCT_ID == "瑞庭（上海）1117 aaa"
+    hook = K3CloudHook()
+    session = hook.get_conn()
+    assert k3_env.logins == 1 and hook.login_count == 1
+    assert session.cookies.get("kdservice-sessionid")
+    hook.get_conn()
+    assert k3_env.logins == 1  # the session is reused, not re-established per call
+
+
+def test_save_without_fid_is_not_idempotent_and_with_fid_updates(k3_env) -> None:
+    hook = K3CloudHook()
+    first = hook.save({"FBillNo": "HT-X", "FNote": "a"})
+    second = hook.save({"FBillNo": "HT-X", "FNote": "b"})
+    assert first.success and second.success and first.fid != second.fid
+    assert hook.query_bill_numbers(["HT-X"]) == {"HT-X": sorted([first.fid, second.fid])}
+    assert hook.find_bill("HT-X") == min(first.fid, second.fid)
+
+    updated = hook.save({"FID": first.fid, "FBillNo": "HT-X", "FNote": "c"})
+    assert updated.success and updated.fid == first.fid and updated.number == "HT-X"
+    assert [b["FNote"] for b in k3_env.bills_by_number("HT-X")] == ["c", "b"]
+
+
+def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:
+    hook = K3CloudHook()
+    odd = "HT-O'Brien 1"
+    fid = hook.save({"FBillNo": odd}).fid
+    for i in range(5):
+        hook.save({"FBillNo": f"HT-P{i}"})
+    assert hook.find_bill(odd) == fid
+    assert hook.find_bill("HT-none") is None
+    rows = hook.execute_bill_query(["FBillNo"], "", page_size=2)
+    assert sorted(r[0] for r in rows) == sorted([odd] + [f"HT-P{i}" for i in range(5)])
+    assert (
+        k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 2 + 4
+    )  # two find_bill, then pages of 2, 2, 2 and an empty one
+
+
+def test_validation_errors_are_returned_as_a_refusal(k3_env) -> None:
+    k3_env.refuse("HT-R", "合同金额必须大于 0")
+    result = K3CloudHook().save({"FBillNo": "HT-R"})
+    assert not result.success and "合同金额必须大于 0" in result.message()
+    missing = K3CloudHook().save({"FNote": "no number"})
+    assert not missing.success and "FBillNo" in missing.message()
+    assert k3_env.bill_count() == 0
+
+
+def test_query_after_expiry_logs_in_again_once(k3_env) -> None:
+    hook = K3CloudHook()
+    hook.save({"FBillNo": "HT-E"})
+    k3_env.expire_sessions()
+    assert hook.find_bill("HT-E") is not None
+    assert hook.login_count == 2 and k3_env.expired_answers == 1
+
+
+def test_wrong_password_gives_a_clear_error_without_the_password(k3, airflow_connections) -> None:
+    airflow_connections("k3_cloud", k3_connection(k3.k3_url, password="not-the-password"))
+    with pytest.raises(K3LoginError) as error:
+        K3CloudHook().get_conn()
+    text = str(error.value)
+    assert "'k3_cloud'" in text and k3.k3_url in text and "用户名或密码错误" in text
+    assert "not-the-password" not in text and K3_PASSWORD not in text
+    assert k3.failed_logins == 1 and k3.logins == 0
+
+
+def test_wrong_account_set_is_named(k3, airflow_connections) -> None:
+    conn = k3_connection(k3.k3_url)
+    conn["extra"] = {**conn["extra"], "acct_id": "瑞庭（上海）1117aaa"}  # space lost
+    airflow_connections("k3_cloud", conn)
+    with pytest.raises(K3LoginError, match="1117aaa"):
+        K3CloudHook().get_conn()
+
+
+def test_k3_down_names_the_connection_and_address(airflow_connections) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/k3cloud/"
+    airflow_connections("k3_cloud", k3_connection(url))
+    with pytest.raises(K3CloudError) as error:
+        K3CloudHook(timeout=2).get_conn()
+    assert "'k3_cloud'" in str(error.value) and url in str(error.value)
+
+
+def test_http_500_is_an_unknown_outcome_not_a_refusal(k3_env) -> None:
+    hook = K3CloudHook()
+    hook.get_conn()
+    k3_env.add_fault(Fault("error_before", times=1))
+    with pytest.raises(K3CloudError, match="HTTP 500"):
+        hook.save({"FBillNo": "HT-5"})
+    assert hook.save({"FBillNo": "HT-5"}).success
