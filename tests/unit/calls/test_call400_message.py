@@ -1,0 +1,189 @@
+"""The message contract, case by case and as properties over arbitrary input."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sublessor_billing.calls.message import (
+    INT_UNSIGNED_MAX,
+    MAX_STRING,
+    Call,
+    Invalid,
+    parse_message,
+)
+
+GOOD = {
+    "call_id": "c-20260301-000017",
+    "sublessor_id": 10086,
+    "prop_id": 552301,
+    "caller": "+86 138-0013-8000",
+    "called": "4008123456",
+    "ext": "2301",
+    "status": 1,
+    "start_time": "2026-03-01 10:15:02",
+    "duration": 95,
+    "call_type": "normal",
+}
+
+
+def body(**changes) -> bytes:
+    data = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in data.items() if v is not ...}).encode()
+
+
+def test_contract_example_is_valid_and_normalized() -> None:
+    call = parse_message(body())
+    assert isinstance(call, Call)
+    assert call.caller_normalized == "13800138000"
+    assert call.start_time == datetime(2026, 3, 1, 10, 15, 2)
+    assert (call.sublessor_id, call.prop_id, call.duration, call.call_type) == (
+        10086,
+        552301,
+        95,
+        "normal",
+    )
+
+
+def test_optional_fields_absent_or_null_take_defaults_and_extras_are_ignored() -> None:
+    for value in (..., None):
+        call = parse_message(body(prop_id=value, ext=value, call_type=value, extra={"x": [1]}))
+        assert isinstance(call, Call)
+        assert (call.prop_id, call.ext, call.call_type) == (0, "", "normal")
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason_part"),
+    [
+        ({"call_id": ...}, "call_id is missing"),
+        ({"call_id": None}, "call_id is missing"),
+        ({"call_id": ""}, "call_id is empty"),
+        ({"call_id": "x" * (MAX_STRING + 1)}, "call_id is 65 characters"),
+        ({"caller": "1" * (MAX_STRING + 1)}, "caller is 65"),
+        ({"ext": "9" * (MAX_STRING + 1)}, "ext is 65"),
+        ({"called": 4008123456}, "called must be a string"),
+        ({"sublessor_id": 0}, "sublessor_id = 0 is outside"),
+        ({"sublessor_id": INT_UNSIGNED_MAX + 1}, "sublessor_id"),
+        ({"sublessor_id": "10086"}, "sublessor_id must be an integer"),
+        ({"sublessor_id": True}, "a boolean"),
+        ({"status": True}, "a boolean"),
+        ({"status": 2**31}, "status"),
+        ({"duration": -1}, "duration = -1"),
+        ({"duration": 95.0}, "a number with a fraction"),
+        ({"prop_id": -1}, "prop_id = -1"),
+        ({"start_time": "2026-02-30 10:00:00"}, "not a real date"),
+        ({"start_time": "2026-03-01T10:15:02"}, "not YYYY-MM-DD HH:MM:SS"),
+        ({"start_time": "2026-03-01 10:15:02\n"}, "not YYYY-MM-DD HH:MM:SS"),
+        ({"start_time": "2026-03-01 24:00:00"}, "not a real date"),
+        ({"start_time": 1772331302}, "start_time must be a string"),
+        ({"call_type": "Callback"}, "call_type 'Callback'"),
+        ({"call_type": 1}, "call_type must be a string"),
+    ],
+)
+def test_invalid_fields_give_a_reason(changes, reason_part) -> None:
+    parsed = parse_message(body(**changes))
+    assert isinstance(parsed, Invalid)
+    assert reason_part in parsed.reason
+
+
+def test_boundaries_of_the_columns_are_valid() -> None:
+    call = parse_message(
+        body(
+            sublessor_id=INT_UNSIGNED_MAX,
+            prop_id=0,
+            status=-(2**31),
+            duration=INT_UNSIGNED_MAX,
+            call_id="x" * MAX_STRING,
+            caller="",
+            call_type="callback",
+        )
+    )
+    assert isinstance(call, Call)
+    assert call.caller_normalized == ""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        b"null",
+        b"42",
+        b'"str"',
+        b"{",
+        b'{"a": NaN}',
+        b"[" * 50000,
+        "\ufeff{}".encode(),
+        json.dumps(GOOD).encode("utf-16"),
+    ],
+)
+def test_bodies_that_are_not_an_object_are_invalid(raw) -> None:
+    assert isinstance(parse_message(raw), Invalid)
+
+
+def test_lone_surrogate_is_invalid_rather_than_failing_the_insert() -> None:
+    parsed = parse_message(body().replace(b'"2301"', b'"\\ud800"'))
+    assert isinstance(parsed, Invalid)
+    assert "ext" in parsed.reason
+    assert parsed.call_id == GOOD["call_id"]
+
+
+def test_huge_integer_is_invalid_without_raising() -> None:
+    raw = body().replace(b'"duration": 95', b'"duration": ' + b"9" * 5000)
+    assert isinstance(parse_message(raw), Invalid)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+field_values = st.one_of(
+    json_values,
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(min_size=60, max_size=200),
+    st.sampled_from(
+        ["'; DROP TABLE sublessor_call_log_201409; --", "1 OR 1=1", "\u202e\u0000", "🙂" * 64]
+    ),
+)
+messages = st.dictionaries(
+    st.sampled_from(sorted(GOOD) + ["other"]), field_values, max_size=len(GOOD) + 1
+).map(lambda d: {**GOOD, **d})
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
+    assert isinstance(parse_message(raw), Call | Invalid)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(messages)
+def test_a_call_is_returned_only_when_every_field_fits_its_column(data: dict) -> None:
+    parsed = parse_message(json.dumps(data).encode())
+    assert isinstance(parsed, Call | Invalid)
+    if isinstance(parsed, Invalid):
+        assert parsed.reason
+        return
+    for name in ("call_id", "caller", "called", "ext"):
+        value = getattr(parsed, name)
+        assert isinstance(value, str) and len(value) <= MAX_STRING
+        value.encode("utf-8")
+    assert parsed.call_id
+    assert type(parsed.sublessor_id) is int and 1 <= parsed.sublessor_id <= INT_UNSIGNED_MAX
+    assert type(parsed.duration) is int and 0 <= parsed.duration <= INT_UNSIGNED_MAX
+    assert type(parsed.status) is int and -(2**31) <= parsed.status < 2**31
+    assert parsed.call_type in ("normal", "callback")
+    assert parsed.start_time.strftime("%Y-%m-%d %H:%M:%S") == data["start_time"]
+
+
+@settings(max_examples=200)
+@given(json_values)
+def test_json_of_any_shape_never_raises(value) -> None:
+    assert isinstance(parse_message(json.dumps(value).encode()), Call | Invalid)
