@@ -118,7 +118,7 @@ def check_income(conn: Any) -> IncomeCheck:
         )
     if result.unallocated_amount:
         log.warning(
-            "WARNING: %s fen of %s successful payments (%s sublessors) found no contract with "
+            "%s fen of %s successful payments (%s sublessors) found no contract with "
             "balance covering the call date; recorded with contract_id NULL. CRM should add or "
             "extend contracts for them.",
             result.unallocated_amount,
