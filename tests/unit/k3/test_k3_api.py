@@ -1,0 +1,101 @@
+"""The K3 wire format: answers parsed, filters quoted (and understood by the sandbox), urls built."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sublessor_billing.k3 import api
+from sublessor_billing.sandbox.k3_cloud import parse_bill_filter
+
+SUCCESS = {
+    "Result": {
+        "ResponseStatus": {
+            "IsSuccess": True,
+            "Errors": [],
+            "SuccessEntitys": [{"Id": 100234, "Number": "HT-2026-0001", "DIndex": 0}],
+        },
+        "Id": 100234,
+        "Number": "HT-2026-0001",
+    }
+}
+EXPIRED = {"Result": {"ResponseStatus": {"IsSuccess": False, "MsgCode": 1, "Errors": []}}}
+
+
+def test_parse_save_success() -> None:
+    assert api.parse_save(SUCCESS) == api.SaveResult(True, fid=100234, number="HT-2026-0001")
+
+
+def test_parse_save_refusal_lists_k3_messages() -> None:
+    answer = {
+        "Result": {
+            "ResponseStatus": {
+                "IsSuccess": False,
+                "Errors": [
+                    {"FieldName": "FCustomerID", "Message": "客户不存在", "DIndex": 0},
+                    {"FieldName": None, "Message": "单据保存失败", "DIndex": 0},
+                ],
+            }
+        }
+    }
+    result = api.parse_save(answer)
+    assert not result.success and not result.session_expired
+    assert result.message() == "FCustomerID: 客户不存在; 单据保存失败"
+
+
+def test_session_expiry_is_recognised_in_save_and_query_answers() -> None:
+    assert api.parse_save(EXPIRED).session_expired
+    assert api.is_session_expired([[EXPIRED]])
+    assert not api.is_session_expired(SUCCESS)
+    assert not api.is_session_expired([[100234, "HT-1"]])
+    assert not api.is_session_expired([])
+
+
+@pytest.mark.parametrize(
+    "answer", [None, "<html>", {"Result": {}}, {"Result": {"ResponseStatus": {"IsSuccess": True}}}]
+)
+def test_unusable_save_answers_are_not_successes(answer) -> None:
+    assert not api.parse_save(answer).success
+
+
+def test_parse_query_rows() -> None:
+    assert api.parse_query_rows([[1, "A"], [2, "B"]]) == [[1, "A"], [2, "B"]]
+    assert api.parse_query_rows([]) == []
+    with pytest.raises(ValueError, match="不存在"):
+        api.parse_query_rows(
+            [
+                [
+                    {
+                        "Result": {
+                            "ResponseStatus": {
+                                "IsSuccess": False,
+                                "Errors": [{"Message": "不存在"}],
+                            }
+                        }
+                    }
+                ]
+            ]
+        )
+    with pytest.raises(ValueError):
+        api.parse_query_rows({"Result": {}})
+
+
+@given(st.lists(st.text(min_size=1, max_size=32), min_size=1, max_size=5, unique=True))
+def test_bill_number_filter_round_trips_through_the_sandbox(numbers: list[str]) -> None:
+    assert parse_bill_filter(api.bill_number_filter(numbers)) == numbers
+
+
+def test_bill_number_filter_quotes() -> None:
+    assert api.bill_number_filter(["HT-1"]) == "FBillNo='HT-1'"
+    assert api.bill_number_filter(["O'B", "X"]) == "FBillNo IN ('O''B','X')"
+    with pytest.raises(ValueError):
+        api.bill_number_filter([])
+
+
+def test_k3_url_from_connection_host() -> None:
+    from sublessor_airflow.hooks.k3_cloud import k3_url
+
+    assert k3_url("https://k3.example.com/k3cloud") == "https://k3.example.com/k3cloud/"
+    assert k3_url("k3.example.com/k3cloud/") == "https://k3.example.com/k3cloud/"
+    assert k3_url("http://10.0.0.5/k3cloud/", 8080) == "http://10.0.0.5:8080/k3cloud/"
+    assert k3_url("http://10.0.0.5:81/k3cloud/", 8080) == "http://10.0.0.5:81/k3cloud/"

@@ -1,0 +1,71 @@
+"""Per-contract export decisions and the failure report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sublessor_billing.k3.plan import (
+    EXPORTED,
+    IN_FLIGHT,
+    REFUSED,
+    Action,
+    ExportReport,
+    ExportState,
+    Refusal,
+    plan_export,
+)
+
+V1 = dt.datetime(2026, 3, 1, 9, 0, 0)
+V2 = V1 + dt.timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("version", "digest", "state", "action"),
+    [
+        (V1, "d", None, Action.CREATE),
+        (V1, "d", ExportState(IN_FLIGHT, None, None), Action.RECOVER),
+        (V2, "d", ExportState(REFUSED, None, None, None), Action.RECOVER),
+        (V1, "d", ExportState(REFUSED, 10, V1, "d"), Action.UPDATE),
+        (V1, "d", ExportState(IN_FLIGHT, 10, V1, "d"), Action.UPDATE),
+        (V2, "d", ExportState(EXPORTED, 10, V1, "d"), Action.UPDATE),
+        (V1, "e", ExportState(EXPORTED, 10, V1, "d"), Action.UPDATE),
+        (V1, "d", ExportState(EXPORTED, 10, V1, "d"), Action.UNCHANGED),
+        (V1, "e", ExportState(EXPORTED, 10, V1, None), Action.UNCHANGED),
+        (V1, "e", ExportState(EXPORTED, 10, V2, "d"), Action.UNCHANGED),
+        (V1, "d", ExportState(EXPORTED, 10, None, "d"), Action.UPDATE),
+    ],
+)
+def test_plan_export(version, digest, state, action) -> None:
+    assert plan_export(version, digest, state) is action
+
+
+def test_state_from_a_joined_row() -> None:
+    assert ExportState.from_row({"state": None, "k3_id": None}) is None
+    row = {"state": EXPORTED, "k3_id": 3, "exported_version": V1, "exported_digest": "x"}
+    assert ExportState.from_row(row) == ExportState(EXPORTED, 3, V1, "x")
+
+
+def test_nothing_ever_created_twice_once_a_bill_may_exist() -> None:
+    """Only a contract with no state row at all may be created without a look-up first."""
+    for state in (IN_FLIGHT, REFUSED, EXPORTED):
+        for k3_id in (None, 1):
+            for exported in (None, V1):
+                action = plan_export(V2, "d", ExportState(state, k3_id, exported, "d"))
+                assert action is not Action.CREATE
+
+
+def test_report_counts_and_failure_message() -> None:
+    report = ExportReport(created=2, updated=1, unchanged=5)
+    assert report.failure_message() is None
+    report.refusals += [Refusal(4, "HT-4", "客户不存在"), Refusal(6, "HT-6", "FBillNo: 重复")]
+    assert report.counts() == {"created": 2, "updated": 1, "unchanged": 5, "refused": 2}
+    text = report.failure_message()
+    assert "refused 2 contract(s)" in text
+    assert "HT-4 (id 4): 客户不存在" in text and "HT-6 (id 6): FBillNo: 重复" in text
+
+
+def test_failure_message_is_bounded() -> None:
+    report = ExportReport(refusals=[Refusal(i, f"HT-{i}", "x") for i in range(30)])
+    text = report.failure_message(limit=3)
+    assert "HT-2 " in text and "HT-3 " not in text and "and 27 more" in text
