@@ -162,9 +162,10 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving; requests still held by a fault are cancelled."""
         if self._loop is None:
             return
-        fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         try:
             fut.result(10)
         finally:
@@ -172,6 +173,13 @@ class SandboxServer:
             if self._thread:
                 self._thread.join(10)
             self._loop = None
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def __enter__(self) -> SandboxServer:
         return self if self.port is not None else self.start()
@@ -184,7 +192,9 @@ class SandboxServer:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
         await site.start()

@@ -1,0 +1,124 @@
+"""SIGKILL the charging process at the dangerous moments; the next run ends exactly as an uncrashed one.
+
+Two mechanisms: the test-only crash points of ``charging.crash_point`` (env
+``SUBLESSOR_BILLING_CRASH_AT``), and a sandbox fault that holds the answer
+after the money moved while the test kills the child.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from payment_fixtures import PRICE_FEN, payment_rows
+from sublessor_airflow.hooks.signed_http import PaymentApiHook
+from sublessor_billing.db.connect import connect
+from sublessor_billing.payments.charging import CRASH_ENV, charge_valid_calls
+from sublessor_billing.sandbox.server import Fault
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = Path(__file__).with_name("charge_once.py")
+
+
+def start_child(target, crash_at: str | None = None) -> subprocess.Popen:
+    env = {**os.environ, "CHARGE_ONCE_TARGET": json.dumps(dataclasses.asdict(target))}
+    env.pop(CRASH_ENV, None)
+    if crash_at:
+        env[CRASH_ENV] = crash_at
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(PRICE_FEN)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def rerun(target):
+    conn = connect(target)
+    try:
+        return charge_valid_calls(
+            conn, PaymentApiHook(timeout_ms=5000), price_fen=PRICE_FEN, workers=4
+        )
+    finally:
+        conn.close()
+
+
+def seed_two_sublessors(payment_center, seed_calls):
+    payment_center.set_account(11, 2 * PRICE_FEN + 1)  # runs dry at its third call
+    payment_center.set_account(12, 50 * PRICE_FEN)
+    return seed_calls(11, 4), seed_calls(12, 3)
+
+
+def assert_end_state(target, payment_center, calls11, calls12, order_ids):
+    rows = payment_rows(target)
+    assert {c: r["id"] for c, r in rows.items()} == order_ids, "order ids must survive the crash"
+    assert [rows[c]["status"] for c in calls11] == [
+        "success",
+        "success",
+        "insufficient",
+        "insufficient",
+    ]
+    assert [rows[c]["status"] for c in calls12] == ["success"] * 3
+    state = payment_center.full_state()
+    assert state["double_charged"] == [] and state["charges"] == 5
+    assert payment_center.balance(11) == 1 and payment_center.balance(12) == 47 * PRICE_FEN
+
+
+@pytest.mark.parametrize("crash_at", ["after_allocation", "after_answer"])
+def test_sigkill_at_a_crash_point_then_rerun(
+    billing_env, user_prop_target, payment_center, seed_calls, crash_at
+):
+    calls11, calls12 = seed_two_sublessors(payment_center, seed_calls)
+    child = start_child(user_prop_target, crash_at)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL, out
+
+    rows = payment_rows(user_prop_target)
+    assert len(rows) == 7 and {r["status"] for r in rows.values()} == {"pending"}
+    order_ids = {c: r["id"] for c, r in rows.items()}
+    charged_before = payment_center.full_state()["charges"]
+    if crash_at == "after_allocation":
+        assert charged_before == 0
+    else:
+        assert charged_before >= 1  # money moved for at least one order nobody recorded
+
+    rerun(user_prop_target)
+    assert_end_state(user_prop_target, payment_center, calls11, calls12, order_ids)
+
+
+def test_sigkill_while_the_payment_center_holds_an_answer(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    calls11, calls12 = seed_two_sublessors(payment_center, seed_calls)
+    payment_center.add_fault(
+        Fault("delay_after", path="/trade/charge", seconds=30, match={"user_id": 11}, times=1)
+    )
+    child = start_child(user_prop_target)
+    try:
+        for _ in range(600):  # bounded: at most 60 s
+            if (
+                payment_center.full_state()["in_flight"] >= 1
+                and payment_center.balance(11) == PRICE_FEN + 1
+            ):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the charge never reached the payment center")
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    rows = payment_rows(user_prop_target)
+    assert rows[calls11[0]]["status"] == "pending"  # charged, answer never recorded
+    order_ids = {c: r["id"] for c, r in rows.items()}
+    payment_center.clear_faults()
+
+    rerun(user_prop_target)
+    assert_end_state(user_prop_target, payment_center, calls11, calls12, order_ids)
