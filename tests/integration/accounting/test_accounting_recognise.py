@@ -249,3 +249,47 @@ def test_a_payment_without_its_call_row_stops_the_cursor_naming_it(seed, account
         recognise_batch(accounting_conn, batch_size=10)
     assert seed.income() == [] and seed.cursor() == 0
     assert good < orphan
+
+
+def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
+    seed, user_prop_target, accounting_conn
+) -> None:
+    """An order id allocated but not yet committed must not be jumped over by the cursor."""
+    import time
+
+    contract = seed.contract(7, 100_000, DAY - D, DAY + D)
+    seed.execute(
+        "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
+        " start_time, duration, filter_rule) VALUES ('slow', 7, '1', '4008', 1, %s, 60, 1)",
+        (DAY,),
+    )
+    inserter = connect(user_prop_target)
+    try:
+        with inserter.cursor() as cur:  # holds its new row uncommitted
+            cur.execute(
+                "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject,"
+                " status) VALUES ('slow', 7, 4000, 'call', 'success')"
+            )
+            slow = cur.lastrowid
+        later = seed.payment(7, 4000)  # a higher id, committed first
+        assert slow < later
+
+        done = threading.Event()
+        worker = threading.Thread(
+            target=lambda: (recognise_until_caught_up(accounting_conn, batch_size=10), done.set())
+        )
+        worker.start()
+        for _ in range(200):  # until the batch waits on the in-flight row (or wrongly finishes)
+            waiting = seed.query(
+                "SELECT COUNT(*) FROM information_schema.processlist"
+                " WHERE db = DATABASE() AND id <> CONNECTION_ID() AND info LIKE '%%LOCK IN SHARE MODE'"
+            )[0][0]
+            if waiting or done.is_set():
+                break
+            time.sleep(0.05)
+        inserter.commit()
+        worker.join(timeout=60)
+    finally:
+        inserter.close()
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [(slow, contract, 4000), (later, contract, 4000)]
