@@ -1,0 +1,147 @@
+"""Intake against the real broker and database: duplicates, quarantine, cap, bad input mixed in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import pytest
+from call400_fixtures import call_body
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sublessor_billing.calls.intake import drain
+
+pytestmark = pytest.mark.integration
+
+
+def run_intake(call400, hook, **options):
+    conn = call400.db()
+    try:
+        return drain(hook.channel(), call400.queue, conn, idle_seconds=0.3, **options)
+    finally:
+        conn.close()
+        hook.close()
+
+
+def test_valid_calls_logged_normalized_and_acked(call400, amqp_hook) -> None:
+    call400.publish([call_body(f"c{i}", caller=f"+86 139-{i:04d}-0000") for i in range(25)])
+    result = run_intake(call400, amqp_hook, max_messages=1000, batch_size=10)
+    assert result.as_dict() == {"received": 25, "logged": 25, "duplicates": 0, "quarantined": 0}
+    rows = call400.query(
+        "SELECT caller_normalized, filter_rule FROM sublessor_call_log_201409 WHERE call_id = 'c7'"
+    )
+    assert rows == [("13900070000", 0)]
+    assert call400.ready() == 0
+
+
+def test_duplicates_absorbed_first_copy_stands_differing_copy_warned(
+    call400, amqp_hook, caplog
+) -> None:
+    first = call_body("dup-1", duration=95)
+    differing = call_body("dup-1", duration=300)
+    call400.publish([first, first])
+    run_intake(call400, amqp_hook, max_messages=100)
+    caplog.set_level(logging.WARNING)
+    call400.publish([first, differing, differing])
+    result = run_intake(call400, amqp_hook, max_messages=100)
+    assert result.as_dict() == {"received": 3, "logged": 0, "duplicates": 3, "quarantined": 0}
+    assert call400.query("SELECT duration FROM sublessor_call_log_201409") == [(95,)]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if "dup-1" in r.getMessage() and "differs" in r.getMessage()
+    ]
+    assert warnings
+    assert all("13800138000" not in w and "8000" in w for w in warnings)
+
+
+def test_invalid_message_quarantined_once_with_seen_count(call400, amqp_hook) -> None:
+    bad = call_body("bad-1", duration=-5)
+    call400.publish([bad, call_body("ok-1"), bad, b"\x00not json"])
+    result = run_intake(call400, amqp_hook, max_messages=100)
+    assert result.as_dict() == {"received": 4, "logged": 1, "duplicates": 0, "quarantined": 3}
+    rows = call400.query(
+        "SELECT raw_body, reason, call_id, seen_count, status, routing_key "
+        "FROM call400_quarantine ORDER BY id"
+    )
+    assert [(bytes(r[0]), r[2], r[3], r[4]) for r in rows] == [
+        (bad, "bad-1", 2, "quarantined"),
+        (b"\x00not json", None, 1, "quarantined"),
+    ]
+    assert "duration = -5" in rows[0][1]
+    assert rows[0][5] == call400.names["routing_key"]
+
+
+def test_cap_leaves_the_rest_queued(call400, amqp_hook) -> None:
+    call400.publish([call_body(f"cap{i}") for i in range(50)])
+    result = run_intake(call400, amqp_hook, max_messages=30, batch_size=8)
+    assert result.received == 30 and result.logged == 30
+    assert call400.ready() == 20
+    assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409") == [(30,)]
+
+
+BAD_VALUES = {
+    "call_id": [None, "", "x" * 65, 7, ["a"]],
+    "sublessor_id": [0, -1, 2**32, "10086", True, 1.5, None, {"id": 1}],
+    "prop_id": [-1, 2**32, False, "1"],
+    "caller": [None, 13800138000, "1" * 65],
+    "called": [None, 400, "4" * 65],
+    "ext": [1, "e" * 65],
+    "status": [None, "1", True, 2**31, -(2**31) - 1, 1.0],
+    "start_time": [
+        None,
+        "2026-02-29 10:00:00",
+        "2026-03-01",
+        "2026-03-01 10:15:02.5",
+        "'; DROP TABLE x; --",
+    ],
+    "duration": [None, -1, 2**32, "95", 9.5, False],
+    "call_type": ["CALLBACK", "", 0, "回拨"],
+}
+invalid_bodies = st.one_of(
+    st.sampled_from(sorted(BAD_VALUES))
+    .flatmap(lambda field: st.tuples(st.just(field), st.sampled_from(BAD_VALUES[field])))
+    .map(lambda fv: ("field", fv)),
+    st.binary(max_size=300).map(lambda b: ("raw", b"\xff" + b)),
+    st.recursive(st.integers() | st.text(max_size=20) | st.none(), st.lists, max_leaves=6).map(
+        lambda v: ("raw", json.dumps([v]).encode())
+    ),
+)
+mixes = st.lists(st.one_of(st.just(("valid", None)), invalid_bodies), min_size=1, max_size=25)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mixes)
+def test_bad_messages_among_valid_ones_all_end_in_quarantine(call400, amqp_hook, mix) -> None:
+    token = hashlib.sha1(repr(mix).encode()).hexdigest()[:10]
+    bodies, valid_ids, invalid = [], [], []
+    for i, (kind, value) in enumerate(mix):
+        call_id = f"mix-{token}-{i}"
+        if kind == "valid":
+            bodies.append(call_body(call_id, start_time=f"2026-03-01 10:{i:02d}:00"))
+            valid_ids.append(call_id)
+        elif kind == "field":
+            field, bad = value
+            body = json.loads(call_body(call_id))
+            body[field] = bad
+            bodies.append(json.dumps(body).encode())
+            invalid.append(bodies[-1])
+        else:
+            bodies.append(value + token.encode() if value.startswith(b"\xff") else value)
+            invalid.append(bodies[-1])
+    call400.publish(bodies)
+    result = run_intake(call400, amqp_hook, max_messages=1000, batch_size=7)
+    assert result.received == len(bodies)
+    assert result.logged == len(valid_ids)
+    assert result.quarantined == len(invalid)
+    logged = {r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")}
+    assert set(valid_ids) <= logged
+    assert not {f"mix-{token}-{i}" for i in range(len(mix))} - set(valid_ids) & logged
+    for body in invalid:
+        rows = call400.query(
+            "SELECT raw_body, reason FROM call400_quarantine WHERE body_sha256 = %s",
+            (hashlib.sha256(body).hexdigest(),),
+        )
+        assert len(rows) == 1 and bytes(rows[0][0]) == body and rows[0][1]
+    assert call400.ready() == 0
