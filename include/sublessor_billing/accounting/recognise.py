@@ -28,6 +28,9 @@ ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
     "accounting_income_batch_size", 5000, "payments read per accounting transaction"
 )
 _CHUNK = 1000  # ids per IN (...) list
+# Deadlock / lock wait timeout: MySQL rolled the whole batch back, so it is simply run again.
+_TRANSIENT_ERRORS = frozenset({1205, 1213})
+_TRANSIENT_ATTEMPTS = 3
 
 SUCCESS, PENDING = "success", "pending"
 FINAL_REFUSALS = frozenset({"insufficient", "failed"})
@@ -121,7 +124,7 @@ def recognise_until_caught_up(
     """Run batches until one finds nothing to do (or ``max_batches`` ran); return the totals."""
     total = RecognitionCounts()
     for _ in range(max_batches):
-        counts = recognise_batch(conn, batch_size=batch_size)
+        counts = _batch_with_retry(conn, batch_size)
         total.add(counts)
         log.info(
             "Batch done: cursor %s, %s payments, %s income rows, %s late-settled",
@@ -135,6 +138,18 @@ def recognise_until_caught_up(
     else:
         log.warning("Stopped after %s batches with payments still arriving", max_batches)
     return total
+
+
+def _batch_with_retry(conn: Any, batch_size: int) -> RecognitionCounts:
+    for attempt in range(1, _TRANSIENT_ATTEMPTS + 1):
+        try:
+            return recognise_batch(conn, batch_size=batch_size)
+        except Exception as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if code not in _TRANSIENT_ERRORS or attempt == _TRANSIENT_ATTEMPTS:
+                raise
+            log.warning("Batch rolled back by MySQL (%s: %s); running it again", code, exc)
+    raise AssertionError("unreachable")
 
 
 def _batch(cur: Any, batch_size: int) -> RecognitionCounts:

@@ -293,3 +293,32 @@ def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
         inserter.close()
     recognise_until_caught_up(accounting_conn, batch_size=10)
     assert seed.income() == [(slow, contract, 4000), (later, contract, 4000)]
+
+
+def test_a_deadlock_victim_batch_is_run_again(seed, accounting_conn, monkeypatch) -> None:
+    import MySQLdb
+
+    contract = seed.contract(7, 10_000, DAY - D, DAY + D)
+    payment = seed.payment(7, 4000)
+    real_batch = recognise._batch
+    calls = []
+
+    def deadlock_once(cur, batch_size):
+        calls.append(batch_size)
+        if len(calls) == 1:
+            real_batch(cur, batch_size)  # the work is done, then MySQL picks us as the victim
+            raise MySQLdb.OperationalError(1213, "Deadlock found when trying to get lock")
+        return real_batch(cur, batch_size)
+
+    monkeypatch.setattr(recognise, "_batch", deadlock_once)
+    counts = recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [(payment, contract, 4000)]
+    assert counts.payments_processed == 1 and len(calls) == 3  # victim, redo, caught up
+
+    monkeypatch.setattr(
+        recognise,
+        "_batch",
+        lambda cur, n: (_ for _ in ()).throw(MySQLdb.OperationalError(1213, "again")),
+    )
+    with pytest.raises(MySQLdb.OperationalError):
+        recognise_until_caught_up(accounting_conn, batch_size=10)
