@@ -1,0 +1,207 @@
+"""recognise_income under failure: errors and kills before commit, concurrent runs, deadlocks, in-flight inserts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import date, timedelta
+
+import pytest
+from sublessor_billing.accounting import recognise
+from sublessor_billing.accounting.recognise import recognise_batch, recognise_until_caught_up
+from sublessor_billing.db.connect import connect
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2014, 9, 15)
+D = timedelta(days=1)
+
+
+def test_an_error_inside_the_transaction_leaves_nothing_and_the_rerun_allocates_once(
+    seed, accounting_conn, monkeypatch
+) -> None:
+    contract = seed.contract(7, 5000, DAY - D, DAY + D)
+    payments = [seed.payment(7, 2000) for _ in range(3)]
+
+    def explode(cur, ids):
+        raise RuntimeError("injected failure after income rows and balances were written")
+
+    monkeypatch.setattr(recognise, "_unwatch", explode)
+    with pytest.raises(RuntimeError, match="injected"):
+        recognise_batch(accounting_conn, batch_size=10)
+    assert seed.income() == [] and seed.balances()[contract] == 5000 and seed.cursor() == 0
+
+    monkeypatch.undo()
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [
+        (payments[0], contract, 2000),
+        (payments[1], contract, 2000),
+        (payments[2], contract, 1000),
+        (payments[2], None, 1000),
+    ]
+    assert seed.balances()[contract] == 0
+
+
+_KILLED_BATCH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from sublessor_billing.accounting import recognise
+    from sublessor_billing.db.connect import MySqlTarget, connect
+
+    real_unwatch = recognise._unwatch
+
+    def die_before_commit(cur, ids):
+        real_unwatch(cur, ids)
+        cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
+        print("written", cur.fetchone()[0], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    recognise._unwatch = die_before_commit
+    conn = connect(MySqlTarget(host=sys.argv[1], port=int(sys.argv[2]), user=sys.argv[3],
+                               password=sys.argv[4], database=sys.argv[5]))
+    recognise.recognise_batch(conn, batch_size=100)
+    """
+)
+
+
+def test_a_run_killed_before_commit_is_redone_exactly_once(
+    seed, accounting_conn, user_prop_target
+) -> None:
+    contract = seed.contract(7, 100_000, DAY - D, DAY + D)
+    payments = [seed.payment(7, 4000) for _ in range(5)]
+    t = user_prop_target
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_BATCH, t.host, str(t.port), t.user, t.password, t.database],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert proc.stdout.strip() == "written 5"  # it had done the work inside its transaction
+    assert seed.income() == [] and seed.cursor() == 0
+
+    recognise_until_caught_up(accounting_conn, batch_size=100)  # waits for the dead session's locks
+    assert seed.income() == [(p, contract, 4000) for p in payments]
+    assert seed.balances()[contract] == 100_000 - 5 * 4000
+
+
+def test_two_concurrent_runs_never_allocate_the_same_money_twice(seed, user_prop_target) -> None:
+    contracts = {seed.contract(s, 30_000, DAY - D, DAY + D): s for s in (1, 2, 3)}
+    amounts = {}
+    for i in range(90):
+        pid = seed.payment(1 + i % 3, 1000 + 37 * i)
+        amounts[pid] = 1000 + 37 * i
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        conn = connect(user_prop_target)
+        try:
+            start.wait()
+            recognise_until_caught_up(conn, batch_size=7)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert errors == []
+
+    per_payment = dict(
+        seed.query(
+            "SELECT payment_id, SUM(amount) FROM sublessor_accounting_income_201409 GROUP BY payment_id"
+        )
+    )
+    assert per_payment == amounts
+    received = dict(
+        seed.query(
+            "SELECT contract_id, SUM(amount) FROM sublessor_accounting_income_201409"
+            " WHERE contract_id IS NOT NULL GROUP BY contract_id"
+        )
+    )
+    balances = seed.balances()
+    for cid in contracts:
+        assert balances[cid] == 30_000 - received.get(cid, 0) >= 0
+    assert seed.cursor() == max(amounts)
+
+
+def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
+    seed, user_prop_target, accounting_conn
+) -> None:
+    """An order id allocated but not yet committed must not be jumped over by the cursor."""
+    import time
+
+    contract = seed.contract(7, 100_000, DAY - D, DAY + D)
+    seed.execute(
+        "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
+        " start_time, duration, filter_rule) VALUES ('slow', 7, '1', '4008', 1, %s, 60, 1)",
+        (DAY,),
+    )
+    inserter = connect(user_prop_target)
+    try:
+        with inserter.cursor() as cur:  # holds its new row uncommitted
+            cur.execute(
+                "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject,"
+                " status) VALUES ('slow', 7, 4000, 'call', 'success')"
+            )
+            slow = cur.lastrowid
+        later = seed.payment(7, 4000)  # a higher id, committed first
+        assert slow < later
+
+        done = threading.Event()
+        worker = threading.Thread(
+            target=lambda: (recognise_until_caught_up(accounting_conn, batch_size=10), done.set())
+        )
+        worker.start()
+        for _ in range(200):  # until the batch waits on the in-flight row (or wrongly finishes)
+            waiting = seed.query(
+                "SELECT COUNT(*) FROM information_schema.processlist"
+                " WHERE db = DATABASE() AND id <> CONNECTION_ID() AND info LIKE '%%LOCK IN SHARE MODE'"
+            )[0][0]
+            if waiting or done.is_set():
+                break
+            time.sleep(0.05)
+        inserter.commit()
+        worker.join(timeout=60)
+    finally:
+        inserter.close()
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [(slow, contract, 4000), (later, contract, 4000)]
+
+
+def test_a_deadlock_victim_batch_is_run_again(seed, accounting_conn, monkeypatch) -> None:
+    import MySQLdb
+
+    contract = seed.contract(7, 10_000, DAY - D, DAY + D)
+    payment = seed.payment(7, 4000)
+    real_batch = recognise._batch
+    calls = []
+
+    def deadlock_once(cur, batch_size):
+        calls.append(batch_size)
+        if len(calls) == 1:
+            real_batch(cur, batch_size)  # the work is done, then MySQL picks us as the victim
+            raise MySQLdb.OperationalError(1213, "Deadlock found when trying to get lock")
+        return real_batch(cur, batch_size)
+
+    monkeypatch.setattr(recognise, "_batch", deadlock_once)
+    counts = recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert seed.income() == [(payment, contract, 4000)]
+    assert counts.payments_processed == 1 and len(calls) == 3  # victim, redo, caught up
+
+    monkeypatch.setattr(
+        recognise,
+        "_batch",
+        lambda cur, n: (_ for _ in ()).throw(MySQLdb.OperationalError(1213, "again")),
+    )
+    with pytest.raises(MySQLdb.OperationalError):
+        recognise_until_caught_up(accounting_conn, batch_size=10)
