@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", action="append", help="start only these servers (by name)")
     parser.add_argument("--port-offset", type=int, default=0, help="added to every default port")
+    parser.add_argument("--free-ports", action="store_true", help="listen on free ports instead")
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="answer delay of every request"
     )
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             for item in args.listings:
                 user, count = item.split(":")
                 server.set_listings(int(user), int(count))
-        server.start(spec.port + args.port_offset)
+        server.start(0 if args.free_ports else spec.port + args.port_offset)
         started.append(server)
         print(f"{spec.name:8s} {server.url}  app id {spec.login!r}  key {spec.password!r}")
         print(

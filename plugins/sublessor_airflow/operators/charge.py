@@ -40,7 +40,7 @@ class ChargeValidCallsOperator(BaseOperator):
         *,
         payment_conn_id: str = config.PAYMENT_API,
         user_prop_conn_id: str = config.USER_PROP_DB,
-        workers: int = 32,
+        workers: int = 64,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [SUBLESSOR_PAYMENTS])

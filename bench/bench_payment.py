@@ -1,0 +1,157 @@
+"""Charging throughput: the parallel pipeline vs a sequential client, same sandbox, same run.
+
+The payment center sandbox runs in its own process and answers every request
+after 20 ms. N valid calls spread over many sublessors are charged by
+``charge_valid_calls``; then a smaller sample is charged one request at a time
+(each answer recorded before the next request, as the legacy job did). Prints
+charges/s of both, the ratio, and the double charges read from the sandbox ledger.
+
+    .venv/bin/python bench/bench_payment.py [--calls 8000] [--sequential-calls 300] [--workers 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+
+from sublessor_billing.db.connect import MySqlTarget, connect
+from sublessor_billing.db.migrate import apply_migrations
+from sublessor_billing.payments import store
+from sublessor_billing.payments.charging import charge_one, charge_valid_calls
+from sublessor_billing.sandbox.__main__ import PAYMENT_KEY, SANDBOX_APP_ID
+
+PRICE_FEN = 4000
+MYSQL = MySqlTarget(host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"))
+
+
+def control(url: str, path: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sublessor_billing.sandbox", "--only", "payment", "--free-ports",
+         "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = proc.stdout.readline()
+    return proc, line.split()[1]
+
+
+def make_db(
+    admin, calls: int, sublessors: int, first_sublessor: int, first_order_id: int
+) -> MySqlTarget:
+    name = f"bench_payment_{secrets.token_hex(4)}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    target = MYSQL.with_database(name)
+    conn = connect(target)
+    apply_migrations(conn)
+    rows = [
+        (f"b-{name}-{i}", first_sublessor + i % sublessors, f"1390000{i:04d}", i)
+        for i in range(calls)
+    ]
+    with conn.cursor() as cur:
+        # each database gets its own order id range: the sandbox is shared
+        cur.execute(
+            f"ALTER TABLE sublessor_call_payment_log_201409 AUTO_INCREMENT = {first_order_id}"
+        )
+        cur.executemany(
+            "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status, "
+            "start_time, duration, filter_rule) VALUES (%s, %s, %s, '4008001234', 1, "
+            "TIMESTAMPADD(SECOND, %s, '2026-03-01 00:00:00'), 60, 1)",
+            rows,
+        )
+    conn.commit()
+    conn.close()
+    return target
+
+
+def sequential(conn, hook) -> int:
+    """One request at a time, each answer recorded before the next request."""
+    store.allocate_orders(conn, PRICE_FEN)
+    done = 0
+    for order in store.load_pending(conn):
+        store.record_outcomes(conn, [charge_one(hook, order)], price_fen=PRICE_FEN, decided=set())
+        done += 1
+    return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=8000)
+    parser.add_argument("--sequential-calls", type=int, default=300)
+    parser.add_argument("--sublessors", type=int, default=800)
+    parser.add_argument("--workers", type=int, default=64)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    args = parser.parse_args()
+
+    proc, url = start_sandbox(args.latency_ms)
+    admin = connect(MYSQL)
+    databases = []
+    try:
+        accounts = [{"user_id": s, "balance": 10**12} for s in range(1, 2 * args.sublessors + 1)]
+        control(url, "/_sandbox/setup", {"accounts": accounts})
+        host, port = url.rsplit(":", 1)
+        os.environ["AIRFLOW_CONN_PAYMENT_API"] = json.dumps(
+            {"conn_type": "http", "host": host, "port": int(port), "login": SANDBOX_APP_ID,
+             "password": PAYMENT_KEY}
+        )  # fmt: skip
+        from sublessor_airflow.hooks.signed_http import PaymentApiHook
+
+        pipe_db = make_db(admin, args.calls, args.sublessors, 1, 820000000000)
+        seq_db = make_db(
+            admin, args.sequential_calls, args.sublessors, args.sublessors + 1, 830000000000
+        )
+        databases = [pipe_db.database, seq_db.database]
+
+        hook = PaymentApiHook(timeout_ms=20000, pool_size=args.workers)
+        conn = connect(pipe_db)
+        started = time.perf_counter()
+        report = charge_valid_calls(conn, hook, price_fen=PRICE_FEN, workers=args.workers)
+        pipe_s = time.perf_counter() - started
+        conn.close()
+        hook.close()
+
+        hook = PaymentApiHook(timeout_ms=20000)
+        conn = connect(seq_db)
+        started = time.perf_counter()
+        seq_done = sequential(conn, hook)
+        seq_s = time.perf_counter() - started
+        statuses = store.count_by_status(conn)
+        conn.close()
+
+        state = control(url, "/_sandbox/state")
+        pipe_rate = report.counts["success"] / pipe_s
+        seq_rate = seq_done / seq_s
+        print(f"sandbox latency            {args.latency_ms:.0f} ms per request (separate process)")
+        print(f"pipeline                   {report.counts['success']} charges over {args.sublessors} "
+              f"sublessors, {args.workers} workers: {pipe_s:.2f} s = {pipe_rate:.0f} charges/s")  # fmt: skip
+        print(f"sequential client          {seq_done} charges: {seq_s:.2f} s = {seq_rate:.1f} charges/s "
+              f"(statuses {statuses})")  # fmt: skip
+        print(f"ratio                      {pipe_rate / seq_rate:.1f}x (target >= 15x)")
+        print(f"target 1000 charges/s      {'met' if pipe_rate >= 1000 else 'NOT met'}")
+        print(f"double charges (ledger)    {len(state['double_charged'])}")
+        print(f"charges in ledger          {state['charges']} (expected {args.calls + seq_done})")
+    finally:
+        with admin.cursor() as cur:
+            for name in databases:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
