@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sublessor_billing.broker_sync.rules import phones_for_page, source_window
+from sublessor_billing.broker_sync.lock import sync_lock
+from sublessor_billing.broker_sync.rules import phones_for_page, source_window, to_source_time
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5000
 CURSOR_NAME = "broker_phone_sync"
 FULL_CURSOR_NAME = "broker_phone_sync_full"
-LOCK_TIMEOUT_S = 120
 
 _COLUMNS = "SELECT BrokerId, UserMobile, updated_datetime FROM ajk_brokerextend"
 _WINDOW_FIRST = f"{_COLUMNS} WHERE updated_datetime >= %s AND updated_datetime < %s ORDER BY updated_datetime, BrokerId LIMIT %s"
@@ -58,6 +58,7 @@ class SyncReport:
     removed: int = 0
     unchanged: int = 0
     pages: int = 0
+    resumed_from: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,10 +74,26 @@ def sync_interval(
     page_size: int = PAGE_SIZE,
     source_name: str = "anjuke_db",
 ) -> SyncReport:
-    """Sync the rows changed in the aware interval [start - overlap, end), read as local time."""
+    """Sync the rows changed in the aware interval [start - overlap, end), read as local time.
+
+    When the cursor's high-water lies before the interval (runs skipped while the
+    DAG was paused, or a run that failed for good), the window starts there
+    instead, less the overlap: a gap in the schedule never loses a change.
+    """
     low, high = source_window(start, end, overlap_seconds)
-    report = SyncReport("incremental", low.isoformat(sep=" "), high.isoformat(sep=" "))
-    with _sync_lock(target):
+    with sync_lock(target):
+        high_water = _high_water(target)
+        resumed_from = None
+        if high_water is not None and high_water < to_source_time(start):
+            low = min(low, high_water - timedelta(seconds=overlap_seconds))
+            resumed_from = high_water.isoformat(sep=" ")
+            log.warning(
+                "broker_phone_sync high-water %s is before this interval: reading from %s",
+                high_water,
+                low,
+            )
+        report = SyncReport("incremental", low.isoformat(sep=" "), high.isoformat(sep=" "))
+        report.resumed_from = resumed_from
         last: tuple[datetime, int] | None = None
         for rows in _pages(source, source_name, page_size, _window_query(low, high, page_size)):
             last = (rows[-1][2], int(rows[-1][0]))
@@ -89,12 +106,23 @@ def sync_interval(
     return report
 
 
+def _high_water(target: Any) -> datetime | None:
+    with target.cursor() as cur:
+        cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (CURSOR_NAME,))
+        row = cur.fetchone()
+    target.rollback()
+    return row[0] if row else None
+
+
 def full_resync(
     source: Any, target: Any, *, page_size: int = PAGE_SIZE, source_name: str = "anjuke_db"
 ) -> SyncReport:
     """Make broker_phone equal to the source: upsert every mobile, remove every other row."""
     report = SyncReport("full")
-    with _sync_lock(target):
+    with sync_lock(target):
+        # Every change after this moment (source clock) is stamped later: the
+        # incremental runs need not look further back than it.
+        started = _read(source, source_name, "SELECT NOW()", ())[0][0]
         previous = 0
         done = False
         while not done:
@@ -111,6 +139,9 @@ def full_resync(
                 id_range=(previous, upper),
             )
             previous = upper if upper is not None else previous
+        with target.cursor() as cur:
+            cur.execute(_CURSOR, (CURSOR_NAME, None, started))
+        target.commit()
     _log_report(report)
     return report
 
@@ -222,37 +253,6 @@ def _existing_in_range(cur: Any, above: int, upto: int | None) -> dict[int, tupl
             (above, upto),
         )
     return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}
-
-
-class _sync_lock:
-    """Serialize syncs of one target (a backfill next to the scheduled run, a manual full resync)."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self.name = ""
-
-    def __enter__(self) -> None:
-        with self.target.cursor() as cur:
-            cur.execute("SELECT CONCAT('broker_phone_sync.', IFNULL(DATABASE(), ''))")
-            self.name = cur.fetchone()[0][:64]
-            cur.execute("SELECT GET_LOCK(%s, %s)", (self.name, LOCK_TIMEOUT_S))
-            if cur.fetchone()[0] != 1:
-                raise RuntimeError(
-                    f"Another broker_phone_sync holds lock {self.name!r} for more than "
-                    f"{LOCK_TIMEOUT_S}s (a backfill or full resync?); the task retries. "
-                    "If it persists, look for the holder with SELECT IS_USED_LOCK(...)."
-                )
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self.target.rollback()
-            with self.target.cursor() as cur:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (self.name,))
-                cur.fetchall()
-        except Exception:  # the connection is gone: the server dropped the lock with it
-            log.warning(
-                "Could not release lock %s; the server frees it with the session", self.name
-            )
 
 
 def _log_report(report: SyncReport) -> None:

@@ -14,6 +14,14 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 
 
+def source_now(source) -> datetime:
+    with source.cursor() as cur:
+        cur.execute("SELECT NOW()")
+        now = cur.fetchone()[0]
+    source.rollback()
+    return now
+
+
 def seed_stale_target(target) -> None:
     with target.cursor() as cur:
         cur.executemany(
@@ -43,11 +51,14 @@ def test_full_resync_counts_and_equality(source, target, page_size) -> None:
         ],
     )
     seed_stale_target(target)
+    before = source_now(source)
     report = full_resync(source, target, page_size=page_size)
     assert (report.added, report.changed, report.removed, report.unchanged) == (2, 1, 3, 1)
     assert report.read == 6
     assert target_phones(target) == source_phones(source)
     assert job_cursor(target, "broker_phone_sync_full")[0] == 7
+    # The incremental high-water becomes the resync's start on the source clock.
+    assert before <= job_cursor(target)[1] <= source_now(source)
 
     again = full_resync(source, target, page_size=page_size)
     assert (again.added, again.changed, again.removed, again.unchanged) == (0, 0, 0, 4)

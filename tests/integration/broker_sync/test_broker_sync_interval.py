@@ -139,3 +139,22 @@ def test_backfill_of_a_past_range_is_exact_and_idempotent(source, target) -> Non
     for k in range(12):
         run(source, target, datetime(2026, 2, 27, 2, 5, tzinfo=UTC) + k * STEP)
     assert target_phones(target) == source_phones(source)
+
+
+def test_skipped_intervals_are_read_from_the_high_water(source, target) -> None:
+    put_brokers(source, [(1, "13800000001", "2026-03-01 10:03:00")])
+    run(source, target, T0)
+    # The DAG was paused for an hour (catchup off): the next run starts at 03:05 UTC.
+    put_brokers(
+        source,
+        [
+            (2, "13800000002", "2026-03-01 10:20:00"),
+            (3, "13800000003", "2026-03-01 11:02:00"),
+            (1, "", "2026-03-01 10:30:00"),
+        ],
+    )
+    report = run(source, target, T0 + 13 * STEP)
+    assert report.resumed_from == "2026-03-01 10:05:00"
+    assert report.window_start == "2026-03-01 09:50:00"
+    assert (report.added, report.removed) == (2, 1)
+    assert target_phones(target) == source_phones(source)
