@@ -96,5 +96,5 @@ class CheckIncomeOperator(_UserPropDbOperator):
                 f"{report.unallocated_amount} fen of {report.unallocated_payments} payments "
                 f"({report.unallocated_sublessors} sublessors) recognised with no contract"
             )
-            self.log.warning("WARNING: %s", result["warning"])
+            # check_income already logged it as a WARNING with the details.
         return result
