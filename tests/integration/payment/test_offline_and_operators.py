@@ -1,0 +1,99 @@
+"""Offline decisions end to end, and the two operators as Airflow runs them (Variables, Connections)."""
+
+from __future__ import annotations
+
+import pytest
+from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
+from sublessor_billing.payments.offline import OfflinePending
+from sublessor_billing.payments.outcomes import PaymentConfigurationError
+from sublessor_billing.sandbox.server import Fault
+
+pytestmark = pytest.mark.integration
+
+
+def charge_task():
+    return ChargeValidCallsOperator(task_id="charge_valid_calls", workers=4)
+
+
+def offline_task():
+    return TakeListingsOfflineOperator(task_id="take_listings_offline", workers=2)
+
+
+def test_operators_charge_decide_and_offline_once(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls
+):
+    payment_center.set_account(21, PRICE_FEN * 2 + 500)
+    listing_service.set_listings(21, 4)
+    seed_calls(21, 5)
+    result = charge_task().execute({})
+    assert result["success"] == 2 and result["insufficient"] == 3
+    assert result["charged_fen"] == 2 * PRICE_FEN and result["charged_yuan"] == "80"
+    events = offline_rows(user_prop_target)
+    assert len(events) == 1, "one decision per sublessor per pass"
+    assert events[0]["status"] == "pending"
+
+    listing_service.add_fault(Fault("error_after", path="/listing/offline_all", times=1))
+    with pytest.raises(OfflinePending, match=events[0]["request_id"]):
+        offline_task().execute({})
+    assert offline_task().execute({})["sent"] == 1
+    assert offline_task().execute({})["sent"] == 0
+    assert listing_service.offline_calls == {21: 1} and listing_service.online[21] == 0
+    (event,) = offline_rows(user_prop_target)
+    assert event["status"] == "done" and event["offlined"] == 4 and event["attempts"] == 2
+
+    # a later pass, after delivery, that is still refused: a new decision
+    seed_calls(21, 1)
+    assert charge_task().execute({})["insufficient"] == 1
+    assert [e["status"] for e in offline_rows(user_prop_target)] == ["done", "pending"]
+
+
+def test_no_second_decision_while_one_is_undelivered(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    payment_center.set_account(22, 0)
+    seed_calls(22, 2)
+    charge_task().execute({})
+    seed_calls(22, 2)
+    charge_task().execute({})
+    assert len(offline_rows(user_prop_target)) == 1
+
+
+def test_low_balance_after_success_triggers_at_the_current_price(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    payment_center.set_account(23, PRICE_FEN + PRICE_FEN // 2)
+    seed_calls(23, 1)
+    charge_task().execute({})
+    (event,) = offline_rows(user_prop_target)
+    rows = payment_rows(user_prop_target)
+    assert event["trigger_order_id"] == next(iter(rows.values()))["id"]
+    assert "below one call's price" in event["reason"]
+
+
+def test_bad_key_fails_loudly_and_leaves_calls_pending(
+    billing_env, user_prop_target, payment_center, seed_calls, airflow_connections
+):
+    import json
+
+    conn = json.loads(billing_env["AIRFLOW_CONN_PAYMENT_API"])
+    airflow_connections("payment_api", {**conn, "password": "not-the-key"})
+    payment_center.set_account(24, 10 * PRICE_FEN)
+    seed_calls(24, 3)
+    with pytest.raises(PaymentConfigurationError, match="payment_api"):
+        charge_task().execute({})
+    assert {r["status"] for r in payment_rows(user_prop_target).values()} == {"pending"}
+    assert payment_center.balance(24) == 10 * PRICE_FEN
+    assert "not-the-key" not in str(payment_rows(user_prop_target))
+
+
+def test_a_down_payment_center_names_the_connection(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    seed_calls(25, 1)
+    payment_center.stop()
+    with pytest.raises(
+        Exception, match=r"order \d+: cannot reach connection 'payment_api' at http://127\.0\.0\.1"
+    ):
+        charge_task().execute({})
+    assert {r["status"] for r in payment_rows(user_prop_target).values()} == {"pending"}

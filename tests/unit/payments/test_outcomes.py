@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+from sublessor_billing.payments.outcomes import (
+    FAILED,
+    INSUFFICIENT,
+    PENDING,
+    SUCCESS,
+    PendingOrder,
+    classify_charge,
+    offline_request_id,
+    triggers_offline,
+)
+
+ORDER = PendingOrder(order_id=820000000007, sublessor_id=9, amount=4000, subject="400 call c-7")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"code": 0, "balance": 100}, SUCCESS, 0),
+        ({"code": 0, "balance": 100, "duplicate": True}, SUCCESS, 0),
+        ({"code": 1001, "balance": 5}, INSUFFICIENT, 1001),
+        ({"code": 1002, "message": "frozen"}, FAILED, 1002),
+        ({"code": 1004}, FAILED, 1004),
+        ({"code": 1003}, PENDING, 1003),
+        ({"code": 1005, "message": "?"}, PENDING, 1005),
+        ({"message": "no code"}, PENDING, None),
+        ({"code": True}, PENDING, None),
+        (["not", "a", "dict"], PENDING, None),
+    ],
+)
+def test_codes_map_to_statuses(body, status, code):
+    outcome = classify_charge(ORDER, body)
+    assert (outcome.status, outcome.result_code) == (status, code)
+    assert outcome.amount == 4000 and outcome.order_id == ORDER.order_id
+    assert (outcome.error is not None) == (status == PENDING)
+
+
+def test_failed_keeps_the_reason_and_1003_is_flagged():
+    assert classify_charge(ORDER, {"code": 1002, "message": "frozen"}).message == "frozen"
+    assert classify_charge(ORDER, {"code": 1003}).bad_signature
+    assert not classify_charge(ORDER, {"code": 1005}).bad_signature
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"code": 0, "balance": 3999}, True),
+        ({"code": 0, "balance": 4000}, False),
+        ({"code": 0}, False),
+        ({"code": 1001, "balance": 0}, True),
+        ({"code": 1002}, True),
+        ({"code": 1004}, False),
+        ({"code": 1003}, False),
+    ],
+)
+def test_offline_rule_uses_the_price_of_one_call(body, expected):
+    assert triggers_offline(classify_charge(ORDER, body), price_fen=4000) is expected
+
+
+def test_request_id_is_stable_per_trigger_and_fits_the_column():
+    assert offline_request_id(820000000007) == offline_request_id(820000000007)
+    assert offline_request_id(820000000007) != offline_request_id(820000000008)
+    assert len(offline_request_id(2**63)) <= 64
