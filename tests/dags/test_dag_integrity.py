@@ -14,7 +14,7 @@ CONTRACT_DAG_IDS = {"broker_phone_sync", "call400_billing", "accounting_income",
 def dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    return DagBag(dag_folder=str(DAGS_DIR))
 
 
 def test_no_import_errors(dag_bag) -> None:
