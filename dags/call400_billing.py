@@ -13,6 +13,14 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
 3. `judge`: sets `filter_rule` (2 not connected, 3 too short, 4 repeat, 5 broker,
    1 valid) on every unjudged call; runs whatever happened upstream, so calls left
    unjudged by a failed run are recovered.
+4. `charge`: gives every valid call one order id (from 820000000000, stored before
+   the first request) and charges it through connection `payment_api`
+   (Variable `payment_price_per_call` yuan, `payment_api_timeout` ms). An unknown
+   outcome stays `pending`, the task fails, and the retry settles it with the same
+   order id. Runs whatever happened upstream (recovery of pending charges).
+5. `offline`: sends the recorded "take all listings offline" decisions (refused
+   charge, or balance below one call's price) to connection `listing_api`,
+   each once (its request id is stored).
 
 Variables: `filter_call_time_rule_threshold` (8), `filter_last_call_time_rule_threshold`
 (86400). Quarantine: `python -m sublessor_billing.calls.quarantine list|replay|discard`.
@@ -24,6 +32,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, TriggerRule
+from sublessor_airflow.operators.charge import (
+    ChargeValidCallsOperator,
+    TakeListingsOfflineOperator,
+)
 from sublessor_airflow.operators.intake import Call400IntakeOperator, Call400JudgeOperator
 from sublessor_airflow.sensors.call400_queue import Call400QueueSensor
 
@@ -47,5 +59,7 @@ with DAG(
 
     wait_for_calls >> intake >> judge
 
-    # ---- charge / offline: appended here, downstream of `judge` ----------------
-    # judge >> charge >> offline
+    charge = ChargeValidCallsOperator(task_id="charge", trigger_rule=TriggerRule.ALL_DONE)
+    offline = TakeListingsOfflineOperator(task_id="offline", trigger_rule=TriggerRule.ALL_DONE)
+
+    judge >> charge >> offline
