@@ -162,3 +162,46 @@ def test_unreachable_source_names_the_connection(
         run_broker_phone_sync(data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5))
     assert "'anjuke_db'" in str(failure.value)
     assert f"127.0.0.1:{port}" in str(failure.value)
+
+
+def test_source_lost_mid_run_names_the_source(source, target, anjuke_target) -> None:
+    from sublessor_billing.db.connect import connect
+
+    put_brokers(source, [(1, "13800000001", "2026-03-01 10:01:00")])
+    with source.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        (connection_id,) = cur.fetchone()
+    admin = connect(anjuke_target)
+    with admin.cursor() as cur:
+        cur.execute(f"KILL {int(connection_id)}")
+    admin.close()
+    with pytest.raises(
+        ConnectionError, match=r"Lost the source anjuke_db \(10\.0\.0\.9:3306/anjuke\)"
+    ):
+        sync_interval(
+            source,
+            target,
+            start=T0,
+            end=T0 + timedelta(minutes=5),
+            overlap_seconds=900,
+            source_name="anjuke_db (10.0.0.9:3306/anjuke)",
+        )
+
+
+def test_a_second_sync_waits_for_the_first(source, target, user_prop_target, monkeypatch) -> None:
+    from sublessor_billing.broker_sync import lock
+    from sublessor_billing.db.connect import connect
+
+    put_brokers(source, [(1, "13800000001", "2026-03-01 10:01:00")])
+    monkeypatch.setattr(lock, "LOCK_TIMEOUT_S", 1)
+    database = user_prop_target.database
+    holder = connect(user_prop_target)
+    with holder.cursor() as cur:
+        cur.execute("SELECT GET_LOCK(%s, 0)", (f"broker_phone_sync.{database}"[:64],))
+        assert cur.fetchone()[0] == 1
+    with pytest.raises(RuntimeError, match="Another broker_phone_sync holds lock"):
+        full_resync(source, target)
+    assert target_phones(target) == set()
+    holder.close()  # the server frees the lock with the session
+    full_resync(source, target)
+    assert target_phones(target) == source_phones(source)
