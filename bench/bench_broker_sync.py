@@ -63,6 +63,14 @@ def child(mode: str, source_db: str, target_db: str) -> None:
     began = time.perf_counter()
     if mode == "full":
         report = full_resync(source, target)
+    elif mode == "history":  # one window over every row's timestamp (a long catch-up)
+        report = sync_interval(
+            source,
+            target,
+            start=NEWEST_UTC - timedelta(days=40),
+            end=NEWEST_UTC + timedelta(minutes=5),
+            overlap_seconds=900,
+        )
     else:  # the last complete 5-minute interval, nothing changed since the full sync
         report = sync_interval(
             source,
@@ -129,6 +137,10 @@ def main() -> None:
             run_child("incremental", source_db, target_db),
         )
         show(f"full resync, no change {args.rows:>9,}", run_child("full", source_db, target_db))
+        show(
+            f"incremental over all {args.rows:>9,}, no change",
+            run_child("history", source_db, target_db),
+        )
 
         if args.big_rows > args.rows:
             took = fill_source(SERVER.with_database(source_db), args.rows + 1, args.big_rows)
