@@ -31,10 +31,18 @@ def migrate_metadata(env: dict[str, str]) -> None:
     log = DEMO_DIR / "logs" / "airflow-db-migrate.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            [str(AIRFLOW), "db", "migrate"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
 
 
-def run_dag(dag_id: str, env: dict[str, str], *, conf: dict | None = None, label: str = "") -> RunResult:
+def run_dag(
+    dag_id: str, env: dict[str, str], *, conf: dict | None = None, label: str = ""
+) -> RunResult:
     logs = DEMO_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{dag_id}{'-' + label if label else ''}.log"
@@ -60,7 +68,9 @@ def _last_run_states(db: Path, dag_id: str) -> tuple[str, dict[str, str]]:
             return "no run", {}
         tasks = dict(
             conn.execute(
-                "SELECT task_id, COALESCE(state, 'none') FROM task_instance"
+                "SELECT task_id, COALESCE(state, 'none')"
+                " || CASE WHEN try_number > 1 THEN ' (try ' || try_number || ')' ELSE '' END"
+                " FROM task_instance"
                 " WHERE dag_id = ? AND run_id = ? ORDER BY priority_weight DESC, task_id",
                 (dag_id, row[0]),
             ).fetchall()

@@ -46,7 +46,10 @@ def recreate_databases(server: MySqlTarget, names: DemoNames) -> tuple[MySqlTarg
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
             cur.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
     admin.close()
-    anjuke, user_prop = server.with_database(names.anjuke_db), server.with_database(names.user_prop_db)
+    anjuke, user_prop = (
+        server.with_database(names.anjuke_db),
+        server.with_database(names.user_prop_db),
+    )
     for target, ddl in ((anjuke, "anjuke_db"), (user_prop, "user_prop_db")):
         conn = connect(target)
         apply_external_ddl(conn, ddl)
@@ -70,8 +73,16 @@ def seed_sources(anjuke: MySqlTarget, user_prop: MySqlTarget, sc: Scenario) -> N
             "INSERT INTO sublessor_contract (sublessor_id, contract_no, total_amount, balance,"
             " start_date, end_date, status, signed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                (c.sublessor_id, c.contract_no, c.total_amount, c.total_amount, c.start_date,
-                 c.end_date, c.status, c.start_date)
+                (
+                    c.sublessor_id,
+                    c.contract_no,
+                    c.total_amount,
+                    c.total_amount,
+                    c.start_date,
+                    c.end_date,
+                    c.status,
+                    c.start_date,
+                )
                 for c in sc.contracts
             ],
         )
@@ -126,17 +137,33 @@ def airflow_env(
 
     def mysql(db: str) -> str:
         return json.dumps(
-            {"conn_type": "mysql", "host": server.host, "port": server.port,
-             "login": server.user, "password": server.password, "schema": db}
+            {
+                "conn_type": "mysql",
+                "host": server.host,
+                "port": server.port,
+                "login": server.user,
+                "password": server.password,
+                "schema": db,
+            }
         )
 
     env["AIRFLOW_CONN_ANJUKE_DB"] = mysql(names.anjuke_db)
     env["AIRFLOW_CONN_USER_PROP_DB"] = mysql(names.user_prop_db)
     env["AIRFLOW_CONN_CALL400_AMQP"] = json.dumps(
-        {"conn_type": "amqp", "host": "127.0.0.1", "port": 5672, "login": "guest",
-         "password": "guest", "schema": "/",
-         "extra": {"exchange": names.exchange, "exchange_type": "direct",
-                   "routing_key": names.routing_key, "queue": names.queue}}
+        {
+            "conn_type": "amqp",
+            "host": "127.0.0.1",
+            "port": 5672,
+            "login": "guest",
+            "password": "guest",
+            "schema": "/",
+            "extra": {
+                "exchange": names.exchange,
+                "exchange_type": "direct",
+                "routing_key": names.routing_key,
+                "queue": names.queue,
+            },
+        }
     )
     for conn_id, conn in services.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)

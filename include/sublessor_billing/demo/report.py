@@ -46,7 +46,9 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
 
     published = extra.get("published", 0)
     logged = _rows(conn, "SELECT COUNT(*) FROM sublessor_call_log_201409")[0][0]
-    quarantined = _rows(conn, "SELECT COUNT(*), COALESCE(SUM(seen_count), 0) FROM call400_quarantine")[0]
+    quarantined = _rows(
+        conn, "SELECT COUNT(*), COALESCE(SUM(seen_count), 0) FROM call400_quarantine"
+    )[0]
     add(f"\nMessages published by the 400 platform: {published}")
     add(f"  calls logged (one row per call_id):   {logged}")
     add(f"  duplicates absorbed:                  {published - logged - int(quarantined[1])}")
@@ -72,7 +74,8 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
     ):
         add(f"  {status:<13} {n:>6}   {_yuan(fen) if status == 'success' else ''}")
     revenue = _rows(
-        conn, "SELECT COALESCE(SUM(amount), 0) FROM sublessor_call_payment_log_201409 WHERE status = 'success'"
+        conn,
+        "SELECT COALESCE(SUM(amount), 0) FROM sublessor_call_payment_log_201409 WHERE status = 'success'",
     )[0][0]
     ids = _rows(conn, "SELECT MIN(id), MAX(id) FROM sublessor_call_payment_log_201409")[0]
     add(f"  revenue: {_yuan(revenue)}   order ids {ids[0]} .. {ids[1]}")
@@ -85,15 +88,17 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
         "SELECT sublessor_id, reason, status, offlined FROM sublessor_offline_event ORDER BY sublessor_id, id",
     )
     for sid, reason, status, offlined in events:
-        add(f"  {sid}  {reason[:40]:<40} {status:<8} listings offline: {offlined if offlined is not None else '-'}")
+        add(
+            f"  {sid}  {status:<8} listings offline: {offlined if offlined is not None else '-':<4} {reason}"
+        )
     if not events:
         add("  none")
 
     if _table_exists(conn, "sublessor_contract"):
         add("\nIncome recognised per contract (sublessor_accounting_income_201409):")
-        for no, sid, total, balance, income, status in _rows(
+        for no, sid, balance, income, status in _rows(
             conn,
-            "SELECT c.contract_no, c.sublessor_id, c.total_amount, c.balance,"
+            "SELECT c.contract_no, c.sublessor_id, c.balance,"
             " COALESCE(SUM(i.amount), 0), c.status"
             " FROM sublessor_contract c LEFT JOIN sublessor_accounting_income_201409 i"
             " ON i.contract_id = c.id GROUP BY c.id ORDER BY c.sublessor_id, c.contract_no",
@@ -105,7 +110,9 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
             "SELECT COUNT(DISTINCT payment_id), COALESCE(SUM(amount), 0)"
             " FROM sublessor_accounting_income_201409 WHERE contract_id IS NULL",
         )[0]
-        add(f"  unallocated (no contract could take it): {unallocated[0]} payments, {_yuan(unallocated[1])}")
+        add(
+            f"  unallocated (no contract could take it): {unallocated[0]} payments, {_yuan(unallocated[1])}"
+        )
 
     add("\nK3 Cloud exports (k3_contract_export_state):")
     exports = _rows(

@@ -72,7 +72,7 @@ def build(seed: int = 20261124, calls: int = 3000) -> Scenario:
 
     for n in range(12):
         sid = 10001 + n
-        balance: int | None = 400_000 + rng.randrange(0, 20) * PRICE_FEN
+        balance: int | None = 1_200_000 + rng.randrange(0, 20) * PRICE_FEN
         frozen = False
         if n in (3, 7):
             balance = 3 * PRICE_FEN + 1500  # runs dry after three calls
@@ -83,18 +83,33 @@ def build(seed: int = 20261124, calls: int = 3000) -> Scenario:
         sc.sublessors.append(Sublessor(sid, balance, frozen, listings=rng.randrange(3, 40)))
         start = DAY - timedelta(days=rng.randrange(30, 200))
         sc.contracts.append(
-            Contract(sid, f"HT-{sid}-A", 300_000, start, start + timedelta(days=365))
+            Contract(sid, f"HT-{sid}-A", 500_000, start, start + timedelta(days=365))
         )
         if n % 3 == 0:  # a second, later contract that takes the rest
             sc.contracts.append(
-                Contract(sid, f"HT-{sid}-B", 500_000, DAY - timedelta(days=5), DAY + timedelta(days=360))
+                Contract(
+                    sid, f"HT-{sid}-B", 500_000, DAY - timedelta(days=5), DAY + timedelta(days=360)
+                )
             )
         if n % 4 == 1:  # an expired and a cancelled one that must take nothing
             sc.contracts.append(
-                Contract(sid, f"HT-{sid}-OLD", 100_000, DAY - timedelta(days=400), DAY - timedelta(days=35))
+                Contract(
+                    sid,
+                    f"HT-{sid}-OLD",
+                    100_000,
+                    DAY - timedelta(days=400),
+                    DAY - timedelta(days=35),
+                )
             )
             sc.contracts.append(
-                Contract(sid, f"HT-{sid}-X", 100_000, DAY - timedelta(days=10), DAY + timedelta(days=20), status=0)
+                Contract(
+                    sid,
+                    f"HT-{sid}-X",
+                    100_000,
+                    DAY - timedelta(days=10),
+                    DAY + timedelta(days=20),
+                    status=0,
+                )
             )
 
     callers = [_mobile(rng) for _ in range(900)] + [
@@ -109,7 +124,9 @@ def build(seed: int = 20261124, calls: int = 3000) -> Scenario:
         elif roll < 0.20 and sent:
             caller = rng.choice(sent[-200:])["caller"]  # a repeat caller
         else:
-            caller = _written(rng, rng.choice(callers)) if rng.random() < 0.9 else rng.choice(callers)
+            caller = (
+                _written(rng, rng.choice(callers)) if rng.random() < 0.9 else rng.choice(callers)
+            )
         sub = rng.choice(sc.sublessors[:11]) if rng.random() < 0.97 else sc.sublessors[11]
         start = day_start + timedelta(seconds=int(i * 14 * 3600 / calls) + rng.randrange(0, 10))
         msg = {
@@ -140,11 +157,19 @@ def build(seed: int = 20261124, calls: int = 3000) -> Scenario:
         json.dumps({**sent[0], "call_id": "c-broken-2", "duration": -5}).encode(),
         json.dumps({**sent[1], "call_id": "c-broken-3", "call_type": "conference"}).encode(),
         json.dumps({**sent[2], "call_id": "x" * 80}).encode(),
-        json.dumps({**sent[3], "call_id": "c-broken-5", "start_time": "2026-02-30 10:00:00"}).encode(),
+        json.dumps(
+            {**sent[3], "call_id": "c-broken-5", "start_time": "2026-02-30 10:00:00"}
+        ).encode(),
         json.dumps({**sent[4], "call_id": "c-broken-6", "sublessor_id": 0}).encode(),
-        json.dumps({**sent[5], "call_id": "c-broken-7'; DROP TABLE x; --", "status": True}).encode(),
+        json.dumps(
+            {**sent[5], "call_id": "c-broken-7'; DROP TABLE x; --", "status": True}
+        ).encode(),
     ]
     for payload in broken:
         sc.messages.insert(rng.randrange(len(sc.messages)), payload)
-    sc.expected = {"published": len(sc.messages), "distinct_calls": len(sent), "broken": len(broken)}
+    sc.expected = {
+        "published": len(sc.messages),
+        "distinct_calls": len(sent),
+        "broken": len(broken),
+    }
     return sc

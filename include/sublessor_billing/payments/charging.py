@@ -63,6 +63,9 @@ class ChargesPending(RuntimeError):
         self.report = report
 
 
+PENDING_IDS_SHOWN = 50
+
+
 @dataclass
 class ChargeReport:
     allocated: int = 0
@@ -78,7 +81,8 @@ class ChargeReport:
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
             "offline_decisions": self.offline_decisions,
-            "pending_order_ids": [oid for oid, _ in self.pending_orders],
+            # Bounded, so a payment center outage does not flood the log and XCom.
+            "pending_order_ids": [oid for oid, _ in self.pending_orders[:PENDING_IDS_SHOWN]],
         }
 
 

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sublessor_billing.config import LISTING_API, PAYMENT_API
+from sublessor_billing.config import K3_CLOUD, LISTING_API, PAYMENT_API
+from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, K3CloudSandbox
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 from sublessor_billing.sandbox.server import SandboxServer
@@ -21,6 +22,9 @@ from sublessor_billing.sandbox.server import SandboxServer
 SANDBOX_APP_ID = "sublessor"
 PAYMENT_KEY = "sandbox-payment-key"
 LISTING_KEY = "sandbox-listing-key"
+K3_USER = "api_user"
+K3_PASSWORD = "api-secret"
+K3_FORM_ID = "SUBL_Contract"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class SandboxSpec:
     login: str
     password: str
     factory: Callable[[SandboxSpec], SandboxServer]
+    path: str = ""
+    extra: dict | None = None
 
 
 SERVERS = [
@@ -38,14 +44,25 @@ SERVERS = [
                 lambda s: PaymentCenter({s.login: s.password})),
     SandboxSpec("listing", LISTING_API, 18082, SANDBOX_APP_ID, LISTING_KEY,
                 lambda s: ListingService({s.login: s.password})),
+    SandboxSpec("k3", K3_CLOUD, 18083, K3_USER, K3_PASSWORD,
+                lambda s: K3CloudSandbox(acct_id=DEFAULT_ACCT_ID, username=s.login,
+                                         password=s.password, form_id=K3_FORM_ID),
+                path=K3CloudSandbox.base_path,
+                extra={"acct_id": DEFAULT_ACCT_ID, "lcid": 2052, "form_id": K3_FORM_ID}),
 ]  # fmt: skip
 
 
+def airflow_conn(spec: SandboxSpec, port: int) -> dict:
+    """The Airflow connection an operator defines to reach this sandbox."""
+    conn = {"conn_type": "http", "host": f"http://127.0.0.1{spec.path}", "port": port,
+            "login": spec.login, "password": spec.password}  # fmt: skip
+    if spec.extra:
+        conn["extra"] = spec.extra
+    return conn
+
+
 def airflow_conn_json(spec: SandboxSpec, port: int) -> str:
-    return json.dumps(
-        {"conn_type": "http", "host": "http://127.0.0.1", "port": port,
-         "login": spec.login, "password": spec.password}
-    )  # fmt: skip
+    return json.dumps(airflow_conn(spec, port), ensure_ascii=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from sublessor_billing.demo.run import main
+
+sys.exit(main())
