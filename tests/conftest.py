@@ -135,7 +135,8 @@ def airflow_connections(monkeypatch) -> Callable[..., None]:
 
     def define(conn_id: str, value: dict | str) -> None:
         monkeypatch.setenv(
-            f"AIRFLOW_CONN_{conn_id.upper()}", value if isinstance(value, str) else json.dumps(value)
+            f"AIRFLOW_CONN_{conn_id.upper()}",
+            value if isinstance(value, str) else json.dumps(value),
         )
 
     return define

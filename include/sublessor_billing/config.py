@@ -41,10 +41,14 @@ CALL400_MAX_MESSAGES_PER_RUN = Tunable(
 
 # Tunables of this project (not in the legacy configuration).
 CALL400_SENSOR_TIMEOUT = Tunable(
-    "call400_sensor_timeout", 300, "seconds the call400 sensor waits for messages before the run is skipped"
+    "call400_sensor_timeout",
+    300,
+    "seconds the call400 sensor waits for messages before the run is skipped",
 )
 BROKER_PHONE_SYNC_OVERLAP = Tunable(
-    "broker_phone_sync_overlap_seconds", 900, "seconds re-read before each broker_phone_sync interval"
+    "broker_phone_sync_overlap_seconds",
+    900,
+    "seconds re-read before each broker_phone_sync interval",
 )
 
 ALL_TUNABLES = (

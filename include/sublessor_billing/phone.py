@@ -16,10 +16,8 @@ def normalize_phone(raw: str | None) -> str:
         digits = digits[2:]
     if digits.startswith("86") and len(digits) >= 12:
         rest = digits[2:]
-        if rest.startswith("0") or _is_mobile(rest):
-            digits = rest
-        else:
-            digits = "0" + rest
+        # International landlines get their area code's 0 back.
+        digits = rest if rest.startswith("0") or _is_mobile(rest) else "0" + rest
     if len(digits) == 12 and digits.startswith("0") and _is_mobile(digits[1:]):
         digits = digits[1:]
     return digits

@@ -45,7 +45,9 @@ def available_migrations() -> list[Migration]:
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         match = _NAME.match(path.name)
         if not match:
-            raise RuntimeError(f"Migration file {path.name!r} is not named NNN_what.sql; rename it.")
+            raise RuntimeError(
+                f"Migration file {path.name!r} is not named NNN_what.sql; rename it."
+            )
         found.append(Migration(int(match.group(1)), path.stem, path))
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):

@@ -24,7 +24,9 @@ class BillingMySqlHook(MySqlHook):
             conn_id = getattr(self, self.conn_name_attr)
             try:
                 airflow_conn = self.get_connection(conn_id)
-                where = f"{airflow_conn.host}:{airflow_conn.port or 3306}/{airflow_conn.schema or ''}"
+                where = (
+                    f"{airflow_conn.host}:{airflow_conn.port or 3306}/{airflow_conn.schema or ''}"
+                )
             except Exception:
                 where = "<connection not defined>"
             raise ConnectionError(
