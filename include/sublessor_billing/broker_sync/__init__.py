@@ -9,7 +9,13 @@ from sublessor_billing.broker_sync.rules import (
     source_window,
     to_source_time,
 )
-from sublessor_billing.broker_sync.sync import PAGE_SIZE, SyncReport, full_resync, sync_interval
+from sublessor_billing.broker_sync.sync import (
+    PAGE_SIZE,
+    SyncReport,
+    full_resync,
+    high_water,
+    sync_interval,
+)
 
 __all__ = [
     "MIN_OVERLAP_SECONDS",
@@ -17,6 +23,7 @@ __all__ = [
     "MalformedMobile",
     "SyncReport",
     "full_resync",
+    "high_water",
     "phone_for_broker",
     "source_window",
     "sync_interval",

@@ -82,14 +82,14 @@ def sync_interval(
     """
     low, high = source_window(start, end, overlap_seconds)
     with sync_lock(target):
-        high_water = _high_water(target)
+        done_until = high_water(target)
         resumed_from = None
-        if high_water is not None and high_water < to_source_time(start):
-            low = min(low, high_water - timedelta(seconds=overlap_seconds))
-            resumed_from = high_water.isoformat(sep=" ")
+        if done_until is not None and done_until < to_source_time(start):
+            low = min(low, done_until - timedelta(seconds=overlap_seconds))
+            resumed_from = done_until.isoformat(sep=" ")
             log.warning(
                 "broker_phone_sync high-water %s is before this interval: reading from %s",
-                high_water,
+                done_until,
                 low,
             )
         report = SyncReport("incremental", low.isoformat(sep=" "), high.isoformat(sep=" "))
@@ -106,7 +106,8 @@ def sync_interval(
     return report
 
 
-def _high_water(target: Any) -> datetime | None:
+def high_water(target: Any) -> datetime | None:
+    """End of the last completed window (source local time); None before the first sync."""
     with target.cursor() as cur:
         cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (CURSOR_NAME,))
         row = cur.fetchone()

@@ -8,18 +8,22 @@ from datetime import datetime
 from typing import Any
 
 from sublessor_billing import config
-from sublessor_billing.broker_sync import MIN_OVERLAP_SECONDS, PAGE_SIZE, full_resync, sync_interval
+from sublessor_billing.broker_sync import (
+    MIN_OVERLAP_SECONDS,
+    PAGE_SIZE,
+    full_resync,
+    high_water,
+    sync_interval,
+)
 
 log = logging.getLogger(__name__)
 
 
 def overlap_seconds() -> int:
     """Read the overlap Variable (at least ten minutes: late commits on the broker system)."""
-    from airflow.sdk import Variable
+    from sublessor_airflow.variables import get_int
 
-    tunable = config.BROKER_PHONE_SYNC_OVERLAP
-    raw = Variable.get(tunable.name, default=None)
-    return config.parse_int_setting(tunable, raw, minimum=MIN_OVERLAP_SECONDS)
+    return get_int(config.BROKER_PHONE_SYNC_OVERLAP, minimum=MIN_OVERLAP_SECONDS)
 
 
 def describe_connection(conn_id: str) -> str:
@@ -50,12 +54,16 @@ def run_broker_phone_sync(
             "broker_phone_sync needs a data interval (schedule it with a data-interval timetable) "
             "or the full_resync param."
         )
-    overlap = None if full_resync_requested else overlap_seconds()
     source_name = describe_connection(source_conn_id)
     with (
         closing(anjuke_db(source_conn_id)) as source,
         closing(user_prop_db(target_conn_id)) as target,
     ):
+        if not full_resync_requested and high_water(target) is None:
+            # First run ever: an interval alone would leave the blacklist almost empty
+            # and brokers' calls would be charged.
+            log.warning("broker_phone_sync has never completed a window: doing a full resync")
+            full_resync_requested = True
         if full_resync_requested:
             report = full_resync(source, target, page_size=page_size, source_name=source_name)
         else:
@@ -64,7 +72,7 @@ def run_broker_phone_sync(
                 target,
                 start=data_interval_start,
                 end=data_interval_end,
-                overlap_seconds=overlap,
+                overlap_seconds=overlap_seconds(),
                 page_size=page_size,
                 source_name=source_name,
             )

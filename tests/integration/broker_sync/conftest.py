@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sublessor_billing.db.connect import connect
 
 

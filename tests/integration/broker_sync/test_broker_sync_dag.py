@@ -48,7 +48,34 @@ def test_dag_shape() -> None:
     assert dag.params["full_resync"] is False
 
 
+def first_full_resync() -> None:
+    """Complete the first sync on an empty source, so later runs are incremental."""
+    load_dag().get_task("sync_broker_phones").python_callable(
+        params={"full_resync": True}, data_interval_start=None, data_interval_end=None
+    )
+
+
+def test_the_first_run_ever_is_a_full_resync(source, target, connections) -> None:
+    """With no completed window yet, an interval alone would leave brokers out of the blacklist."""
+    put_brokers(source, [(1, "13800000001", "2025-01-01 08:00:00"), (2, "", "2025-01-01 08:00:00")])
+    task = load_dag().get_task("sync_broker_phones")
+    result = task.python_callable(
+        params={"full_resync": False},
+        data_interval_start=T0,
+        data_interval_end=T0 + timedelta(minutes=5),
+    )
+    assert result["mode"] == "full"
+    assert target_phones(target) == source_phones(source) == {(1, "13800000001")}
+    result = task.python_callable(
+        params={"full_resync": False},
+        data_interval_start=T0,
+        data_interval_end=T0 + timedelta(minutes=5),
+    )
+    assert result["mode"] == "incremental"
+
+
 def test_task_callable_syncs_its_interval_and_full_resync(source, target, connections) -> None:
+    first_full_resync()
     put_brokers(
         source,
         [
@@ -84,6 +111,7 @@ def test_a_dag_run_syncs_its_data_interval(source, target, connections) -> None:
     from airflow.utils.db import initdb
 
     initdb()  # the test AIRFLOW_HOME's metadata database (sqlite), a few seconds
+    first_full_resync()
     put_brokers(
         source,
         [

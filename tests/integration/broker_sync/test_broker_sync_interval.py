@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from broker_sync_db import job_cursor, put_brokers, source_phones, target_phones
+
 from sublessor_billing.broker_sync import sync_interval
 
 pytestmark = pytest.mark.integration
