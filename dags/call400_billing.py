@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, TriggerRule
+
 from sublessor_airflow.operators.charge import (
     ChargeValidCallsOperator,
     TakeListingsOfflineOperator,

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from airflow.sdk import Connection
+
 from sublessor_airflow.hooks.amqp import AmqpSettings, Call400AmqpHook
 from sublessor_airflow.triggers.call400_queue import Call400QueueTrigger
 

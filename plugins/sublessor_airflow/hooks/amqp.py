@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
 from sublessor_billing.config import CALL400_AMQP
 
 if TYPE_CHECKING:

@@ -6,11 +6,11 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Variable
+
+from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_billing import config
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
 from sublessor_billing.calls.judge import judge_pending
-
-from sublessor_airflow.hooks.amqp import Call400AmqpHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Variable
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
-from sublessor_billing.config import CALL400_AMQP, CALL400_SENSOR_TIMEOUT, parse_int_setting
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.triggers.call400_queue import Call400QueueTrigger
+from sublessor_billing.config import CALL400_AMQP, CALL400_SENSOR_TIMEOUT, parse_int_setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pika
+
 from sublessor_billing.db.connect import MySqlTarget, connect
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"

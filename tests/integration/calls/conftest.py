@@ -6,6 +6,7 @@ import json
 
 import pytest
 from call400_fixtures import Call400Env
+
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 
 

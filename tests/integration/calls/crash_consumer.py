@@ -10,6 +10,7 @@ import signal
 import sys
 
 import pika
+
 from sublessor_billing.calls.intake import drain
 from sublessor_billing.db.connect import MySqlTarget, connect
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from call400_fixtures import call_body
+
 from sublessor_billing.calls.intake import drain
 
 pytestmark = pytest.mark.integration

@@ -10,6 +10,7 @@ import pytest
 from call400_fixtures import call_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sublessor_billing.calls.intake import drain
 
 pytestmark = pytest.mark.integration

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from call400_fixtures import call_body
+
 from sublessor_billing.calls.judge import JudgeLockTimeout, judge_pending
 from sublessor_billing.calls.message import parse_message
 from sublessor_billing.calls.store import insert_calls

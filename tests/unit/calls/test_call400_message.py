@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sublessor_billing.calls.message import (
     INT_UNSIGNED_MAX,
     MAX_STRING,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+
 from sublessor_billing.calls.rules import (
     BROKER,
     NOT_CONNECTED,

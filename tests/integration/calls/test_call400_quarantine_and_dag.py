@@ -1,0 +1,140 @@
+"""The quarantine command, and `airflow dags test call400_billing` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from call400_fixtures import call_body
+
+from sublessor_billing.calls.intake import drain
+from sublessor_billing.calls.quarantine import main
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+AIRFLOW = REPO / ".venv" / "bin" / "airflow"
+
+
+def db_url(target) -> str:
+    return f"mysql://{target.user}:{target.password}@{target.host}:{target.port}/{target.database}"
+
+
+def test_list_replay_and_discard(call400, amqp_hook, tmp_path, capsys) -> None:
+    call400.publish([call_body("q1", duration="95"), call_body("q2", call_type="vip")])
+    conn = call400.db()
+    drain(amqp_hook.channel(), call400.queue, conn, max_messages=10, idle_seconds=0.3)
+    conn.close()
+    url = db_url(call400.target)
+    assert main(["--db", url, "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and "duration must be an integer" in listed[0]
+    first_id = int(listed[0].split("\t")[0])
+
+    still_bad = tmp_path / "bad.json"
+    still_bad.write_bytes(call_body("q1", duration=-1))
+    assert main(["--db", url, "replay", str(first_id), "--body", str(still_bad)]) == 1
+    assert "still invalid" in capsys.readouterr().err
+    assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409") == [(0,)]
+
+    fixed = tmp_path / "fixed.json"
+    fixed.write_bytes(call_body("q1", duration=95))
+    assert main(["--db", url, "replay", str(first_id), "--body", str(fixed)]) == 0
+    assert call400.query(
+        "SELECT call_id, duration, filter_rule FROM sublessor_call_log_201409"
+    ) == [("q1", 95, 0)]
+    assert main(["--db", url, "replay", str(first_id), "--body", str(fixed)]) == 1
+    assert "already replayed" in capsys.readouterr().err
+
+    assert main(["--db", url, "discard", str(first_id + 1), "--reason", "test traffic"]) == 0
+    rows = call400.query("SELECT status, resolution FROM call400_quarantine ORDER BY id")
+    assert rows[0][0] == "replayed" and "q1" in rows[0][1]
+    assert rows[1] == ("discarded", "test traffic")
+    capsys.readouterr()
+    assert main(["--db", url, "list"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def airflow_env(call400) -> dict[str, str]:
+    t = call400.target
+    env = dict(os.environ)
+    env.update(
+        AIRFLOW_HOME=tempfile.mkdtemp(prefix="call400-dagtest-"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+        PYTHONPATH=str(REPO),
+        AIRFLOW_CONN_CALL400_AMQP=json.dumps(call400.amqp_connection()),
+        AIRFLOW_CONN_USER_PROP_DB=json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": t.host,
+                "port": t.port,
+                "login": t.user,
+                "password": t.password,
+                "schema": t.database,
+            }
+        ),
+        AIRFLOW_VAR_CALL400_SENSOR_TIMEOUT="2",
+    )
+    return env
+
+
+# Charging and taking listings offline are tested with their sandboxes elsewhere.
+DAGS_TEST = ["dags", "test", "call400_billing", "--mark-success-pattern", "^(charge|offline)$"]
+
+
+def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
+    env = airflow_env(call400)
+    subprocess.run(
+        [str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+    )
+    call400.publish(
+        [
+            call_body("e1", start_time="2026-03-01 10:00:00"),
+            call_body("e2", start_time="2026-03-01 11:00:00"),
+            call_body("e1"),
+            b"not json",
+            call_body("e3", caller="13900139000", status=0),
+        ]
+    )
+    run = subprocess.run(
+        [str(AIRFLOW), *DAGS_TEST],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "state=success" in run.stdout + run.stderr
+    assert call400.query(
+        "SELECT call_id, filter_rule FROM sublessor_call_log_201409 ORDER BY call_id"
+    ) == [("e1", 1), ("e2", 4), ("e3", 2)]
+    assert call400.query("SELECT COUNT(*) FROM call400_quarantine") == [(1,)]
+    assert call400.ready() == 0
+
+    # Empty queue: the sensor times out and skips, the judge still recovers an unjudged call.
+    conn = call400.db()
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, caller_normalized,"
+            " called, status, start_time, duration) VALUES ('left', 1, '1', '1', '400', 1, NOW(), 60)"
+        )
+    conn.commit()
+    conn.close()
+    run = subprocess.run(
+        [str(AIRFLOW), *DAGS_TEST],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        text=True,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert "new_state=skipped" in output
+    assert call400.query(
+        "SELECT filter_rule FROM sublessor_call_log_201409 WHERE call_id = 'left'"
+    ) == [(1,)]
