@@ -51,6 +51,10 @@ BROKER_PHONE_SYNC_OVERLAP = Tunable(
     "seconds re-read before each broker_phone_sync interval",
 )
 
+ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
+    "accounting_income_batch_size", 5000, "payments read per accounting transaction"
+)
+
 ALL_TUNABLES = (
     FILTER_CALL_TIME_RULE_THRESHOLD,
     FILTER_LAST_CALL_TIME_RULE_THRESHOLD,
@@ -59,6 +63,7 @@ ALL_TUNABLES = (
     CALL400_MAX_MESSAGES_PER_RUN,
     CALL400_SENSOR_TIMEOUT,
     BROKER_PHONE_SYNC_OVERLAP,
+    ACCOUNTING_INCOME_BATCH_SIZE,
 )
 
 

@@ -11,13 +11,13 @@ from sublessor_billing.accounting.allocation import (
 )
 from sublessor_billing.accounting.check import IncomeCheck, IncomeMismatchError, check_income
 from sublessor_billing.accounting.recognise import (
-    ACCOUNTING_INCOME_BATCH_SIZE,
     CURSOR_NAME,
     RecognitionCounts,
     ensure_cursor,
     recognise_batch,
     recognise_until_caught_up,
 )
+from sublessor_billing.config import ACCOUNTING_INCOME_BATCH_SIZE
 
 __all__ = [
     "ACCOUNTING_INCOME_BATCH_SIZE",

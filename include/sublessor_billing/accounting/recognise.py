@@ -19,14 +19,10 @@ from datetime import date
 from typing import Any
 
 from sublessor_billing.accounting.allocation import Contract, SettledPayment, allocate
-from sublessor_billing.config import Tunable
 
 log = logging.getLogger(__name__)
 
 CURSOR_NAME = "accounting_income"
-ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
-    "accounting_income_batch_size", 5000, "payments read per accounting transaction"
-)
 _CHUNK = 1000  # ids per IN (...) list
 # Deadlock / lock wait timeout: MySQL rolled the whole batch back, so it is simply run again.
 _TRANSIENT_ERRORS = frozenset({1205, 1213})
