@@ -20,7 +20,6 @@ INT_UNSIGNED_MAX = 2**32 - 1
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 CALL_TYPES = ("normal", "callback")
 _START_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
-_START_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # (field, required, default, minimum, maximum): integer columns of sublessor_call_log_201409.
 _INT_FIELDS = (
@@ -178,7 +177,15 @@ def _start_time(value: object) -> datetime:
     if not _START_TIME.fullmatch(value):
         raise _Reject(f"start_time {value[:40]!r} is not YYYY-MM-DD HH:MM:SS")
     try:
-        parsed = datetime.strptime(value, _START_TIME_FORMAT)
+        # Slicing is several times faster than strptime, and the regex fixed the layout.
+        parsed = datetime(
+            int(value[0:4]),
+            int(value[5:7]),
+            int(value[8:10]),
+            int(value[11:13]),
+            int(value[14:16]),
+            int(value[17:19]),
+        )
     except ValueError:
         raise _Reject(f"start_time {value!r} is not a real date and time") from None
     if parsed.year < 1000:
