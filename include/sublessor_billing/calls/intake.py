@@ -104,9 +104,7 @@ def drain(
                 break
         _flush(channel, conn, batch, result)
     finally:
-        # Messages prefetched but not taken go back to the queue at once.
-        if channel.is_open:
-            channel.cancel()
+        _cancel(channel)
     log.info(
         "Intake from %s: received %s, logged %s, duplicates %s, quarantined %s",
         queue,
@@ -116,6 +114,15 @@ def drain(
         result.quarantined,
     )
     return result
+
+
+def _cancel(channel: Any) -> None:
+    """Hand prefetched, untaken messages back at once (closing the channel would too)."""
+    try:
+        if channel.is_open:
+            channel.cancel()
+    except Exception:  # a broken channel must not hide the error that broke it
+        log.warning("Cancelling the consumer failed; the broker requeues on close", exc_info=True)
 
 
 def _flush(channel: Any, conn: Any, batch: _Batch, result: IntakeResult) -> None:
