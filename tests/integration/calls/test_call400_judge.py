@@ -276,3 +276,16 @@ def test_judging_queries_use_their_indexes(user_prop_conn) -> None:
     assert int(history["rows"]) < 1000
     brokers = plans["DISTINCT"][0]
     assert brokers["key"] == "idx_phone"
+
+
+def test_a_value_the_log_would_alter_fails_the_batch_instead(user_prop_conn) -> None:
+    from dataclasses import replace
+
+    good = parse_message(call_body("ok"))
+    too_long = replace(parse_message(call_body("long")), called="4" * 65)
+    with user_prop_conn.cursor() as cur:
+        insert_calls(cur, [good])
+        assert insert_calls(cur, [good]) == 0  # a duplicate alone is fine
+        with pytest.raises(ValueError, match="altered values"):
+            insert_calls(cur, [good, too_long])
+    user_prop_conn.rollback()
