@@ -22,7 +22,7 @@ from sublessor_billing.calls.store import CALL_LOG
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
-_PAIRS_PER_QUERY = 500
+_PAIRS_PER_QUERY = 1000
 _IN_CHUNK = 2000
 RULE_NAMES = {1: "valid", 2: "not_connected", 3: "too_short", 4: "repeat", 5: "broker"}
 
@@ -132,19 +132,20 @@ def fetch_valid_starts(
     items = list(spans.items())
     for start in range(0, len(items), _PAIRS_PER_QUERY):
         chunk = items[start : start + _PAIRS_PER_QUERY]
-        where = " OR ".join(
-            [
-                "(caller_normalized = %s AND sublessor_id = %s AND filter_rule = 1"
-                " AND start_time > %s AND start_time < %s)"
-            ]
+        # One ref lookup per pair on (caller_normalized, sublessor_id, filter_rule = 1):
+        # bounded, since the invariant allows a pair at most one valid call per window.
+        pairs = " UNION ALL ".join(
+            ["SELECT %s AS c, %s AS s, CAST(%s AS DATETIME) AS lo, CAST(%s AS DATETIME) AS hi"]
             * len(chunk)
         )
         params: list = []
         for (caller, sublessor), (low, high) in chunk:
             params += [caller, sublessor, low - window, high + window]
         cur.execute(
-            f"SELECT caller_normalized, sublessor_id, start_time FROM {CALL_LOG} "
-            f"FORCE INDEX (idx_caller_sublessor) WHERE {where}",
+            f"SELECT l.caller_normalized, l.sublessor_id, l.start_time FROM ({pairs}) AS p "
+            f"STRAIGHT_JOIN {CALL_LOG} AS l FORCE INDEX (idx_caller_sublessor) "
+            "ON l.caller_normalized = p.c AND l.sublessor_id = p.s AND l.filter_rule = 1 "
+            "AND l.start_time > p.lo AND l.start_time < p.hi",
             params,
         )
         for caller, sublessor, start_time in cur.fetchall():
