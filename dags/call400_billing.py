@@ -21,6 +21,8 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
 5. `offline`: sends the recorded "take all listings offline" decisions (refused
    charge, or balance below one call's price) to connection `listing_api`,
    each once (its request id is stored).
+6. `done`: fails the run when any step above failed (they all run regardless,
+   as recovery), so a charge left pending is a failed run, not a green one.
 
 Variables: `filter_call_time_rule_threshold` (8), `filter_last_call_time_rule_threshold`
 (86400). Quarantine: `python -m sublessor_billing.calls.quarantine list|replay|discard`.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule
 
 from sublessor_airflow.operators.charge import (
@@ -64,3 +67,10 @@ with DAG(
     offline = TakeListingsOfflineOperator(task_id="offline", trigger_rule=TriggerRule.ALL_DONE)
 
     judge >> charge >> offline
+
+    # The recovery tasks run whatever happened upstream (ALL_DONE), so the last of
+    # them would hide an earlier failure: this leaf fails the run when any step failed
+    # (a pending charge must fail the run, runtime.md "Draining"), and succeeds when
+    # the sensor was merely skipped.
+    done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED)
+    [intake, judge, charge, offline] >> done

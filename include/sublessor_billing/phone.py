@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_NON_DIGITS = re.compile(r"\D+")
+_NON_ASCII_DIGITS = re.compile(r"[^0-9]+")
 
 
 def normalize_phone(raw: str | None) -> str:
     """Return the comparable form of a number; '' when it has no digits (withheld)."""
-    digits = _NON_DIGITS.sub("", raw or "")
-    # Only ASCII digits count: \D keeps other scripts' digits, drop them too.
-    digits = "".join(ch for ch in digits if "0" <= ch <= "9")
+    # NFKC turns full-width digits (typed into CRM forms) into ASCII ones.
+    digits = _NON_ASCII_DIGITS.sub("", unicodedata.normalize("NFKC", raw or ""))
     if digits.startswith("0086"):
         digits = digits[2:]
     if digits.startswith("86") and len(digits) >= 12:

@@ -22,7 +22,9 @@ from sublessor_billing.phone import mask_phone, normalize_phone
         ("86123456789", "86123456789"),  # 86 + only 9 digits: kept as is
         ("", ""),
         ("anonymous", ""),
-        ("１３８００１３８０００", ""),  # full-width digits are not carrier digits
+        ("１３８００１３８０００", "13800138000"),  # full-width digits from a CRM form
+        ("+８６ 138-0013-8000", "13800138000"),
+        ("١٣٨٠٠١٣٨٠٠٠", ""),  # other scripts' digits are not phone digits
     ],
 )
 def test_normalize_examples(raw: str, expected: str) -> None:

@@ -1,9 +1,12 @@
 """Versioned, idempotent schema migrations for the tables this project owns.
 
 Files in ``migrations/`` are named ``NNN_what.sql`` and applied in order, each
-once, recorded in ``schema_version``. Every statement is written to be safe to
-run again, so a migration interrupted half-way (DDL commits implicitly) is
-simply re-applied. A named lock keeps two workers from migrating at once.
+once, recorded in ``schema_version``. DDL commits implicitly, so a migration
+interrupted half-way is simply applied again: CREATE statements say IF NOT
+EXISTS, and an ALTER whose change is already there ("duplicate column", "can't
+drop, does not exist"...) is skipped. Plain ALTERs keep the files portable to
+MySQL 5.7/8, which lacks MariaDB's ``ADD COLUMN IF NOT EXISTS``. A named lock
+keeps two workers from migrating at once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ EXTERNAL_DDL_DIR = Path(__file__).parent / "external"
 _LOCK_NAME = "sublessor_billing.migrate"
 _LOCK_TIMEOUT_S = 120
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# MySQL/MariaDB errors meaning "this change is already applied": table exists,
+# duplicate column, duplicate key name, can't drop (column/key does not exist).
+_ALREADY_APPLIED = frozenset({1050, 1060, 1061, 1091})
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ def apply_migrations(conn: Any) -> list[str]:
                     continue
                 log.info("Applying migration %s", migration.name)
                 for statement in migration.statements():
-                    cur.execute(statement)
+                    _execute_rerunnable(cur, statement, migration.name)
                 cur.execute(
                     "INSERT IGNORE INTO schema_version (version, name) VALUES (%s, %s)",
                     (migration.version, migration.name),
@@ -109,6 +115,19 @@ def apply_migrations(conn: Any) -> list[str]:
         finally:
             cur.execute("SELECT RELEASE_LOCK(%s)", (_lock_name(conn),))
             cur.fetchall()
+
+
+def _execute_rerunnable(cur: Any, statement: str, migration: str) -> None:
+    try:
+        cur.execute(statement)
+    except Exception as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code not in _ALREADY_APPLIED:
+            raise RuntimeError(
+                f"Migration {migration} failed on: {statement[:200]}... ({exc}). The schema is "
+                "partly upgraded; fix the cause and run again: applied steps are skipped."
+            ) from exc
+        log.info("Migration %s: already applied, skipped (%s)", migration, exc.args[-1])
 
 
 def ensure_schema(conn: Any) -> None:

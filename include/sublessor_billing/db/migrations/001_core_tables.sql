@@ -1,5 +1,6 @@
--- Tables of user_prop_db that this project owns. Every statement is idempotent,
--- so a migration interrupted half-way can simply run again.
+-- Tables of user_prop_db that this project owns. Portable to MySQL 5.7+/8 and
+-- MariaDB 10.6+. Every statement can run again after an interrupted migration
+-- (CREATE ... IF NOT EXISTS; migrate.py skips "already exists" errors of ALTERs).
 
 CREATE TABLE IF NOT EXISTS broker_phone (
   broker_id               INT UNSIGNED NOT NULL,
@@ -12,7 +13,7 @@ CREATE TABLE IF NOT EXISTS broker_phone (
 
 CREATE TABLE IF NOT EXISTS sublessor_call_log_201409 (
   id                BIGINT UNSIGNED  NOT NULL AUTO_INCREMENT COMMENT 'arrival order',
-  call_id           VARCHAR(64)      NOT NULL,
+  call_id           VARCHAR(64)      CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'exact: case matters',
   sublessor_id      INT UNSIGNED     NOT NULL,
   prop_id           INT UNSIGNED     NOT NULL DEFAULT 0,
   caller            VARCHAR(64)      NOT NULL COMMENT 'as received',
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS sublessor_call_log_201409 (
 -- auto-increment from 820000000000 (persistent across restarts, never reused).
 CREATE TABLE IF NOT EXISTS sublessor_call_payment_log_201409 (
   id             BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-  call_id        VARCHAR(64)     NOT NULL,
+  call_id        VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   sublessor_id   INT UNSIGNED    NOT NULL,
   amount         BIGINT          NOT NULL COMMENT 'fen',
   subject        VARCHAR(128)    NOT NULL COMMENT 'sent unchanged on every retry',
@@ -110,7 +111,7 @@ CREATE TABLE IF NOT EXISTS sublessor_accounting_income_201409 (
   id           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   payment_id   BIGINT UNSIGNED NOT NULL,
   contract_id  INT UNSIGNED    NULL COMMENT 'NULL: no contract could take it',
-  contract_key INT UNSIGNED    AS (IFNULL(contract_id, 0)) PERSISTENT,
+  contract_key INT UNSIGNED    AS (IFNULL(contract_id, 0)) STORED,
   sublessor_id INT UNSIGNED    NOT NULL,
   amount       BIGINT          NOT NULL COMMENT 'fen',
   call_date    DATE            NOT NULL,
@@ -138,5 +139,5 @@ CREATE TABLE IF NOT EXISTS k3_contract_export_state (
   attempts         INT UNSIGNED NOT NULL DEFAULT 0,
   updated_at       DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
   PRIMARY KEY (contract_id),
-  UNIQUE KEY uk_contract_no (contract_no)
+  KEY idx_contract_no (contract_no)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

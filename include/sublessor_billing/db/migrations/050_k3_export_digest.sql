@@ -1,4 +1,4 @@
 -- K3 contract export: fingerprint of the Model last exported, so that a CRM edit
 -- made within the same second as the exported version is still noticed.
 ALTER TABLE k3_contract_export_state
-  ADD COLUMN IF NOT EXISTS exported_digest CHAR(64) NULL AFTER exported_version;
+  ADD COLUMN exported_digest CHAR(64) NULL AFTER exported_version;
