@@ -2,10 +2,12 @@
 
 Each batch (the phases below, in one transaction):
 1. lock the cursor row ``job_cursor.accounting_income`` (two runs serialize here);
-2. re-examine the payments that were pending when the cursor passed them;
-3. read the next payments after the cursor, ascending id, waiting for any
+2. read the next payments after the cursor, ascending id, waiting for any
    in-flight insert below them (share lock, READ COMMITTED);
-4. lock the sublessors' candidate contracts, allocate (``allocation.allocate``),
+3. re-examine the payments that were pending when the cursor passed them; when
+   a full page of them settled, the new payments wait (backlog drained first);
+4. lock the sublessors' candidate contracts, allocate late and new payments
+   together in ascending id (``allocation.allocate``),
    insert the income rows, lower the balances without touching ``updated_datetime``;
 5. record newly passed pending payments, advance the cursor, commit.
 A crash anywhere before the commit leaves nothing behind; the rerun redoes the batch.
@@ -129,7 +131,11 @@ def recognise_until_caught_up(
             counts.income_rows,
             counts.late_settled_recognised,
         )
-        if counts.payments_processed == 0 and counts.late_settled_recognised == 0:
+        if not (
+            counts.payments_processed
+            or counts.late_settled_recognised
+            or counts.late_settled_dropped
+        ):
             break
     else:
         log.warning("Stopped after %s batches with payments still arriving", max_batches)
@@ -156,10 +162,17 @@ def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
         raise RuntimeError(f"job_cursor row {CURSOR_NAME!r} vanished while running; rerun the task")
     position = int(row[0] or 0)
 
-    late_ids, dropped_ids = _examine_watched(cur, batch_size)
-    late = _fetch_by_id(cur, late_ids)
+    # New payments are read BEFORE the watch: billing settles a sublessor's orders in id
+    # order, so a new payment seen settled implies every older one of that sublessor
+    # already settled in a commit the (later) watched read sees.
     cur.execute(_NEXT_PAYMENTS, (position, batch_size))
     new = [_payment_row(r) for r in cur.fetchall()]
+    late_ids, dropped_ids, page_full = _examine_watched(cur, batch_size)
+    if page_full:
+        # A backlog of late settlements (e.g. after an outage): drain it, oldest first,
+        # before any newer payment may draw on the same contracts.
+        new = []
+    late = _fetch_by_id(cur, late_ids)
 
     newly_pending = [p["id"] for p in new if p["status"] == PENDING]
     for p in new:
@@ -168,7 +181,7 @@ def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
                 f"payment {p['id']} has unknown status {p['status']!r}; the accounting cursor "
                 "stops here until the payment log row is corrected"
             )
-    to_allocate = [p for p in late + new if p["status"] == SUCCESS]
+    to_allocate = sorted((p for p in late + new if p["status"] == SUCCESS), key=lambda p: p["id"])
     settled = _with_call_dates(cur, to_allocate)
     contracts = _lock_contracts(cur, settled)
     allocation = allocate(settled, contracts)
@@ -200,18 +213,27 @@ def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
     return counts
 
 
-def _examine_watched(cur: Any, limit: int) -> tuple[list[int], list[int]]:
-    """Split watched payments into now-successful and definitively refused (or gone)."""
+def _examine_watched(cur: Any, limit: int) -> tuple[list[int], list[int], bool]:
+    """Split watched payments into now-successful and definitively refused (or gone).
+
+    The third value says the page was full: more settled watched payments may wait.
+    """
     cur.execute(_WATCHED, (limit,))
+    rows = cur.fetchall()
     late, dropped = [], []
-    for payment_id, status in cur.fetchall():
+    for payment_id, status in rows:
         if status == SUCCESS:
             late.append(int(payment_id))
-        elif status in FINAL_REFUSALS or status is None:
+        elif status not in FINAL_REFUSALS and status is not None:
+            raise ValueError(
+                f"watched payment {payment_id} has unknown status {status!r}; the accounting "
+                "cursor stops here until the payment log row is corrected"
+            )
+        else:
             if status is None:
                 log.warning("Watched payment %s no longer exists; dropping it", payment_id)
             dropped.append(int(payment_id))
-    return late, dropped
+    return late, dropped, len(rows) >= limit
 
 
 def _fetch_by_id(cur: Any, ids: list[int]) -> list[dict[str, Any]]:
