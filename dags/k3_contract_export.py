@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag
+
 from sublessor_airflow.operators.k3_contract_export import K3ContractExportOperator
 
 

@@ -70,6 +70,10 @@ def parse_bill_filter(text: str) -> list[str] | None:
     raise ValueError(f"sandbox K3 understands only FBillNo='..' or FBillNo IN (..); got {text!r}")
 
 
+def _collate(bill_no: str) -> str:
+    return bill_no.rstrip().casefold()
+
+
 class K3CloudSandbox(SandboxServer):
     """In-memory K3 Cloud: bills by FID, sessions, refusals; see the module docstring."""
 
@@ -222,10 +226,12 @@ class K3CloudSandbox(SandboxServer):
         except ValueError as exc:
             return [[_failure([("FilterString", str(exc))])]]
         keys = [k.strip() for k in str(data.get("FieldKeys") or "FID").split(",") if k.strip()]
+        # Like K3's SQL Server collation: case-insensitive, trailing spaces ignored.
+        wanted = None if numbers is None else {_collate(n) for n in numbers}
         rows = [
             [bill.get(k) for k in keys]
             for _, bill in sorted(self.bills.items())
-            if numbers is None or bill.get("FBillNo") in numbers
+            if wanted is None or _collate(str(bill.get("FBillNo"))) in wanted
         ]
         start, limit = int(data.get("StartRow") or 0), int(data.get("Limit") or 0)
         top = int(data.get("TopRowCount") or 0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
 from sublessor_billing.config import K3_CLOUD
 from sublessor_billing.k3 import api
 
@@ -182,7 +183,15 @@ class K3CloudHook(BaseHook):
 
     def find_bill(self, bill_no: str) -> int | None:
         """The FID of the bill numbered ``bill_no`` (the oldest if K3 holds several), or None."""
-        fids = self.query_bill_numbers([bill_no]).get(bill_no, [])
+        # K3 may store the number trimmed or in another case while its filter still
+        # matched: every bill the query returned for this number counts.
+        wanted = bill_no.strip().casefold()
+        fids = sorted(
+            fid
+            for number, found in self.query_bill_numbers([bill_no]).items()
+            if number.strip().casefold() == wanted
+            for fid in found
+        )
         if len(fids) > 1:
             self.log.warning(
                 "K3 holds %d bills numbered %s (FIDs %s); using the oldest",

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowException
-from sublessor_billing.config import K3_CLOUD, USER_PROP_DB
-from sublessor_billing.k3.export import export_contracts
-from sublessor_billing.k3.mapping import FIELD_MAP_VARIABLE, parse_field_map
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudHook
 from sublessor_airflow.hooks.mysql import user_prop_db
+from sublessor_billing.config import K3_CLOUD, USER_PROP_DB
+from sublessor_billing.k3.export import export_contracts
+from sublessor_billing.k3.mapping import FIELD_MAP_VARIABLE, parse_field_map
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from k3_seed import K3_FORM, K3_PASSWORD, K3_USER, Contracts, TaskInstanceXCom, k3_connection
+
 from sublessor_billing.db.connect import connect
 from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, K3CloudSandbox
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
+
 from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook
 from sublessor_billing.k3.export import export_contracts
 from sublessor_billing.k3.mapping import parse_field_map

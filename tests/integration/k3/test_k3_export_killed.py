@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+
 from sublessor_billing.sandbox.k3_cloud import SAVE_PATH, Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 from k3_seed import K3_PASSWORD, k3_connection
+
 from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook, K3LoginError
 from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, QUERY_PATH, Fault
 
@@ -33,6 +34,13 @@ def test_save_without_fid_is_not_idempotent_and_with_fid_updates(k3_env) -> None
     updated = hook.save({"FID": first.fid, "FBillNo": "HT-X", "FNote": "c"})
     assert updated.success and updated.fid == first.fid and updated.number == "HT-X"
     assert [b["FNote"] for b in k3_env.bills_by_number("HT-X")] == ["c", "b"]
+
+
+def test_a_bill_stored_in_another_case_or_trimmed_is_still_found(k3_env) -> None:
+    """K3 compares bill numbers like SQL Server: a lookup must not miss and create a twin."""
+    hook = K3CloudHook()
+    fid = hook.save({"FBillNo": "HT-Case"}).fid
+    assert hook.find_bill("ht-case ") == fid
 
 
 def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from sublessor_billing.k3 import api
 from sublessor_billing.sandbox.k3_cloud import parse_bill_filter
 

@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from sublessor_billing.k3.mapping import (
     DEFAULT_FIELD_MAP,
     contract_to_model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from sublessor_billing.k3.plan import (
     EXPORTED,
     IN_FLIGHT,
