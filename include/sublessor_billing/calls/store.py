@@ -54,17 +54,20 @@ def _refuse_coerced_values(cur: Any, *, duplicates: int) -> None:
 
 def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
     """Log a warning for each call whose stored copy differs from it; return how many."""
-    wanted = {call.call_id: call for call in calls}
+    # The unique key pads with spaces ('c1' and 'c1 ' collide): match the same way.
+    wanted: dict[str, Call] = {}
+    for call in calls:
+        wanted.setdefault(call.call_id.rstrip(" "), call)
     cur.execute(
         f"SELECT {_COLUMNS} FROM {CALL_LOG} WHERE call_id IN ("
-        + ", ".join(["%s"] * len(wanted))
+        + ", ".join(["%s"] * len(calls))
         + ")",
-        list(wanted),
+        [call.call_id for call in calls],
     )
     differing = 0
     for stored in cur.fetchall():
-        call = wanted[stored[0]]
-        if tuple(stored) != call.row():
+        call = wanted.get(stored[0].rstrip(" "))
+        if call is not None and tuple(stored) != call.row():
             differing += 1
             log.warning(
                 "Duplicate call_id %s differs from the logged copy (caller %s, sublessor %s); "

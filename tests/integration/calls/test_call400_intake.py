@@ -146,3 +146,16 @@ def test_bad_messages_among_valid_ones_all_end_in_quarantine(call400, amqp_hook,
         )
         assert len(rows) == 1 and bytes(rows[0][0]) == body and rows[0][1]
     assert call400.ready() == 0
+
+
+def test_call_ids_the_unique_key_pads_alike_are_duplicates_not_a_crash(call400, amqp_hook) -> None:
+    call400.publish([call_body("pad-1 ")])
+    run_intake(call400, amqp_hook, max_messages=10)
+    call400.publish([call_body("pad-1"), call_body("Pad-1")])
+    result = run_intake(call400, amqp_hook, max_messages=10)
+    assert result.as_dict() == {"received": 2, "logged": 1, "duplicates": 1, "quarantined": 0}
+    assert sorted(r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")) == [
+        "Pad-1",
+        "pad-1 ",
+    ]
+    assert call400.ready() == 0
