@@ -10,13 +10,9 @@ SITE := $(VENV)/lib/python3.11/site-packages
 
 install: $(STAMP)
 
-# mysqlclient builds against the MariaDB client headers, found through pkg-config.
+# Python 3.11 (venv, headers), a compiler, pkg-config and the MariaDB client headers.
 system-deps:
-	@if ! { pkg-config --exists mariadb || pkg-config --exists mysqlclient; } 2>/dev/null; then \
-	  echo "Installing pkg-config and the MariaDB client headers (apt)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pkg-config libmariadb-dev >/dev/null; \
-	fi
+	@scripts/install-system-deps.sh $(PYTHON)
 
 $(STAMP): requirements-lock.txt requirements-dev.txt requirements.txt
 	@$(MAKE) --no-print-directory system-deps
