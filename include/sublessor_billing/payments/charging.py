@@ -34,7 +34,9 @@ from sublessor_billing.payments.outcomes import (
     PaymentConfigurationError,
     PendingOrder,
     UnknownOutcome,
+    check_order_ids,
     classify_charge,
+    describe,
 )
 
 log = logging.getLogger(__name__)
@@ -54,13 +56,30 @@ class ChargesPending(RuntimeError):
 
     def __init__(self, report: ChargeReport) -> None:
         shown = "; ".join(f"order {oid}: {why}" for oid, why in report.pending_orders[:20])
-        more = len(report.pending_orders) - 20
+        more = report.counts.get(PENDING, 0) - min(20, len(report.pending_orders))
         super().__init__(
-            f"{report.counts.get(PENDING, 0)} charge(s) still pending (outcome unknown or not sent): "
-            f"{shown}{f'; and {more} more' if more > 0 else ''}. They keep their order ids and are "
-            "settled by the next try or run; see docs/payments.md for a row that stays stuck."
+            f"{report.counts.get(PENDING, 0)} charge(s) still pending in the payment log (outcome "
+            f"unknown or not sent): {shown}{f'; and {more} more' if more > 0 else ''}. They keep "
+            "their order ids and are settled by the next try or run; see docs/payments.md for a "
+            "row that stays stuck."
         )
         self.report = report
+
+
+class OrderIdsReused(RuntimeError):
+    """The payment center answered 1004: an order id of ours was already used by someone else."""
+
+    def __init__(self, rows: list[tuple[int, int]]) -> None:
+        shown = ", ".join(f"order {oid} (sublessor {sub})" for oid, sub in rows[:20])
+        super().__init__(
+            f"The payment center refused {shown}{' and more' if len(rows) > 20 else ''} with 1004 "
+            "(order id already used with different parameters); they are recorded as failed and "
+            "their calls are NOT charged. Our ids and parameters are stored, so the ids were used "
+            "before: check whether the database was restored or the payment log's AUTO_INCREMENT "
+            "went back, and query each id (PaymentApiHook().query). Then set the AUTO_INCREMENT "
+            "above every id ever sent and clear last_error of these rows (docs/payments.md)."
+        )
+        self.rows = rows
 
 
 PENDING_IDS_SHOWN = 50
@@ -100,11 +119,14 @@ def charge_valid_calls(
     log.info("Allocated %s new order(s) at %s fen each", report.allocated, price_fen)
     crash_point("after_allocation")
     orders = store.load_pending(conn)
+    check_order_ids([o.order_id for o in orders])  # before any request
     log.info("Settling %s pending order(s) with %s parallel request(s)", len(orders), workers)
     bad_signature = settle(
         conn, client, orders, report, price_fen=price_fen, workers=workers,
         batch_size=batch_size, flush_seconds=flush_seconds,
     )  # fmt: skip
+    # The table, not this pass's bookkeeping, says whether anything is left.
+    report.counts[PENDING], report.pending_orders = store.pending_orders(conn)
     log.info("Charging result: %s", report.as_dict())
     if bad_signature:
         raise PaymentConfigurationError(
@@ -114,6 +136,9 @@ def charge_valid_calls(
         )
     if report.counts.get(PENDING):
         raise ChargesPending(report)
+    reused = store.unresolved_reused_orders(conn)
+    if reused:
+        raise OrderIdsReused(reused)
     return report
 
 
@@ -158,7 +183,17 @@ def settle(
                     )
                 )
                 continue
-            outcome = charge_one(client, order)
+            try:
+                outcome = charge_one(client, order)
+            except Exception as exc:  # anything: the row stays pending with why, never lost
+                log.exception("Charging order %s failed unexpectedly", order.order_id)
+                outcome = Outcome(
+                    order.order_id,
+                    order.sublessor_id,
+                    PENDING,
+                    order.amount,
+                    error=f"unexpected {type(exc).__name__}: {str(exc)[:400]}",
+                )
             if outcome.bad_signature:
                 stop.set()
             if outcome.status == PENDING:
@@ -172,6 +207,8 @@ def settle(
             ) as pool:
                 for _ in pool.map(run_sublessor, by_sublessor.values()):
                     pass
+        except Exception:  # the rows it did not report stay pending; the table check counts them
+            log.exception("Charging dispatch stopped early")
         finally:
             answers.put(None)
 
@@ -216,7 +253,7 @@ def charge_one(client: PaymentClient, order: PendingOrder) -> Outcome:
         return Outcome(
             order.order_id, order.sublessor_id, PENDING, order.amount, error=str(exc)[:512]
         )
-    return classify_charge(order, body)
+    return classify_charge(order, body, describe(client, "/trade/charge"))
 
 
 def _flush(
@@ -228,7 +265,3 @@ def _flush(
         report.counts[o.status] += 1
         if o.status == SUCCESS:
             report.charged_fen += o.amount
-    for o in batch:
-        if o.status == PENDING:
-            report.counts[PENDING] += 1
-            report.pending_orders.append((o.order_id, o.error or "unknown"))

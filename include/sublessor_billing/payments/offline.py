@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sublessor_billing.payments import store
-from sublessor_billing.payments.outcomes import ListingClient, UnknownOutcome
+from sublessor_billing.payments.outcomes import ListingClient, UnknownOutcome, describe
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,32 @@ class OfflinePending(RuntimeError):
 class OfflineReport:
     sent: int = 0
     listings_offlined: int = 0
+    superseded: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "sent": self.sent,
             "listings_offlined": self.listings_offlined,
+            "superseded": self.superseded,
             "still_pending": len(self.failed),
             "pending_request_ids": [rid for rid, _ in self.failed],
         }
 
 
-def send_offline_decisions(conn: Any, client: ListingClient, *, workers: int = 8) -> OfflineReport:
-    """Deliver every pending decision; raise ``OfflinePending`` naming those that failed."""
+def send_offline_decisions(
+    conn: Any, client: ListingClient, *, price_fen: int, workers: int = 8
+) -> OfflineReport:
+    """Deliver every pending decision still current; raise ``OfflinePending`` naming those that failed.
+
+    A decision whose sublessor was charged successfully afterwards with at
+    least ``price_fen`` left (topped up meanwhile) is marked ``superseded`` and
+    not sent: the listings must stay online.
+    """
+    report = OfflineReport(superseded=store.supersede_stale_offline(conn, price_fen))
+    if report.superseded:
+        log.info("%s offline decision(s) superseded by a later top-up, not sent", report.superseded)
     events = store.load_pending_offline(conn)
-    report = OfflineReport()
     if not events:
         return report
     log.info("Sending %s offline decision(s) to the listing service", len(events))
@@ -52,7 +63,8 @@ def send_offline_decisions(conn: Any, client: ListingClient, *, workers: int = 8
         except UnknownOutcome as exc:
             return event_id, request_id, None, str(exc)
         if not isinstance(body, dict) or body.get("code") != 0:
-            return event_id, request_id, None, f"listing service answered {str(body)[:200]}"
+            where = describe(client, "/listing/offline_all")
+            return event_id, request_id, None, f"{where} answered {str(body)[:200]}"
         offlined = body.get("offlined")
         return event_id, request_id, offlined if isinstance(offlined, int) else None, None
 

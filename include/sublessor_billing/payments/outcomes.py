@@ -21,10 +21,36 @@ CODE_OK, CODE_INSUFFICIENT, CODE_ACCOUNT, CODE_BAD_SIGN, CODE_ORDER_REUSED = (
     1003,
     1004,
 )
+# Kept in last_error of a 1004 row until someone has checked it (docs/payments.md).
+REUSED_NOTE = "order id reused (1004): unresolved; clear last_error once checked"
+# Our order ids start here (payment log AUTO_INCREMENT); below it they may be another system's.
+ORDER_ID_MIN = 820000000000
 
 
 class UnknownOutcome(Exception):
     """The request may or may not have reached the service (timeout, 5xx, garbage, connection error)."""
+
+
+class OrderIdOutOfRange(RuntimeError):
+    """An order id below ORDER_ID_MIN: the payment log's AUTO_INCREMENT was reset; nothing is sent."""
+
+    def __init__(self, order_ids: list[int]) -> None:
+        shown = ", ".join(str(oid) for oid in order_ids[:20])
+        super().__init__(
+            f"Refusing to send order id(s) {shown} ({len(order_ids)} in all): below {ORDER_ID_MIN}, "
+            "so the AUTO_INCREMENT of sublessor_call_payment_log_201409 was reset (MySQL 5.7 does "
+            "not persist it across a restart of an empty table). Fix: ALTER TABLE "
+            f"sublessor_call_payment_log_201409 AUTO_INCREMENT = {ORDER_ID_MIN}; then delete these "
+            "pending rows (they were never sent) so the next run gives their calls new order ids."
+        )
+        self.order_ids = order_ids
+
+
+def check_order_ids(order_ids: list[int]) -> None:
+    """Raise ``OrderIdOutOfRange`` if any order id is below ORDER_ID_MIN."""
+    low = sorted(oid for oid in order_ids if oid < ORDER_ID_MIN)
+    if low:
+        raise OrderIdOutOfRange(low)
 
 
 class PaymentConfigurationError(RuntimeError):
@@ -56,13 +82,25 @@ class Outcome:
 
 
 class PaymentClient(Protocol):
+    def describe(self, endpoint: str) -> str:
+        """``connection '<id>' at <url>``, for error messages."""
+
     def charge(self, *, order_id: int, user_id: int, amount: int, subject: str) -> dict[str, Any]:
         """POST /trade/charge; return the JSON body or raise ``UnknownOutcome``."""
 
 
 class ListingClient(Protocol):
+    def describe(self, endpoint: str) -> str:
+        """``connection '<id>' at <url>``, for error messages."""
+
     def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
         """POST /listing/offline_all; return the JSON body or raise ``UnknownOutcome``."""
+
+
+def describe(client: Any, endpoint: str) -> str:
+    """Name the connection and address of ``client`` for an error message."""
+    how = getattr(client, "describe", None)
+    return how(endpoint) if callable(how) else f"{type(client).__name__} {endpoint}"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -74,23 +112,33 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def classify_charge(order: PendingOrder, body: Any) -> Outcome:
-    """Map one ``/trade/charge`` answer to the status the order gets."""
+def classify_charge(order: PendingOrder, body: Any, where: str = "the payment center") -> Outcome:
+    """Map one ``/trade/charge`` answer to the status the order gets (``where`` names the source)."""
 
     def outcome(status: str, **kw: Any) -> Outcome:
         return Outcome(order.order_id, order.sublessor_id, status, order.amount, **kw)
 
     code = _int_or_none(body.get("code")) if isinstance(body, dict) else None
     if code is None:
-        return outcome(PENDING, error=f"answer without an integer code: {str(body)[:200]}")
+        return outcome(
+            PENDING, error=f"answer without an integer code from {where}: {str(body)[:200]}"
+        )
     message = str(body.get("message") or "")[:255] or None
     balance = _int_or_none(body.get("balance"))
     if code == CODE_OK:
         return outcome(SUCCESS, result_code=code, message=message, balance=balance)
     if code == CODE_INSUFFICIENT:
         return outcome(INSUFFICIENT, result_code=code, message=message, balance=balance)
-    if code in (CODE_ACCOUNT, CODE_ORDER_REUSED):
+    if code == CODE_ACCOUNT:
         return outcome(FAILED, result_code=code, message=message or f"refused with code {code}")
+    if code == CODE_ORDER_REUSED:
+        # Our ids and parameters are stored, so 1004 means the id was used before us.
+        return outcome(
+            FAILED,
+            result_code=code,
+            message=message or "order id already used with different parameters",
+            error=REUSED_NOTE,
+        )
     if code == CODE_BAD_SIGN:
         return outcome(
             PENDING,
@@ -98,7 +146,12 @@ def classify_charge(order: PendingOrder, body: Any) -> Outcome:
             error="1003 bad signature: app id / key wrong",
             bad_signature=True,
         )
-    return outcome(PENDING, result_code=code, error=f"undocumented code {code}: {message}")
+    return outcome(
+        PENDING,
+        result_code=code,
+        error=f"undocumented code {code} from {where}: {message}; the order stays pending and "
+        "is sent again with the same order id (check payment-api.md against the service)",
+    )
 
 
 def triggers_offline(outcome: Outcome, price_fen: int) -> bool:

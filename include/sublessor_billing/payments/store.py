@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sublessor_billing.calls.judge import judge_lock
 from sublessor_billing.payments.outcomes import (
     PENDING,
     Outcome,
@@ -23,14 +24,28 @@ CALL_LOG = "sublessor_call_log_201409"
 OFFLINE = "sublessor_offline_event"
 
 # Order ids come from the payment log's AUTO_INCREMENT, handed out in call order,
-# so a sublessor's calls are charged in the order they were made.
-_ALLOCATE = f"""
-INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)
+# so a sublessor's calls are charged in the order they were made. Only calls
+# judged valid since the high-water (minus a margin) are read, through
+# idx_valid_judged (migration 020); NULL judged_at (set by hand) is a second,
+# normally empty, range of the same index. The first run has no high-water and
+# reads every valid call.
+ALLOCATION_CURSOR = "payment_allocation"
+ALLOCATION_MARGIN_SECONDS = 600
+_ALLOCATE_SELECT = f"""
 SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'
-FROM {CALL_LOG} c
+FROM {CALL_LOG} c FORCE INDEX (idx_valid_judged)
 WHERE c.filter_rule = 1
+  AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
   AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)
 ORDER BY c.start_time, c.id
+"""
+_ALLOCATE = f"""
+INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)
+{_ALLOCATE_SELECT}"""
+_HIGH_WATER = "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE"
+_SET_HIGH_WATER = """
+INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)
+ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)
 """
 
 _PENDING = f"""
@@ -41,11 +56,13 @@ WHERE status = 'pending' ORDER BY sublessor_id, id
 _SETTLE = f"""
 UPDATE {PAYMENT_LOG} p JOIN ({{rows}}) v ON p.id = v.id
 SET p.status = v.status, p.result_code = v.result_code, p.result_message = v.message,
-    p.balance_after = v.balance, p.attempts = p.attempts + 1, p.last_error = NULL,
+    p.balance_after = v.balance, p.attempts = p.attempts + 1, p.last_error = v.error,
     p.sent_at = NOW(3), p.settled_at = NOW(3)
 WHERE p.status = 'pending'
 """
-_SETTLE_ROW = "SELECT %s AS id, %s AS status, %s AS result_code, %s AS message, %s AS balance"
+_SETTLE_ROW = (
+    "SELECT %s AS id, %s AS status, %s AS result_code, %s AS message, %s AS balance, %s AS error"
+)
 
 _STILL_PENDING = f"""
 UPDATE {PAYMENT_LOG} p JOIN ({{rows}}) v ON p.id = v.id
@@ -65,12 +82,49 @@ WHERE NOT EXISTS (SELECT 1 FROM {OFFLINE} o WHERE o.sublessor_id = %s AND o.stat
 """
 
 
-def allocate_orders(conn: Any, amount_fen: int) -> int:
-    """Phase 1: give every valid call without one a pending order (one transaction); return how many."""
-    with conn.cursor() as cur:
-        inserted = cur.execute(_ALLOCATE, (amount_fen,))
-    conn.commit()
+def allocate_orders(
+    conn: Any,
+    amount_fen: int,
+    *,
+    margin_seconds: int = ALLOCATION_MARGIN_SECONDS,
+    lock_timeout: int = 300,
+) -> int:
+    """Phase 1: give every newly valid call a pending order (one transaction); return how many.
+
+    Holds the judge's named lock, so no judge transaction is in flight: every
+    call judged before ``NOW(3)`` (read first) is committed and seen. The
+    high-water moves to that time in the same transaction as the inserts.
+    """
+    with judge_lock(conn, lock_timeout):
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT NOW(3)")
+                started = cur.fetchone()[0]
+                cur.execute(_HIGH_WATER, (ALLOCATION_CURSOR,))
+                row = cur.fetchone()
+                high_water = row[0] if row else None
+                inserted = cur.execute(
+                    _ALLOCATE, (amount_fen, high_water, high_water, int(margin_seconds))
+                )
+                cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
     return int(inserted)
+
+
+def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
+    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (ALLOCATION_CURSOR,))
+        row = cur.fetchone()
+        high_water = row[0] if row else None
+        cur.execute("EXPLAIN " + _ALLOCATE_SELECT, (0, high_water, high_water, margin_seconds))
+        cols = [d[0] for d in cur.description]
+        plan = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    conn.commit()
+    return plan
 
 
 def load_pending(conn: Any) -> list[PendingOrder]:
@@ -112,7 +166,10 @@ def record_outcomes(
         if settled:
             sql, params = _union(
                 _SETTLE_ROW,
-                [(o.order_id, o.status, o.result_code, o.message, o.balance) for o in settled],
+                [
+                    (o.order_id, o.status, o.result_code, o.message, o.balance, o.error)
+                    for o in settled
+                ],
             )
             cur.execute(_SETTLE.format(rows=sql), params)
         if waiting:
@@ -151,6 +208,33 @@ def load_pending_offline(conn: Any) -> list[tuple[int, str, int, str]]:
     return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
 
 
+# A decision is stale when a later charge of the same sublessor succeeded and left
+# at least one call's price (a top-up while the listing service was down).
+# idx_status (status, sublessor_id, id) serves the join.
+_SUPERSEDE_OFFLINE = f"""
+UPDATE {OFFLINE} o JOIN (
+  SELECT d.id, MIN(p.id) AS by_order
+  FROM {OFFLINE} d JOIN {PAYMENT_LOG} p
+    ON p.status = 'success' AND p.sublessor_id = d.sublessor_id AND p.id > d.trigger_order_id
+   AND p.balance_after >= %s
+  WHERE d.status = 'pending'
+  GROUP BY d.id
+) s ON s.id = o.id
+SET o.status = 'superseded', o.done_at = NOW(3),
+    o.last_error = CONCAT('superseded, not sent: order ', s.by_order,
+                          ' left a balance of at least ', %s, ' fen (one call)')
+WHERE o.status = 'pending'
+"""
+
+
+def supersede_stale_offline(conn: Any, price_fen: int) -> int:
+    """Mark pending decisions made stale by a later sufficient charge ``superseded``; return how many."""
+    with conn.cursor() as cur:
+        changed = cur.execute(_SUPERSEDE_OFFLINE, (price_fen, price_fen))
+    conn.commit()
+    return int(changed)
+
+
 def record_offline(conn: Any, event_id: int, *, offlined: int | None, error: str | None) -> None:
     """Mark one decision done (``error`` None) or count a failed attempt."""
     with conn.cursor() as cur:
@@ -167,6 +251,33 @@ def record_offline(conn: Any, event_id: int, *, offlined: int | None, error: str
                 (error[:512], event_id),
             )
     conn.commit()
+
+
+def pending_orders(conn: Any, limit: int = 50) -> tuple[int, list[tuple[int, str]]]:
+    """How many rows are still pending in the table, and ``(order id, last_error)`` of the first ``limit``."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {PAYMENT_LOG} WHERE status = 'pending'")
+        total = int(cur.fetchone()[0])
+        cur.execute(
+            f"SELECT id, last_error FROM {PAYMENT_LOG} WHERE status = 'pending' ORDER BY id LIMIT %s",
+            (limit,),
+        )
+        rows = [(int(r[0]), str(r[1] or "never sent")) for r in cur.fetchall()]
+    conn.commit()
+    return total, rows
+
+
+def unresolved_reused_orders(conn: Any, limit: int = 50) -> list[tuple[int, int]]:
+    """``(order id, sublessor)`` of 1004 rows nobody has checked yet (``last_error`` still set)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT id, sublessor_id FROM {PAYMENT_LOG} WHERE status = 'failed' "
+            "AND result_code = 1004 AND last_error IS NOT NULL ORDER BY id LIMIT %s",
+            (limit,),
+        )
+        rows = [(int(r[0]), int(r[1])) for r in cur.fetchall()]
+    conn.commit()
+    return rows
 
 
 def count_by_status(conn: Any) -> dict[str, int]:

@@ -1,9 +1,13 @@
-"""Sandbox listing service: ``/listing/offline_all`` as listing-api.md says, idempotent by request_id."""
+"""Sandbox listing service: ``/listing/offline_all`` as listing-api.md says, idempotent by request_id.
+
+``user_id`` must be a JSON integer and ``request_id`` / ``reason`` JSON strings (1000 otherwise).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sublessor_billing.sandbox.payment_center import json_int
 from sublessor_billing.sandbox.server import SandboxServer
 from sublessor_billing.signing import verify
 
@@ -45,8 +49,10 @@ class ListingService(SandboxServer):
         if path != "/listing/offline_all":
             return 404, {"code": 404, "message": f"no such endpoint {path}"}
         try:
-            user_id, request_id = int(body["user_id"]), str(body["request_id"])
-            str(body["reason"])
+            user_id = json_int(body, "user_id")
+            request_id, reason = body["request_id"], body["reason"]
+            if not isinstance(request_id, str) or not isinstance(reason, str):
+                raise TypeError("request_id and reason must be JSON strings")
         except (KeyError, TypeError, ValueError) as exc:
             return 400, {"code": 1000, "message": f"bad request: {exc!r}"}
         if request_id in self.requests:

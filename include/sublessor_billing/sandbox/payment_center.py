@@ -1,7 +1,8 @@
 """Sandbox payment center: ``/trade/charge`` and ``/trade/query`` exactly as payment-api.md says.
 
 Accounts hold balances in fen and may be frozen; an account that does not
-exist answers 1002. Every order id is remembered with the parameters and the
+exist answers 1002. ``order_id``, ``user_id`` and ``amount`` must be JSON
+integers (a string or float is refused with 1000, never coerced). Every order id is remembered with the parameters and the
 result it first got; ``ledger`` counts how many times money actually moved
 per order id, so tests can prove that nothing was charged twice.
 """
@@ -21,6 +22,14 @@ ORDER_ID_MIN = 820000000000
 class Account:
     balance: int
     frozen: bool = False
+
+
+def json_int(body: dict[str, Any], name: str) -> int:
+    """A JSON integer field: a string, float or boolean is a bad request, not coerced."""
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a JSON integer, got {type(value).__name__} {value!r}")
+    return value
 
 
 class PaymentCenter(SandboxServer):
@@ -76,11 +85,13 @@ class PaymentCenter(SandboxServer):
     def _charge(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         try:
             order_id, user_id, amount = (
-                int(body["order_id"]),
-                int(body["user_id"]),
-                int(body["amount"]),
+                json_int(body, "order_id"),
+                json_int(body, "user_id"),
+                json_int(body, "amount"),
             )
-            subject = str(body["subject"])
+            subject = body["subject"]
+            if not isinstance(subject, str):
+                raise TypeError(f"subject must be a JSON string, got {subject!r}")
         except (KeyError, TypeError, ValueError) as exc:
             return 400, {"code": 1000, "message": f"bad request: {exc!r}"}
         if order_id < ORDER_ID_MIN:
@@ -110,7 +121,7 @@ class PaymentCenter(SandboxServer):
 
     def _query(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         try:
-            order_id = int(body["order_id"])
+            order_id = json_int(body, "order_id")
         except (KeyError, TypeError, ValueError) as exc:
             return 400, {"code": 1000, "message": f"bad request: {exc!r}"}
         seen = self.orders.get(order_id)
@@ -124,6 +135,11 @@ class PaymentCenter(SandboxServer):
             "amount": seen["amount"],
             "user_id": seen["params"]["user_id"],
         }
+        # balance whenever the order exists: the answer's, else (1002) the account's now, or 0
+        # when the account does not exist.
         if "balance" in result:
             answer["balance"] = result["balance"]
+        else:
+            acc = self.accounts.get(seen["params"]["user_id"])
+            answer["balance"] = 0 if acc is None else acc.balance
         return 200, answer

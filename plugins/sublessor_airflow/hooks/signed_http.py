@@ -16,8 +16,9 @@ import threading
 from typing import Any
 
 from airflow.providers.http.hooks.http import HttpHook
+
 from sublessor_billing.config import LISTING_API, PAYMENT_API, PAYMENT_API_TIMEOUT
-from sublessor_billing.payments.outcomes import UnknownOutcome
+from sublessor_billing.payments.outcomes import UnknownOutcome, check_order_ids
 from sublessor_billing.signing import sign_body
 
 
@@ -89,7 +90,7 @@ class SignedJsonHook(HttpHook):
         session = self.get_conn()
         app_id, key = self._load_connection()
         url = self.base_url.rstrip("/") + endpoint
-        where = f"connection {self.http_conn_id!r} at {url}"
+        where = self.describe(endpoint)
         body = json.dumps(sign_body(fields, app_id, key), ensure_ascii=False).encode("utf-8")
         try:
             response = session.post(url, data=body, timeout=self.timeout_ms / 1000)
@@ -110,6 +111,11 @@ class SignedJsonHook(HttpHook):
                 f"unparseable answer (HTTP {response.status_code}) from {where}: {response.text[:120]!r}"
             )
         return data
+
+    def describe(self, endpoint: str = "") -> str:
+        """``connection '<id>' at <url>``: what every error of this hook names."""
+        self._load_connection()
+        return f"connection {self.http_conn_id!r} at {self.base_url.rstrip('/')}{endpoint}"
 
     def close(self) -> None:
         """Close every thread's session (their keep-alive connections)."""
@@ -134,6 +140,8 @@ class PaymentApiHook(SignedJsonHook):
         super().__init__(http_conn_id, **kwargs)
 
     def charge(self, *, order_id: int, user_id: int, amount: int, subject: str) -> dict[str, Any]:
+        """Charge one order; refuses (``OrderIdOutOfRange``) an id below 820000000000 unsent."""
+        check_order_ids([order_id])
         fields = {"order_id": order_id, "user_id": user_id, "amount": amount, "subject": subject}
         return self.post_signed("/trade/charge", fields)
 

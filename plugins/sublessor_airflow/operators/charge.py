@@ -7,13 +7,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
+from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
+from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 from sublessor_billing import config
 from sublessor_billing.payments.charging import charge_valid_calls
 from sublessor_billing.payments.offline import send_offline_decisions
 from sublessor_billing.payments.outcomes import PaymentConfigurationError
-
-from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
-from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -107,10 +107,15 @@ class TakeListingsOfflineOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from sublessor_airflow.hooks.mysql import user_prop_db
+        from sublessor_airflow.variables import get_int
 
+        # the current price: a decision is stale once a later charge left at least this much
+        price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
         try:
             with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-                report = send_offline_decisions(conn, self.hook, workers=int(self.workers))
+                report = send_offline_decisions(
+                    conn, self.hook, price_fen=price_fen, workers=int(self.workers)
+                )
         finally:
             self.hook.close()
         return report.as_dict()

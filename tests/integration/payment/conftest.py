@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from payment_fixtures import APP_ID, LISTING_KEY, PAYMENT_KEY, PRICE_FEN
+
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 
@@ -56,7 +57,10 @@ def seed_calls(user_prop_conn) -> Callable[..., list[str]]:
     """Insert valid calls (filter_rule = 1) straight into the call log; return their call ids."""
     counter = iter(range(1, 10**6))
 
-    def seed(sublessor_id: int, count: int = 1, *, filter_rule: int = 1) -> list[str]:
+    def seed(
+        sublessor_id: int, count: int = 1, *, filter_rule: int = 1, judged_ago: int | None = 0
+    ) -> list[str]:
+        """``judged_ago``: seconds before NOW(3) the judge set ``judged_at``; None leaves it NULL."""
         ids = []
         with user_prop_conn.cursor() as cur:
             for _ in range(count):
@@ -64,9 +68,18 @@ def seed_calls(user_prop_conn) -> Callable[..., list[str]]:
                 call_id = f"c-{sublessor_id}-{n}"
                 cur.execute(
                     "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, "
-                    "status, start_time, duration, filter_rule) VALUES (%s, %s, %s, '4008001234', 1, "
-                    "TIMESTAMPADD(SECOND, %s, '2026-03-01 10:00:00'), 60, %s)",
-                    (call_id, sublessor_id, f"1380013{n:04d}", n, filter_rule),
+                    "status, start_time, duration, filter_rule, judged_at) VALUES (%s, %s, %s, '4008001234', 1, "
+                    "TIMESTAMPADD(SECOND, %s, '2026-03-01 10:00:00'), 60, %s, "
+                    "IF(%s IS NULL, NULL, NOW(3) - INTERVAL %s SECOND))",
+                    (
+                        call_id,
+                        sublessor_id,
+                        f"1380013{n:04d}",
+                        n,
+                        filter_rule,
+                        judged_ago,
+                        judged_ago,
+                    ),
                 )
                 ids.append(call_id)
         user_prop_conn.commit()

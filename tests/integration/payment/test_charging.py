@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
 from sublessor_billing.db.connect import connect
 from sublessor_billing.payments.charging import ChargesPending, charge_valid_calls

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
+
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
 from sublessor_billing.db.connect import connect
 from sublessor_billing.payments.charging import CRASH_ENV, charge_valid_calls

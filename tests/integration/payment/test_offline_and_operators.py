@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
 from sublessor_billing.payments.offline import OfflinePending
 from sublessor_billing.payments.outcomes import PaymentConfigurationError

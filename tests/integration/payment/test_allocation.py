@@ -1,0 +1,83 @@
+"""Order allocation: bounded by the high-water in job_cursor, index-backed, under the judge's lock."""
+
+from __future__ import annotations
+
+import pytest
+from payment_fixtures import PRICE_FEN, payment_rows
+
+from sublessor_billing.calls.judge import JudgeLockTimeout, judge_lock
+from sublessor_billing.db.connect import connect
+from sublessor_billing.payments import store
+
+pytestmark = pytest.mark.integration
+
+
+def allocate(target, **kw):
+    conn = connect(target)
+    try:
+        return store.allocate_orders(conn, PRICE_FEN, **kw)
+    finally:
+        conn.close()
+
+
+def high_water(target):
+    conn = connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT position_time, TIMESTAMPDIFF(SECOND, position_time, NOW(3)) FROM job_cursor "
+                "WHERE name = %s",
+                (store.ALLOCATION_CURSOR,),
+            )
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def test_allocates_only_calls_judged_since_the_high_water_minus_the_margin(
+    user_prop_target, seed_calls
+):
+    first = seed_calls(1, 2, judged_ago=7200)
+    assert high_water(user_prop_target) is None
+    assert allocate(user_prop_target) == 2, "no high-water yet: the whole history"
+    position, age = high_water(user_prop_target)
+    assert position is not None and 0 <= age <= 60
+
+    recent = seed_calls(1, 1, judged_ago=300)  # inside the 600 s margin
+    unjudged = seed_calls(2, 1, judged_ago=None)  # valid without judged_at (set by hand)
+    old = seed_calls(3, 1, judged_ago=3600)  # before high-water - margin: outside the range
+    assert allocate(user_prop_target) == 2
+    rows = payment_rows(user_prop_target)
+    assert set(rows) == {*first, *recent, *unjudged}
+    assert old[0] not in rows
+    # a wider margin reaches it; the NOT EXISTS guard keeps every call at one order
+    assert allocate(user_prop_target, margin_seconds=7200 + 600) == 1
+    assert len(payment_rows(user_prop_target)) == 5
+
+
+def test_allocation_reads_a_range_of_the_valid_judged_index(user_prop_target, seed_calls):
+    seed_calls(1, 3)
+    allocate(user_prop_target)
+    conn = connect(user_prop_target)
+    try:
+        plan = store.allocation_plan(conn)
+    finally:
+        conn.close()
+    calls = next(row for row in plan if row["table"] == "c")
+    assert calls["key"] == "idx_valid_judged" and calls["type"] == "range"
+    payments = next(row for row in plan if row["table"] == "p")
+    assert payments["key"] == "uk_call_id"
+
+
+def test_allocation_waits_for_the_judge_lock(user_prop_target, seed_calls):
+    seed_calls(1, 1)
+    judge = connect(user_prop_target)
+    try:
+        with judge_lock(judge, 5):
+            with pytest.raises(JudgeLockTimeout):
+                allocate(user_prop_target, lock_timeout=1)
+            assert payment_rows(user_prop_target) == {}
+            assert high_water(user_prop_target) is None
+    finally:
+        judge.close()
+    assert allocate(user_prop_target) == 1
