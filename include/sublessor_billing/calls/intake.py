@@ -22,10 +22,11 @@ from sublessor_billing.phone import mask_phone
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
-# A raw body above this is kept truncated (the sha256 is of the whole body), so that
-# one absurd message cannot exceed the server's max_allowed_packet.
-MAX_KEPT_BODY = 4 * 1024 * 1024
-_QUARANTINE_STATEMENT_BYTES = 8 * 1024 * 1024
+# A raw body above this is kept truncated (the sha256 is of the whole body), and
+# quarantine rows are written in statements of at most this many raw bytes: escaped,
+# at most twice that, under MySQL 5.7's default max_allowed_packet of 4 MiB.
+MAX_KEPT_BODY = 1024 * 1024
+_QUARANTINE_STATEMENT_BYTES = 1024 * 1024
 
 
 @dataclass

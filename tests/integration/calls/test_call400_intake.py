@@ -159,3 +159,21 @@ def test_call_ids_the_unique_key_pads_alike_are_duplicates_not_a_crash(call400, 
         "pad-1 ",
     ]
     assert call400.ready() == 0
+
+
+def test_huge_invalid_bodies_are_kept_truncated_in_bounded_statements(call400, amqp_hook) -> None:
+    from sublessor_billing.calls.intake import MAX_KEPT_BODY
+
+    huge = b"\x00'\\" * (MAX_KEPT_BODY + 1000)  # escapes to twice its size
+    mid = [bytes([65 + i]) * (MAX_KEPT_BODY // 2 + 1) for i in range(4)]
+    call400.publish([huge, *mid, call_body("after-huge")])
+    result = run_intake(call400, amqp_hook, max_messages=10)
+    assert result.as_dict() == {"received": 6, "logged": 1, "duplicates": 0, "quarantined": 5}
+    row = call400.query(
+        "SELECT LENGTH(raw_body), reason FROM call400_quarantine WHERE body_sha256 = %s",
+        (hashlib.sha256(huge).hexdigest(),),
+    )
+    assert row[0][0] == MAX_KEPT_BODY and "kept truncated" in row[0][1]
+    assert call400.query(
+        "SELECT COUNT(*) FROM call400_quarantine WHERE LENGTH(raw_body) > 500000"
+    ) == [(5,)]
