@@ -18,6 +18,9 @@ accordingly, with `updated_datetime` untouched.
 - `check_income`: proves the income rows add up to the successful payments up to
   the cursor; fails naming the payment ids otherwise (no retry: fix the rows
   first). Money with no contract is a WARNING in the log and the XCom.
+  Incremental: payments since the last passed check plus late settlements
+  allocated since then. A full check of the whole history runs when the last one
+  is older than 24 h, or when the run is triggered with param `full_check` = true.
 - Safe to rerun at any time; two runs at once serialize on the cursor row.
 
 See docs/accounting_income.md.
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
+
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.operators.accounting import CheckIncomeOperator, RecogniseIncomeOperator
 
@@ -47,11 +51,18 @@ from sublessor_airflow.operators.accounting import CheckIncomeOperator, Recognis
         "execution_timeout": timedelta(minutes=30),
     },
     tags=["sublessor_billing", "accounting"],
+    params={
+        "full_check": Param(
+            False,
+            type="boolean",
+            description="Check the whole income history, not only what is new since the last check.",
+        )
+    },
     doc_md=__doc__,
 )
 def accounting_income():
     recognise = RecogniseIncomeOperator(task_id="recognise_income")
-    check = CheckIncomeOperator(task_id="check_income")
+    check = CheckIncomeOperator(task_id="check_income", full_check="{{ params.full_check }}")
     recognise >> check
 
 

@@ -9,7 +9,13 @@ from sublessor_billing.accounting.allocation import (
     SettledPayment,
     allocate,
 )
-from sublessor_billing.accounting.check import IncomeCheck, IncomeMismatchError, check_income
+from sublessor_billing.accounting.check import (
+    CHECK_CURSOR_NAME,
+    CHECK_INCOME_MARK_NAME,
+    IncomeCheck,
+    IncomeMismatchError,
+    check_income,
+)
 from sublessor_billing.accounting.recognise import (
     CURSOR_NAME,
     RecognitionCounts,
@@ -21,6 +27,8 @@ from sublessor_billing.config import ACCOUNTING_INCOME_BATCH_SIZE
 
 __all__ = [
     "ACCOUNTING_INCOME_BATCH_SIZE",
+    "CHECK_CURSOR_NAME",
+    "CHECK_INCOME_MARK_NAME",
     "CURSOR_NAME",
     "Allocation",
     "Contract",

@@ -1,9 +1,13 @@
 """Prove that recognised income matches the successful payments up to the cursor.
 
 Read in one consistent snapshot (the cursor, the income rows and the watch
-table were committed together by each batch), set-based, so a check of the
-whole history is a few index scans. A mismatch is an error naming payment ids;
-money no contract could take is only reported.
+table were committed together by each batch), set-based. The routine check is
+incremental: payments in (last checked, cursor] plus every payment that got
+income rows since the last check (late settlements in the old range). A full
+check of the whole history runs on request or when the last one is older than
+``FULL_CHECK_EVERY_HOURS``. The marks advance only when a check passes. A
+mismatch is an error naming payment ids; money no contract could take is only
+reported.
 """
 
 from __future__ import annotations
@@ -17,31 +21,66 @@ from sublessor_billing.accounting.recognise import CURSOR_NAME
 log = logging.getLogger(__name__)
 
 MAX_NAMED = 50  # offending payment ids named in the error
+# job_cursor rows of the check: payments checked up to (position_time = last full
+# check that passed), and the highest income row id covered.
+CHECK_CURSOR_NAME = "accounting_income_check"
+CHECK_INCOME_MARK_NAME = "accounting_income_check_income"
+FULL_CHECK_EVERY_HOURS = 24
 
 _CURSOR = "SELECT position_id FROM job_cursor WHERE name = %s"
-# Per payment up to the cursor: success and not watched -> income adds up to the amount;
+_CHECK_STATE = (
+    "SELECT position_id, position_time IS NULL OR position_time < NOW() - INTERVAL %s HOUR"
+    " FROM job_cursor WHERE name = %s"
+)
+_MAX_INCOME_ID = "SELECT IFNULL(MAX(id), 0) FROM sublessor_accounting_income_201409"
+_SAVE_MARK = (
+    "INSERT INTO job_cursor (name, position_id, position_time) VALUES (%s, %s, IF(%s, NOW(), NULL))"
+    " ON DUPLICATE KEY UPDATE position_id = VALUES(position_id),"
+    " position_time = IF(%s, NOW(), position_time)"
+)
+# Per payment in (lo, hi]: success and not watched -> income adds up to the amount;
 # anything else (non-success, or still watched) -> no income rows at all.
-_PAYMENT_MISMATCHES = """
+_RANGE_MISMATCHES = """
 SELECT p.id, p.status, p.amount, i.total, IFNULL(i.n, 0)
 FROM sublessor_call_payment_log_201409 p
 LEFT JOIN (
   SELECT payment_id, SUM(amount) AS total, COUNT(*) AS n
-  FROM sublessor_accounting_income_201409 GROUP BY payment_id
+  FROM sublessor_accounting_income_201409
+  WHERE payment_id > %s AND payment_id <= %s GROUP BY payment_id
 ) i ON i.payment_id = p.id
 LEFT JOIN accounting_unsettled_payment u ON u.payment_id = p.id
-WHERE p.id <= %s
+WHERE p.id > %s AND p.id <= %s
   AND CASE WHEN p.status = 'success' AND u.payment_id IS NULL
            THEN IFNULL(i.total, 0) <> p.amount
            ELSE i.n IS NOT NULL END
 ORDER BY p.id LIMIT %s
 """
-# Income rows that belong to no payment, or to one the cursor has not reached.
+# Payments at or below the last checked position that got income rows since the last
+# check (late settlements): the same rule, over all of their income rows.
+_LATE_MISMATCHES = """
+SELECT p.id, p.status, p.amount, SUM(i.amount), COUNT(*)
+FROM sublessor_call_payment_log_201409 p
+JOIN sublessor_accounting_income_201409 i ON i.payment_id = p.id
+LEFT JOIN accounting_unsettled_payment u ON u.payment_id = p.id
+WHERE p.id IN (
+  SELECT payment_id FROM sublessor_accounting_income_201409
+  WHERE id > %s AND id <= %s AND payment_id <= %s
+)
+GROUP BY p.id, p.status, p.amount, u.payment_id
+HAVING NOT (p.status = 'success' AND u.payment_id IS NULL AND SUM(i.amount) = p.amount)
+ORDER BY p.id LIMIT %s
+"""
+# Income rows (new since the mark, or any beyond the cursor) that belong to no
+# payment, or to one the cursor has not reached.
 _STRAY_INCOME = """
-SELECT i.payment_id, COUNT(*), SUM(i.amount)
-FROM sublessor_accounting_income_201409 i
-LEFT JOIN sublessor_call_payment_log_201409 p ON p.id = i.payment_id
-WHERE p.id IS NULL OR i.payment_id > %s
-GROUP BY i.payment_id ORDER BY i.payment_id LIMIT %s
+SELECT payment_id, COUNT(*), SUM(amount) FROM (
+  SELECT i.id, i.payment_id, i.amount
+  FROM sublessor_accounting_income_201409 i
+  LEFT JOIN sublessor_call_payment_log_201409 p ON p.id = i.payment_id
+  WHERE i.id > %s AND i.id <= %s AND (p.id IS NULL OR i.payment_id > %s)
+  UNION
+  SELECT id, payment_id, amount FROM sublessor_accounting_income_201409 WHERE payment_id > %s
+) s GROUP BY payment_id ORDER BY payment_id LIMIT %s
 """
 _UNALLOCATED = """
 SELECT COUNT(*), COUNT(DISTINCT payment_id), IFNULL(SUM(amount), 0), COUNT(DISTINCT sublessor_id)
@@ -62,11 +101,17 @@ class IncomeCheck:
     unallocated_amount: int  # fen
     unallocated_sublessors: int
     unsettled_watched: int
+    full: bool = True
+    checked_from: int = 0  # payments in (checked_from, cursor] were checked in full
+    income_mark: int = 0  # highest income row id covered
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "cursor": self.cursor,
+            "full_check": self.full,
+            "checked_from": self.checked_from,
+            "income_mark": self.income_mark,
             "unallocated_rows": self.unallocated_rows,
             "unallocated_payments": self.unallocated_payments,
             "unallocated_amount_fen": self.unallocated_amount,
@@ -75,19 +120,32 @@ class IncomeCheck:
         }
 
 
-def check_income(conn: Any) -> IncomeCheck:
-    """Check everything up to the cursor; raise ``IncomeMismatchError`` naming the payments."""
+def check_income(conn: Any, *, full: bool = False) -> IncomeCheck:
+    """Check what is new since the last passed check (or everything, when ``full`` or due).
+
+    Raise ``IncomeMismatchError`` naming the payments; advance the marks only on success.
+    """
     conn.rollback()
     try:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            cur.execute(_CURSOR, (CURSOR_NAME,))
-            row = cur.fetchone()
-            cursor = int(row[0] or 0) if row else 0
-            cur.execute(_PAYMENT_MISMATCHES, (cursor, MAX_NAMED))
-            mismatches = cur.fetchall()
-            cur.execute(_STRAY_INCOME, (cursor, MAX_NAMED))
+            cursor = _position(cur, CURSOR_NAME)
+            cur.execute(_CHECK_STATE, (FULL_CHECK_EVERY_HOURS, CHECK_CURSOR_NAME))
+            state = cur.fetchone()
+            income_mark = _position(cur, CHECK_INCOME_MARK_NAME)
+            checked = int(state[0] or 0) if state else 0
+            full = full or state is None or bool(state[1]) or checked > cursor
+            lo, mark = (0, 0) if full else (checked, income_mark)
+            cur.execute(_MAX_INCOME_ID)
+            top = int(cur.fetchone()[0])
+
+            cur.execute(_RANGE_MISMATCHES, (lo, cursor, lo, cursor, MAX_NAMED))
+            mismatches = list(cur.fetchall())
+            if not full and top > mark:
+                cur.execute(_LATE_MISMATCHES, (mark, top, lo, MAX_NAMED))
+                mismatches = sorted(mismatches + list(cur.fetchall()))
+            cur.execute(_STRAY_INCOME, (mark, top, cursor, cursor, MAX_NAMED))
             strays = cur.fetchall()
             cur.execute(_UNALLOCATED)
             rows, payments, amount, sublessors = cur.fetchone()
@@ -97,7 +155,7 @@ def check_income(conn: Any) -> IncomeCheck:
         conn.rollback()
 
     result = IncomeCheck(
-        cursor, int(rows), int(payments), int(amount), int(sublessors), int(watched)
+        cursor, int(rows), int(payments), int(amount), int(sublessors), int(watched), full, lo, top
     )
     for pid, status, amt, total, n in mismatches:
         result.problems.append(
@@ -112,10 +170,12 @@ def check_income(conn: Any) -> IncomeCheck:
             f" (first {MAX_NAMED} shown)" if max(len(mismatches), len(strays)) >= MAX_NAMED else ""
         )
         raise IncomeMismatchError(
-            f"Accounting income does not match the payments up to cursor {cursor}{more}: "
+            f"Accounting income does not match the payments "
+            f"({'full check' if full else f'checked from payment {lo}'}) up to cursor {cursor}{more}: "
             + "; ".join(result.problems)
             + ". Do not rerun blindly: find how these rows were changed, correct them, then rerun check_income."
         )
+    _save_marks(conn, cursor, top, full)
     if result.unallocated_amount:
         log.warning(
             "%s fen of %s successful payments (%s sublessors) found no contract with "
@@ -126,8 +186,28 @@ def check_income(conn: Any) -> IncomeCheck:
             result.unallocated_sublessors,
         )
     log.info(
-        "Income checked up to payment %s; %s payments still pending",
+        "Income checked (%s) from payment %s up to %s; %s payments still pending",
+        "full" if full else "incremental",
+        lo,
         cursor,
         result.unsettled_watched,
     )
     return result
+
+
+def _position(cur: Any, name: str) -> int:
+    cur.execute(_CURSOR, (name,))
+    row = cur.fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def _save_marks(conn: Any, cursor: int, income_mark: int, full: bool) -> None:
+    """Record what the passed check covered (own transaction)."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_SAVE_MARK, (CHECK_CURSOR_NAME, cursor, full, full))
+            cur.execute(_SAVE_MARK, (CHECK_INCOME_MARK_NAME, income_mark, False, False))
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise

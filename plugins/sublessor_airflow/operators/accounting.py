@@ -6,6 +6,7 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
 from sublessor_billing.accounting import (
     ACCOUNTING_INCOME_BATCH_SIZE,
     IncomeMismatchError,
@@ -47,9 +48,8 @@ class RecogniseIncomeOperator(_UserPropDbOperator):
 
     def resolved_batch_size(self) -> int:
         """The argument if given, else the Variable ``accounting_income_batch_size`` (default 5000)."""
-        from sublessor_billing.config import parse_int_setting
-
         from sublessor_airflow.variables import get_int
+        from sublessor_billing.config import parse_int_setting
 
         if self.batch_size in (None, ""):
             return get_int(ACCOUNTING_INCOME_BATCH_SIZE, minimum=1)
@@ -77,16 +77,37 @@ class RecogniseIncomeOperator(_UserPropDbOperator):
 
 
 class CheckIncomeOperator(_UserPropDbOperator):
-    """Prove income matches the successful payments up to the cursor; warn on unallocated money."""
+    """Prove income matches the successful payments up to the cursor; warn on unallocated money.
 
+    Incremental by default (what is new since the last passed check); ``full_check``
+    (templated, e.g. ``"{{ params.full_check }}"``) re-checks the whole history.
+    """
+
+    template_fields = ("mysql_conn_id", "full_check")
     ui_color = "#f4f0e8"
+
+    def __init__(self, *, full_check: bool | str = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.full_check = full_check
+
+    def wants_full_check(self) -> bool:
+        value = self.full_check
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no", "", "none"):
+            return False
+        raise ValueError(f"full_check must be true or false, got {value!r}")
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        full = self.wants_full_check()
         with closing(self.connect()) as conn:
             try:
-                report = check_income(conn)
+                report = check_income(conn, full=full)
             except IncomeMismatchError as exc:
                 # A retry cannot fix tampered or broken rows: fail now, loudly.
                 raise AirflowFailException(str(exc)) from exc

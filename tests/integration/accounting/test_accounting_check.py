@@ -6,6 +6,7 @@ import logging
 from datetime import date, timedelta
 
 import pytest
+
 from sublessor_billing.accounting import (
     IncomeMismatchError,
     check_income,
@@ -83,6 +84,7 @@ def test_operators_recognise_then_check(
     seed, user_prop_target, airflow_connections, airflow_variables
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
+
     from sublessor_airflow.operators.accounting import CheckIncomeOperator, RecogniseIncomeOperator
 
     t = user_prop_target
@@ -112,8 +114,10 @@ def test_operators_recognise_then_check(
     seed.execute(
         "DELETE FROM sublessor_accounting_income_201409 WHERE payment_id = %s", (payments[0],)
     )
+    # An old row is beyond the routine (incremental) check; the full one finds it.
+    assert CheckIncomeOperator(task_id="check_income").execute({})["full_check"] is False
     with pytest.raises(AirflowFailException, match=f"payment {payments[0]} "):
-        CheckIncomeOperator(task_id="check_income").execute({})
+        CheckIncomeOperator(task_id="check_income", full_check="True").execute({})
 
 
 def test_a_bad_batch_size_variable_is_refused_by_name(airflow_variables) -> None:
