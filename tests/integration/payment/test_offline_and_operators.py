@@ -60,6 +60,48 @@ def test_no_second_decision_while_one_is_undelivered(
     assert len(offline_rows(user_prop_target)) == 1
 
 
+def test_decision_made_stale_by_a_top_up_is_superseded_not_sent(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls
+):
+    payment_center.set_account(26, PRICE_FEN + 100)
+    payment_center.set_account(27, 0)
+    listing_service.set_listings(26, 3)
+    listing_service.set_listings(27, 2)
+    seed_calls(26, 2)  # success leaving 100 fen, then insufficient: one decision
+    seed_calls(27, 1)  # refused: a decision that stays current
+    charge_task().execute({})
+    listing_service.add_fault(Fault("error_before", path="/listing/offline_all", times=10))
+    with pytest.raises(OfflinePending):
+        offline_task().execute({})
+
+    payment_center.set_account(26, 10 * PRICE_FEN)  # topped up while the service was down
+    seed_calls(26, 1)
+    assert charge_task().execute({})["success"] == 1  # balance 9 calls' price
+    listing_service.clear_faults()
+    result = offline_task().execute({})
+    assert result["superseded"] == 1 and result["sent"] == 1
+    assert listing_service.online == {26: 3, 27: 0}
+    events = {e["sublessor_id"]: e for e in offline_rows(user_prop_target)}
+    assert events[26]["status"] == "superseded" and events[27]["status"] == "done"
+    latest = max(
+        r["id"] for r in payment_rows(user_prop_target).values() if r["sublessor_id"] == 26
+    )
+    assert f"order {latest} left a balance" in events[26]["last_error"]
+
+
+def test_offline_error_names_the_connection_and_address(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls
+):
+    seed_calls(28, 1)  # no account: 1002, a decision
+    charge_task().execute({})
+    listing_service.apps.clear()  # answers 1003 to anyone: a JSON answer that is not code 0
+    with pytest.raises(
+        OfflinePending,
+        match=r"connection 'listing_api' at http://127\.0\.0\.1:\d+/listing/offline_all",
+    ):
+        offline_task().execute({})
+
+
 def test_low_balance_after_success_triggers_at_the_current_price(
     billing_env, user_prop_target, payment_center, seed_calls
 ):

@@ -139,3 +139,37 @@ def test_offline_all_is_idempotent_by_request_id(listing_service):
     assert offline("r-1") == {"code": 0, "offlined": 3}
     assert listing_service.online[7] == 2 and listing_service.offline_calls == {7: 1}
     assert offline("r-2") == {"code": 0, "offlined": 2}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("order_id", "820000000001"), ("user_id", "1"), ("amount", 4000.0)]
+)
+def test_charge_refuses_numbers_that_are_not_json_integers(payment_center, name, value):
+    payment_center.set_account(1, 10000)
+    fields = {"order_id": 820000000001, "user_id": 1, "amount": 4000, "subject": "s", name: value}
+    status, body = post(payment_center, "/trade/charge", fields)
+    assert (status, body["code"]) == (400, 1000) and name in body["message"]
+    assert payment_center.balance(1) == 10000 and payment_center.orders == {}
+    status, body = post(payment_center, "/trade/query", {"order_id": "820000000001"})
+    assert (status, body["code"]) == (400, 1000)
+
+
+def test_query_has_result_code_and_balance_for_every_known_order(payment_center):
+    payment_center.set_account(2, 777, frozen=True)
+    assert charge(payment_center, 820000000005, user_id=2)["code"] == 1002
+    assert charge(payment_center, 820000000006, user_id=3)["code"] == 1002
+
+    def query(order_id):
+        return post(payment_center, "/trade/query", {"order_id": order_id})[1]
+
+    frozen, missing = query(820000000005), query(820000000006)
+    assert (frozen["status"], frozen["result_code"], frozen["balance"]) == ("failed", 1002, 777)
+    assert (missing["status"], missing["result_code"], missing["balance"]) == ("failed", 1002, 0)
+
+
+def test_offline_all_refuses_a_user_id_that_is_not_a_json_integer(listing_service):
+    listing_service.set_listings(7, 3)
+    fields = {"user_id": "7", "reason": "dry", "request_id": "r-s"}
+    status, body = post(listing_service, "/listing/offline_all", fields, LISTING_KEY)
+    assert (status, body["code"]) == (400, 1000)
+    assert listing_service.online[7] == 3 and listing_service.requests == {}
