@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
 from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
 
 
@@ -51,12 +52,16 @@ from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
 )
 def broker_phone_sync():
     @task(task_id="sync_broker_phones")
-    def sync_broker_phones(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def sync_broker_phones(
+        params=None, data_interval_start=None, data_interval_end=None, dag_run=None, ti=None
+    ) -> dict:
         """Sync this run's interval, or everything when the full_resync param is set."""
         return run_broker_phone_sync(
             data_interval_start=data_interval_start,
             data_interval_end=data_interval_end,
             full_resync_requested=bool((params or {}).get("full_resync", False)),
+            scheduled=str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled"),
+            ti=ti,
         )
 
     sync_broker_phones()

@@ -50,6 +50,11 @@ BROKER_PHONE_SYNC_OVERLAP = Tunable(
     900,
     "seconds re-read before each broker_phone_sync interval",
 )
+BROKER_PHONE_FULL_RESYNC_HOURS = Tunable(
+    "broker_phone_full_resync_hours",
+    24,
+    "hours after which a scheduled broker_phone_sync run does a full resync (0: never)",
+)
 
 ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
     "accounting_income_batch_size", 5000, "payments read per accounting transaction"
@@ -64,6 +69,7 @@ ALL_TUNABLES = (
     CALL400_SENSOR_TIMEOUT,
     BROKER_PHONE_SYNC_OVERLAP,
     ACCOUNTING_INCOME_BATCH_SIZE,
+    BROKER_PHONE_FULL_RESYNC_HOURS,
 )
 
 

@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from sublessor_billing.broker_sync import (
     MalformedMobile,
+    MalformedRow,
+    full_resync_due,
     phone_for_broker,
     source_window,
     to_source_time,
 )
-from sublessor_billing.broker_sync.rules import phones_for_page
+from sublessor_billing.broker_sync.rules import MAX_NAMED_MALFORMED, phones_for_page
 
 UTC = UTC
 
@@ -80,11 +83,34 @@ def test_malformed_mobiles_name_the_broker_and_mask_the_number(raw: str) -> None
         assert digits not in str(failure.value)
 
 
-def test_a_page_reports_all_its_malformed_rows() -> None:
+def test_a_page_keeps_its_valid_rows_and_lists_every_malformed_one() -> None:
     when = datetime(2026, 3, 1, 10, 0)
-    with pytest.raises(MalformedMobile) as failure:
-        phones_for_page([(1, "12", when), (2, "13800138000", when), (3, "99", when)])
-    assert failure.value.broker_ids == [1, 3]
+    wanted, bad = phones_for_page(
+        [(1, "12", when), (2, "13800138000", when), (3, "99", when), (4, "", when)]
+    )
+    assert wanted == {2: ("13800138000", when), 4: (None, when)}
+    assert [row.broker_id for row in bad] == [1, 3]
+    assert all(row.why for row in bad)
+
+
+def test_a_failure_names_the_first_rows_and_counts_the_rest() -> None:
+    rows = [MalformedRow(i, "*2345", "5 digits") for i in range(MAX_NAMED_MALFORMED)]
+    failure = MalformedMobile(rows, total=MAX_NAMED_MALFORMED + 7)
+    assert failure.total == MAX_NAMED_MALFORMED + 7
+    assert f"BrokerId {MAX_NAMED_MALFORMED - 1} " in str(failure)
+    assert "and 7 more" in str(failure)
+
+
+@pytest.mark.parametrize(
+    ("age_hours", "every_hours", "due"),
+    [(None, 24, True), (23.99, 24, False), (24, 24, True), (500, 24, True), (None, 0, False)],
+)
+def test_periodic_full_resync_is_due_after_the_configured_hours(
+    age_hours: float | None, every_hours: int, due: bool
+) -> None:
+    now = datetime(2026, 3, 1, 10, 0)
+    last = None if age_hours is None else now - timedelta(hours=age_hours)
+    assert full_resync_due(last, now, every_hours) is due
 
 
 @given(st.text(max_size=24))

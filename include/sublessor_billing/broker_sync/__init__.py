@@ -5,6 +5,8 @@ from __future__ import annotations
 from sublessor_billing.broker_sync.rules import (
     MIN_OVERLAP_SECONDS,
     MalformedMobile,
+    MalformedRow,
+    full_resync_due,
     phone_for_broker,
     source_window,
     to_source_time,
@@ -14,18 +16,28 @@ from sublessor_billing.broker_sync.sync import (
     SyncReport,
     full_resync,
     high_water,
+    last_full_resync,
+    periodic_full_resync_due,
+    source_now,
     sync_interval,
+    sync_since_high_water,
 )
 
 __all__ = [
     "MIN_OVERLAP_SECONDS",
     "PAGE_SIZE",
     "MalformedMobile",
+    "MalformedRow",
     "SyncReport",
     "full_resync",
+    "full_resync_due",
     "high_water",
+    "last_full_resync",
+    "periodic_full_resync_due",
     "phone_for_broker",
+    "source_now",
     "source_window",
     "sync_interval",
+    "sync_since_high_water",
     "to_source_time",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sublessor_billing.phone import mask_phone, normalize_phone
 
@@ -23,21 +25,61 @@ MIN_OVERLAP_SECONDS = 600
 _PLAUSIBLE = re.compile(r"^(?:1\d{10}|0\d{9,11})$")
 
 
-class MalformedMobile(ValueError):
-    """A source row whose UserMobile has digits but is no plausible phone number."""
+# How many malformed rows one failure message names; the log names every one.
+MAX_NAMED_MALFORMED = 50
 
-    def __init__(self, rows: list[tuple[int, str]]) -> None:
-        self.broker_ids = [broker_id for broker_id, _ in rows]
-        shown = ", ".join(
-            f"BrokerId {bid} (UserMobile {mask_phone(raw)!s})" for bid, raw in rows[:10]
+
+@dataclass(frozen=True)
+class MalformedRow:
+    """A source row whose UserMobile cannot be compared: its BrokerId, masked number and why."""
+
+    broker_id: int
+    masked: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"BrokerId {self.broker_id} (UserMobile {self.masked}: {self.why})"
+
+
+class MalformedMobile(ValueError):
+    """Source rows whose UserMobile has digits but is no plausible phone number.
+
+    ``total`` counts every malformed row of the sync; ``rows`` holds the first
+    ``MAX_NAMED_MALFORMED`` of them; ``report`` is the finished sync's report, if any.
+    """
+
+    def __init__(
+        self, rows: list[MalformedRow], *, total: int | None = None, report: Any = None
+    ) -> None:
+        self.rows = list(rows)
+        self.broker_ids = [row.broker_id for row in self.rows]
+        self.total = len(self.rows) if total is None else total
+        self.report = report
+        shown = "; ".join(str(row) for row in self.rows[:MAX_NAMED_MALFORMED])
+        more = self.total - min(len(self.rows), MAX_NAMED_MALFORMED)
+        more_text = f"; and {more} more (each logged above)" if more > 0 else ""
+        done = (
+            "Every valid row was written and the window completed; the brokers above "
+            "keep the broker_phone row they had. "
+            if report is not None
+            else ""
         )
-        more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
         super().__init__(
-            f"anjuke_db.ajk_brokerextend has malformed UserMobile: {shown}{more}. "
-            "It has digits but is neither an 11-digit mobile nor a landline with area code. "
-            "Have the broker system correct (or empty) the row, then clear this task to retry: "
-            "pages committed before it are re-applied idempotently."
+            f"anjuke_db.ajk_brokerextend has {self.total} malformed UserMobile: "
+            f"{shown}{more_text}. {done}"
+            "Have the broker system correct (or empty) these rows: the fix moves "
+            "updated_datetime and the next run syncs it. A retry of this interval fails "
+            "again while a row is still malformed."
         )
+
+
+def malformed_reason(phone: str) -> str:
+    """Say why a normalized number is not plausible (no digits shown)."""
+    if phone.startswith("1"):
+        return f"{len(phone)} digits starting with 1, a mobile has 11"
+    if phone.startswith("0"):
+        return f"{len(phone)} digits starting with 0, a landline with area code has 10 to 12"
+    return "neither a mobile (1 + 10 digits) nor a landline with area code (0 + 9 to 11 digits)"
 
 
 def phone_for_broker(broker_id: int, raw_mobile: str | None) -> str | None:
@@ -46,24 +88,36 @@ def phone_for_broker(broker_id: int, raw_mobile: str | None) -> str | None:
     if not phone:
         return None
     if not _PLAUSIBLE.match(phone):
-        raise MalformedMobile([(broker_id, raw_mobile or "")])
+        raise MalformedMobile(
+            [MalformedRow(broker_id, mask_phone(raw_mobile), malformed_reason(phone))]
+        )
     return phone
 
 
 def phones_for_page(
     rows: list[tuple[int, str, datetime]],
-) -> dict[int, tuple[str | None, datetime]]:
-    """Classify a page of (BrokerId, UserMobile, updated_datetime); report every malformed row at once."""
+) -> tuple[dict[int, tuple[str | None, datetime]], list[MalformedRow]]:
+    """Classify a page of (BrokerId, UserMobile, updated_datetime): usable rows and malformed ones."""
     result: dict[int, tuple[str | None, datetime]] = {}
-    bad: list[tuple[int, str]] = []
+    bad: list[MalformedRow] = []
     for broker_id, raw, updated in rows:
         try:
             result[int(broker_id)] = (phone_for_broker(int(broker_id), raw), updated)
-        except MalformedMobile:
-            bad.append((int(broker_id), raw))
-    if bad:
-        raise MalformedMobile(bad)
-    return result
+        except MalformedMobile as exc:
+            bad.extend(exc.rows)
+    return result, bad
+
+
+def full_resync_due(last_full: datetime | None, now: datetime, every_hours: int) -> bool:
+    """A scheduled run rebuilds everything when the last full resync is ``every_hours`` old.
+
+    Why: the source puts no bound on how late a long transaction commits, so a row
+    stamped before the overlap can still appear; only a full pass is sure to see it.
+    ``every_hours`` 0 turns the periodic resync off.
+    """
+    if every_hours <= 0:
+        return False
+    return last_full is None or now - last_full >= timedelta(hours=every_hours)
 
 
 def to_source_time(moment: datetime) -> datetime:
@@ -73,15 +127,20 @@ def to_source_time(moment: datetime) -> datetime:
     return moment.astimezone(SOURCE_TZ).replace(tzinfo=None)
 
 
-def source_window(
-    start: datetime, end: datetime, overlap_seconds: int
-) -> tuple[datetime, datetime]:
-    """Return [start - overlap, end) in source local time, for an aware [start, end) interval."""
+def check_overlap(overlap_seconds: int) -> None:
+    """Refuse an overlap too short for the late commits the broker system is known for."""
     if overlap_seconds < MIN_OVERLAP_SECONDS:
         raise ValueError(
             f"overlap {overlap_seconds}s is below the minimum {MIN_OVERLAP_SECONDS}s: "
             "late commits on the broker system would be missed"
         )
+
+
+def source_window(
+    start: datetime, end: datetime, overlap_seconds: int
+) -> tuple[datetime, datetime]:
+    """Return [start - overlap, end) in source local time, for an aware [start, end) interval."""
+    check_overlap(overlap_seconds)
     if end < start:
         raise ValueError(f"data interval ends ({end}) before it starts ({start})")
     return to_source_time(start) - timedelta(seconds=overlap_seconds), to_source_time(end)

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sublessor_billing.broker_sync.lock import sync_lock
-from sublessor_billing.broker_sync.rules import phones_for_page, source_window, to_source_time
+from sublessor_billing.broker_sync.rules import (
+    MAX_NAMED_MALFORMED,
+    MalformedMobile,
+    MalformedRow,
+    check_overlap,
+    full_resync_due,
+    phones_for_page,
+    source_window,
+    to_source_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,11 @@ _UPSERT = (
     "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)"
     " ON DUPLICATE KEY UPDATE phone = VALUES(phone),"
     " source_updated_datetime = VALUES(source_updated_datetime)"
+)
+# Progress of a full resync: the last BrokerId done; its completion time is kept as it is.
+_FULL_PROGRESS = (
+    "INSERT INTO job_cursor (name, position_id) VALUES (%s, %s)"
+    " ON DUPLICATE KEY UPDATE position_id = VALUES(position_id)"
 )
 _CURSOR = (
     "INSERT INTO job_cursor (name, position_id, position_time) VALUES (%s, %s, %s)"
@@ -59,6 +73,8 @@ class SyncReport:
     unchanged: int = 0
     pages: int = 0
     resumed_from: str | None = None
+    malformed: int = 0
+    malformed_rows: list[MalformedRow] = field(default_factory=list)  # the first ones, masked
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,59 +108,128 @@ def sync_interval(
                 done_until,
                 low,
             )
-        report = SyncReport("incremental", low.isoformat(sep=" "), high.isoformat(sep=" "))
-        report.resumed_from = resumed_from
-        last: tuple[datetime, int] | None = None
-        for rows in _pages(source, source_name, page_size, _window_query(low, high, page_size)):
-            last = (rows[-1][2], int(rows[-1][0]))
-            _apply_page(target, rows, report, cursor=(CURSOR_NAME, last[1], last[0]))
-        # The whole window is done: its end is the high-water, in the same kind of transaction.
-        with target.cursor() as cur:
-            cur.execute(_CURSOR, (CURSOR_NAME, None, high))
-        target.commit()
-    _log_report(report)
-    return report
+        report = SyncReport("incremental", resumed_from=resumed_from)
+        _sync_window(source, target, low, high, report, page_size, source_name)
+    return _finish(report)
+
+
+def sync_since_high_water(
+    source: Any,
+    target: Any,
+    *,
+    overlap_seconds: int,
+    page_size: int = PAGE_SIZE,
+    source_name: str = "anjuke_db",
+) -> SyncReport:
+    """Sync [high-water - overlap, source NOW()): a manual run that has no data interval.
+
+    With no high-water yet (nothing ever synced) it is a full resync.
+    """
+    check_overlap(overlap_seconds)
+    with sync_lock(target):
+        done_until = high_water(target)
+        if done_until is None:
+            log.warning("broker_phone_sync has never completed a window: doing a full resync")
+            report = _full_resync_locked(source, target, page_size, source_name)
+        else:
+            now = source_now(source, source_name)
+            report = SyncReport("since_high_water", resumed_from=done_until.isoformat(sep=" "))
+            low = done_until - timedelta(seconds=overlap_seconds)
+            _sync_window(source, target, low, max(now, low), report, page_size, source_name)
+    return _finish(report)
+
+
+def _sync_window(
+    source: Any,
+    target: Any,
+    low: datetime,
+    high: datetime,
+    report: SyncReport,
+    page_size: int,
+    source_name: str,
+) -> None:
+    """Sync every row stamped in [low, high) (local time); then ``high`` is the high-water."""
+    report.window_start, report.window_end = low.isoformat(sep=" "), high.isoformat(sep=" ")
+    for rows in _pages(source, source_name, page_size, _window_query(low, high, page_size)):
+        last = (rows[-1][2], int(rows[-1][0]))
+        _apply_page(target, rows, report, cursor=(_CURSOR, (CURSOR_NAME, last[1], last[0])))
+    # The whole window is done (malformed rows included: they are reported at the
+    # end): its end is the high-water, in the same kind of transaction.
+    with target.cursor() as cur:
+        cur.execute(_CURSOR, (CURSOR_NAME, None, high))
+    target.commit()
 
 
 def high_water(target: Any) -> datetime | None:
     """End of the last completed window (source local time); None before the first sync."""
-    with target.cursor() as cur:
-        cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (CURSOR_NAME,))
-        row = cur.fetchone()
-    target.rollback()
-    return row[0] if row else None
+    return _cursor_time(target, CURSOR_NAME)
+
+
+def last_full_resync(target: Any) -> datetime | None:
+    """Source time at which the last completed full resync started; None if none completed."""
+    return _cursor_time(target, FULL_CURSOR_NAME)
+
+
+def source_now(source: Any, source_name: str = "anjuke_db") -> datetime:
+    """The source server's clock, the one ``updated_datetime`` is stamped with."""
+    return _read(source, source_name, "SELECT NOW()", ())[0][0]
+
+
+def periodic_full_resync_due(
+    source: Any, target: Any, *, every_hours: int, source_name: str = "anjuke_db"
+) -> bool:
+    """True when a scheduled run should rebuild everything (see ``rules.full_resync_due``)."""
+    if every_hours <= 0:
+        return False
+    return full_resync_due(last_full_resync(target), source_now(source, source_name), every_hours)
 
 
 def full_resync(
     source: Any, target: Any, *, page_size: int = PAGE_SIZE, source_name: str = "anjuke_db"
 ) -> SyncReport:
-    """Make broker_phone equal to the source: upsert every mobile, remove every other row."""
-    report = SyncReport("full")
+    """Make broker_phone equal to the source: upsert every mobile, remove every other row.
+
+    Malformed rows keep what broker_phone had for them and are reported at the end.
+    """
     with sync_lock(target):
-        # Every change after this moment (source clock) is stamped later: the
-        # incremental runs need not look further back than it.
-        started = _read(source, source_name, "SELECT NOW()", ())[0][0]
-        previous = 0
-        done = False
-        while not done:
-            rows = _read(source, source_name, _ALL_NEXT, (previous, page_size))
-            # A short page is the last: it also owns every broker_id above it.
-            done = len(rows) < page_size
-            upper = None if done else int(rows[-1][0])
-            position = int(rows[-1][0]) if rows else previous
-            _apply_page(
-                target,
-                rows,
-                report,
-                cursor=(FULL_CURSOR_NAME, position, None),
-                id_range=(previous, upper),
-            )
-            previous = upper if upper is not None else previous
-        with target.cursor() as cur:
-            cur.execute(_CURSOR, (CURSOR_NAME, None, started))
-        target.commit()
-    _log_report(report)
+        report = _full_resync_locked(source, target, page_size, source_name)
+    return _finish(report)
+
+
+def _full_resync_locked(source: Any, target: Any, page_size: int, source_name: str) -> SyncReport:
+    report = SyncReport("full")
+    # Every change after this moment (source clock) is stamped later: the
+    # incremental runs need not look further back than it.
+    started = source_now(source, source_name)
+    previous = position = -1  # below every BrokerId, 0 included
+    done = False
+    while not done:
+        rows = _read(source, source_name, _ALL_NEXT, (previous, page_size))
+        # A short page is the last: it also owns every broker_id above it.
+        done = len(rows) < page_size
+        upper = None if done else int(rows[-1][0])
+        position = int(rows[-1][0]) if rows else previous
+        _apply_page(
+            target,
+            rows,
+            report,
+            cursor=(_FULL_PROGRESS, (FULL_CURSOR_NAME, position)),
+            id_range=(previous, upper),
+        )
+        previous = upper if upper is not None else previous
+    with target.cursor() as cur:
+        cur.execute(_CURSOR, (CURSOR_NAME, None, started))
+        cur.execute(_CURSOR, (FULL_CURSOR_NAME, position, started))
+    target.commit()
     return report
+
+
+def _cursor_time(target: Any, name: str) -> datetime | None:
+    with target.cursor() as cur:
+        cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (name,))
+        row = cur.fetchone()
+    target.rollback()
+    return row[0] if row else None
 
 
 def _window_query(low: datetime, high: datetime, page_size: int):
@@ -188,11 +273,18 @@ def _apply_page(
     rows: list[tuple[Any, ...]],
     report: SyncReport,
     *,
-    cursor: tuple[str, int | None, datetime | None],
+    cursor: tuple[str, tuple[Any, ...]],
     id_range: tuple[int, int | None] | None = None,
 ) -> None:
-    """Write one page in one transaction; ``id_range`` (full resync) also removes unseen brokers."""
-    wanted = phones_for_page(rows)  # raises before anything of this page is written
+    """Write one page in one transaction; ``id_range`` (full resync) also removes unseen brokers.
+
+    A malformed row is skipped: its broker keeps the broker_phone row it had (a
+    number we cannot read is no reason to drop a known broker number, whose calls
+    would then be charged); the row is reported when the sync ends.
+    """
+    wanted, bad = phones_for_page(rows)
+    _note_malformed(report, bad)
+    kept = {row.broker_id for row in bad}
     with target.cursor() as cur:
         if id_range is None:
             existing = _existing_by_ids(cur, list(wanted))
@@ -214,7 +306,7 @@ def _apply_page(
             if old != (phone, updated):
                 upserts.append((broker_id, phone, updated))
         if id_range is not None:
-            removals.extend(bid for bid in existing if bid not in wanted)
+            removals.extend(bid for bid in existing if bid not in wanted and bid not in kept)
         if upserts:
             cur.executemany(_UPSERT, upserts)
         if removals:
@@ -223,10 +315,26 @@ def _apply_page(
                 removals,
             )
             report.removed += cur.rowcount
-        cur.execute(_CURSOR, cursor)
+        cur.execute(*cursor)
     target.commit()
     report.read += len(rows)
     report.pages += 1
+
+
+def _note_malformed(report: SyncReport, bad: list[MalformedRow]) -> None:
+    for row in bad:
+        log.warning("broker_phone_sync skips malformed %s", row)
+    report.malformed += len(bad)
+    room = MAX_NAMED_MALFORMED - len(report.malformed_rows)
+    report.malformed_rows.extend(bad[: max(room, 0)])
+
+
+def _finish(report: SyncReport) -> SyncReport:
+    """Log the report; fail naming the malformed rows once everything else is written."""
+    _log_report(report)
+    if report.malformed:
+        raise MalformedMobile(report.malformed_rows, total=report.malformed, report=report)
+    return report
 
 
 def _existing_by_ids(cur: Any, broker_ids: list[int]) -> dict[int, tuple[str, datetime]]:
@@ -258,7 +366,8 @@ def _existing_in_range(cur: Any, above: int, upto: int | None) -> dict[int, tupl
 
 def _log_report(report: SyncReport) -> None:
     log.info(
-        "broker_phone_sync %s [%s, %s): read %s rows in %s pages; added %s, changed %s, removed %s, unchanged %s",
+        "broker_phone_sync %s [%s, %s): read %s rows in %s pages;"
+        " added %s, changed %s, removed %s, unchanged %s, malformed %s",
         report.mode,
         report.window_start,
         report.window_end,
@@ -268,4 +377,5 @@ def _log_report(report: SyncReport) -> None:
         report.changed,
         report.removed,
         report.unchanged,
+        report.malformed,
     )

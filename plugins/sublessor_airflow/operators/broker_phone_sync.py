@@ -11,9 +11,13 @@ from sublessor_billing import config
 from sublessor_billing.broker_sync import (
     MIN_OVERLAP_SECONDS,
     PAGE_SIZE,
+    MalformedMobile,
     full_resync,
     high_water,
+    last_full_resync,
+    periodic_full_resync_due,
     sync_interval,
+    sync_since_high_water,
 )
 
 log = logging.getLogger(__name__)
@@ -37,23 +41,34 @@ def describe_connection(conn_id: str) -> str:
     return f"{conn_id} ({conn.host}:{conn.port or 3306}/{conn.schema or ''})"
 
 
+def full_resync_every_hours() -> int:
+    """Read the periodic full resync Variable (hours; 0 turns it off)."""
+    from sublessor_airflow.variables import get_int
+
+    return get_int(config.BROKER_PHONE_FULL_RESYNC_HOURS, minimum=0)
+
+
 def run_broker_phone_sync(
     *,
     data_interval_start: datetime | None,
     data_interval_end: datetime | None,
     full_resync_requested: bool = False,
+    scheduled: bool = False,
+    ti: Any = None,
     source_conn_id: str = config.ANJUKE_DB,
     target_conn_id: str = config.USER_PROP_DB,
     page_size: int = PAGE_SIZE,
 ) -> dict[str, Any]:
-    """Sync one data interval (or everything, on request); return added/changed/removed."""
+    """Sync one data interval, or everything; return the report (added/changed/removed/...).
+
+    ``scheduled`` runs turn into a full resync once the last one is older than
+    ``broker_phone_full_resync_hours``. A run with no data interval (a plain manual
+    trigger) syncs from the high-water to now. Malformed rows fail the task after
+    everything else is written; the report is pushed to XCom through ``ti`` first.
+    """
     from sublessor_airflow.hooks.mysql import anjuke_db, user_prop_db
 
-    if not full_resync_requested and (data_interval_start is None or data_interval_end is None):
-        raise ValueError(
-            "broker_phone_sync needs a data interval (schedule it with a data-interval timetable) "
-            "or the full_resync param."
-        )
+    has_interval = data_interval_start is not None and data_interval_end is not None
     source_name = describe_connection(source_conn_id)
     with (
         closing(anjuke_db(source_conn_id)) as source,
@@ -64,16 +79,34 @@ def run_broker_phone_sync(
             # and brokers' calls would be charged.
             log.warning("broker_phone_sync has never completed a window: doing a full resync")
             full_resync_requested = True
-        if full_resync_requested:
-            report = full_resync(source, target, page_size=page_size, source_name=source_name)
-        else:
-            report = sync_interval(
-                source,
-                target,
-                start=data_interval_start,
-                end=data_interval_end,
-                overlap_seconds=overlap_seconds(),
-                page_size=page_size,
-                source_name=source_name,
-            )
+        if not full_resync_requested and scheduled and has_interval:
+            every = full_resync_every_hours()
+            if periodic_full_resync_due(source, target, every_hours=every, source_name=source_name):
+                log.warning(
+                    "broker_phone_sync: last full resync is %s h old or more (%s): doing one now",
+                    every,
+                    last_full_resync(target),
+                )
+                full_resync_requested = True
+        kwargs = {"page_size": page_size, "source_name": source_name}
+        try:
+            if full_resync_requested:
+                report = full_resync(source, target, **kwargs)
+            elif has_interval:
+                report = sync_interval(
+                    source,
+                    target,
+                    start=data_interval_start,
+                    end=data_interval_end,
+                    overlap_seconds=overlap_seconds(),
+                    **kwargs,
+                )
+            else:
+                report = sync_since_high_water(
+                    source, target, overlap_seconds=overlap_seconds(), **kwargs
+                )
+        except MalformedMobile as exc:
+            if exc.report is not None and ti is not None:
+                ti.xcom_push(key="return_value", value=exc.report.as_dict())
+            raise
     return report.as_dict()

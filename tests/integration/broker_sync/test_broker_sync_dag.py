@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from broker_sync_db import put_brokers, source_phones, target_phones
@@ -129,3 +130,107 @@ def test_a_dag_run_syncs_its_data_interval(source, target, connections) -> None:
     run = dag.test(logical_date=T0 + timedelta(minutes=6), run_conf={"full_resync": True})
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     assert target_phones(target) == source_phones(source)
+
+
+def set_full_resync_time(target, when) -> None:
+    with target.cursor() as cur:
+        cur.execute(
+            "UPDATE job_cursor SET position_time = %s WHERE name = 'broker_phone_sync_full'",
+            (when,),
+        )
+    target.commit()
+
+
+def test_a_scheduled_run_does_a_full_resync_once_the_last_is_too_old(
+    source, target, connections, airflow_variables
+) -> None:
+    """A commit stamped before the overlap is caught by the periodic full resync."""
+    first_full_resync()
+    task = load_dag().get_task("sync_broker_phones")
+
+    def scheduled_run(run_type: str = "scheduled") -> dict:
+        return task.python_callable(
+            params={"full_resync": False},
+            data_interval_start=T0,
+            data_interval_end=T0 + timedelta(minutes=5),
+            dag_run=SimpleNamespace(run_type=run_type),
+        )
+
+    # A long transaction commits a row stamped a day before the interval.
+    put_brokers(source, [(7, "13800000007", "2026-02-28 10:00:00")])
+    assert scheduled_run()["mode"] == "incremental"  # the last full resync is fresh
+    assert target_phones(target) == set()
+
+    set_full_resync_time(target, "2026-01-01 00:00:00")
+    airflow_variables("broker_phone_full_resync_hours", 0)  # turned off
+    assert scheduled_run()["mode"] == "incremental"
+    airflow_variables("broker_phone_full_resync_hours", 24)
+    assert scheduled_run("backfill")["mode"] == "incremental"  # backfills stay exact
+    result = scheduled_run()
+    assert (result["mode"], result["added"]) == ("full", 1)
+    assert target_phones(target) == source_phones(source)
+    assert scheduled_run()["mode"] == "incremental"
+
+
+def source_clock(source) -> datetime:
+    with source.cursor() as cur:
+        cur.execute("SELECT NOW()")
+        now = cur.fetchone()[0]
+    source.rollback()
+    return now
+
+
+def test_a_plain_manual_trigger_syncs_from_the_high_water_to_now(
+    source, target, connections
+) -> None:
+    from airflow.utils.db import initdb
+
+    initdb()
+    dag = load_dag()
+    # No high-water yet: a plain trigger does a full resync.
+    put_brokers(source, [(1, "13800000001", "2025-01-01 08:00:00")])
+    run = dag.test(logical_date=None)
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    assert run.data_interval_start is None
+    assert target_phones(target) == {(1, "13800000001")}
+
+    now = source_clock(source)
+    put_brokers(
+        source,
+        [
+            (2, "13800000002", now - timedelta(seconds=30)),  # inside the overlap
+            (3, "13800000003", now - timedelta(hours=2)),  # before it: the full resync's job
+            (4, "13800000004", now + timedelta(hours=1)),  # stamped after now
+        ],
+    )
+    result = (
+        load_dag()
+        .get_task("sync_broker_phones")
+        .python_callable(
+            params={"full_resync": False}, data_interval_start=None, data_interval_end=None
+        )
+    )
+    assert result["mode"] == "since_high_water"
+    assert result["added"] == 1
+    assert target_phones(target) == {(1, "13800000001"), (2, "13800000002")}
+
+
+def test_a_run_with_a_malformed_row_fails_and_its_report_is_in_xcom(
+    source, target, connections
+) -> None:
+    from airflow.utils.db import initdb
+
+    initdb()
+    first_full_resync()
+    put_brokers(
+        source,
+        [(1, "13800000001", "2026-03-01 10:01:00"), (2, "12345", "2026-03-01 10:02:00")],
+    )
+    dag = load_dag()
+    dag.get_task("sync_broker_phones").retries = 0  # a retry fails the same way, after 30 s
+    run = dag.test(logical_date=T0 + timedelta(minutes=5))
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert target_phones(target) == {(1, "13800000001")}
+    ti = run.get_task_instance("sync_broker_phones")
+    report = ti.xcom_pull(task_ids="sync_broker_phones")
+    assert (report["added"], report["malformed"]) == (1, 1)

@@ -58,8 +58,10 @@ def test_full_resync_counts_and_equality(source, target, page_size) -> None:
     assert report.read == 6
     assert target_phones(target) == source_phones(source)
     assert job_cursor(target, "broker_phone_sync_full")[0] == 7
-    # The incremental high-water becomes the resync's start on the source clock.
+    # The incremental high-water and the last full resync time become the
+    # resync's start on the source clock.
     assert before <= job_cursor(target)[1] <= source_now(source)
+    assert job_cursor(target, "broker_phone_sync_full")[1] == job_cursor(target)[1]
 
     again = full_resync(source, target, page_size=page_size)
     assert (again.added, again.changed, again.removed, again.unchanged) == (0, 0, 0, 4)
@@ -73,50 +75,109 @@ def test_full_resync_of_an_empty_source_empties_the_table(source, target) -> Non
     assert target_phones(target) == set() == source_phones(source)
 
 
-def test_malformed_row_fails_naming_it_and_retry_completes(source, target) -> None:
+def interval(source, target, start=T0, page_size=5):
+    return sync_interval(
+        source,
+        target,
+        start=start,
+        end=start + timedelta(minutes=5),
+        overlap_seconds=900,
+        page_size=page_size,
+    )
+
+
+def test_malformed_row_is_skipped_the_window_completes_then_the_task_fails(source, target) -> None:
+    # Broker 14 had a good number; the broker system now holds a malformed one.
+    with target.cursor() as cur:
+        cur.execute(
+            "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime)"
+            " VALUES (14, '13800000014', '2026-01-01 00:00:00')"
+        )
+    target.commit()
     rows = [(i, f"1380000{i:04d}", "2026-03-01 10:01:00") for i in range(1, 21)]
     rows[13] = (14, "138 0000 12", "2026-03-01 10:01:00")  # digits, but not a phone number
     put_brokers(source, rows)
 
     with pytest.raises(MalformedMobile) as failure:
-        sync_interval(
-            source,
-            target,
-            start=T0,
-            end=T0 + timedelta(minutes=5),
-            overlap_seconds=900,
-            page_size=5,
-        )
+        interval(source, target)
     message = str(failure.value)
-    assert "BrokerId 14" in message
+    assert "BrokerId 14 " in message and "BrokerId 13 " not in message
     assert "138 0000 12" not in message and "13800001" not in message  # masked, last 4 digits only
-    assert failure.value.broker_ids == [14]
-    # Pages before the bad one are committed; the bad page wrote nothing; the window is not done.
-    assert target_phones(target) == {(i, f"1380000{i:04d}") for i in range(1, 11)}
-    position_id, position_time = job_cursor(target)
-    assert position_id == 10 and position_time == datetime(2026, 3, 1, 10, 1)
-
-    # The broker system fixes the row (same second): the retried interval completes.
-    put_brokers(source, [(14, "13800000014", "2026-03-01 10:01:00")])
-    report = sync_interval(
-        source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=900, page_size=5
-    )
-    assert (report.added, report.unchanged) == (10, 10)
-    assert target_phones(target) == source_phones(source)
+    assert failure.value.broker_ids == [14] and failure.value.total == 1
+    report = failure.value.report
+    assert (report.added, report.malformed, report.read) == (19, 1, 20)
+    assert report.as_dict()["malformed_rows"][0]["broker_id"] == 14
+    # Every valid row is written, the malformed broker keeps its row, the window is done.
+    assert target_phones(target) == {(i, f"1380000{i:04d}") for i in range(1, 21)}
     assert job_cursor(target) == (None, datetime(2026, 3, 1, 10, 5))
 
+    # A retry of the same interval fails again while the row is malformed.
+    with pytest.raises(MalformedMobile) as again:
+        interval(source, target)
+    assert (again.value.report.unchanged, again.value.broker_ids) == (19, [14])
 
-def test_every_malformed_row_of_a_page_is_named(source, target) -> None:
+    # The broker system fixes the row (updated_datetime moves): the next interval syncs it.
+    put_brokers(source, [(14, "13900000014", "2026-03-01 10:06:00")])
+    report = interval(source, target, T0 + timedelta(minutes=5))
+    assert (report.changed, report.malformed) == (1, 0)
+    assert target_phones(target) == source_phones(source)
+
+
+def test_every_malformed_row_is_named_across_pages(source, target) -> None:
     put_brokers(
         source,
         [
             (1, "12345", "2026-03-01 10:01:00"),
             (2, "13800000002", "2026-03-01 10:01:00"),
             (3, "1380000000312345", "2026-03-01 10:01:00"),
+            (4, "13800000004", "2026-03-01 10:02:00"),
         ],
     )
-    with pytest.raises(MalformedMobile, match=r"BrokerId 1 .*BrokerId 3 "):
-        sync_interval(source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=900)
+    with pytest.raises(MalformedMobile, match=r"BrokerId 1 .*BrokerId 3 ") as failure:
+        interval(source, target, page_size=2)
+    assert failure.value.report.malformed == 2
+    assert target_phones(target) == {(2, "13800000002"), (4, "13800000004")}
+
+
+def test_full_resync_keeps_the_row_of_a_malformed_broker(source, target) -> None:
+    seed_stale_target(target)
+    put_brokers(
+        source,
+        [
+            (1, "13800000001", "2025-06-01 08:00:00"),
+            (2, "99", "2025-06-01 08:00:00"),  # malformed: keeps 13800000099
+            (4, "13800000004", "2025-06-01 08:00:00"),
+        ],
+    )
+    with pytest.raises(MalformedMobile) as failure:
+        full_resync(source, target, page_size=2)
+    assert failure.value.broker_ids == [2]
+    assert (failure.value.report.added, failure.value.report.removed) == (1, 3)
+    assert target_phones(target) == {
+        (1, "13800000001"),
+        (2, "13800000099"),
+        (4, "13800000004"),
+    }
+    # The resync completed: its time is recorded, so the periodic one is not repeated.
+    assert job_cursor(target, "broker_phone_sync_full")[1] is not None
+
+
+@pytest.mark.parametrize("page_size", [1, 1000])
+def test_full_resync_covers_broker_id_zero(source, target, page_size) -> None:
+    with target.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)",
+            [(0, "13800000099", "2026-01-01 00:00:00"), (1, "13800000001", "2026-01-01")],
+        )
+    target.commit()
+    put_brokers(source, [(0, "13800000000", "2025-06-01 08:00:00"), (1, "", "2025-06-01 08:00:00")])
+    report = full_resync(source, target, page_size=page_size)
+    assert (report.changed, report.removed, report.read) == (1, 1, 2)
+    assert target_phones(target) == {(0, "13800000000")}
+
+    put_brokers(source, [(0, "", "2025-06-02 08:00:00")])
+    report = full_resync(source, target, page_size=page_size)
+    assert report.removed == 1
     assert target_phones(target) == set()
 
 
