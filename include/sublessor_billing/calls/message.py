@@ -133,8 +133,12 @@ def _to_call(data: dict) -> Call:
     call_type = _string(data, "call_type", False, "normal")
     if call_type not in CALL_TYPES:
         raise _Reject(f"call_type {call_type!r} is not one of {', '.join(CALL_TYPES)}")
+    normalized = normalize_phone(values["caller"])
+    if len(normalized) > MAX_STRING:
+        # NFKC can widen a character into several digits (e.g. a circled twenty).
+        raise _Reject(f"caller normalizes to {len(normalized)} digits (at most {MAX_STRING})")
     return Call(
-        caller_normalized=normalize_phone(values["caller"]),
+        caller_normalized=normalized,
         call_type=call_type,
         **values,
     )

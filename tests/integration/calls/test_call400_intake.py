@@ -86,7 +86,7 @@ BAD_VALUES = {
     "call_id": [None, "", "x" * 65, 7, ["a"]],
     "sublessor_id": [0, -1, 2**32, "10086", True, 1.5, None, {"id": 1}],
     "prop_id": [-1, 2**32, False, "1"],
-    "caller": [None, 13800138000, "1" * 65],
+    "caller": [None, 13800138000, "1" * 65, "\u2473" * 40],
     "called": [None, 400, "4" * 65],
     "ext": [1, "e" * 65],
     "status": [None, "1", True, 2**31, -(2**31) - 1, 1.0],

@@ -64,6 +64,7 @@ def test_optional_fields_absent_or_null_take_defaults_and_extras_are_ignored() -
         ({"call_id": ""}, "call_id is empty"),
         ({"call_id": "x" * (MAX_STRING + 1)}, "call_id is 65 characters"),
         ({"caller": "1" * (MAX_STRING + 1)}, "caller is 65"),
+        ({"caller": "\u2473" * 33}, "caller normalizes to 66 digits"),
         ({"ext": "9" * (MAX_STRING + 1)}, "ext is 65"),
         ({"called": 4008123456}, "called must be a string"),
         ({"sublessor_id": 0}, "sublessor_id = 0 is outside"),
@@ -150,7 +151,14 @@ field_values = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.text(min_size=60, max_size=200),
     st.sampled_from(
-        ["'; DROP TABLE sublessor_call_log_201409; --", "1 OR 1=1", "\u202e\u0000", "🙂" * 64]
+        [
+            "'; DROP TABLE sublessor_call_log_201409; --",
+            "1 OR 1=1",
+            "\u202e\u0000",
+            "🙂" * 64,
+            "\u2473" * 40,
+            "＋８６ １３８",
+        ]
     ),
 )
 messages = st.dictionaries(
@@ -177,6 +185,7 @@ def test_a_call_is_returned_only_when_every_field_fits_its_column(data: dict) ->
         assert isinstance(value, str) and len(value) <= MAX_STRING
         value.encode("utf-8")
     assert parsed.call_id
+    assert len(parsed.caller_normalized) <= MAX_STRING
     assert type(parsed.sublessor_id) is int and 1 <= parsed.sublessor_id <= INT_UNSIGNED_MAX
     assert type(parsed.duration) is int and 0 <= parsed.duration <= INT_UNSIGNED_MAX
     assert type(parsed.status) is int and -(2**31) <= parsed.status < 2**31
