@@ -11,11 +11,22 @@ rule 5 reads).
 - Rows are read in keyset pages on (`updated_datetime`, `BrokerId`); each page is
   one transaction: upsert normalized mobiles, delete brokers whose mobile is empty,
   move `job_cursor['broker_phone_sync']`.
-- Idempotent: a retry or a backfill (`airflow backfill create --dag-id broker_phone_sync
-  --from-date ... --to-date ...`) re-syncs exactly those intervals with current rows.
+- Idempotent: a retry re-syncs the same interval with current rows.
+- Backfill (re-syncs exactly those intervals, also ones that already ran):
+  `airflow backfill create --dag-id broker_phone_sync --from-date 2026-03-01T00:00:00+00:00
+  --to-date 2026-03-01T12:00:00+00:00 --reprocess-behavior completed`.
+  The default `--reprocess-behavior none` skips every interval that already has a
+  run, i.e. nearly all of them. To repair the whole table, trigger `full_resync` instead.
 - Trigger with `{"full_resync": true}` to rebuild the whole table (adds, changes,
   removes; counts in the task's XCom and log).
-- A malformed mobile fails the task naming the BrokerId: fix the row, clear the task.
+- A plain manual trigger (no logical date: no data interval) syncs from the
+  high-water minus the overlap to now.
+- A scheduled run does a full resync instead when the last one is older than the
+  Variable `broker_phone_full_resync_hours` (default 24, 0 turns it off): it catches
+  commits later than the overlap.
+- A malformed mobile does not stop the sync: every valid row is written, that
+  broker keeps its current row, then the task fails naming each malformed BrokerId
+  (masked number). Have the broker system fix the row; the next run syncs the fix.
 
 See docs/broker_phone_sync.md.
 """

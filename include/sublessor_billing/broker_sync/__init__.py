@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sublessor_billing.broker_sync.report import SyncReport
 from sublessor_billing.broker_sync.rules import (
     MIN_OVERLAP_SECONDS,
     MalformedMobile,
@@ -13,7 +14,6 @@ from sublessor_billing.broker_sync.rules import (
 )
 from sublessor_billing.broker_sync.sync import (
     PAGE_SIZE,
-    SyncReport,
     full_resync,
     high_water,
     last_full_resync,

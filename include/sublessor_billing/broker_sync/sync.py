@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sublessor_billing.broker_sync.lock import sync_lock
+from sublessor_billing.broker_sync.report import SyncReport, finish, note_malformed
 from sublessor_billing.broker_sync.rules import (
-    MAX_NAMED_MALFORMED,
-    MalformedMobile,
-    MalformedRow,
     check_overlap,
     full_resync_due,
     phones_for_page,
@@ -59,27 +56,6 @@ _CURSOR = (
 )
 
 
-@dataclass
-class SyncReport:
-    """What one sync did; ``added``/``changed``/``removed`` count broker_phone rows."""
-
-    mode: str
-    window_start: str | None = None
-    window_end: str | None = None
-    read: int = 0
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    pages: int = 0
-    resumed_from: str | None = None
-    malformed: int = 0
-    malformed_rows: list[MalformedRow] = field(default_factory=list)  # the first ones, masked
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def sync_interval(
     source: Any,
     target: Any,
@@ -110,7 +86,7 @@ def sync_interval(
             )
         report = SyncReport("incremental", resumed_from=resumed_from)
         _sync_window(source, target, low, high, report, page_size, source_name)
-    return _finish(report)
+    return finish(report)
 
 
 def sync_since_high_water(
@@ -136,7 +112,7 @@ def sync_since_high_water(
             report = SyncReport("since_high_water", resumed_from=done_until.isoformat(sep=" "))
             low = done_until - timedelta(seconds=overlap_seconds)
             _sync_window(source, target, low, max(now, low), report, page_size, source_name)
-    return _finish(report)
+    return finish(report)
 
 
 def _sync_window(
@@ -193,7 +169,7 @@ def full_resync(
     """
     with sync_lock(target):
         report = _full_resync_locked(source, target, page_size, source_name)
-    return _finish(report)
+    return finish(report)
 
 
 def _full_resync_locked(source: Any, target: Any, page_size: int, source_name: str) -> SyncReport:
@@ -283,7 +259,7 @@ def _apply_page(
     would then be charged); the row is reported when the sync ends.
     """
     wanted, bad = phones_for_page(rows)
-    _note_malformed(report, bad)
+    note_malformed(report, bad)
     kept = {row.broker_id for row in bad}
     with target.cursor() as cur:
         if id_range is None:
@@ -321,22 +297,6 @@ def _apply_page(
     report.pages += 1
 
 
-def _note_malformed(report: SyncReport, bad: list[MalformedRow]) -> None:
-    for row in bad:
-        log.warning("broker_phone_sync skips malformed %s", row)
-    report.malformed += len(bad)
-    room = MAX_NAMED_MALFORMED - len(report.malformed_rows)
-    report.malformed_rows.extend(bad[: max(room, 0)])
-
-
-def _finish(report: SyncReport) -> SyncReport:
-    """Log the report; fail naming the malformed rows once everything else is written."""
-    _log_report(report)
-    if report.malformed:
-        raise MalformedMobile(report.malformed_rows, total=report.malformed, report=report)
-    return report
-
-
 def _existing_by_ids(cur: Any, broker_ids: list[int]) -> dict[int, tuple[str, datetime]]:
     if not broker_ids:
         return {}
@@ -362,20 +322,3 @@ def _existing_in_range(cur: Any, above: int, upto: int | None) -> dict[int, tupl
             (above, upto),
         )
     return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}
-
-
-def _log_report(report: SyncReport) -> None:
-    log.info(
-        "broker_phone_sync %s [%s, %s): read %s rows in %s pages;"
-        " added %s, changed %s, removed %s, unchanged %s, malformed %s",
-        report.mode,
-        report.window_start,
-        report.window_end,
-        report.read,
-        report.pages,
-        report.added,
-        report.changed,
-        report.removed,
-        report.unchanged,
-        report.malformed,
-    )

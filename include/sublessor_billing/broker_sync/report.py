@@ -1,0 +1,65 @@
+"""What one broker_phone_sync did, and the failure it ends with when rows were malformed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sublessor_billing.broker_sync.rules import MAX_NAMED_MALFORMED, MalformedMobile, MalformedRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; ``added``/``changed``/``removed`` count broker_phone rows."""
+
+    mode: str
+    window_start: str | None = None
+    window_end: str | None = None
+    read: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    pages: int = 0
+    resumed_from: str | None = None
+    malformed: int = 0
+    malformed_rows: list[MalformedRow] = field(default_factory=list)  # the first ones, masked
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def note_malformed(report: SyncReport, bad: list[MalformedRow]) -> None:
+    for row in bad:
+        log.warning("broker_phone_sync skips malformed %s", row)
+    report.malformed += len(bad)
+    room = MAX_NAMED_MALFORMED - len(report.malformed_rows)
+    report.malformed_rows.extend(bad[: max(room, 0)])
+
+
+def finish(report: SyncReport) -> SyncReport:
+    """Log the report; fail naming the malformed rows once everything else is written."""
+    log_report(report)
+    if report.malformed:
+        raise MalformedMobile(report.malformed_rows, total=report.malformed, report=report)
+    return report
+
+
+def log_report(report: SyncReport) -> None:
+    log.info(
+        "broker_phone_sync %s [%s, %s): read %s rows in %s pages;"
+        " added %s, changed %s, removed %s, unchanged %s, malformed %s",
+        report.mode,
+        report.window_start,
+        report.window_end,
+        report.read,
+        report.pages,
+        report.added,
+        report.changed,
+        report.removed,
+        report.unchanged,
+        report.malformed,
+    )
