@@ -6,7 +6,13 @@ after 20 ms. N valid calls spread over many sublessors are charged by
 (each answer recorded before the next request, as the legacy job did). Prints
 charges/s of both, the ratio, and the double charges read from the sandbox ledger.
 
+Then order allocation on a long history (``--history`` valid calls already
+charged, judged two days ago, plus ``--new`` just judged): the previous
+full-scan allocation (run and rolled back) vs ``store.allocate_orders`` from a
+high-water, with the EXPLAIN row of the call log.
+
     .venv/bin/python bench/bench_payment.py [--calls 8000] [--sequential-calls 300] [--workers 64]
+        [--history 1000000] [--new 2000]
 """
 
 from __future__ import annotations
@@ -78,6 +84,67 @@ def make_db(
     return target
 
 
+# The allocation this replaces: every valid call ever, NOT EXISTS per call, filesort.
+FULL_SCAN_ALLOCATE = f"""
+INSERT INTO {store.PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)
+SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'
+FROM {store.CALL_LOG} c
+WHERE c.filter_rule = 1
+  AND NOT EXISTS (SELECT 1 FROM {store.PAYMENT_LOG} p WHERE p.call_id = c.call_id)
+ORDER BY c.start_time, c.id
+"""
+
+
+def bench_allocation(admin, history: int, new: int) -> str:
+    """Allocation time on ``history`` charged calls + ``new`` fresh ones: full scan vs high-water."""
+    target = make_db(admin, 0, 1, 1, 820000000000)
+    conn = connect(target)
+    try:
+        with conn.cursor() as cur:
+            for first, count, judged in (
+                (1, history, "INTERVAL 2 DAY"),
+                (history + 1, new, "0 SECOND"),
+            ):
+                cur.execute(
+                    f"INSERT INTO {store.CALL_LOG} (call_id, sublessor_id, caller, called, status, "
+                    "start_time, duration, filter_rule, judged_at) "
+                    "SELECT CONCAT('h-', seq), 1 + seq % 800, '13900000000', '4008001234', 1, "
+                    "TIMESTAMPADD(SECOND, seq, '2026-01-01'), 60, 1 + (seq % 5 = 0), "
+                    f"NOW(3) - {judged} FROM seq_{first}_to_{first + count - 1}"
+                )
+                conn.commit()
+                if first == 1:  # the history is charged already
+                    cur.execute(
+                        f"INSERT INTO {store.PAYMENT_LOG} (call_id, sublessor_id, amount, subject, "
+                        "status) SELECT call_id, sublessor_id, 4000, 'h', 'success' "
+                        f"FROM {store.CALL_LOG} WHERE filter_rule = 1"
+                    )
+                    cur.execute(
+                        "INSERT INTO job_cursor (name, position_time) VALUES (%s, NOW() - INTERVAL 1 MINUTE)",
+                        (store.ALLOCATION_CURSOR,),
+                    )
+                    conn.commit()
+            started = time.perf_counter()
+            full = cur.execute(FULL_SCAN_ALLOCATE, (PRICE_FEN,))
+            full_s = time.perf_counter() - started
+            conn.rollback()
+        plan = next(r for r in store.allocation_plan(conn) if r["table"] == "c")
+        started = time.perf_counter()
+        bounded = store.allocate_orders(conn, PRICE_FEN)
+        bounded_s = time.perf_counter() - started
+    finally:
+        conn.close()
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
+    return (
+        f"allocation, {history} calls of history + {new} new (4/5 valid):\n"
+        f"  full scan (previous)     {full} orders in {full_s:.2f} s\n"
+        f"  high-water (index)       {bounded} orders in {bounded_s:.3f} s = "
+        f"{full_s / max(bounded_s, 1e-6):.0f}x; EXPLAIN type={plan['type']} key={plan['key']} "
+        f"rows={plan['rows']}"
+    )
+
+
 def sequential(conn, hook) -> int:
     """One request at a time, each answer recorded before the next request."""
     store.allocate_orders(conn, PRICE_FEN)
@@ -95,6 +162,8 @@ def main() -> None:
     parser.add_argument("--sublessors", type=int, default=800)
     parser.add_argument("--workers", type=int, default=64)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--new", type=int, default=2000)
     args = parser.parse_args()
 
     proc, url = start_sandbox(args.latency_ms)
@@ -144,6 +213,7 @@ def main() -> None:
         print(f"target 1000 charges/s      {'met' if pipe_rate >= 1000 else 'NOT met'}")
         print(f"double charges (ledger)    {len(state['double_charged'])}")
         print(f"charges in ledger          {state['charges']} (expected {args.calls + seq_done})")
+        print(bench_allocation(admin, args.history, args.new))
     finally:
         with admin.cursor() as cur:
             for name in databases:
