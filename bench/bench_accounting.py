@@ -2,9 +2,11 @@
 
 Creates its own uniquely named database on the MariaDB at TEST_MYSQL_HOST (default
 127.0.0.1:3306, root), fills it with INSERT ... SELECT from MariaDB's sequence
-engine, runs the recognition in batches, checks the result and drops the database.
+engine, runs the recognition in batches, checks the result (a full check), then adds
+``--more`` payments, recognises them and times the incremental and the full check,
+and drops the database.
 
-    .venv/bin/python bench/bench_accounting.py [--payments 100000] [--contracts 5000]
+    .venv/bin/python bench/bench_accounting.py [--payments 100000] [--contracts 5000] [--more N]
 """
 
 from __future__ import annotations
@@ -38,17 +40,26 @@ def seed(conn, payments: int, contracts: int) -> None:
             " FROM (SELECT seq, 4000 * (15 + seq MOD 7) + 1234 AS b FROM seq_1_to_%s) s",
             (CONTRACTS_PER_SUBLESSOR,) * 3 + (contracts,),
         )
+    conn.commit()
+    seed_payments(conn, 0, payments, sublessors)
+
+
+def seed_payments(conn, first: int, count: int, sublessors: int) -> None:
+    """``count`` successful payments (and their calls) numbered after ``first``."""
+    with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
             " start_time, duration, filter_rule)"
             " SELECT CONCAT('bench-', seq), 1 + seq MOD %s, '13800138000', '4008', 1,"
-            " '2014-09-01' + INTERVAL (seq * 25) MOD (30 * 86400) SECOND, 60, 1 FROM seq_1_to_%s",
-            (sublessors, payments),
+            " '2014-09-01' + INTERVAL (seq * 25) MOD (30 * 86400) SECOND, 60, 1"
+            " FROM seq_1_to_%s WHERE seq > %s",
+            (sublessors, first + count, first),
         )
         cur.execute(
             "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject, status)"
             " SELECT call_id, sublessor_id, 4000, 'call', 'success' FROM sublessor_call_log_201409"
-            " ORDER BY id"
+            " WHERE id > %s ORDER BY id",
+            (first,),
         )
     conn.commit()
 
@@ -58,6 +69,9 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=100_000)
     parser.add_argument("--contracts", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument(
+        "--more", type=int, default=None, help="payments added after the first check (default 10%%)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
@@ -96,11 +110,35 @@ def main() -> None:
         )
 
         t0 = time.perf_counter()
-        report = check_income(conn)
+        report = check_income(conn)  # none passed yet: a full check
         print(
-            f"check_income up to {report.cursor}: consistent, {time.perf_counter() - t0:.2f}s",
+            f"check_income (full={report.full}) up to {report.cursor}: consistent, "
+            f"{time.perf_counter() - t0:.2f}s",
             flush=True,
         )
+
+        # Then a routine run: more payments arrive, are recognised and checked incrementally.
+        more = args.more if args.more is not None else args.payments // 10
+        if more:
+            seed_payments(
+                conn, args.payments, more, max(1, args.contracts // CONTRACTS_PER_SUBLESSOR)
+            )
+            t0 = time.perf_counter()
+            extra = recognise_until_caught_up(conn, batch_size=args.batch_size)
+            print(f"recognised {extra.payments_processed} more in {time.perf_counter() - t0:.2f}s")
+            t0 = time.perf_counter()
+            report = check_income(conn)
+            print(
+                f"check_income (full={report.full}) of payments {report.checked_from}..{report.cursor} "
+                f"({more} new, {args.payments} already checked): {time.perf_counter() - t0:.2f}s"
+            )
+            t0 = time.perf_counter()
+            report = check_income(conn, full=True)
+            print(
+                f"check_income (full={report.full}) of all {args.payments + more} payments: "
+                f"{time.perf_counter() - t0:.2f}s",
+                flush=True,
+            )
         conn.close()
         if counts.payments_processed != args.payments:
             raise SystemExit(

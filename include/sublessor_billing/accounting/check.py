@@ -84,7 +84,7 @@ SELECT payment_id, COUNT(*), SUM(amount) FROM (
 """
 _UNALLOCATED = """
 SELECT COUNT(*), COUNT(DISTINCT payment_id), IFNULL(SUM(amount), 0), COUNT(DISTINCT sublessor_id)
-FROM sublessor_accounting_income_201409 WHERE contract_id IS NULL
+FROM sublessor_accounting_income_201409 WHERE contract_id IS NULL AND id > %s AND id <= %s
 """
 _WATCHED = "SELECT COUNT(*) FROM accounting_unsettled_payment"
 
@@ -147,7 +147,8 @@ def check_income(conn: Any, *, full: bool = False) -> IncomeCheck:
                 mismatches = sorted(mismatches + list(cur.fetchall()))
             cur.execute(_STRAY_INCOME, (mark, top, cursor, cursor, MAX_NAMED))
             strays = cur.fetchall()
-            cur.execute(_UNALLOCATED)
+            # Full: the whole table; routine: only the rows new since the mark (PK range).
+            cur.execute(_UNALLOCATED, (mark, top))
             rows, payments, amount, sublessors = cur.fetchone()
             cur.execute(_WATCHED)
             watched = cur.fetchone()[0]

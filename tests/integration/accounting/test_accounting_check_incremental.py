@@ -103,3 +103,16 @@ def test_late_settlements_and_new_rows_in_the_old_range_are_checked(
     )
     with pytest.raises(IncomeMismatchError, match=f"payment {refused} "):
         check_income(accounting_conn)  # a new row for an old refused payment
+
+
+def test_a_routine_check_reports_the_unallocated_money_new_since_the_last(
+    checked, seed, accounting_conn
+) -> None:
+    seed.payment(9, 700)  # sublessor 9 has no contract
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert check_income(accounting_conn).unallocated_amount == 700
+    seed.payment(9, 300)
+    recognise_until_caught_up(accounting_conn, batch_size=10)
+    assert check_income(accounting_conn).unallocated_amount == 300
+    full = check_income(accounting_conn, full=True)
+    assert (full.unallocated_amount, full.unallocated_payments) == (1000, 2)
