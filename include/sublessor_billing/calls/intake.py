@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sublessor_billing.calls.message import Call, Invalid, body_sha256, parse_message
-from sublessor_billing.calls.store import insert_calls, quarantine
+from sublessor_billing.calls.store import CoercedValue, insert_calls, quarantine
 from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class _Batch:
     last_tag: int | None = None
     started: float = 0.0
     calls: dict[str, Call] = field(default_factory=dict)
+    sources: dict[str, tuple[bytes, str | None]] = field(default_factory=dict)
     duplicates_in_batch: int = 0
     invalid: list[tuple[bytes, Invalid, str | None]] = field(default_factory=list)
     size: int = 0
@@ -61,6 +62,7 @@ class _Batch:
         first = self.calls.get(parsed.call_id)
         if first is None:
             self.calls[parsed.call_id] = parsed
+            self.sources[parsed.call_id] = (body, routing_key)
             return
         self.duplicates_in_batch += 1
         if first != parsed:
@@ -131,21 +133,72 @@ def _flush(channel: Any, conn: Any, batch: _Batch, result: IntakeResult) -> None
         return
     calls = list(batch.calls.values())
     try:
+        inserted, refused = _write(conn, calls, batch.invalid), []
+    except Exception as exc:
+        if not _is_data_error(exc):
+            raise
+        # A value validation let through but the log refuses: find it, quarantine it.
+        log.warning("The call log refused a batch (%s); writing its calls one by one", exc)
+        inserted, refused = _write_singly(conn, batch)
+    # Only now is the batch safe: acknowledge everything up to its last message.
+    channel.basic_ack(delivery_tag=batch.last_tag, multiple=True)
+    result.logged += inserted
+    result.duplicates += len(calls) - len(refused) - inserted + batch.duplicates_in_batch
+    result.quarantined += len(batch.invalid) + len(refused)
+    for _body, invalid, _key in batch.invalid + refused:
+        log.warning("Quarantined a message (call_id %r): %s", invalid.call_id, invalid.reason)
+
+
+def _write(conn: Any, calls: list[Call], invalid: list) -> int:
+    """Log the calls and quarantine the invalid messages in one transaction; commit."""
+    try:
         with conn.cursor() as cur:
             inserted = insert_calls(cur, calls)
-            for chunk in _quarantine_chunks(batch.invalid):
+            for chunk in _quarantine_chunks(invalid):
                 quarantine(cur, chunk)
         conn.commit()
     except Exception:
         conn.rollback()
         raise
-    # Only now is the batch safe: acknowledge everything up to its last message.
-    channel.basic_ack(delivery_tag=batch.last_tag, multiple=True)
-    result.logged += inserted
-    result.duplicates += len(calls) - inserted + batch.duplicates_in_batch
-    result.quarantined += len(batch.invalid)
-    for _body, invalid, _key in batch.invalid:
-        log.warning("Quarantined a message (call_id %r): %s", invalid.call_id, invalid.reason)
+    return inserted
+
+
+def _write_singly(conn: Any, batch: _Batch) -> tuple[int, list]:
+    """Like _write, one call per savepoint; calls the log refuses join the quarantine."""
+    inserted, refused = 0, []
+    try:
+        with conn.cursor() as cur:
+            for call in batch.calls.values():
+                cur.execute("SAVEPOINT one_call")
+                try:
+                    inserted += insert_calls(cur, [call])
+                except Exception as exc:
+                    if not _is_data_error(exc):
+                        raise
+                    cur.execute("ROLLBACK TO SAVEPOINT one_call")
+                    body, key = batch.sources[call.call_id]
+                    reason = f"the call log refused it: {exc}"[:500]
+                    refused.append((body, Invalid(reason, call.call_id[:255]), key))
+            for chunk in _quarantine_chunks(batch.invalid + refused):
+                quarantine(cur, chunk)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return inserted, refused
+
+
+# Server errors about a value (not the connection, locks or permissions).
+_DATA_ERROR_CODES = {1048, 1264, 1265, 1292, 1300, 1366, 1367, 1406, 1411}
+
+
+def _is_data_error(exc: Exception) -> bool:
+    import MySQLdb
+
+    if isinstance(exc, CoercedValue | MySQLdb.DataError):
+        return True
+    code = exc.args[0] if isinstance(exc, MySQLdb.Error) and exc.args else None
+    return code in _DATA_ERROR_CODES
 
 
 def _quarantine_chunks(items: list[tuple[bytes, Invalid, str | None]]):

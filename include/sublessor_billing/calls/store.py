@@ -20,6 +20,10 @@ _ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _QUARANTINE_ROW = "(%s, %s, %s, %s, %s)"
 
 
+class CoercedValue(ValueError):
+    """INSERT IGNORE would have stored a value other than the one given."""
+
+
 def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
     """Log calls; a call_id already logged is absorbed. Return how many rows were new."""
     if not calls:
@@ -39,16 +43,17 @@ def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
 def _refuse_coerced_values(cur: Any, *, duplicates: int) -> None:
     """Fail if INSERT IGNORE bent a value to fit (only duplicate-key warnings are expected).
 
-    Validation makes this unreachable; should it ever be reached, the batch is not
-    committed rather than a truncated or clipped call being billed.
+    Validation makes this unreachable; should it ever be reached, the caller rolls
+    back (intake then quarantines the offending call) rather than bill a truncated
+    or clipped call.
     """
     if cur.connection.warning_count() <= duplicates:
         return
     cur.execute("SHOW WARNINGS")
     other = [row for row in cur.fetchall() if int(row[1]) != 1062]
-    raise ValueError(
-        f"The call log would have stored altered values ({other[:3]}); the batch is rolled back "
-        "and stays in the queue. This is a validation gap in sublessor_billing.calls.message: fix it."
+    raise CoercedValue(
+        f"the call log would have stored altered values ({other[:3]}): a validation gap in "
+        "sublessor_billing.calls.message, fix it and replay the message"
     )
 
 

@@ -177,3 +177,30 @@ def test_huge_invalid_bodies_are_kept_truncated_in_bounded_statements(call400, a
     assert call400.query(
         "SELECT COUNT(*) FROM call400_quarantine WHERE LENGTH(raw_body) > 500000"
     ) == [(5,)]
+
+
+def test_a_call_the_log_refuses_is_quarantined_and_the_rest_logged(call400, amqp_hook, monkeypatch):
+    """Fault injection: a validation gap lets an over-long value through to the INSERT."""
+    from dataclasses import replace
+
+    import sublessor_billing.calls.intake as intake
+    from sublessor_billing.calls.message import parse_message
+
+    def leaky(body):
+        parsed = parse_message(body)
+        return replace(parsed, called="4" * 65) if b"gap" in body else parsed
+
+    monkeypatch.setattr(intake, "parse_message", leaky)
+    gap = call_body("gap-1")
+    call400.publish([call_body("ok-a"), gap, call_body("ok-b"), b"[]"])
+    result = run_intake(call400, amqp_hook, max_messages=10)
+    assert result.as_dict() == {"received": 4, "logged": 2, "duplicates": 0, "quarantined": 2}
+    assert sorted(r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")) == [
+        "ok-a",
+        "ok-b",
+    ]
+    rows = call400.query(
+        "SELECT reason, call_id FROM call400_quarantine WHERE raw_body = %s", (gap,)
+    )
+    assert rows and rows[0][1] == "gap-1" and "refused" in rows[0][0]
+    assert call400.ready() == 0
