@@ -7,13 +7,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 from sublessor_billing import config
-from sublessor_billing.payments.charging import charge_valid_calls
+from sublessor_billing.payments.charging import OrderIdsReused, charge_valid_calls
 from sublessor_billing.payments.offline import send_offline_decisions
-from sublessor_billing.payments.outcomes import PaymentConfigurationError
+from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -67,9 +68,12 @@ class ChargeValidCallsOperator(BaseOperator):
                     conn, self.hook, price_fen=price_fen, workers=int(self.workers)
                 )
         except PaymentConfigurationError as exc:
-            raise PaymentConfigurationError(
+            # A retry cannot fix a wrong key: fail now, without burning the retries.
+            raise AirflowFailException(
                 f"{exc} Fix Admin -> Connections -> {self.payment_conn_id}, then clear this task."
-            ) from None
+            ) from exc
+        except (OrderIdsReused, OrderIdOutOfRange) as exc:
+            raise AirflowFailException(f"{exc} Then clear this task.") from exc
         finally:
             self.hook.close()
         result = report.as_dict()

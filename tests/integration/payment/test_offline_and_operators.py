@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
 
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
@@ -123,8 +124,9 @@ def test_bad_key_fails_loudly_and_leaves_calls_pending(
     airflow_connections("payment_api", {**conn, "password": "not-the-key"})
     payment_center.set_account(24, 10 * PRICE_FEN)
     seed_calls(24, 3)
-    with pytest.raises(PaymentConfigurationError, match="payment_api"):
+    with pytest.raises(AirflowFailException, match="payment_api") as raised:
         charge_task().execute({})
+    assert isinstance(raised.value.__cause__, PaymentConfigurationError)
     assert {r["status"] for r in payment_rows(user_prop_target).values()} == {"pending"}
     assert payment_center.balance(24) == 10 * PRICE_FEN
     assert "not-the-key" not in str(payment_rows(user_prop_target))
