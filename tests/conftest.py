@@ -116,19 +116,6 @@ def amqp_names() -> Iterator[dict[str, str]]:
         conn.close()
 
 
-def mysql_conn_uri(target: MySqlTarget) -> str:
-    return json.dumps(
-        {
-            "conn_type": "mysql",
-            "host": target.host,
-            "port": target.port,
-            "login": target.user,
-            "password": target.password,
-            "schema": target.database,
-        }
-    )
-
-
 @pytest.fixture
 def airflow_connections(monkeypatch) -> Callable[..., None]:
     """Define Airflow connections through AIRFLOW_CONN_* environment variables."""

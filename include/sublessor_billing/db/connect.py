@@ -20,6 +20,17 @@ class MySqlTarget:
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}/{self.database or ''}"
 
+    def airflow_connection(self) -> dict[str, Any]:
+        """This target as an Airflow connection (the JSON of an ``AIRFLOW_CONN_<ID>`` variable)."""
+        return {
+            "conn_type": "mysql",
+            "host": self.host,
+            "port": self.port,
+            "login": self.user,
+            "password": self.password,
+            "schema": self.database,
+        }
+
 
 def connect(target: MySqlTarget, **options: Any) -> Any:
     """Open a mysqlclient connection (autocommit off, utf8mb4)."""

@@ -136,16 +136,7 @@ def airflow_env(
     )
 
     def mysql(db: str) -> str:
-        return json.dumps(
-            {
-                "conn_type": "mysql",
-                "host": server.host,
-                "port": server.port,
-                "login": server.user,
-                "password": server.password,
-                "schema": db,
-            }
-        )
+        return json.dumps(server.with_database(db).airflow_connection())
 
     env["AIRFLOW_CONN_ANJUKE_DB"] = mysql(names.anjuke_db)
     env["AIRFLOW_CONN_USER_PROP_DB"] = mysql(names.user_prop_db)

@@ -6,6 +6,7 @@ import itertools
 from datetime import date, datetime
 
 import pytest
+
 from sublessor_billing.db.connect import connect
 
 CRM_EDITED_AT = datetime(2014, 8, 1, 10, 0, 0)  # updated_datetime every seeded contract starts with

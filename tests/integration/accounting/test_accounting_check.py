@@ -87,18 +87,7 @@ def test_operators_recognise_then_check(
 
     from sublessor_airflow.operators.accounting import CheckIncomeOperator, RecogniseIncomeOperator
 
-    t = user_prop_target
-    airflow_connections(
-        "user_prop_db",
-        {
-            "conn_type": "mysql",
-            "host": t.host,
-            "port": t.port,
-            "login": t.user,
-            "password": t.password,
-            "schema": t.database,
-        },
-    )
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
     airflow_variables("accounting_income_batch_size", "2")
     seed.contract(7, 5000, DAY - D, DAY + D)
     payments = [seed.payment(7, 2000) for _ in range(5)]

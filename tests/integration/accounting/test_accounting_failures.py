@@ -11,6 +11,7 @@ import threading
 from datetime import date, timedelta
 
 import pytest
+
 from sublessor_billing.accounting import recognise
 from sublessor_billing.accounting.recognise import recognise_batch, recognise_until_caught_up
 from sublessor_billing.db.connect import connect

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+
 from sublessor_billing.accounting.recognise import recognise_batch, recognise_until_caught_up
 
 pytestmark = pytest.mark.integration

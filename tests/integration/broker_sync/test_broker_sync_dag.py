@@ -26,17 +26,7 @@ def load_dag():
 @pytest.fixture
 def connections(anjuke_target, user_prop_target, airflow_connections, airflow_variables):
     for conn_id, target in (("anjuke_db", anjuke_target), ("user_prop_db", user_prop_target)):
-        airflow_connections(
-            conn_id,
-            {
-                "conn_type": "mysql",
-                "host": target.host,
-                "port": target.port,
-                "login": target.user,
-                "password": target.password,
-                "schema": target.database,
-            },
-        )
+        airflow_connections(conn_id, target.airflow_connection())
     airflow_variables("broker_phone_sync_overlap_seconds", 600)
 
 

@@ -24,17 +24,7 @@ def k3():
 def k3_env(k3, user_prop_target, airflow_connections):
     """Connections ``k3_cloud`` (the sandbox) and ``user_prop_db`` (a fresh database)."""
     airflow_connections("k3_cloud", k3_connection(k3.k3_url))
-    airflow_connections(
-        "user_prop_db",
-        {
-            "conn_type": "mysql",
-            "host": user_prop_target.host,
-            "port": user_prop_target.port,
-            "login": user_prop_target.user,
-            "password": user_prop_target.password,
-            "schema": user_prop_target.database,
-        },
-    )
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
     return k3
 
 

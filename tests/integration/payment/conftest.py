@@ -37,11 +37,7 @@ def billing_env(
 ) -> dict[str, str]:
     """Connections for user_prop_db / payment_api / listing_api, a short request timeout."""
     conns = {
-        "user_prop_db": json.dumps(
-            {"conn_type": "mysql", "host": user_prop_target.host, "port": user_prop_target.port,
-             "login": user_prop_target.user, "password": user_prop_target.password,
-             "schema": user_prop_target.database}
-        ),
+        "user_prop_db": json.dumps(user_prop_target.airflow_connection()),
         "payment_api": json.dumps(http_conn(payment_center.url, PAYMENT_KEY)),
         "listing_api": json.dumps(http_conn(listing_service.url, LISTING_KEY)),
     }  # fmt: skip
