@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
+from sublessor_billing.db.named_lock import named_lock
 from sublessor_billing.k3.mapping import CONTRACT_COLUMNS
 
-_LOCK_PREFIX = "k3_contract_export."
+_LOCK_JOB = "k3_contract_export"
 
 _CANDIDATES_SQL = (
     "SELECT "
@@ -80,21 +80,6 @@ def mark_refused(conn: Any, contract_id: int, message: str) -> None:
     conn.commit()
 
 
-@contextlib.contextmanager
-def export_lock(conn: Any, timeout_s: int = 10) -> Iterator[None]:
+def export_lock(conn: Any, timeout_s: int = 10) -> contextlib.AbstractContextManager[str]:
     """Hold a named lock so that two exports (e.g. a manual run) never create the same bill."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT DATABASE()")
-        name = (_LOCK_PREFIX + str(cur.fetchone()[0]))[:64]
-        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout_s))
-        if cur.fetchone()[0] != 1:
-            raise RuntimeError(
-                f"Another K3 contract export holds the lock {name!r} (waited {timeout_s}s); "
-                "let it finish, or find its session with SHOW PROCESSLIST."
-            )
-    try:
-        yield
-    finally:
-        with conn.cursor() as cur:
-            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-            cur.fetchall()
+    return named_lock(conn, _LOCK_JOB, timeout_s)
