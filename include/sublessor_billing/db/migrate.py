@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sublessor_billing.db.named_lock import named_lock
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 EXTERNAL_DDL_DIR = Path(__file__).parent / "external"
-_LOCK_NAME = "sublessor_billing.migrate"
+_LOCK_JOB = "sublessor_billing.migrate"
 _LOCK_TIMEOUT_S = 120
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # MySQL/MariaDB errors meaning "this change is already applied": table exists,
@@ -82,39 +84,29 @@ def apply_migrations(conn: Any) -> list[str]:
     pending = [m for m in available_migrations() if m.version not in applied_versions(conn)]
     if not pending:
         return []
-    with conn.cursor() as cur:
-        cur.execute("SELECT GET_LOCK(%s, %s)", (_lock_name(conn), _LOCK_TIMEOUT_S))
-        if cur.fetchone()[0] != 1:
-            raise RuntimeError(
-                f"Could not take the migration lock within {_LOCK_TIMEOUT_S}s: another worker is "
-                "migrating or hung. Look for a long-running session holding it (SHOW PROCESSLIST)."
-            )
-        try:
+    with named_lock(conn, _LOCK_JOB, _LOCK_TIMEOUT_S), conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INT NOT NULL PRIMARY KEY,"
+            " name VARCHAR(128) NOT NULL,"
+            " applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        )
+        done = applied_versions(conn)
+        applied = []
+        for migration in pending:
+            if migration.version in done:
+                continue
+            log.info("Applying migration %s", migration.name)
+            for statement in migration.statements():
+                _execute_rerunnable(cur, statement, migration.name)
             cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version INT NOT NULL PRIMARY KEY,"
-                " name VARCHAR(128) NOT NULL,"
-                " applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
-                ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+                "INSERT IGNORE INTO schema_version (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
             )
-            done = applied_versions(conn)
-            applied = []
-            for migration in pending:
-                if migration.version in done:
-                    continue
-                log.info("Applying migration %s", migration.name)
-                for statement in migration.statements():
-                    _execute_rerunnable(cur, statement, migration.name)
-                cur.execute(
-                    "INSERT IGNORE INTO schema_version (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
-                conn.commit()
-                applied.append(migration.name)
-            return applied
-        finally:
-            cur.execute("SELECT RELEASE_LOCK(%s)", (_lock_name(conn),))
-            cur.fetchall()
+            conn.commit()
+            applied.append(migration.name)
+        return applied
 
 
 def _execute_rerunnable(cur: Any, statement: str, migration: str) -> None:
@@ -144,10 +136,3 @@ def apply_external_ddl(conn: Any, name: str) -> None:
         for statement in split_sql(path.read_text(encoding="utf-8")):
             cur.execute(statement)
     conn.commit()
-
-
-def _lock_name(conn: Any) -> str:
-    with conn.cursor() as cur:
-        cur.execute("SELECT DATABASE()")
-        database = cur.fetchone()[0]
-    return f"{_LOCK_NAME}.{database}"[:64]
