@@ -94,7 +94,7 @@ def parse_message(body: bytes) -> Call | Invalid:
     call_id = data.get("call_id")
     hint = call_id[:255] if isinstance(call_id, str) and _encodable(call_id) else None
     try:
-        return _to_call(data)
+        return _common_call(data) or _to_call(data)
     except _Reject as exc:
         return Invalid(str(exc), hint)
     except Exception as exc:  # pragma: no cover - defensive: a bug must not block the queue
@@ -109,7 +109,7 @@ def _decode(body: bytes) -> dict:
     except UnicodeDecodeError as exc:
         raise _Reject(f"body is not UTF-8 (byte {exc.start})") from None
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = _JSON.decode(text)
     except (ValueError, RecursionError) as exc:
         raise _Reject(f"body is not JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
@@ -119,6 +119,75 @@ def _decode(body: bytes) -> dict:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+# Built once: json.loads with any option builds a new decoder per call.
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _common_call(data: dict) -> Call | None:
+    """The usual message (ASCII strings, exact types, in range) checked in one pass.
+
+    Anything unusual returns None and goes through ``_to_call``, which accepts a
+    superset of what this accepts and gives the reason when it refuses.
+    """
+    get = data.get
+    call_id, caller, called = get("call_id"), get("caller"), get("called")
+    ext, call_type, start = get("ext"), get("call_type"), get("start_time")
+    sublessor, prop, status, duration = (
+        get("sublessor_id"),
+        get("prop_id"),
+        get("status"),
+        get("duration"),
+    )
+    # Only an absent or null optional field takes its default (0 or false does not).
+    if ext is None:
+        ext = ""
+    if call_type is None:
+        call_type = "normal"
+    if prop is None:
+        prop = 0
+    if not (
+        type(call_id) is str
+        and type(caller) is str
+        and type(called) is str
+        and type(ext) is str
+        and type(start) is str
+        and type(sublessor) is int
+        and type(prop) is int
+        and type(status) is int
+        and type(duration) is int
+        and 0 < len(call_id) <= MAX_STRING
+        and len(caller) <= MAX_STRING
+        and len(called) <= MAX_STRING
+        and len(ext) <= MAX_STRING
+        and (call_type == "normal" or call_type == "callback")
+        and call_id.isascii()
+        and caller.isascii()
+        and called.isascii()
+        and ext.isascii()
+        and 1 <= sublessor <= INT_UNSIGNED_MAX
+        and 0 <= prop <= INT_UNSIGNED_MAX
+        and INT_MIN <= status <= INT_MAX
+        and 0 <= duration <= INT_UNSIGNED_MAX
+    ):
+        return None
+    normalized = normalize_phone(caller)
+    if len(normalized) > MAX_STRING:
+        return None
+    return Call(
+        call_id,
+        sublessor,
+        prop,
+        caller,
+        normalized,
+        called,
+        ext,
+        status,
+        _start_time(start),
+        duration,
+        call_type,
+    )
 
 
 def _to_call(data: dict) -> Call:
@@ -181,15 +250,8 @@ def _start_time(value: object) -> datetime:
     if not _START_TIME.fullmatch(value):
         raise _Reject(f"start_time {value[:40]!r} is not YYYY-MM-DD HH:MM:SS")
     try:
-        # Slicing is several times faster than strptime, and the regex fixed the layout.
-        parsed = datetime(
-            int(value[0:4]),
-            int(value[5:7]),
-            int(value[8:10]),
-            int(value[11:13]),
-            int(value[14:16]),
-            int(value[17:19]),
-        )
+        # The regex fixed the layout; fromisoformat (C) then checks the calendar.
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise _Reject(f"start_time {value!r} is not a real date and time") from None
     if parsed.year < 1000:

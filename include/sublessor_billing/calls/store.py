@@ -16,7 +16,7 @@ _COLUMNS = (
     "call_id, sublessor_id, prop_id, caller, caller_normalized, called, ext, "
     "status, start_time, duration, call_type"
 )
-_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_INSERT_CALLS = f"INSERT IGNORE INTO {CALL_LOG} ({_COLUMNS}) VALUES ".encode()
 _QUARANTINE_ROW = "(%s, %s, %s, %s, %s)"
 
 
@@ -28,16 +28,40 @@ def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
     """Log calls; a call_id already logged is absorbed. Return how many rows were new."""
     if not calls:
         return 0
-    params = [value for call in calls for value in call.row()]
-    cur.execute(
-        f"INSERT IGNORE INTO {CALL_LOG} ({_COLUMNS}) VALUES " + ", ".join([_ROW] * len(calls)),
-        params,
-    )
+    cur.execute(_INSERT_CALLS + b",".join(_call_values(cur.connection, calls)))
     inserted = cur.rowcount
     _refuse_coerced_values(cur, duplicates=len(calls) - inserted)
     if inserted < len(calls):
         warn_differing_duplicates(cur, calls)
     return inserted
+
+
+def _call_values(conn: Any, calls: Sequence[Call]) -> list[bytes]:
+    """One ``(...)`` per call, escaped by the server's client library.
+
+    Several times faster than ``executemany``/``%s`` parameters, which escape each
+    value through Python-level dispatch. Strings are quoted by ``string_literal``
+    (mysql_real_escape_string, connection charset); the integers and the datetime
+    are formatted from Python ints and a datetime, so they cannot inject anything.
+    """
+    quote = conn.string_literal
+    return [
+        b"(%s,%d,%d,%s,%s,%s,%s,%d,'%s',%d,%s)"
+        % (
+            quote(c.call_id.encode()),
+            c.sublessor_id,
+            c.prop_id,
+            quote(c.caller.encode()),
+            quote(c.caller_normalized.encode()),
+            quote(c.called.encode()),
+            quote(c.ext.encode()),
+            c.status,
+            c.start_time.isoformat(" ", "seconds").encode(),
+            c.duration,
+            quote(c.call_type.encode()),
+        )
+        for c in calls
+    ]
 
 
 def _refuse_coerced_values(cur: Any, *, duplicates: int) -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sublessor_billing.calls import message as message_module
 from sublessor_billing.calls.message import (
     INT_UNSIGNED_MAX,
     MAX_STRING,
@@ -197,3 +198,27 @@ def test_a_call_is_returned_only_when_every_field_fits_its_column(data: dict) ->
 @given(json_values)
 def test_json_of_any_shape_never_raises(value) -> None:
     assert isinstance(parse_message(json.dumps(value).encode()), Call | Invalid)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(messages)
+def test_the_common_shape_shortcut_agrees_with_the_full_validation(data: dict) -> None:
+    # The shortcut may decline (None) but must never accept what the full checks refuse,
+    # nor build a different call.
+    data = json.loads(json.dumps(data))
+
+    def outcome(check):
+        try:
+            return check(data)
+        except message_module._Reject as exc:
+            return f"refused: {exc}"
+
+    quick, full = outcome(message_module._common_call), outcome(message_module._to_call)
+    assert quick is None or quick == full
+
+
+@pytest.mark.parametrize(
+    "changes", [{"ext": 0}, {"ext": False}, {"prop_id": False}, {"call_type": ""}, {"status": True}]
+)
+def test_falsy_non_null_optional_values_are_not_taken_for_absent(changes) -> None:
+    assert isinstance(parse_message(body(**changes)), Invalid)
