@@ -79,6 +79,10 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
     )[0][0]
     ids = _rows(conn, "SELECT MIN(id), MAX(id) FROM sublessor_call_payment_log_201409")[0]
     add(f"  revenue: {_yuan(revenue)}   order ids {ids[0]} .. {ids[1]}")
+    retried = _rows(
+        conn, "SELECT COUNT(*) FROM sublessor_call_payment_log_201409 WHERE attempts > 1"
+    )[0][0]
+    add(f"  orders sent again with the same order id after a lost answer: {retried}")
     if "double_charges" in extra:
         add(f"  orders charged more than once at the payment center: {extra['double_charges']}")
 
