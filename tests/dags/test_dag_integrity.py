@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-CONTRACT_DAG_IDS = {"broker_phone_sync", "call400_billing", "accounting_income", "k3_contract_export"}
+CONTRACT_DAG_IDS = {
+    "broker_phone_sync",
+    "call400_billing",
+    "accounting_income",
+    "k3_contract_export",
+}
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sublessor_billing.accounting.allocation import (
     Contract,
     IncomeRow,
