@@ -21,7 +21,7 @@ from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 5000
 # A raw body above this is kept truncated (the sha256 is of the whole body), and
 # quarantine rows are written in statements of at most this many raw bytes: escaped,
 # at most twice that, under MySQL 5.7's default max_allowed_packet of 4 MiB.

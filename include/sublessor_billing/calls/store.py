@@ -16,6 +16,7 @@ _COLUMNS = (
     "call_id, sublessor_id, prop_id, caller, caller_normalized, called, ext, "
     "status, start_time, duration, call_type"
 )
+_STATEMENT_BYTES = 1024 * 1024
 _INSERT_CALLS = f"INSERT IGNORE INTO {CALL_LOG} ({_COLUMNS}) VALUES ".encode()
 _QUARANTINE_ROW = "(%s, %s, %s, %s, %s)"
 
@@ -26,13 +27,22 @@ class CoercedValue(ValueError):
 
 def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
     """Log calls; a call_id already logged is absorbed. Return how many rows were new."""
-    if not calls:
-        return 0
-    cur.execute(_INSERT_CALLS + b",".join(_call_values(cur.connection, calls)))
-    inserted = cur.rowcount
-    _refuse_coerced_values(cur, duplicates=len(calls) - inserted)
-    if inserted < len(calls):
-        warn_differing_duplicates(cur, calls)
+    inserted = 0
+    values = _call_values(cur.connection, calls)
+    start = 0
+    while start < len(calls):
+        # Statements of at most ~1 MiB: far under max_allowed_packet (4 MiB on MySQL 5.7).
+        end, size = start, 0
+        while end < len(calls) and (end == start or size + len(values[end]) <= _STATEMENT_BYTES):
+            size += len(values[end]) + 1
+            end += 1
+        cur.execute(_INSERT_CALLS + b",".join(values[start:end]))
+        new = cur.rowcount
+        _refuse_coerced_values(cur, duplicates=end - start - new)
+        if new < end - start:
+            warn_differing_duplicates(cur, calls[start:end])
+        inserted += new
+        start = end
     return inserted
 
 

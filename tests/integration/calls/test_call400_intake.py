@@ -204,3 +204,39 @@ def test_a_call_the_log_refuses_is_quarantined_and_the_rest_logged(call400, amqp
     )
     assert rows and rows[0][1] == "gap-1" and "refused" in rows[0][0]
     assert call400.ready() == 0
+
+
+def test_a_batch_larger_than_one_statement_is_split_and_stored_verbatim(
+    call400, amqp_hook, caplog
+) -> None:
+    from sublessor_billing.calls import store
+
+    # ~330 bytes per row once escaped: 4,000 rows need two statements of at most 1 MiB.
+    tricky = "'\\\"\x00\n\r\x1a🙂" * 6
+    bodies = [call_body(f"big-{i}-{tricky}"[:64], ext=tricky[:64]) for i in range(4000)]
+    bodies.append(call_body("big-0-" + tricky[:58], duration=7))  # a differing duplicate
+    call400.publish(bodies)
+    caplog.set_level(logging.WARNING)
+    executed: list[int] = []
+    real_execute = type(call400.db().cursor()).execute
+
+    def spy(cur, query, args=None):
+        if isinstance(query, bytes) and query.startswith(b"INSERT IGNORE"):
+            executed.append(len(query))
+        return real_execute(cur, query, args)
+
+    import MySQLdb.cursors
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(MySQLdb.cursors.Cursor, "execute", spy)
+    try:
+        result = run_intake(call400, amqp_hook, max_messages=5000, batch_size=5000)
+    finally:
+        monkeypatch.undo()
+    assert result.as_dict() == {"received": 4001, "logged": 4000, "duplicates": 1, "quarantined": 0}
+    assert len(executed) >= 2 and max(executed) <= store._STATEMENT_BYTES + 1000
+    stored = call400.query(
+        "SELECT call_id, ext FROM sublessor_call_log_201409 WHERE call_id LIKE 'big-17-%%'"
+    )
+    assert stored == [(f"big-17-{tricky}"[:64], tricky[:64])]
+    assert any("differs" in r.getMessage() for r in caplog.records)
