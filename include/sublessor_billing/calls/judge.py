@@ -109,9 +109,8 @@ def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_si
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 cur.execute(
-                    f"UPDATE {CALL_LOG} SET filter_rule = %s, judged_at = NOW(3) "
-                    f"WHERE filter_rule = 0 AND id IN ({', '.join(['%s'] * len(chunk))})",
-                    [rule, *chunk],
+                    f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
+                    f"WHERE filter_rule = 0 AND id IN ({_ints(chunk)})"
                 )
                 counts[RULE_NAMES[rule]] += cur.rowcount
     conn.commit()
@@ -134,25 +133,34 @@ def fetch_valid_starts(
         chunk = items[start : start + _PAIRS_PER_QUERY]
         # One ref lookup per pair on (caller_normalized, sublessor_id, filter_rule = 1):
         # bounded, since the invariant allows a pair at most one valid call per window.
+        quote = cur.connection.string_literal
         pairs = " UNION ALL ".join(
-            ["SELECT %s AS c, %s AS s, CAST(%s AS DATETIME) AS lo, CAST(%s AS DATETIME) AS hi"]
-            * len(chunk)
+            f"SELECT {quote(caller.encode()).decode()} AS c, {sublessor:d} AS s, "
+            f"CAST('{_dt(low - window)}' AS DATETIME) AS lo, "
+            f"CAST('{_dt(high + window)}' AS DATETIME) AS hi"
+            for (caller, sublessor), (low, high) in chunk
         )
-        params: list = []
-        for (caller, sublessor), (low, high) in chunk:
-            params += [caller, sublessor, low - window, high + window]
         cur.execute(
             f"SELECT l.caller_normalized, l.sublessor_id, l.start_time FROM ({pairs}) AS p "
             f"STRAIGHT_JOIN {CALL_LOG} AS l FORCE INDEX (idx_caller_sublessor) "
             "ON l.caller_normalized = p.c AND l.sublessor_id = p.s AND l.filter_rule = 1 "
-            "AND l.start_time > p.lo AND l.start_time < p.hi",
-            params,
+            "AND l.start_time > p.lo AND l.start_time < p.hi"
         )
         for caller, sublessor, start_time in cur.fetchall():
             found[(caller, int(sublessor))].append(start_time)
     for starts in found.values():
         starts.sort()
     return found
+
+
+def _ints(values: Sequence[int]) -> str:
+    """Ids from the log as SQL: integers formatted as such cannot inject (no escaping needed)."""
+    return ",".join([f"{value:d}" for value in values])
+
+
+def _dt(value) -> str:
+    """A whole-second datetime (DATETIME column plus whole-second window) as SQL text."""
+    return value.isoformat(" ", "seconds")
 
 
 def fetch_brokers(cur: Any, callers: set[str]) -> set[str]:
