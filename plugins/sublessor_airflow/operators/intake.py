@@ -5,22 +5,16 @@ from __future__ import annotations
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Variable
+from airflow.sdk import BaseOperator
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
+from sublessor_airflow.variables import get_int
 from sublessor_billing import config
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
 from sublessor_billing.calls.judge import judge_pending
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def read_setting(tunable: config.Tunable, *, minimum: int = 0) -> int:
-    """A tunable's value from its Variable, or its default when unset."""
-    return config.parse_int_setting(
-        tunable, Variable.get(tunable.name, default=None), minimum=minimum
-    )
 
 
 class Call400IntakeOperator(BaseOperator):
@@ -53,7 +47,7 @@ class Call400IntakeOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, int]:
         from sublessor_airflow.hooks.mysql import user_prop_db
 
-        cap = read_setting(config.CALL400_MAX_MESSAGES_PER_RUN)
+        cap = get_int(config.CALL400_MAX_MESSAGES_PER_RUN)
         hook = self.hook
         try:
             hook.ensure_topology()
@@ -91,8 +85,8 @@ class Call400JudgeOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, int]:
         from sublessor_airflow.hooks.mysql import user_prop_db
 
-        short = read_setting(config.FILTER_CALL_TIME_RULE_THRESHOLD)
-        window = read_setting(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
+        short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
+        window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
         with closing(user_prop_db(self.mysql_conn_id)) as db:
             return judge_pending(
                 db, short_threshold=short, repeat_window=window, lock_timeout=self.lock_timeout

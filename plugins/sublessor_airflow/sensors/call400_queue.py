@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, Variable
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.triggers.call400_queue import Call400QueueTrigger
-from sublessor_billing.config import CALL400_AMQP, CALL400_SENSOR_TIMEOUT, parse_int_setting
+from sublessor_airflow.variables import get_int
+from sublessor_billing.config import CALL400_AMQP, CALL400_SENSOR_TIMEOUT
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -58,9 +59,7 @@ class Call400QueueSensor(BaseSensorOperator):
         if count > 0:
             self.log.info("%s messages waiting in %s", count, hook.settings.queue)
             return count
-        timeout = parse_int_setting(
-            CALL400_SENSOR_TIMEOUT, Variable.get(CALL400_SENSOR_TIMEOUT.name, default=None)
-        )
+        timeout = get_int(CALL400_SENSOR_TIMEOUT)
         self.log.info(
             "Queue %s is empty: waiting up to %ss (deferred)", hook.settings.queue, timeout
         )
