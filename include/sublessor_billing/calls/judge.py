@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from sublessor_billing.calls.rules import Candidate, Pair, judge_calls, needs_history
 from sublessor_billing.calls.store import CALL_LOG
+from sublessor_billing.db.named_lock import LockTimeout, named_lock
 
 log = logging.getLogger(__name__)
 
@@ -27,28 +28,15 @@ _IN_CHUNK = 2000
 RULE_NAMES = {1: "valid", 2: "not_connected", 3: "too_short", 4: "repeat", 5: "broker"}
 
 
-class JudgeLockTimeout(RuntimeError):
-    pass
+class JudgeLockTimeout(LockTimeout):
+    """Another judge (or an order allocation) held ``call400_judge.<db>`` too long."""
 
 
 @contextmanager
-def judge_lock(conn: Any, timeout: int):
+def judge_lock(conn: Any, timeout: int) -> Iterator[None]:
     """Hold the database-wide named lock that serializes judges (manual and scheduled runs)."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT CONCAT('call400_judge.', IFNULL(DATABASE(), ''))")
-        name = cur.fetchone()[0][:64]
-        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
-        if cur.fetchone()[0] != 1:
-            raise JudgeLockTimeout(
-                f"Another judge has held lock {name!r} for over {timeout}s; it is still running or "
-                "hung. Find its session with SELECT IS_USED_LOCK(...) / SHOW PROCESSLIST."
-            )
-    try:
+    with named_lock(conn, "call400_judge", timeout, error=JudgeLockTimeout):
         yield
-    finally:
-        with conn.cursor() as cur:
-            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-            cur.fetchall()
 
 
 def judge_pending(
@@ -62,6 +50,7 @@ def judge_pending(
     """Judge every call with filter_rule 0; return how many got each rule."""
     totals: Counter[str] = Counter()
     with judge_lock(conn, lock_timeout):
+        reopen_hand_reset(conn)
         while True:
             done = judge_batch(
                 conn,
@@ -78,12 +67,29 @@ def judge_pending(
     return result
 
 
+def reopen_hand_reset(conn: Any) -> int:
+    """Clear judged_at of calls set back to filter_rule 0 by hand, so the judge sees them.
+
+    Candidates are read as (filter_rule 0, judged_at NULL) in idx_filter_rule;
+    the judge itself never leaves a 0 with a judged_at. Normally an empty range.
+    """
+    with conn.cursor() as cur:
+        reopened = cur.execute(
+            f"UPDATE {CALL_LOG} SET judged_at = NULL WHERE filter_rule = 0 AND judged_at IS NOT NULL"
+        )
+    conn.commit()
+    if reopened:
+        log.warning("%s calls had filter_rule 0 and a judged_at: judging them again", reopened)
+    return int(reopened)
+
+
 def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int) -> Counter:
     """Judge the oldest ``batch_size`` unjudged calls and commit; empty when none was left."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT id, caller_normalized, sublessor_id, status, start_time, duration "
-            f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE filter_rule = 0 "
+            f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) "
+            "WHERE filter_rule = 0 AND judged_at IS NULL "
             "ORDER BY start_time, id LIMIT %s",
             (batch_size,),
         )
@@ -131,8 +137,8 @@ def fetch_valid_starts(
     items = list(spans.items())
     for start in range(0, len(items), _PAIRS_PER_QUERY):
         chunk = items[start : start + _PAIRS_PER_QUERY]
-        # One ref lookup per pair on (caller_normalized, sublessor_id, filter_rule = 1):
-        # bounded, since the invariant allows a pair at most one valid call per window.
+        # One range per pair on (caller_normalized, sublessor_id, start_time); filter_rule
+        # is read from the row. A pair has few calls near its candidates.
         quote = cur.connection.string_literal
         pairs = " UNION ALL ".join(
             f"SELECT {quote(caller.encode()).decode()} AS c, {sublessor:d} AS s, "
@@ -143,8 +149,8 @@ def fetch_valid_starts(
         cur.execute(
             f"SELECT l.caller_normalized, l.sublessor_id, l.start_time FROM ({pairs}) AS p "
             f"STRAIGHT_JOIN {CALL_LOG} AS l FORCE INDEX (idx_caller_sublessor) "
-            "ON l.caller_normalized = p.c AND l.sublessor_id = p.s AND l.filter_rule = 1 "
-            "AND l.start_time > p.lo AND l.start_time < p.hi"
+            "ON l.caller_normalized = p.c AND l.sublessor_id = p.s "
+            "AND l.start_time > p.lo AND l.start_time < p.hi WHERE l.filter_rule = 1"
         )
         for caller, sublessor, start_time in cur.fetchall():
             found[(caller, int(sublessor))].append(start_time)

@@ -26,14 +26,14 @@ OFFLINE = "sublessor_offline_event"
 # Order ids come from the payment log's AUTO_INCREMENT, handed out in call order,
 # so a sublessor's calls are charged in the order they were made. Only calls
 # judged valid since the high-water (minus a margin) are read, through
-# idx_valid_judged (migration 020); NULL judged_at (set by hand) is a second,
-# normally empty, range of the same index. The first run has no high-water and
-# reads every valid call.
+# idx_filter_rule (filter_rule, judged_at, start_time, id), shared with the
+# judge; NULL judged_at (set by hand) is a second, normally empty, range of it.
+# The first run has no high-water and reads every valid call.
 ALLOCATION_CURSOR = "payment_allocation"
 ALLOCATION_MARGIN_SECONDS = 600
 _ALLOCATE_SELECT = f"""
 SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'
-FROM {CALL_LOG} c FORCE INDEX (idx_valid_judged)
+FROM {CALL_LOG} c FORCE INDEX (idx_filter_rule)
 WHERE c.filter_rule = 1
   AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
   AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)

@@ -237,6 +237,19 @@ class _RecordingConnection:
         return getattr(self._conn, name)
 
 
+def test_a_call_set_back_to_unjudged_by_hand_is_judged_again(user_prop_conn) -> None:
+    log_calls(user_prop_conn, [call_body("a", caller="13900000001", status=2)])
+    judge(user_prop_conn)
+    with user_prop_conn.cursor() as cur:  # an operator resets the rule, not judged_at
+        cur.execute("UPDATE sublessor_call_log_201409 SET filter_rule = 0, status = 1")
+    user_prop_conn.commit()
+    assert judge(user_prop_conn)["valid"] == 1
+    assert rules(user_prop_conn) == {"a": 1}
+    with user_prop_conn.cursor() as cur:
+        cur.execute("SELECT judged_at IS NOT NULL FROM sublessor_call_log_201409")
+        assert cur.fetchone()[0] == 1
+
+
 def test_judging_queries_use_their_indexes(user_prop_conn) -> None:
     with user_prop_conn.cursor() as cur:
         # 20,000 judged calls of 2,000 callers, so that a scan would show in the plan.
@@ -269,11 +282,13 @@ def test_judging_queries_use_their_indexes(user_prop_conn) -> None:
                 plans[sql.split()[1].rstrip(",")] = [
                     dict(zip(columns, r, strict=True)) for r in cur.fetchall()
                 ]
-    candidates = plans["id"][0]
-    assert candidates["key"] == "idx_filter_rule" and "filesort" not in (candidates["Extra"] or "")
+    candidates = plans["id"][0]  # ref on (filter_rule 0, judged_at NULL), in index order
+    assert candidates["key"] == "idx_filter_rule" and candidates["type"] == "ref"
+    assert "filesort" not in (candidates["Extra"] or "")
     history = next(row for row in plans["l.caller_normalized"] if row["table"] == "l")
+    # ref on (caller, sublessor), the start_time range checked inside the index
     assert history["key"] == "idx_caller_sublessor" and history["type"] == "ref"
-    assert "Using index" in history["Extra"] and int(history["rows"]) < 1000
+    assert "Using index condition" in history["Extra"] and int(history["rows"]) < 1000
     brokers = plans["DISTINCT"][0]
     assert brokers["key"] == "idx_phone"
 

@@ -55,7 +55,7 @@ def test_allocates_only_calls_judged_since_the_high_water_minus_the_margin(
     assert len(payment_rows(user_prop_target)) == 5
 
 
-def test_allocation_reads_a_range_of_the_valid_judged_index(user_prop_target, seed_calls):
+def test_allocation_reads_a_range_of_the_filter_rule_index(user_prop_target, seed_calls):
     seed_calls(1, 3)
     allocate(user_prop_target)
     conn = connect(user_prop_target)
@@ -64,7 +64,7 @@ def test_allocation_reads_a_range_of_the_valid_judged_index(user_prop_target, se
     finally:
         conn.close()
     calls = next(row for row in plan if row["table"] == "c")
-    assert calls["key"] == "idx_valid_judged" and calls["type"] == "range"
+    assert calls["key"] == "idx_filter_rule" and calls["type"] == "range"
     payments = next(row for row in plan if row["table"] == "p")
     assert payments["key"] == "uk_call_id"
 
