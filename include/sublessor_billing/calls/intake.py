@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -83,8 +84,13 @@ def drain(
     batch_size: int = DEFAULT_BATCH_SIZE,
     idle_seconds: float = 1.0,
     max_batch_age: float = 2.0,
+    on_commit: Callable[[], None] | None = None,
 ) -> IntakeResult:
-    """Consume until the queue stays empty for ``idle_seconds`` or ``max_messages`` were taken."""
+    """Consume until the queue stays empty for ``idle_seconds`` or ``max_messages`` were taken.
+
+    ``on_commit`` is called after each batch is committed and acknowledged
+    (e.g. ``JudgeAlongside.notify``).
+    """
     result = IntakeResult()
     if max_messages <= 0:
         return result
@@ -100,12 +106,12 @@ def drain(
             result.received += 1
             full = batch.size >= batch_size or time.monotonic() - batch.started > max_batch_age
             if full or result.received >= max_messages:
-                _flush(channel, conn, batch, result)
+                _flush(channel, conn, batch, result, on_commit)
                 batch = _Batch()
             if result.received >= max_messages:
                 log.info("Reached the cap of %s messages for this run", max_messages)
                 break
-        _flush(channel, conn, batch, result)
+        _flush(channel, conn, batch, result, on_commit)
     finally:
         _cancel(channel)
     log.info(
@@ -128,7 +134,13 @@ def _cancel(channel: Any) -> None:
         log.warning("Cancelling the consumer failed; the broker requeues on close", exc_info=True)
 
 
-def _flush(channel: Any, conn: Any, batch: _Batch, result: IntakeResult) -> None:
+def _flush(
+    channel: Any,
+    conn: Any,
+    batch: _Batch,
+    result: IntakeResult,
+    on_commit: Callable[[], None] | None = None,
+) -> None:
     if not batch.size:
         return
     calls = list(batch.calls.values())
@@ -142,6 +154,8 @@ def _flush(channel: Any, conn: Any, batch: _Batch, result: IntakeResult) -> None
         inserted, refused = _write_singly(conn, batch)
     # Only now is the batch safe: acknowledge everything up to its last message.
     channel.basic_ack(delivery_tag=batch.last_tag, multiple=True)
+    if on_commit is not None:
+        on_commit()
     result.logged += inserted
     result.duplicates += len(calls) - len(refused) - inserted + batch.duplicates_in_batch
     result.quarantined += len(batch.invalid) + len(refused)
