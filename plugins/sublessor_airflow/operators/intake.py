@@ -11,7 +11,7 @@ from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.variables import get_int
 from sublessor_billing import config
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
-from sublessor_billing.calls.judge import JudgeAlongside, judge_pending
+from sublessor_billing.calls.judge import judge_pending
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 
 class Call400IntakeOperator(BaseOperator):
     """Drain the 400 call queue into the call log; return received/logged/duplicates/quarantined.
-
-    Each committed batch is judged at once in a second thread (``JudgeAlongside``),
-    so the database judges while the broker delivers; the ``judge`` task that
-    follows judges whatever that thread left (it gives way to any other judge).
 
     Takes at most Variable ``call400_max_messages_per_run`` messages. Every batch is
     committed before it is acknowledged, so a failed or retried run loses and
@@ -52,33 +48,21 @@ class Call400IntakeOperator(BaseOperator):
         from sublessor_airflow.hooks.mysql import user_prop_db
 
         cap = get_int(config.CALL400_MAX_MESSAGES_PER_RUN)
-        short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
-        window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
         hook = self.hook
         try:
             hook.ensure_topology()
             with closing(user_prop_db(self.mysql_conn_id)) as db:
-                # Opened here, in the task's thread (Connections are read through the
-                # supervisor); the judging thread owns and closes it.
-                judge_db = user_prop_db(self.mysql_conn_id)
-                with JudgeAlongside(
-                    lambda: judge_db, short_threshold=short, repeat_window=window
-                ) as alongside:
-                    result = drain(
-                        hook.channel(),
-                        hook.settings.queue,
-                        db,
-                        max_messages=cap,
-                        batch_size=self.batch_size,
-                        on_commit=alongside.notify,
-                    )
+                result = drain(
+                    hook.channel(),
+                    hook.settings.queue,
+                    db,
+                    max_messages=cap,
+                    batch_size=self.batch_size,
+                )
         finally:
             # Closing hands any delivery not yet acknowledged back to the queue.
             hook.close()
-        self.log.info(
-            "Judged alongside intake: %s (the judge task judges the rest)", dict(alongside.totals)
-        )
-        return {**result.as_dict(), "judged_alongside": sum(alongside.totals.values())}
+        return result.as_dict()
 
 
 class Call400JudgeOperator(BaseOperator):
