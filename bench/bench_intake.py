@@ -13,7 +13,6 @@ drops everything afterwards.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import resource
@@ -24,7 +23,7 @@ from datetime import datetime, timedelta
 import pika
 
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
-from sublessor_billing.calls.judge import JudgeAlongside, judge_pending
+from sublessor_billing.calls.judge import judge_pending
 from sublessor_billing.calls.message import Call, parse_message
 from sublessor_billing.calls.rules import REPEAT, VALID, base_rule
 from sublessor_billing.db.connect import MySqlTarget, connect
@@ -162,11 +161,6 @@ def main() -> None:
     parser.add_argument("--log-rows", type=int, default=1_000_000)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=2_000)
-    parser.add_argument(
-        "--sequential",
-        action="store_true",
-        help="judge only after intake (no JudgeAlongside thread)",
-    )
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH_SIZE, help="intake batch size")
     args = parser.parse_args()
     token = secrets.token_hex(3)
@@ -211,23 +205,16 @@ def main() -> None:
         )
 
         t = time.perf_counter()
-        alongside = None
-        if not args.sequential:
-            alongside = JudgeAlongside(
-                lambda: connect(MySqlTarget(database=database)),
-                short_threshold=SHORT,
-                repeat_window=WINDOW,
-            )
-        with alongside or contextlib.nullcontext():
-            intake = drain(
-                channel,
-                fast_q,
-                conn,
-                max_messages=args.messages,
-                batch_size=args.batch,
-                idle_seconds=0.5,
-                on_commit=alongside.notify if alongside else None,
-            )
+        # As the intake task runs it: rules 2 and 3 applied on arrival.
+        intake = drain(
+            channel,
+            fast_q,
+            conn,
+            max_messages=args.messages,
+            batch_size=args.batch,
+            idle_seconds=0.5,
+            short_threshold=SHORT,
+        )
         t_intake = time.perf_counter() - t
         t = time.perf_counter()
         judged = judge_pending(conn, short_threshold=SHORT, repeat_window=WINDOW)
@@ -235,8 +222,7 @@ def main() -> None:
         fast_rate = intake.received / (t_intake + t_judge)
         print(
             f"batched: intake {intake.as_dict()} in {t_intake:.1f}s"
-            + (f" (judged alongside: {dict(alongside.totals)})" if alongside else "")
-            + f", then judge task {judged} in {t_judge:.1f}s"
+            f", then judge task {judged} in {t_judge:.1f}s"
         )
 
         settle(conn)

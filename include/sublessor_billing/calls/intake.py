@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,12 +83,14 @@ def drain(
     batch_size: int = DEFAULT_BATCH_SIZE,
     idle_seconds: float = 1.0,
     max_batch_age: float = 2.0,
-    on_commit: Callable[[], None] | None = None,
+    short_threshold: int | None = None,
 ) -> IntakeResult:
     """Consume until the queue stays empty for ``idle_seconds`` or ``max_messages`` were taken.
 
-    ``on_commit`` is called after each batch is committed and acknowledged
-    (e.g. ``JudgeAlongside.notify``).
+    With ``short_threshold``, a call that rule 2 (not connected) or rule 3 (too
+    short) rejects is logged already judged: those rules need nothing but the call,
+    so judging them on arrival cannot depend on order; the judge task then only
+    decides the calls that rules 4 and 5 need the history for.
     """
     result = IntakeResult()
     if max_messages <= 0:
@@ -106,12 +107,12 @@ def drain(
             result.received += 1
             full = batch.size >= batch_size or time.monotonic() - batch.started > max_batch_age
             if full or result.received >= max_messages:
-                _flush(channel, conn, batch, result, on_commit)
+                _flush(channel, conn, batch, result, short_threshold)
                 batch = _Batch()
             if result.received >= max_messages:
                 log.info("Reached the cap of %s messages for this run", max_messages)
                 break
-        _flush(channel, conn, batch, result, on_commit)
+        _flush(channel, conn, batch, result, short_threshold)
     finally:
         _cancel(channel)
     log.info(
@@ -139,23 +140,21 @@ def _flush(
     conn: Any,
     batch: _Batch,
     result: IntakeResult,
-    on_commit: Callable[[], None] | None = None,
+    short_threshold: int | None = None,
 ) -> None:
     if not batch.size:
         return
     calls = list(batch.calls.values())
     try:
-        inserted, refused = _write(conn, calls, batch.invalid), []
+        inserted, refused = _write(conn, calls, batch.invalid, short_threshold), []
     except Exception as exc:
         if not _is_data_error(exc):
             raise
         # A value validation let through but the log refuses: find it, quarantine it.
         log.warning("The call log refused a batch (%s); writing its calls one by one", exc)
-        inserted, refused = _write_singly(conn, batch)
+        inserted, refused = _write_singly(conn, batch, short_threshold)
     # Only now is the batch safe: acknowledge everything up to its last message.
     channel.basic_ack(delivery_tag=batch.last_tag, multiple=True)
-    if on_commit is not None:
-        on_commit()
     result.logged += inserted
     result.duplicates += len(calls) - len(refused) - inserted + batch.duplicates_in_batch
     result.quarantined += len(batch.invalid) + len(refused)
@@ -163,11 +162,11 @@ def _flush(
         log.warning("Quarantined a message (call_id %r): %s", invalid.call_id, invalid.reason)
 
 
-def _write(conn: Any, calls: list[Call], invalid: list) -> int:
+def _write(conn: Any, calls: list[Call], invalid: list, short_threshold: int | None) -> int:
     """Log the calls and quarantine the invalid messages in one transaction; commit."""
     try:
         with conn.cursor() as cur:
-            inserted = insert_calls(cur, calls)
+            inserted = insert_calls(cur, calls, short_threshold=short_threshold)
             for chunk in _quarantine_chunks(invalid):
                 quarantine(cur, chunk)
         conn.commit()
@@ -177,7 +176,7 @@ def _write(conn: Any, calls: list[Call], invalid: list) -> int:
     return inserted
 
 
-def _write_singly(conn: Any, batch: _Batch) -> tuple[int, list]:
+def _write_singly(conn: Any, batch: _Batch, short_threshold: int | None) -> tuple[int, list]:
     """Like _write, one call per savepoint; calls the log refuses join the quarantine."""
     inserted, refused = 0, []
     try:
@@ -185,7 +184,7 @@ def _write_singly(conn: Any, batch: _Batch) -> tuple[int, list]:
             for call in batch.calls.values():
                 cur.execute("SAVEPOINT one_call")
                 try:
-                    inserted += insert_calls(cur, [call])
+                    inserted += insert_calls(cur, [call], short_threshold=short_threshold)
                 except Exception as exc:
                     if not _is_data_error(exc):
                         raise

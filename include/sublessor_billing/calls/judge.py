@@ -10,9 +10,8 @@ value, guarded by ``filter_rule = 0`` so a judged call is never judged again.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -82,77 +81,6 @@ def reopen_hand_reset(conn: Any) -> int:
     if reopened:
         log.warning("%s calls had filter_rule 0 and a judged_at: judging them again", reopened)
     return int(reopened)
-
-
-class JudgeAlongside:
-    """Judge committed calls in a second thread, with its own connection, while intake runs.
-
-    Intake calls :meth:`notify` after each batch is committed; the thread then
-    judges every unjudged call (:func:`judge_batch`, same order, same guard)
-    under the judge lock, which it takes once without waiting: if another judge
-    holds it, this one does nothing and the ``judge`` task judges afterwards, as
-    it also does after any failure here (logged, never raised: intake's work is
-    already safe). The server's judging work overlaps the broker and Python work
-    of intake.
-    """
-
-    def __init__(
-        self,
-        connect: Callable[[], Any],
-        *,
-        short_threshold: int,
-        repeat_window: int,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> None:
-        self._connect = connect
-        self._options = {
-            "short_threshold": short_threshold,
-            "repeat_window": repeat_window,
-            "batch_size": batch_size,
-        }
-        self._wake = threading.Event()
-        self._closing = False
-        self._aborting = False  # intake failed: stop after the current batch
-        self.totals: Counter[str] = Counter()
-        self._thread = threading.Thread(target=self._run, name="call400-judge", daemon=True)
-
-    def __enter__(self) -> JudgeAlongside:
-        self._thread.start()
-        return self
-
-    def notify(self) -> None:
-        self._wake.set()
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._aborting = exc_type is not None
-        self._closing = True
-        self._wake.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            conn = self._connect()
-        except Exception:
-            log.warning(
-                "Judging alongside intake: no connection; the judge task will judge", exc_info=True
-            )
-            return
-        try:
-            with judge_lock(conn, 0):
-                while True:
-                    self._wake.wait()
-                    self._wake.clear()
-                    closing = self._closing  # read before judging: nothing is missed
-                    while not self._aborting and (done := judge_batch(conn, **self._options)):
-                        self.totals.update(done)
-                    if closing or self._aborting:
-                        break
-        except JudgeLockTimeout:
-            log.info("Another judge holds the lock: judging is left to the judge task")
-        except Exception:
-            log.warning("Judging alongside intake failed; the judge task will judge", exc_info=True)
-        finally:
-            conn.close()
 
 
 def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int) -> Counter:

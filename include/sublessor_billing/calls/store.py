@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sublessor_billing.calls.message import Call, Invalid
+from sublessor_billing.calls.rules import base_rule
 from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,9 @@ _COLUMNS = (
     "status, start_time, duration, call_type"
 )
 _STATEMENT_BYTES = 1024 * 1024
-_INSERT_CALLS = f"INSERT IGNORE INTO {CALL_LOG} ({_COLUMNS}) VALUES ".encode()
+_INSERT_CALLS = (
+    f"INSERT IGNORE INTO {CALL_LOG} ({_COLUMNS}, filter_rule, judged_at) VALUES ".encode()
+)
 _QUARANTINE_ROW = "(%s, %s, %s, %s, %s)"
 
 
@@ -25,10 +28,14 @@ class CoercedValue(ValueError):
     """INSERT IGNORE would have stored a value other than the one given."""
 
 
-def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
-    """Log calls; a call_id already logged is absorbed. Return how many rows were new."""
+def insert_calls(cur: Any, calls: Sequence[Call], *, short_threshold: int | None = None) -> int:
+    """Log calls; a call_id already logged is absorbed. Return how many rows were new.
+
+    With ``short_threshold``, rules 2 and 3 (which need only the call itself) are
+    applied on arrival; every other call is logged unjudged (filter_rule 0).
+    """
     inserted = 0
-    values = _call_values(cur.connection, calls)
+    values = _call_values(cur.connection, calls, short_threshold)
     start = 0
     while start < len(calls):
         # Statements of at most ~1 MiB: far under max_allowed_packet (4 MiB on MySQL 5.7).
@@ -46,7 +53,7 @@ def insert_calls(cur: Any, calls: Sequence[Call]) -> int:
     return inserted
 
 
-def _call_values(conn: Any, calls: Sequence[Call]) -> list[bytes]:
+def _call_values(conn: Any, calls: Sequence[Call], short_threshold: int | None) -> list[bytes]:
     """One ``(...)`` per call, escaped by the server's client library.
 
     Several times faster than ``executemany``/``%s`` parameters, which escape each
@@ -55,8 +62,12 @@ def _call_values(conn: Any, calls: Sequence[Call]) -> list[bytes]:
     are formatted from Python ints and a datetime, so they cannot inject anything.
     """
     quote = conn.string_literal
+    rules = [
+        0 if short_threshold is None else base_rule(c.status, c.duration, short_threshold) or 0
+        for c in calls
+    ]
     return [
-        b"(%s,%d,%d,%s,%s,%s,%s,%d,'%s',%d,%s)"
+        b"(%s,%d,%d,%s,%s,%s,%s,%d,'%s',%d,%s,%d,%s)"
         % (
             quote(c.call_id.encode()),
             c.sublessor_id,
@@ -69,8 +80,10 @@ def _call_values(conn: Any, calls: Sequence[Call]) -> list[bytes]:
             c.start_time.isoformat(" ", "seconds").encode(),
             c.duration,
             quote(c.call_type.encode()),
+            rule,
+            b"NOW(3)" if rule else b"NULL",
         )
-        for c in calls
+        for c, rule in zip(calls, rules, strict=True)
     ]
 
 

@@ -48,6 +48,7 @@ class Call400IntakeOperator(BaseOperator):
         from sublessor_airflow.hooks.mysql import user_prop_db
 
         cap = get_int(config.CALL400_MAX_MESSAGES_PER_RUN)
+        short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
         hook = self.hook
         try:
             hook.ensure_topology()
@@ -58,6 +59,7 @@ class Call400IntakeOperator(BaseOperator):
                     db,
                     max_messages=cap,
                     batch_size=self.batch_size,
+                    short_threshold=short,
                 )
         finally:
             # Closing hands any delivery not yet acknowledged back to the queue.

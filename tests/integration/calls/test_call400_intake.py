@@ -36,6 +36,43 @@ def test_valid_calls_logged_normalized_and_acked(call400, amqp_hook) -> None:
     assert call400.ready() == 0
 
 
+def test_rules_2_and_3_are_applied_on_arrival_the_rest_left_to_the_judge(
+    call400, amqp_hook
+) -> None:
+    """Rules 2 and 3 need only the call itself: judging them on arrival cannot depend on order."""
+    from sublessor_billing.calls.judge import judge_pending
+
+    call400.publish(
+        [
+            call_body("late-valid", start_time="2026-03-01 11:00:00"),
+            call_body("unanswered", status=0, duration=300),
+            call_body("short", duration=8),
+            call_body("nine", duration=9, start_time="2026-03-03 10:00:00"),
+            call_body("early-valid", start_time="2026-03-01 10:00:00"),
+        ]
+    )
+    run_intake(call400, amqp_hook, max_messages=100, batch_size=2, short_threshold=8)
+    arrived = dict(
+        call400.query(
+            "SELECT call_id, filter_rule FROM sublessor_call_log_201409"
+            " WHERE judged_at IS NOT NULL OR filter_rule <> 0"
+        )
+    )
+    assert arrived == {"unanswered": 2, "short": 3}
+    conn = call400.db()
+    judge_pending(conn, short_threshold=8, repeat_window=86400)
+    conn.close()
+    # The whole run is judged in start_time order: the 10:00 call is the valid one,
+    # although the 11:00 call arrived (and was logged) first.
+    assert dict(call400.query("SELECT call_id, filter_rule FROM sublessor_call_log_201409")) == {
+        "late-valid": 4,
+        "unanswered": 2,
+        "short": 3,
+        "nine": 1,
+        "early-valid": 1,
+    }
+
+
 def test_duplicates_absorbed_first_copy_stands_differing_copy_warned(
     call400, amqp_hook, caplog
 ) -> None:
