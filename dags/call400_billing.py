@@ -9,7 +9,9 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
 2. `intake`: drains the queue (at most Variable `call400_max_messages_per_run`)
    into `sublessor_call_log_201409`; invalid messages go to `call400_quarantine`.
    Each batch is committed before it is acknowledged: a crash loses nothing,
-   a redelivery is absorbed by the unique `call_id`. Runs after a skipped sensor too.
+   a redelivery is absorbed by the unique `call_id`. Calls that are not connected
+   or too short (rules 2 and 3 need only the call) are logged already judged.
+   Runs after a skipped sensor too.
 3. `judge`: sets `filter_rule` (2 not connected, 3 too short, 4 repeat, 5 broker,
    1 valid) on every unjudged call; runs whatever happened upstream, so calls left
    unjudged by a failed run are recovered.
