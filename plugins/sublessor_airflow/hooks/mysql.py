@@ -12,6 +12,17 @@ from sublessor_billing.db.migrate import ensure_schema
 _migrated: set[tuple[str, str, str]] = set()
 
 
+def mysql_address(conn_id: str) -> str:
+    """``host:port/schema`` of a MySQL connection, for error messages (never its credentials)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:
+        return "<connection not defined>"
+    return f"{conn.host}:{conn.port or 3306}/{conn.schema or ''}"
+
+
 class BillingMySqlHook(MySqlHook):
     """MySqlHook whose connection errors name the Airflow connection and its address."""
 
@@ -22,15 +33,8 @@ class BillingMySqlHook(MySqlHook):
             conn = super().get_conn()
         except Exception as exc:
             conn_id = getattr(self, self.conn_name_attr)
-            try:
-                airflow_conn = self.get_connection(conn_id)
-                where = (
-                    f"{airflow_conn.host}:{airflow_conn.port or 3306}/{airflow_conn.schema or ''}"
-                )
-            except Exception:
-                where = "<connection not defined>"
             raise ConnectionError(
-                f"Cannot open MySQL connection {conn_id!r} at {where}: {exc}. "
+                f"Cannot open MySQL connection {conn_id!r} at {mysql_address(conn_id)}: {exc}. "
                 f"Check Admin -> Connections -> {conn_id} and that the server is reachable."
             ) from exc
         conn.autocommit(False)

@@ -30,17 +30,6 @@ def overlap_seconds() -> int:
     return get_int(config.BROKER_PHONE_SYNC_OVERLAP, minimum=MIN_OVERLAP_SECONDS)
 
 
-def describe_connection(conn_id: str) -> str:
-    """Name a connection and its address for error messages (never its credentials)."""
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:
-        return f"{conn_id} (<connection not defined>)"
-    return f"{conn_id} ({conn.host}:{conn.port or 3306}/{conn.schema or ''})"
-
-
 def full_resync_every_hours() -> int:
     """Read the periodic full resync Variable (hours; 0 turns it off)."""
     from sublessor_airflow.variables import get_int
@@ -66,10 +55,10 @@ def run_broker_phone_sync(
     trigger) syncs from the high-water to now. Malformed rows fail the task after
     everything else is written; the report is pushed to XCom through ``ti`` first.
     """
-    from sublessor_airflow.hooks.mysql import anjuke_db, user_prop_db
+    from sublessor_airflow.hooks.mysql import anjuke_db, mysql_address, user_prop_db
 
     has_interval = data_interval_start is not None and data_interval_end is not None
-    source_name = describe_connection(source_conn_id)
+    source_name = f"{source_conn_id} ({mysql_address(source_conn_id)})"
     with (
         closing(anjuke_db(source_conn_id)) as source,
         closing(user_prop_db(target_conn_id)) as target,
