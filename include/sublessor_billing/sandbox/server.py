@@ -22,7 +22,9 @@ Fault actions: ``delay_before`` / ``delay_after`` (sleep ``seconds`` before
 or after the request is processed: "after" means the state already changed),
 ``error_before`` / ``error_after`` (HTTP 500), ``garbage_before`` /
 ``garbage_after`` (HTTP 200 with a non-JSON body), ``drop_before`` /
-``drop_after`` (connection closed without an answer). A fault fires for
+``drop_after`` (connection closed without an answer), ``drip_after`` (the state
+changed, then the answer is written one byte every ``seconds``: a deadline per
+socket read never fires, only a deadline on the whole answer). A fault fires for
 requests to ``path`` that match every field of ``match`` in the JSON body,
 whose per-path request number is in ``nth`` (1-based) if given, with
 ``probability``, at most ``times`` times (None: unlimited).
@@ -37,11 +39,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ACTIONS = {
-    f"{kind}_{when}"
-    for kind in ("delay", "error", "garbage", "drop")
-    for when in ("before", "after")
-}
+ACTIONS = {f"{k}_{w}" for k in ("delay", "error", "garbage", "drop") for w in ("before", "after")}
+ACTIONS.add("drip_after")
 
 
 @dataclass
@@ -228,7 +227,7 @@ class SandboxServer:
                 return reply
             with self.lock:
                 status, payload = self.handle(path, body)
-            reply = await self._apply(fired, "after", request)
+            reply = await self._apply(fired, "after", request, (status, payload))
             return reply if reply is not None else web.json_response(payload, status=status)
         except _Drop:
             request.transport.close()
@@ -237,7 +236,9 @@ class SandboxServer:
             with self.lock:
                 self.in_flight -= 1
 
-    async def _apply(self, fired: list[Fault], when: str, request: Any) -> Any:
+    async def _apply(
+        self, fired: list[Fault], when: str, request: Any, answer: tuple[int, dict] | None = None
+    ) -> Any:
         from aiohttp import web
 
         for fault in fired:
@@ -252,6 +253,8 @@ class SandboxServer:
                 return web.Response(text="<html>502 proxy garbage", content_type="text/html")
             elif kind == "drop":
                 raise _Drop()
+            elif kind == "drip" and answer is not None:
+                return await _drip(request, *answer, fault.seconds)
         return None
 
     def _control(self, method: str, path: str, body: dict[str, Any]) -> Any:
@@ -275,3 +278,21 @@ class SandboxServer:
         except (TypeError, ValueError) as exc:
             return web.json_response({"code": 400, "message": str(exc)}, status=400)
         return web.json_response(self.full_state())
+
+
+async def _drip(request: Any, status: int, payload: dict[str, Any], seconds: float) -> Any:
+    """Write the JSON answer one byte every ``seconds`` (until the client gives up)."""
+    from aiohttp import web
+
+    data = json.dumps(payload).encode()
+    reply = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+    reply.content_length = len(data)
+    await reply.prepare(request)
+    try:
+        for i in range(len(data)):
+            await reply.write(data[i : i + 1])
+            await asyncio.sleep(seconds)
+        await reply.write_eof()
+    except ConnectionError:  # the client stopped waiting
+        pass
+    return reply
