@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from sublessor_billing.signing import canonical_string, sign_body, verify
+from sublessor_billing.signing import Signer, canonical_string, compute_sign, sign_body, verify
 
 CONTRACT_EXAMPLE = (
     "amount=4000&app_id=sublessor&order_id=820000000001"
@@ -45,3 +45,18 @@ def test_signing_an_already_signed_body_replaces_the_old_sign():
     once = sign_body(_example_body(), "sublessor", "k1", now=1)
     twice = sign_body(once, "sublessor", "k2", now=2)
     assert verify(twice, "k2") and twice["timestamp"] == 2
+
+
+def test_a_reused_signer_signs_every_body_as_a_fresh_hmac_would():
+    signer = Signer("sublessor", "secret-key")
+    bodies = [_example_body(), {**_example_body(), "amount": 1}, {"order_id": 820000000002}]
+    for body in bodies * 2:  # the keyed state is copied, never fed twice
+        signed = signer.sign(body, now=1772331302)
+        assert signed["sign"] == compute_sign(signed, "secret-key")
+        assert verify(signed, "secret-key")
+    assert "secret-key" not in repr(signer)
+
+
+def test_non_ascii_and_bool_values_render_as_the_contract_says():
+    body = {"subject": "400 来电 c-1", "b": False, "f": 1.5, "i": -3}
+    assert canonical_string(body) == "b=false&f=1.5&i=-3&subject=400 来电 c-1"
