@@ -56,22 +56,23 @@ WHERE status = 'pending' ORDER BY sublessor_id, id
 _SETTLE = f"""
 UPDATE {PAYMENT_LOG} p JOIN ({{rows}}) v ON p.id = v.id
 SET p.status = v.status, p.result_code = v.result_code, p.result_message = v.message,
-    p.balance_after = v.balance, p.attempts = p.attempts + 1, p.last_error = v.error,
+    p.balance_after = v.balance, p.attempts = p.attempts + v.attempts, p.last_error = v.error,
     p.sent_at = NOW(3), p.settled_at = NOW(3)
 WHERE p.status = 'pending'
 """
 _SETTLE_ROW = (
-    "SELECT %s AS id, %s AS status, %s AS result_code, %s AS message, %s AS balance, %s AS error"
+    "SELECT %s AS id, %s AS status, %s AS result_code, %s AS message, %s AS balance, "
+    "%s AS error, %s AS attempts"
 )
 
 _STILL_PENDING = f"""
 UPDATE {PAYMENT_LOG} p JOIN ({{rows}}) v ON p.id = v.id
-SET p.attempts = p.attempts + v.sent, p.last_error = v.error,
+SET p.attempts = p.attempts + v.attempts, p.last_error = v.error,
     p.result_code = COALESCE(v.result_code, p.result_code),
-    p.sent_at = IF(v.sent = 1, NOW(3), p.sent_at)
+    p.sent_at = IF(v.attempts > 0, NOW(3), p.sent_at)
 WHERE p.status = 'pending'
 """
-_STILL_PENDING_ROW = "SELECT %s AS id, %s AS sent, %s AS error, %s AS result_code"
+_STILL_PENDING_ROW = "SELECT %s AS id, %s AS attempts, %s AS error, %s AS result_code"
 
 # One decision per sublessor while an earlier one has not been sent yet: a rerun
 # after a crash does not add a second decision for the same dry spell.
@@ -167,7 +168,7 @@ def record_outcomes(
             sql, params = _union(
                 _SETTLE_ROW,
                 [
-                    (o.order_id, o.status, o.result_code, o.message, o.balance, o.error)
+                    (o.order_id, o.status, o.result_code, o.message, o.balance, o.error, o.attempts)
                     for o in settled
                 ],
             )
@@ -175,7 +176,7 @@ def record_outcomes(
         if waiting:
             sql, params = _union(
                 _STILL_PENDING_ROW,
-                [(o.order_id, int(o.sent), (o.error or "")[:512], o.result_code) for o in waiting],
+                [(o.order_id, o.attempts, (o.error or "")[:512], o.result_code) for o in waiting],
             )
             cur.execute(_STILL_PENDING.format(rows=sql), params)
         for o in sorted(settled, key=lambda o: o.order_id):
