@@ -3,23 +3,21 @@
 Phase 1 (one transaction): every valid call without an order gets a ``pending``
 row whose id is the order id; committed before any request is sent.
 Phase 2: every ``pending`` row is sent to ``/trade/charge`` with its stored
-order id and parameters; the answers are recorded in batches, each batch in one
-transaction with the offline decisions it causes. A crash anywhere leaves rows
-``pending``; the next pass sends the same order ids again and the payment
-center answers with the first result (``duplicate``), so nothing is charged
-twice and nothing is lost. See docs/payments.md.
+order id and parameters; an unknown outcome is sent again at once (same order
+id, short bounded backoff); the answers are recorded in batches while requests
+are in flight, each batch in one transaction with the offline decisions it
+causes. A crash anywhere leaves rows ``pending``; the next pass sends the same
+order ids again and the payment center answers with the first result
+(``duplicate``), so nothing is charged twice and nothing is lost. See docs/payments.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import os
-import queue
-import signal
-import threading
-import time
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -33,35 +31,34 @@ from sublessor_billing.payments.outcomes import (
     PaymentClient,
     PaymentConfigurationError,
     PendingOrder,
-    UnknownOutcome,
     check_order_ids,
-    classify_charge,
     describe,
 )
+from sublessor_billing.payments.sending import RETRY, RetryPolicy, send_in_order
 
 log = logging.getLogger(__name__)
 
-# Test-only crash points: ``SUBLESSOR_BILLING_CRASH_AT=after_allocation`` (or
-# ``after_answer``) SIGKILLs the process there, to prove the recovery argument.
-CRASH_ENV = "SUBLESSOR_BILLING_CRASH_AT"
 
-
-def crash_point(name: str) -> None:
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+def _no_phase(name: str) -> None:
+    """Default ``on_phase``: tests inject a callback that crashes the process at a named phase."""
 
 
 class ChargesPending(RuntimeError):
-    """Some orders still have no known outcome; the next try settles them with the same order ids."""
+    """Orders still without a known outcome after the in-task retries; a person should look."""
 
-    def __init__(self, report: ChargeReport) -> None:
+    def __init__(self, report: ChargeReport, *, attempts: int, where: str) -> None:
+        total = report.counts.get(PENDING, 0)
         shown = "; ".join(f"order {oid}: {why}" for oid, why in report.pending_orders[:20])
-        more = report.counts.get(PENDING, 0) - min(20, len(report.pending_orders))
+        more = total - min(20, len(report.pending_orders))
         super().__init__(
-            f"{report.counts.get(PENDING, 0)} charge(s) still pending in the payment log (outcome "
-            f"unknown or not sent): {shown}{f'; and {more} more' if more > 0 else ''}. They keep "
-            "their order ids and are settled by the next try or run; see docs/payments.md for a "
-            "row that stays stuck."
+            f"{total} charge(s) still pending after up to {attempts} attempt(s) each in this try "
+            f"(outcome unknown, or not sent behind an order of the same sublessor whose outcome is "
+            f"unknown): {shown}{f'; and {more} more' if more > 0 else ''}. Nothing is lost and "
+            "nothing can be charged twice: they keep their order ids. To do: check that the payment "
+            f"center ({where}) answers and that Variable payment_api_timeout is long enough ('unexpected "
+            "<Error>' is a bug: see the task log); Airflow retries this task and the next run re-sends "
+            "the same order ids (always safe: clear the task once the payment center answers). A row "
+            "that stays stuck: docs/payments.md."
         )
         self.report = report
 
@@ -91,6 +88,7 @@ class ChargeReport:
     counts: Counter[str] = field(default_factory=Counter)
     charged_fen: int = 0
     offline_decisions: int = 0
+    retried: int = 0  # orders that needed more than one request in this pass
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,6 +98,7 @@ class ChargeReport:
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
             "offline_decisions": self.offline_decisions,
+            "retried": self.retried,
             # Bounded, so a payment center outage does not flood the log and XCom.
             "pending_order_ids": [oid for oid, _ in self.pending_orders[:PENDING_IDS_SHOWN]],
         }
@@ -110,21 +109,25 @@ def charge_valid_calls(
     client: PaymentClient,
     *,
     price_fen: int,
-    workers: int = 32,
+    workers: int = 64,
     batch_size: int = 500,
     flush_seconds: float = 0.25,
+    retry: RetryPolicy = RETRY,
+    on_phase: Callable[[str], None] = _no_phase,
 ) -> ChargeReport:
-    """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending."""
+    """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
+
+    ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
+    received but not recorded, "batch_recorded"): the crash tests inject a kill there.
+    """
     report = ChargeReport(allocated=store.allocate_orders(conn, price_fen))
     log.info("Allocated %s new order(s) at %s fen each", report.allocated, price_fen)
-    crash_point("after_allocation")
+    on_phase("allocated")
     orders = store.load_pending(conn)
     check_order_ids([o.order_id for o in orders])  # before any request
-    log.info("Settling %s pending order(s) with %s parallel request(s)", len(orders), workers)
-    bad_signature = settle(
-        conn, client, orders, report, price_fen=price_fen, workers=workers,
-        batch_size=batch_size, flush_seconds=flush_seconds,
-    )  # fmt: skip
+    log.info("Settling %s pending order(s), %s sublessor(s) at a time", len(orders), workers)
+    recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
+    bad_signature = asyncio.run(settle(client, orders, recorder, workers=workers, retry=retry))
     # The table, not this pass's bookkeeping, says whether anything is left.
     report.counts[PENDING], report.pending_orders = store.pending_orders(conn)
     log.info("Charging result: %s", report.as_dict())
@@ -135,133 +138,112 @@ def charge_valid_calls(
             f"orders; they stay pending: {[oid for oid, _ in report.pending_orders[:20]]}."
         )
     if report.counts.get(PENDING):
-        raise ChargesPending(report)
+        raise ChargesPending(report, attempts=retry.attempts, where=describe(client, ""))
     reused = store.unresolved_reused_orders(conn)
     if reused:
         raise OrderIdsReused(reused)
     return report
 
 
-def settle(
-    conn: Any,
+# -- phase 2: pending -> settled ---------------------------------------------------------
+async def settle(
     client: PaymentClient,
     orders: list[PendingOrder],
-    report: ChargeReport,
+    recorder: Recorder,
     *,
-    price_fen: int,
     workers: int,
-    batch_size: int,
-    flush_seconds: float,
+    retry: RetryPolicy,
 ) -> bool:
-    """Send every order (sublessors in parallel, each sublessor's in order) and record answers.
+    """Send every order (sublessors in parallel, each one's in order) while ``recorder`` writes answers.
 
-    Returns True when the payment center refused our signature (the pass stops sending).
+    Returns True when the payment center refused our signature (nothing more was sent).
     """
     by_sublessor: dict[int, list[PendingOrder]] = defaultdict(list)
     for order in orders:
         by_sublessor[order.sublessor_id].append(order)
-    answers: queue.Queue[Outcome | None] = queue.Queue()
-    stop = threading.Event()
+    stop = asyncio.Event()  # a 1003: our key is wrong, every later request would be refused
+    slots = asyncio.Semaphore(max(1, workers))
 
-    def run_sublessor(queue_of_one: list[PendingOrder]) -> None:
-        blocked_by: int | None = None
-        for order in queue_of_one:
-            if blocked_by is not None or stop.is_set():
-                why = (
-                    f"not sent: order {blocked_by} of the same sublessor has no known outcome yet"
-                    if blocked_by is not None
-                    else "not sent: the pass stopped on a configuration error"
-                )
-                answers.put(
-                    Outcome(
-                        order.order_id,
-                        order.sublessor_id,
-                        PENDING,
-                        order.amount,
-                        error=why,
-                        sent=False,
-                    )
-                )
-                continue
-            try:
-                outcome = charge_one(client, order)
-            except Exception as exc:  # anything: the row stays pending with why, never lost
-                log.exception("Charging order %s failed unexpectedly", order.order_id)
-                outcome = Outcome(
-                    order.order_id,
-                    order.sublessor_id,
-                    PENDING,
-                    order.amount,
-                    error=f"unexpected {type(exc).__name__}: {str(exc)[:400]}",
-                )
-            if outcome.bad_signature:
-                stop.set()
-            if outcome.status == PENDING:
-                blocked_by = order.order_id  # keep the sublessor's order: wait for this one
-            answers.put(outcome)
+    async def sublessor(queue: list[PendingOrder]) -> None:
+        async with slots:
+            async for outcome in send_in_order(client, queue, retry, stop):
+                recorder.add(outcome)
 
-    def run_all() -> None:
-        try:
-            with ThreadPoolExecutor(
-                max_workers=max(1, workers), thread_name_prefix="charge"
-            ) as pool:
-                for _ in pool.map(run_sublessor, by_sublessor.values()):
-                    pass
-        except Exception:  # the rows it did not report stay pending; the table check counts them
-            log.exception("Charging dispatch stopped early")
-        finally:
-            answers.put(None)
-
-    sender = threading.Thread(target=run_all, name="charge-dispatch", daemon=True)
-    sender.start()
-    decided: set[int] = set()
-    batch: list[Outcome] = []
-    last_flush = time.monotonic()
-    first_answer = True
-    while True:
-        try:
-            item = answers.get(timeout=flush_seconds)
-        except queue.Empty:
-            item = ...
-        if isinstance(item, Outcome):
-            if first_answer:
-                first_answer = False
-                crash_point("after_answer")
-            batch.append(item)
-        done = item is None
-        if batch and (
-            done or len(batch) >= batch_size or time.monotonic() - last_flush >= flush_seconds
-        ):
-            _flush(conn, batch, report, price_fen, decided)
-            batch = []
-            last_flush = time.monotonic()
-        if done:
-            break
-    sender.join()
+    async with client:
+        await _together(recorder.run(), *(sublessor(q) for q in by_sublessor.values()))
     return stop.is_set()
 
 
-def charge_one(client: PaymentClient, order: PendingOrder) -> Outcome:
+class Recorder:
+    """Write answers while requests are in flight: batches of ``batch_size`` (or every
+    ``flush_seconds``), each in one transaction (``store.record_outcomes``) with its offline
+    decisions. A crash loses at most the unwritten batch: those rows stay pending and are re-sent.
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        report: ChargeReport,
+        expected: int,
+        price_fen: int,
+        batch_size: int,
+        flush_seconds: float,
+        on_phase: Callable[[str], None],
+    ) -> None:
+        self.conn, self.report, self.expected = conn, report, expected
+        self.price_fen, self.batch_size, self.flush_seconds = price_fen, batch_size, flush_seconds
+        self.on_phase = on_phase
+        self._buffer: list[Outcome] = []
+        self._received = 0
+        self._ready = asyncio.Event()  # a full batch, or every answer is in
+        self._decided: set[int] = set()  # sublessors with an offline decision in this pass
+
+    def add(self, outcome: Outcome) -> None:
+        if self._received == 0:
+            self.on_phase("first_answer")
+        self._received += 1
+        self._buffer.append(outcome)
+        if self._batch_ready():
+            self._ready.set()
+
+    def _batch_ready(self) -> bool:
+        return len(self._buffer) >= self.batch_size or (
+            bool(self._buffer) and self._received == self.expected
+        )
+
+    async def run(self) -> None:
+        """Flush until every expected outcome is written (one per order: sent or not)."""
+        written = 0
+        while written < self.expected:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_seconds):
+                    await self._ready.wait()
+            self._ready.clear()
+            batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+            if self._batch_ready():  # more than a batch came in while the last one was written
+                self._ready.set()
+            if batch:
+                await asyncio.to_thread(self._write, batch)
+                written += len(batch)
+                self.on_phase("batch_recorded")
+
+    def _write(self, batch: list[Outcome]) -> None:
+        settled, decisions = store.record_outcomes(
+            self.conn, batch, price_fen=self.price_fen, decided=self._decided
+        )
+        self.report.offline_decisions += decisions
+        self.report.retried += sum(1 for o in batch if o.attempts > 1)
+        for o in settled:
+            self.report.counts[o.status] += 1
+            if o.status == SUCCESS:
+                self.report.charged_fen += o.amount
+
+
+async def _together(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` concurrently; the first error cancels the others and is raised as it is."""
     try:
-        body = client.charge(
-            order_id=order.order_id,
-            user_id=order.sublessor_id,
-            amount=order.amount,
-            subject=order.subject,
-        )
-    except UnknownOutcome as exc:
-        return Outcome(
-            order.order_id, order.sublessor_id, PENDING, order.amount, error=str(exc)[:512]
-        )
-    return classify_charge(order, body, describe(client, "/trade/charge"))
-
-
-def _flush(
-    conn: Any, batch: list[Outcome], report: ChargeReport, price_fen: int, decided: set[int]
-) -> None:
-    settled, decisions = store.record_outcomes(conn, batch, price_fen=price_fen, decided=decided)
-    report.offline_decisions += decisions
-    for o in settled:
-        report.counts[o.status] += 1
-        if o.status == SUCCESS:
-            report.charged_fen += o.amount
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None

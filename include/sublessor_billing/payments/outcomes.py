@@ -77,15 +77,23 @@ class Outcome:
     message: str | None = None
     balance: int | None = None
     error: str | None = None  # why still pending
-    sent: bool = True  # False: not sent this pass (an earlier order of the sublessor is unknown)
+    attempts: int = 1  # requests sent for it in this pass; 0: not sent (an earlier one is unknown)
     bad_signature: bool = False
 
 
 class PaymentClient(Protocol):
+    """Asynchronous; ``async with client:`` opens its connection pool (``payments.api.PaymentApi``)."""
+
     def describe(self, endpoint: str) -> str:
         """``connection '<id>' at <url>``, for error messages."""
 
-    def charge(self, *, order_id: int, user_id: int, amount: int, subject: str) -> dict[str, Any]:
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> Any: ...
+
+    async def charge(
+        self, *, order_id: int, user_id: int, amount: int, subject: str
+    ) -> dict[str, Any]:
         """POST /trade/charge; return the JSON body or raise ``UnknownOutcome``."""
 
 

@@ -29,9 +29,12 @@ def _timeout_ms() -> int:
 class ChargeValidCallsOperator(BaseOperator):
     """Allocate an order for every valid call and settle every pending order (docs/payments.md).
 
-    Settles whatever is pending, whether or not upstream found new calls; fails
-    (so the next try or run settles them) while any charge's outcome is unknown.
-    Returns counts per outcome and the money charged.
+    Settles whatever is pending, whether or not upstream found new calls. An
+    unknown outcome is retried inside the task (same order id); the task fails
+    only when a person must act: still unknown after those retries
+    (``ChargesPending``, Airflow retries it), a wrong key (1003), a reused order
+    id (1004) or ids out of range (these three fail without retries). Returns
+    counts per outcome and the money charged.
     """
 
     template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")
@@ -61,11 +64,11 @@ class ChargeValidCallsOperator(BaseOperator):
         from sublessor_airflow.variables import get_int
 
         price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
-        self.hook.get_conn()  # read the connection here, before the request threads start
+        client = self.hook.get_conn()  # the connection is read here, once
         try:
             with closing(user_prop_db(self.user_prop_conn_id)) as conn:
                 report = charge_valid_calls(
-                    conn, self.hook, price_fen=price_fen, workers=int(self.workers)
+                    conn, client, price_fen=price_fen, workers=int(self.workers)
                 )
         except PaymentConfigurationError as exc:
             # A retry cannot fix a wrong key: fail now, without burning the retries.
@@ -74,8 +77,6 @@ class ChargeValidCallsOperator(BaseOperator):
             ) from exc
         except (OrderIdsReused, OrderIdOutOfRange) as exc:
             raise AirflowFailException(f"{exc} Then clear this task.") from exc
-        finally:
-            self.hook.close()
         result = report.as_dict()
         self.log.info(
             "Charged %s call(s), %s fen (%s yuan); insufficient %s, failed %s; %s offline decision(s)",
@@ -115,11 +116,9 @@ class TakeListingsOfflineOperator(BaseOperator):
 
         # the current price: a decision is stale once a later charge left at least this much
         price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
-        try:
-            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-                report = send_offline_decisions(
-                    conn, self.hook, price_fen=price_fen, workers=int(self.workers)
-                )
-        finally:
-            self.hook.close()
+        self.hook.describe()  # read the connection here, before the delivery threads start
+        with closing(user_prop_db(self.user_prop_conn_id)) as conn:
+            report = send_offline_decisions(
+                conn, self.hook, price_fen=price_fen, workers=int(self.workers)
+            )
         return report.as_dict()

@@ -13,14 +13,13 @@ from sublessor_billing.payments.outcomes import ORDER_ID_MIN, OrderIdOutOfRange
 pytestmark = pytest.mark.integration
 
 
-def run_charging(target, hook=None):
-    hook = hook or PaymentApiHook(timeout_ms=2000)
+def run_charging(target, client=None):
+    client = client or PaymentApiHook(timeout_ms=2000).get_conn()
     conn = connect(target)
     try:
-        return charge_valid_calls(conn, hook, price_fen=PRICE_FEN, workers=4, flush_seconds=0.05)
+        return charge_valid_calls(conn, client, price_fen=PRICE_FEN, workers=4, flush_seconds=0.05)
     finally:
         conn.close()
-        hook.close()
 
 
 def execute(target, sql):
@@ -62,21 +61,27 @@ def test_reused_order_id_is_recorded_failed_and_fails_every_run_until_checked(
 
 
 class CrashingClient:
-    """The real hook, with an unexpected (non-UnknownOutcome) error for one sublessor's orders."""
+    """The real client, with an unexpected (non-UnknownOutcome) error for one sublessor's orders."""
 
-    def __init__(self, hook, sublessor_id):
-        self.hook, self.sublessor_id = hook, sublessor_id
+    def __init__(self, client, sublessor_id):
+        self.client, self.sublessor_id = client, sublessor_id
+        self.calls = 0
 
     def describe(self, endpoint):
-        return self.hook.describe(endpoint)
+        return self.client.describe(endpoint)
 
-    def charge(self, **fields):
+    async def __aenter__(self):
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.client.__aexit__(*exc)
+
+    async def charge(self, **fields):
         if fields["user_id"] == self.sublessor_id:
+            self.calls += 1
             raise KeyError("balance")
-        return self.hook.charge(**fields)
-
-    def close(self):
-        self.hook.close()
+        return await self.client.charge(**fields)
 
 
 def test_unexpected_worker_error_keeps_rows_pending_and_fails_the_task(
@@ -86,8 +91,10 @@ def test_unexpected_worker_error_keeps_rows_pending_and_fails_the_task(
         payment_center.set_account(sub, 10 * PRICE_FEN)
         seed_calls(sub, 2)
 
+    crashing = CrashingClient(PaymentApiHook(timeout_ms=2000).get_conn(), 2)
     with pytest.raises(ChargesPending) as raised:
-        run_charging(user_prop_target, CrashingClient(PaymentApiHook(timeout_ms=2000), 2))
+        run_charging(user_prop_target, crashing)
+    assert crashing.calls == 1, "a bug of ours is not a transient fault: not retried"
     rows = payment_rows(user_prop_target).values()
     pending = sorted(r["id"] for r in rows if r["status"] == "pending")
     assert [r["sublessor_id"] for r in rows if r["status"] == "pending"] == [2, 2]

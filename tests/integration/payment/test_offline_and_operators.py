@@ -127,6 +127,8 @@ def test_bad_key_fails_loudly_and_leaves_calls_pending(
     with pytest.raises(AirflowFailException, match="payment_api") as raised:
         charge_task().execute({})
     assert isinstance(raised.value.__cause__, PaymentConfigurationError)
+    # no retry burnt on a wrong key: one request, the sublessor's later orders not sent
+    assert payment_center.request_counts == {"/trade/charge": 1}
     assert {r["status"] for r in payment_rows(user_prop_target).values()} == {"pending"}
     assert payment_center.balance(24) == 10 * PRICE_FEN
     assert "not-the-key" not in str(payment_rows(user_prop_target))
