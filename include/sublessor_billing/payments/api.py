@@ -43,6 +43,7 @@ class SignedJsonClient:
         self.limit = max(1, limit)
         self.ssl_context = ssl_context
         self._session: Any = None
+        self._urls: dict[str, Any] = {}
 
     def describe(self, endpoint: str = "") -> str:
         """``connection '<id>' at <url>``: what every error of this client names."""
@@ -56,6 +57,9 @@ class SignedJsonClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.limit, ssl=self.ssl_context),
             timeout=aiohttp.ClientTimeout(total=self.timeout_ms / 1000),
+            headers=_HEADERS,
+            cookie_jar=aiohttp.DummyCookieJar(),  # nothing per request that the API does not need
+            auto_decompress=False,
             trust_env=False,
         )
         return self
@@ -65,6 +69,15 @@ class SignedJsonClient:
         if session is not None:
             await session.close()
 
+    def _url(self, endpoint: str) -> Any:
+        """The parsed URL of ``endpoint``, built once (aiohttp would parse the string per request)."""
+        url = self._urls.get(endpoint)
+        if url is None:
+            from yarl import URL
+
+            url = self._urls[endpoint] = URL(self.base_url + endpoint)
+        return url
+
     async def post(self, endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
         """POST the signed body; return the JSON object or raise ``UnknownOutcome``."""
         import aiohttp
@@ -73,9 +86,7 @@ class SignedJsonClient:
             raise RuntimeError(f"{type(self).__name__} is not open: use 'async with client:'")
         body = json.dumps(self.signer.sign(fields), ensure_ascii=False).encode("utf-8")
         try:
-            async with self._session.post(
-                self.base_url + endpoint, data=body, headers=_HEADERS
-            ) as response:
+            async with self._session.post(self._url(endpoint), data=body) as response:
                 status = response.status
                 raw = await response.read()
         except TimeoutError:  # aiohttp's total deadline (connect + send + whole answer)
