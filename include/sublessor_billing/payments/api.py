@@ -54,9 +54,11 @@ class SignedJsonClient:
             import aiohttp
         except ImportError as exc:  # pinned in requirements.txt
             raise RuntimeError(f"aiohttp is required to reach {self.describe()}: {exc}") from None
+        seconds = self.timeout_ms / 1000
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.limit, ssl=self.ssl_context),
-            timeout=aiohttp.ClientTimeout(total=self.timeout_ms / 1000),
+            # exact: aiohttp would round a deadline above 5 s up to the next whole second
+            timeout=aiohttp.ClientTimeout(total=seconds, ceil_threshold=seconds + 1),
             headers=_HEADERS,
             cookie_jar=aiohttp.DummyCookieJar(),  # nothing per request that the API does not need
             auto_decompress=False,
