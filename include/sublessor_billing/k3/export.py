@@ -1,7 +1,7 @@
 """Export new and edited contracts to K3 Cloud, one recovery point per step.
 
 Per page of contracts: plan each (pure) -> one ExecuteBillQuery for the numbers of
-every contract whose create may have reached K3 -> per contract: adopt the bill found,
+every contract that may already have a bill -> per contract: adopt the bill found,
 commit the attempt (``in_flight`` before a create, the FID before an update) ->
 Save -> commit ``exported`` or ``refused``. A crash anywhere leaves either nothing
 sent, or ``in_flight`` without FID and with the number sent, which the next run

@@ -1,11 +1,13 @@
 """Decide, per contract, what the K3 export must do: pure functions, no I/O.
 
 State machine of ``k3_contract_export_state.state`` (see docs/k3_contract_export.md):
-no row -> ``in_flight`` (committed before a create is sent) -> ``exported`` or ``refused``;
+no row -> (looked up, nothing found) ``in_flight`` (committed before a create is sent)
+-> ``exported`` or ``refused``;
 ``exported`` -> (contract edited) update via FID -> ``exported`` or ``refused``.
-A row without ``k3_id`` may hide a bill K3 created for an answer we never recorded,
-under the number that create sent (the row's ``contract_no``), which CRM may have
-changed since: such a contract is looked up by both numbers before anything is created.
+Nothing is created without a look-up first: a contract without a row may have a
+bill the legacy exporter made (same number), and a row without ``k3_id`` may hide
+a bill K3 created for an answer we never recorded, under the number that create
+sent (the row's ``contract_no``), which CRM may have changed since.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ REFUSED = "refused"
 
 
 class Action(enum.StrEnum):
-    CREATE = "create"  # never sent: record in_flight, then Save without FID
+    CREATE = "create"  # never sent by us: look the number up (legacy bill), adopt or create
     RECOVER = "recover"  # maybe created by us: look up the numbers sent and current first
     UPDATE = "update"  # K3 has it (known FID): Save with FID
     UNCHANGED = "unchanged"
@@ -65,8 +67,11 @@ def lookup_numbers(action: Action, contract_no: str, sent_contract_no: str | Non
     """The bill numbers to look up before a Save without FID, the likeliest owner's first.
 
     RECOVER: the number our last create sent (the bill it may have made, even if
-    CRM renamed the contract since), then the current one. Others: none.
+    CRM renamed the contract since), then the current one; CREATE: the current
+    number (a bill the legacy exporter made). UPDATE and UNCHANGED: none.
     """
+    if action is Action.CREATE:
+        return [contract_no]
     if action is not Action.RECOVER:
         return []
     unique: dict[str, str] = {}

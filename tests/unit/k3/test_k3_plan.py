@@ -59,10 +59,10 @@ def test_nothing_ever_created_twice_once_a_bill_may_exist() -> None:
 
 
 def test_numbers_looked_up_before_a_create() -> None:
+    assert lookup_numbers(Action.CREATE, "HT-2", None) == ["HT-2"]
     # The number the lost create sent comes first: that bill is certainly ours.
     assert lookup_numbers(Action.RECOVER, "HT-2", "HT-1") == ["HT-1", "HT-2"]
     assert lookup_numbers(Action.RECOVER, "HT-2", "ht-2 ") == ["ht-2 "]
-    assert lookup_numbers(Action.CREATE, "HT-2", None) == []
     assert lookup_numbers(Action.UPDATE, "HT-2", "HT-1") == []
     assert lookup_numbers(Action.UNCHANGED, "HT-2", "HT-1") == []
 
