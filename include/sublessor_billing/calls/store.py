@@ -28,6 +28,20 @@ class CoercedValue(ValueError):
     """INSERT IGNORE would have stored a value other than the one given."""
 
 
+# Server errors about a value (not the connection, locks or permissions).
+_DATA_ERROR_CODES = {1048, 1264, 1265, 1292, 1300, 1366, 1367, 1406, 1411}
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether the server (or our own check) refused a value, rather than the connection failing."""
+    import MySQLdb
+
+    if isinstance(exc, CoercedValue | MySQLdb.DataError):
+        return True
+    code = exc.args[0] if isinstance(exc, MySQLdb.Error) and exc.args else None
+    return code in _DATA_ERROR_CODES
+
+
 def insert_calls(cur: Any, calls: Sequence[Call], *, short_threshold: int | None = None) -> int:
     """Log calls; a call_id already logged is absorbed. Return how many rows were new.
 

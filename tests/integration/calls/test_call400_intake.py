@@ -111,6 +111,31 @@ def test_invalid_message_quarantined_once_with_seen_count(call400, amqp_hook) ->
     assert rows[0][5] == call400.names["routing_key"]
 
 
+def test_start_times_out_of_bounds_of_the_intake_time_are_quarantined(call400, amqp_hook):
+    """A 9999 start_time used to be logged and then fail every judge run."""
+    from datetime import datetime
+
+    intake_time = datetime(2026, 3, 1, 12, 0, 0)
+    call400.publish(
+        [
+            call_body("y9999", start_time="9999-12-31 12:00:00"),
+            call_body("ahead", start_time="2026-03-02 12:00:01"),
+            call_body("y1999", start_time="1999-12-31 23:59:59"),
+            call_body("day-ahead", start_time="2026-03-02 12:00:00"),
+            call_body("y2000", start_time="2000-01-01 00:00:00"),
+        ]
+    )
+    result = run_intake(call400, amqp_hook, max_messages=10, clock=lambda: intake_time)
+    assert result.as_dict() == {"received": 5, "logged": 2, "duplicates": 0, "quarantined": 3}
+    logged = {r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")}
+    assert logged == {"day-ahead", "y2000"}
+    reasons = dict(call400.query("SELECT call_id, reason FROM call400_quarantine"))
+    assert "more than one day after the intake time 2026-03-01 12:00:00" in reasons["y9999"]
+    assert "more than one day after" in reasons["ahead"]
+    assert "before 2000-01-01" in reasons["y1999"]
+    assert call400.ready() == 0
+
+
 def test_cap_leaves_the_rest_queued(call400, amqp_hook) -> None:
     call400.publish([call_body(f"cap{i}") for i in range(50)])
     result = run_intake(call400, amqp_hook, max_messages=30, batch_size=8)
@@ -223,8 +248,8 @@ def test_a_call_the_log_refuses_is_quarantined_and_the_rest_logged(call400, amqp
     import sublessor_billing.calls.intake as intake
     from sublessor_billing.calls.message import parse_message
 
-    def leaky(body):
-        parsed = parse_message(body)
+    def leaky(body, *, received_at):
+        parsed = parse_message(body, received_at=received_at)
         return replace(parsed, called="4" * 65) if b"gap" in body else parsed
 
     monkeypatch.setattr(intake, "parse_message", leaky)
