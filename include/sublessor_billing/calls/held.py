@@ -17,7 +17,7 @@ from typing import Any
 
 from sublessor_billing.calls.message import EARLIEST_START_TIME, MAX_START_AHEAD
 from sublessor_billing.calls.rules import shift
-from sublessor_billing.calls.store import CALL_LOG
+from sublessor_billing.calls.store import CALL_LOG, as_text
 from sublessor_billing.phone import mask_phone
 
 # Intake refuses a start_time more than MAX_START_AHEAD after the intake time
@@ -75,8 +75,7 @@ def held_calls(cur: Any, *, ids: Sequence[int] | None = None, limit: int = 100) 
     rows = [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
     for row in rows:
         row["caller"] = mask_phone(row["caller"])
-        if isinstance(row["call_id"], bytes):  # VARBINARY call_id (servers without NO PAD)
-            row["call_id"] = row["call_id"].decode("utf-8", "replace")
+        row["call_id"] = as_text(row["call_id"])
     return rows
 
 

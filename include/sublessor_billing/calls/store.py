@@ -120,10 +120,10 @@ def _refuse_coerced_values(cur: Any, *, duplicates: int) -> None:
 
 def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
     """Log a warning for each call whose stored copy differs from it; return how many."""
-    # The unique key pads with spaces ('c1' and 'c1 ' collide): match the same way.
+    # call_id compares exactly, trailing spaces included (NO PAD collation or VARBINARY).
     wanted: dict[str, Call] = {}
     for call in calls:
-        wanted.setdefault(call.call_id.rstrip(" "), call)
+        wanted.setdefault(call.call_id, call)
     cur.execute(
         f"SELECT {_COLUMNS} FROM {CALL_LOG} WHERE call_id IN ("
         + ", ".join(["%s"] * len(calls))
@@ -132,8 +132,9 @@ def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
     )
     differing = 0
     for stored in cur.fetchall():
-        call = wanted.get(stored[0].rstrip(" "))
-        if call is not None and tuple(stored) != call.row():
+        stored = (as_text(stored[0]), *stored[1:])
+        call = wanted.get(stored[0])
+        if call is not None and stored != call.row():
             differing += 1
             log.warning(
                 "Duplicate call_id %s differs from the logged copy (caller %s, sublessor %s); "
@@ -143,6 +144,11 @@ def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
                 call.sublessor_id,
             )
     return differing
+
+
+def as_text(call_id: str | bytes) -> str:
+    """A call_id as read back: bytes where the server has no NO PAD collation (VARBINARY)."""
+    return call_id.decode("utf-8") if isinstance(call_id, bytes) else call_id
 
 
 def quarantine(cur: Any, items: Sequence[tuple[str, bytes, Invalid, str | None]]) -> None:

@@ -210,15 +210,41 @@ def test_bad_messages_among_valid_ones_all_end_in_quarantine(call400, amqp_hook,
     assert call400.ready() == 0
 
 
-def test_call_ids_the_unique_key_pads_alike_are_duplicates_not_a_crash(call400, amqp_hook) -> None:
-    call400.publish([call_body("pad-1 ")])
+def test_call_ids_differing_by_trailing_spaces_are_two_calls_end_to_end(call400, amqp_hook):
+    """'c1' and 'c1 ' are two calls: both logged, judged and given an order of their own."""
+    from sublessor_billing.calls.judge import judge_pending
+    from sublessor_billing.payments.store import allocate_orders
+
+    call400.publish([call_body("c1", caller="13900000001"), call_body("C1", caller="13900000003")])
     run_intake(call400, amqp_hook, max_messages=10)
-    call400.publish([call_body("pad-1"), call_body("Pad-1")])
+    call400.publish(
+        [
+            call_body("c1 ", caller="13900000002"),
+            call_body("c1 ", caller="13900000002"),  # a redelivery: the only duplicate
+            call_body(" c1", caller="13900000004"),
+        ]
+    )
     result = run_intake(call400, amqp_hook, max_messages=10)
-    assert result.as_dict() == {"received": 2, "logged": 1, "duplicates": 1, "quarantined": 0}
-    assert sorted(r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")) == [
-        "Pad-1",
-        "pad-1 ",
+    assert result.as_dict() == {"received": 3, "logged": 2, "duplicates": 1, "quarantined": 0}
+    conn = call400.db()
+    try:
+        assert judge_pending(conn, short_threshold=8, repeat_window=86400)["valid"] == 4
+        assert allocate_orders(conn, 4000) == 4
+    finally:
+        conn.close()
+    logged = call400.query(
+        "SELECT call_id, caller, filter_rule FROM sublessor_call_log_201409 ORDER BY caller"
+    )
+    assert logged == [
+        ("c1", "13900000001", 1),
+        ("c1 ", "13900000002", 1),
+        ("C1", "13900000003", 1),
+        (" c1", "13900000004", 1),
+    ]
+    orders = call400.query("SELECT call_id FROM sublessor_call_payment_log_201409 ORDER BY id")
+    assert sorted(r[0] for r in orders) == [" c1", "C1", "c1", "c1 "]
+    assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE call_id = 'c1'") == [
+        (1,)
     ]
     assert call400.ready() == 0
 
