@@ -73,9 +73,9 @@ def judge_pending(
             try:
                 done = judge_batch(conn, **options)
             except Exception as exc:
-                conn.rollback()
                 if not _one_call_could_cause(exc):
-                    raise
+                    raise  # connection, lock or permission: the task fails and retries
+                conn.rollback()
                 log.warning(
                     "Judging a batch failed (%s: %s); judging its calls one by one", _name(exc), exc
                 )
@@ -104,7 +104,8 @@ def reopen_hand_reset(conn: Any) -> int:
     """Clear judged_at of calls set back to filter_rule 0 by hand, so the judge sees them.
 
     Candidates are read as (filter_rule 0, judged_at NULL) in idx_filter_rule;
-    the judge itself never leaves a 0 with a judged_at. Normally an empty range.
+    the judge itself leaves a 0 with a judged_at only on a held call, which has a
+    held_reason and is skipped here (calls.held). Normally an empty range.
     """
     with conn.cursor() as cur:
         reopened = cur.execute(
