@@ -154,13 +154,21 @@ def classify_charge(order: PendingOrder, body: Any, where: str = "the payment ce
     )
 
 
-def triggers_offline(outcome: Outcome, price_fen: int) -> bool:
-    """Refused for money or account, or charged down to less than one call's price."""
+def offline_signal(outcome: Outcome, price_fen: int) -> bool | None:
+    """What a settled charge says about the sublessor's listings (payment-api.md's rule).
+
+    True: take them offline (refused for money or account, or charged down to less
+    than one call's price). False: keep them online (charged, at least one call's
+    price left). None: says nothing about the account (1004, a success whose answer
+    carried no balance, an outcome still pending).
+    """
     if outcome.status == INSUFFICIENT or (
         outcome.status == FAILED and outcome.result_code == CODE_ACCOUNT
     ):
         return True
-    return outcome.status == SUCCESS and outcome.balance is not None and outcome.balance < price_fen
+    if outcome.status == SUCCESS and outcome.balance is not None:
+        return outcome.balance < price_fen
+    return None
 
 
 def offline_reason(outcome: Outcome) -> str:

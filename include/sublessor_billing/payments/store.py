@@ -10,18 +10,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sublessor_billing.calls.judge import judge_lock
-from sublessor_billing.payments.outcomes import (
-    PENDING,
-    Outcome,
-    PendingOrder,
-    offline_reason,
-    offline_request_id,
-    triggers_offline,
-)
+from sublessor_billing.payments.decisions import record_decisions
+from sublessor_billing.payments.outcomes import PENDING, Outcome, PendingOrder
 
 PAYMENT_LOG = "sublessor_call_payment_log_201409"
 CALL_LOG = "sublessor_call_log_201409"
-OFFLINE = "sublessor_offline_event"
 
 # Order ids come from the payment log's AUTO_INCREMENT, handed out in call order,
 # so a sublessor's calls are charged in the order they were made. Only calls
@@ -72,14 +65,6 @@ SET p.attempts = p.attempts + v.sent, p.last_error = v.error,
 WHERE p.status = 'pending'
 """
 _STILL_PENDING_ROW = "SELECT %s AS id, %s AS sent, %s AS error, %s AS result_code"
-
-# One decision per sublessor while an earlier one has not been sent yet: a rerun
-# after a crash does not add a second decision for the same dry spell.
-_DECIDE_OFFLINE = f"""
-INSERT IGNORE INTO {OFFLINE} (request_id, sublessor_id, trigger_order_id, reason)
-SELECT %s, %s, %s, %s FROM DUAL
-WHERE NOT EXISTS (SELECT 1 FROM {OFFLINE} o WHERE o.sublessor_id = %s AND o.status = 'pending')
-"""
 
 
 def allocate_orders(
@@ -145,12 +130,12 @@ def record_outcomes(
 ) -> tuple[list[Outcome], int]:
     """Write one batch of answers and the offline decisions they cause, in one transaction.
 
-    ``decided`` holds the sublessors that already got a decision in this pass
-    (updated in place). Returns the outcomes that actually settled a pending row
-    and the number of offline decisions recorded.
+    The decisions follow ``decisions.record_decisions``. ``decided`` gets the
+    sublessors that got a new decision (updated in place, for the caller's
+    bookkeeping; the table, not this set, decides). Returns the outcomes that
+    actually settled a pending row and the number of offline decisions recorded.
     """
     outcomes = list(outcomes)
-    decisions = 0
     if not outcomes:
         return [], 0
     with conn.cursor() as cur:
@@ -178,79 +163,10 @@ def record_outcomes(
                 [(o.order_id, int(o.sent), (o.error or "")[:512], o.result_code) for o in waiting],
             )
             cur.execute(_STILL_PENDING.format(rows=sql), params)
-        for o in sorted(settled, key=lambda o: o.order_id):
-            if o.sublessor_id in decided or not triggers_offline(o, price_fen):
-                continue
-            decided.add(o.sublessor_id)
-            decisions += cur.execute(
-                _DECIDE_OFFLINE,
-                (
-                    offline_request_id(o.order_id),
-                    o.sublessor_id,
-                    o.order_id,
-                    offline_reason(o),
-                    o.sublessor_id,
-                ),
-            )
+        new_decisions = record_decisions(cur, settled, price_fen)
     conn.commit()
-    return settled, decisions
-
-
-# -- offline decisions ------------------------------------------------------------------
-def load_pending_offline(conn: Any) -> list[tuple[int, str, int, str]]:
-    """``(id, request_id, sublessor_id, reason)`` of every decision not yet sent."""
-    with conn.cursor() as cur:
-        cur.execute(
-            f"SELECT id, request_id, sublessor_id, reason FROM {OFFLINE} WHERE status = 'pending' ORDER BY id"
-        )
-        rows = cur.fetchall()
-    conn.commit()
-    return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
-
-
-# A decision is stale when a later charge of the same sublessor succeeded and left
-# at least one call's price (a top-up while the listing service was down).
-# idx_status (status, sublessor_id, id) serves the join.
-_SUPERSEDE_OFFLINE = f"""
-UPDATE {OFFLINE} o JOIN (
-  SELECT d.id, MIN(p.id) AS by_order
-  FROM {OFFLINE} d JOIN {PAYMENT_LOG} p
-    ON p.status = 'success' AND p.sublessor_id = d.sublessor_id AND p.id > d.trigger_order_id
-   AND p.balance_after >= %s
-  WHERE d.status = 'pending'
-  GROUP BY d.id
-) s ON s.id = o.id
-SET o.status = 'superseded', o.done_at = NOW(3),
-    o.last_error = CONCAT('superseded, not sent: order ', s.by_order,
-                          ' left a balance of at least ', %s, ' fen (one call)')
-WHERE o.status = 'pending'
-"""
-
-
-def supersede_stale_offline(conn: Any, price_fen: int) -> int:
-    """Mark pending decisions made stale by a later sufficient charge ``superseded``; return how many."""
-    with conn.cursor() as cur:
-        changed = cur.execute(_SUPERSEDE_OFFLINE, (price_fen, price_fen))
-    conn.commit()
-    return int(changed)
-
-
-def record_offline(conn: Any, event_id: int, *, offlined: int | None, error: str | None) -> None:
-    """Mark one decision done (``error`` None) or count a failed attempt."""
-    with conn.cursor() as cur:
-        if error is None:
-            cur.execute(
-                f"UPDATE {OFFLINE} SET status = 'done', offlined = %s, attempts = attempts + 1, "
-                "last_error = NULL, done_at = NOW(3) WHERE id = %s AND status = 'pending'",
-                (offlined, event_id),
-            )
-        else:
-            cur.execute(
-                f"UPDATE {OFFLINE} SET attempts = attempts + 1, last_error = %s "
-                "WHERE id = %s AND status = 'pending'",
-                (error[:512], event_id),
-            )
-    conn.commit()
+    decided.update(new_decisions)
+    return settled, len(new_decisions)
 
 
 def pending_orders(conn: Any, limit: int = 50) -> tuple[int, list[tuple[int, str]]]:

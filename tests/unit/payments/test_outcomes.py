@@ -10,7 +10,7 @@ from sublessor_billing.payments.outcomes import (
     PendingOrder,
     classify_charge,
     offline_request_id,
-    triggers_offline,
+    offline_signal,
 )
 
 ORDER = PendingOrder(order_id=820000000007, sublessor_id=9, amount=4000, subject="400 call c-7")
@@ -71,15 +71,15 @@ def test_failed_keeps_the_reason_and_1003_is_flagged():
     [
         ({"code": 0, "balance": 3999}, True),
         ({"code": 0, "balance": 4000}, False),
-        ({"code": 0}, False),
+        ({"code": 0}, None),
         ({"code": 1001, "balance": 0}, True),
         ({"code": 1002}, True),
-        ({"code": 1004}, False),
-        ({"code": 1003}, False),
+        ({"code": 1004}, None),
+        ({"code": 1003}, None),
     ],
 )
 def test_offline_rule_uses_the_price_of_one_call(body, expected):
-    assert triggers_offline(classify_charge(ORDER, body), price_fen=4000) is expected
+    assert offline_signal(classify_charge(ORDER, body), price_fen=4000) is expected
 
 
 def test_request_id_is_stable_per_trigger_and_fits_the_column():
