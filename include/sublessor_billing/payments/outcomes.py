@@ -41,7 +41,8 @@ class OrderIdOutOfRange(RuntimeError):
             "so the AUTO_INCREMENT of sublessor_call_payment_log_201409 was reset (MySQL 5.7 does "
             "not persist it across a restart of an empty table). Fix: ALTER TABLE "
             f"sublessor_call_payment_log_201409 AUTO_INCREMENT = {ORDER_ID_MIN}; then delete these "
-            "pending rows (they were never sent) so the next run gives their calls new order ids."
+            "pending rows (they were never sent) and set order_allocated = 0 on their calls in "
+            "sublessor_call_log_201409, so the next run gives them new order ids."
         )
         self.order_ids = order_ids
 

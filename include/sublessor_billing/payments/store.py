@@ -21,20 +21,30 @@ CALL_LOG = "sublessor_call_log_201409"
 # judged valid since the high-water (minus a margin) are read, through
 # idx_filter_rule (filter_rule, judged_at, start_time, id), shared with the
 # judge; NULL judged_at (set by hand) is a second, normally empty, range of it.
-# The first run has no high-water and reads every valid call.
+# The first run has no high-water and reads every valid call. payments/sweep.py
+# reads the rest, whatever the clock did (docs/payments.md, "Sweep").
 ALLOCATION_CURSOR = "payment_allocation"
 ALLOCATION_MARGIN_SECONDS = 600
+NO_ORDER = f"NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)"
+INSERT_ORDERS = (
+    f"INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)"
+)
+ORDER_VALUES = (
+    "SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'"
+)
+# Same transaction as the INSERT: (1, 0) of idx_unallocated keeps only calls without an order.
+MARK_ALLOCATED = f"""
+UPDATE {CALL_LOG} c FORCE INDEX (idx_unallocated) JOIN {PAYMENT_LOG} p ON p.call_id = c.call_id
+SET c.order_allocated = 1 WHERE c.filter_rule = 1 AND c.order_allocated = 0
+"""
 _ALLOCATE_SELECT = f"""
-SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'
+{ORDER_VALUES}
 FROM {CALL_LOG} c FORCE INDEX (idx_filter_rule)
 WHERE c.filter_rule = 1
   AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
-  AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)
+  AND {NO_ORDER}
 ORDER BY c.start_time, c.id
 """
-_ALLOCATE = f"""
-INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)
-{_ALLOCATE_SELECT}"""
 _HIGH_WATER = "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE"
 _SET_HIGH_WATER = """
 INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)
@@ -89,8 +99,10 @@ def allocate_orders(
                 row = cur.fetchone()
                 high_water = row[0] if row else None
                 inserted = cur.execute(
-                    _ALLOCATE, (amount_fen, high_water, high_water, int(margin_seconds))
+                    INSERT_ORDERS + _ALLOCATE_SELECT,
+                    (amount_fen, high_water, high_water, int(margin_seconds)),
                 )
+                cur.execute(MARK_ALLOCATED)
                 cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
             conn.commit()
         except BaseException:
@@ -99,17 +111,28 @@ def allocate_orders(
     return int(inserted)
 
 
-def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
-    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+def high_water(conn: Any) -> Any:
+    """The allocation high-water (DB time of the last completed allocation), None before the first."""
     with conn.cursor() as cur:
         cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (ALLOCATION_CURSOR,))
         row = cur.fetchone()
-        high_water = row[0] if row else None
-        cur.execute("EXPLAIN " + _ALLOCATE_SELECT, (0, high_water, high_water, margin_seconds))
+    return row[0] if row else None
+
+
+def explain(conn: Any, sql: str, params: Sequence[Any]) -> list[dict]:
+    """EXPLAIN of one statement as a list of dicts (bench, tests)."""
+    with conn.cursor() as cur:
+        cur.execute("EXPLAIN " + sql, params)
         cols = [d[0] for d in cur.description]
         plan = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     conn.commit()
     return plan
+
+
+def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
+    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+    position = high_water(conn)
+    return explain(conn, _ALLOCATE_SELECT, (0, position, position, margin_seconds))
 
 
 def load_pending(conn: Any) -> list[PendingOrder]:

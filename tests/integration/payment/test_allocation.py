@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
 
+from sublessor_airflow.operators.charge import ChargeValidCallsOperator
 from sublessor_billing.calls.judge import JudgeLockTimeout, judge_lock
 from sublessor_billing.db.connect import connect
-from sublessor_billing.payments import store
+from sublessor_billing.payments import store, sweep
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +82,65 @@ def test_allocation_waits_for_the_judge_lock(user_prop_target, seed_calls):
     finally:
         judge.close()
     assert allocate(user_prop_target) == 1
+
+
+def charge_task():
+    return ChargeValidCallsOperator(task_id="charge_valid_calls", workers=4)
+
+
+def step_high_water_forward(target, seconds: int) -> None:
+    """As if the database clock went back ``seconds`` after the last allocation."""
+    conn = connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "UPDATE job_cursor SET position_time = NOW() + INTERVAL %s SECOND WHERE name = %s",
+                (seconds, store.ALLOCATION_CURSOR),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["judged_behind_the_high_water", "high_water_in_the_future"])
+def test_a_clock_step_back_leaves_no_valid_call_without_an_order(
+    billing_env, user_prop_target, payment_center, seed_calls, caplog, how
+):
+    payment_center.set_account(41, 10 * PRICE_FEN)
+    seed_calls(41, 1)
+    assert charge_task().execute({})["allocated"] == 1
+
+    if how == "judged_behind_the_high_water":  # judged after the step: an hour "earlier"
+        late = seed_calls(41, 1, judged_ago=3600)
+    else:
+        step_high_water_forward(user_prop_target, 86400)
+        late = seed_calls(41, 1)
+    caplog.clear()
+    result = charge_task().execute({})
+    rows = payment_rows(user_prop_target)
+    assert late[0] in rows, "a valid call judged behind the high-water got no order"
+    assert rows[late[0]]["status"] == "success"
+    assert (result["allocated"], result["found_by_sweep"], result["success"]) == (1, 1, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("1 valid call(s)" in w and late[0] in w for w in warnings), warnings
+
+    again = charge_task().execute({})
+    assert (again["allocated"], again["found_by_sweep"]) == (0, 0)
+    assert payment_center.full_state()["double_charged"] == []
+
+
+def test_the_sweep_reads_an_index_range_that_allocation_empties(user_prop_target, seed_calls):
+    seed_calls(1, 3)
+    allocate(user_prop_target)
+    conn = connect(user_prop_target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT order_allocated FROM {store.CALL_LOG}")
+            assert cur.fetchall() == ((1,),), "flagged in the allocation's transaction"
+        plan = sweep.sweep_plan(conn)
+    finally:
+        conn.close()
+    calls = next(row for row in plan if row["table"] == "c")
+    assert calls["key"] == "idx_unallocated" and calls["type"] in ("ref", "range")
+    payments = next(row for row in plan if row["table"] == "p")
+    assert payments["key"] == "uk_call_id"
