@@ -93,12 +93,12 @@ class ChargeReport:
     charged_fen: int = 0
     offline_decisions: int = 0
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
-    sweep: Sweep = field(default_factory=lambda: Sweep([]))
+    sweep: Sweep = field(default_factory=lambda: Sweep([], []))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "allocated": self.allocated,
-            **self.sweep.as_dict(),  # 0 in normal operation (docs/payments.md, "Sweep")
+            **self.sweep.as_dict(),  # both 0 in normal operation (docs/payments.md, "Sweep")
             **{status: self.counts.get(status, 0) for status in (*SETTLED, PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),

@@ -25,6 +25,13 @@ CALL_LOG = "sublessor_call_log_201409"
 # reads the rest, whatever the clock did (docs/payments.md, "Sweep").
 ALLOCATION_CURSOR = "payment_allocation"
 ALLOCATION_MARGIN_SECONDS = 600
+# What a call gives its payment row must fit there unchanged (001: call_id
+# VARCHAR(64), sublessor_id INT UNSIGNED, call_type VARCHAR(16); subject is
+# 9 + 64 of 128): a call that does not is left out and reported, never failing
+# the INSERT of every other call. Written so that it is never NULL.
+FITS_PAYMENT_LOG = """c.call_id IS NOT NULL AND CHAR_LENGTH(c.call_id) <= 64
+  AND c.sublessor_id IS NOT NULL AND c.sublessor_id BETWEEN 1 AND 4294967295
+  AND c.call_type IS NOT NULL AND CHAR_LENGTH(c.call_type) <= 16"""
 NO_ORDER = f"NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)"
 INSERT_ORDERS = (
     f"INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)"
@@ -42,7 +49,7 @@ _ALLOCATE_SELECT = f"""
 FROM {CALL_LOG} c FORCE INDEX (idx_filter_rule)
 WHERE c.filter_rule = 1
   AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
-  AND {NO_ORDER}
+  AND {NO_ORDER} AND {FITS_PAYMENT_LOG}
 ORDER BY c.start_time, c.id
 """
 _HIGH_WATER = "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE"
