@@ -104,13 +104,21 @@ def describe(client: Any, endpoint: str) -> str:
     return how(endpoint) if callable(how) else f"{type(client).__name__} {endpoint}"
 
 
-def _int_or_none(value: Any) -> int | None:
+def _int_or_none(value: Any, bits: int = 63) -> int | None:
+    """An integer the payment log can store (signed, ``bits`` + 1 bits wide), else None."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
     try:
-        return int(value)
-    except ValueError:
+        number = int(value)
+    except ValueError:  # not a number, or more digits than Python converts
         return None
+    return number if -(2**bits) <= number < 2**bits else None
+
+
+def _text(value: Any, length: int) -> str | None:
+    """At most ``length`` characters that MySQL's utf8mb4 accepts (a lone surrogate becomes ?)."""
+    text = str(value or "")[:length]
+    return text.encode("utf-8", "replace").decode("utf-8") or None
 
 
 def classify_charge(order: PendingOrder, body: Any, where: str = "the payment center") -> Outcome:
@@ -119,12 +127,14 @@ def classify_charge(order: PendingOrder, body: Any, where: str = "the payment ce
     def outcome(status: str, **kw: Any) -> Outcome:
         return Outcome(order.order_id, order.sublessor_id, status, order.amount, **kw)
 
-    code = _int_or_none(body.get("code")) if isinstance(body, dict) else None
+    # result_code is an INT and balance_after a BIGINT: a number beyond them is no answer,
+    # and must not fail the batch that records it with other orders' answers.
+    code = _int_or_none(body.get("code"), bits=31) if isinstance(body, dict) else None
     if code is None:
         return outcome(
             PENDING, error=f"answer without an integer code from {where}: {str(body)[:200]}"
         )
-    message = str(body.get("message") or "")[:255] or None
+    message = _text(body.get("message"), 255)
     balance = _int_or_none(body.get("balance"))
     if code == CODE_OK:
         return outcome(SUCCESS, result_code=code, message=message, balance=balance)
