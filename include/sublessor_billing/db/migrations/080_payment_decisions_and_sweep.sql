@@ -8,7 +8,7 @@ ALTER TABLE sublessor_offline_event
   DROP KEY idx_sublessor;
 
 -- A valid call without an order must be found whatever the database clock did
--- (payments/store.py, sweep): order_allocated is set to 1 in the transaction that
+-- (payments/sweep.py): order_allocated is set to 1 in the transaction that
 -- writes the call's payment row, so (filter_rule 1, order_allocated 0) is a small
 -- range of idx_unallocated (the calls just judged, and any that were missed).
 ALTER TABLE sublessor_call_log_201409
