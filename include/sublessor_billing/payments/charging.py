@@ -35,6 +35,7 @@ from sublessor_billing.payments.outcomes import (
     describe,
 )
 from sublessor_billing.payments.sending import RETRY, RetryPolicy, send_in_order
+from sublessor_billing.payments.sweep import Sweep, sweep_unallocated
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,12 @@ class ChargeReport:
     offline_decisions: int = 0
     retried: int = 0  # orders that needed more than one request in this pass
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
+    sweep: Sweep = field(default_factory=lambda: Sweep([], []))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "allocated": self.allocated,
+            **self.sweep.as_dict(),  # both 0 in normal operation (docs/payments.md, "Sweep")
             **{status: self.counts.get(status, 0) for status in (*SETTLED, PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
@@ -120,7 +123,9 @@ def charge_valid_calls(
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
-    report = ChargeReport(allocated=store.allocate_orders(conn, price_fen))
+    sweep = sweep_unallocated(conn, price_fen)  # what the high-water range cannot reach
+    report = ChargeReport(allocated=len(sweep.found), sweep=sweep)
+    report.allocated += store.allocate_orders(conn, price_fen)
     log.info("Allocated %s new order(s) at %s fen each", report.allocated, price_fen)
     on_phase("allocated")
     orders = store.load_pending(conn)
