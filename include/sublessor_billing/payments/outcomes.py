@@ -99,10 +99,16 @@ class PaymentClient(Protocol):
 
 
 class ListingClient(Protocol):
+    """Asynchronous; ``async with client:`` opens its connection pool (``payments.api.ListingApi``)."""
+
     def describe(self, endpoint: str) -> str:
         """``connection '<id>' at <url>``, for error messages."""
 
-    def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> Any: ...
+
+    async def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
         """POST /listing/offline_all; return the JSON body or raise ``UnknownOutcome``."""
 
 

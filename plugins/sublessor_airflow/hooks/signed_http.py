@@ -8,7 +8,7 @@ once; ``get_conn()`` returns the asynchronous client of
 total deadline per request). The provider's ``HttpAsyncHook`` is not used: it
 sends login / password as basic auth (the app key must only sign) and opens a
 session per call. ``charge`` / ``query`` / ``offline_all`` are synchronous
-one-off calls for operators and people investigating a row.
+one-off calls for people investigating a row; the operators use ``get_conn()``.
 """
 
 from __future__ import annotations

@@ -112,13 +112,9 @@ class TakeListingsOfflineOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from sublessor_airflow.hooks.mysql import user_prop_db
-        from sublessor_airflow.variables import get_int
 
-        # the current price: a decision is stale once a later charge left at least this much
-        price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
-        self.hook.describe()  # read the connection here, before the delivery threads start
+        # No price: whether a decision is current was settled when its charge was recorded.
+        client = self.hook.get_conn()  # the connection is read here, once
         with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-            report = send_offline_decisions(
-                conn, self.hook, price_fen=price_fen, workers=int(self.workers)
-            )
+            report = send_offline_decisions(conn, client, workers=int(self.workers))
         return report.as_dict()

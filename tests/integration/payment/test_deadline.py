@@ -12,7 +12,8 @@ import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
 
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
-from sublessor_airflow.operators.charge import ChargeValidCallsOperator
+from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
+from sublessor_billing.payments.offline import OfflinePending
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN, UnknownOutcome
 from sublessor_billing.sandbox.server import Fault
 
@@ -58,3 +59,19 @@ def test_the_operator_bounds_a_dripping_answer_by_the_variable_and_sends_it_agai
     row = payment_rows(user_prop_target)[call]
     assert (row["status"], row["attempts"]) == ("success", 2)
     assert payment_center.full_state()["charges"] == 1
+
+
+def test_the_offline_task_bounds_a_dripping_answer_by_the_variable(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls, airflow_variables
+):
+    airflow_variables("payment_api_timeout", TIMEOUT_MS)
+    seed_calls(2, 1)  # no account: 1002, an offline decision
+    assert ChargeValidCallsOperator(task_id="charge", workers=2).execute({})["failed"] == 1
+    listing_service.add_fault(
+        Fault("drip_after", path="/listing/offline_all", seconds=DRIP_S, times=1)
+    )
+    offline = TakeListingsOfflineOperator(task_id="offline", workers=2)
+    with pytest.raises(OfflinePending, match=f"no complete answer within {TIMEOUT_MS} ms from "):
+        offline.execute({})
+    assert offline.execute({})["sent"] == 1  # the same request_id, answered as the first
+    assert listing_service.offline_calls == {2: 1}

@@ -140,9 +140,9 @@ def test_every_sequence_of_outcomes_keeps_the_offline_invariant(
         if listing != "up":
             listing_service.add_fault(LISTING_DOWN if listing == "down" else ANSWER_LOST)
         before = listing_service.offline_calls.get(sub, 0)
-        hook = ListingApiHook(timeout_ms=5000, pool_size=2)
+        client = ListingApiHook(timeout_ms=5000, pool_size=2).get_conn()
         try:
-            send_offline_decisions(conn, hook, price_fen=PRICE_FEN, workers=2)
+            send_offline_decisions(conn, client, workers=2)
         except OfflinePending:
             assert listing != "up"
         if listing_service.offline_calls.get(sub, 0) > before:
