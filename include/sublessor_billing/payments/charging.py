@@ -25,14 +25,15 @@ from typing import Any
 from sublessor_billing.payments import store
 from sublessor_billing.payments.api import event_loop
 from sublessor_billing.payments.outcomes import (
+    ORDER_ID_MIN,
     PENDING,
     SETTLED,
     SUCCESS,
+    OrderIdOutOfRange,
     Outcome,
     PaymentClient,
     PaymentConfigurationError,
     PendingOrder,
-    check_order_ids,
     describe,
 )
 from sublessor_billing.payments.sending import RETRY, RetryPolicy, send_in_order
@@ -61,6 +62,12 @@ class ChargesPending(RuntimeError):
             "<Error>' is a bug: see the task log); Airflow retries this task and the next run re-sends "
             "the same order ids (always safe: clear the task once the payment center answers). A row "
             "that stays stuck: docs/payments.md."
+            + (
+                f" Also held back, never sent: {len(report.held)} order id(s) below {ORDER_ID_MIN} "
+                f"({', '.join(map(str, report.held[:20]))}): see OrderIdOutOfRange in the task log."
+                if report.held
+                else ""
+            )
         )
         self.report = report
 
@@ -92,6 +99,7 @@ class ChargeReport:
     offline_decisions: int = 0
     retried: int = 0  # orders that needed more than one request in this pass
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # pending ids below ORDER_ID_MIN, never sent
     sweep: Sweep = field(default_factory=lambda: Sweep([], []))
 
     def as_dict(self) -> dict[str, Any]:
@@ -105,6 +113,7 @@ class ChargeReport:
             "retried": self.retried,
             # Bounded, so a payment center outage does not flood the log and XCom.
             "pending_order_ids": [oid for oid, _ in self.pending_orders[:PENDING_IDS_SHOWN]],
+            "held_out_of_range": len(self.held),
         }
 
 
@@ -121,6 +130,9 @@ def charge_valid_calls(
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
+    Pending ids below ORDER_ID_MIN are held back (never sent) while every other
+    order is settled; the pass then raises ``OrderIdOutOfRange`` naming them.
+
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
@@ -129,14 +141,13 @@ def charge_valid_calls(
     report.allocated += store.allocate_orders(conn, price_fen)
     log.info("Allocated %s new order(s) at %s fen each", report.allocated, price_fen)
     on_phase("allocated")
-    orders = store.load_pending(conn)
-    check_order_ids([o.order_id for o in orders])  # before any request
+    orders, report.held = _hold_out_of_range(store.load_pending(conn))
     log.info("Settling %s pending order(s), %s sublessor(s) at a time", len(orders), workers)
     recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
     with event_loop() as loop:
         bad_signature = loop.run(settle(client, orders, recorder, workers=workers, retry=retry))
     # The table, not this pass's bookkeeping, says whether anything is left.
-    report.counts[PENDING], report.pending_orders = store.pending_orders(conn)
+    report.counts[PENDING], report.pending_orders = store.pending_orders(conn, min_id=ORDER_ID_MIN)
     log.info("Charging result: %s", report.as_dict())
     if bad_signature:
         raise PaymentConfigurationError(
@@ -149,7 +160,25 @@ def charge_valid_calls(
     reused = store.unresolved_reused_orders(conn)
     if reused:
         raise OrderIdsReused(reused)
+    if report.held:
+        raise OrderIdOutOfRange(report.held, others_settled=True)
     return report
+
+
+def _hold_out_of_range(orders: list[PendingOrder]) -> tuple[list[PendingOrder], list[int]]:
+    """Split off the orders whose id is below ORDER_ID_MIN: never sent, reported, the rest charged.
+
+    Not even that sublessor's later orders wait behind them: the fix gives their
+    calls new (higher) order ids, so they are charged after those anyway.
+    """
+    held = sorted(o.order_id for o in orders if o.order_id < ORDER_ID_MIN)
+    if held:
+        log.error(
+            "Holding back %s pending order id(s) below %s, never sent (the task fails at the end "
+            "of this pass; every other order is charged): %s",
+            len(held), ORDER_ID_MIN, held[:20],
+        )  # fmt: skip
+    return [o for o in orders if o.order_id >= ORDER_ID_MIN], held
 
 
 # -- phase 2: pending -> settled ---------------------------------------------------------

@@ -32,14 +32,16 @@ class UnknownOutcome(Exception):
 
 
 class OrderIdOutOfRange(RuntimeError):
-    """An order id below ORDER_ID_MIN: the payment log's AUTO_INCREMENT was reset; nothing is sent."""
+    """Order ids below ORDER_ID_MIN (AUTO_INCREMENT reset, or a row inserted by hand): never sent."""
 
-    def __init__(self, order_ids: list[int]) -> None:
+    def __init__(self, order_ids: list[int], *, others_settled: bool = False) -> None:
         shown = ", ".join(str(oid) for oid in order_ids[:20])
+        held = "; held back, every other pending order is settled" if others_settled else ""
         super().__init__(
-            f"Refusing to send order id(s) {shown} ({len(order_ids)} in all): below {ORDER_ID_MIN}, "
-            "so the AUTO_INCREMENT of sublessor_call_payment_log_201409 was reset (MySQL 5.7 does "
-            "not persist it across a restart of an empty table). Fix: ALTER TABLE "
+            f"Refusing to send order id(s) {shown} ({len(order_ids)} in all{held}): below "
+            f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of sublessor_call_payment_log_201409 "
+            "was reset (MySQL 5.7 does not persist it across a restart of an empty table) or the "
+            "rows were inserted by hand. Fix: ALTER TABLE "
             f"sublessor_call_payment_log_201409 AUTO_INCREMENT = {ORDER_ID_MIN}; then delete these "
             "pending rows (they were never sent) and set order_allocated = 0 on their calls in "
             "sublessor_call_log_201409, so the next run gives them new order ids."

@@ -200,15 +200,15 @@ def record_outcomes(
     return settled, len(new_decisions)
 
 
-def pending_orders(conn: Any, limit: int = 50) -> tuple[int, list[tuple[int, str]]]:
-    """How many rows are still pending in the table, and ``(order id, last_error)`` of the first ``limit``."""
+def pending_orders(
+    conn: Any, limit: int = 50, *, min_id: int = 0
+) -> tuple[int, list[tuple[int, str]]]:
+    """How many rows from ``min_id`` up are still pending, and ``(order id, last_error)`` of the first ``limit``."""
+    where = f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id >= %s"
     with conn.cursor() as cur:
-        cur.execute(f"SELECT COUNT(*) FROM {PAYMENT_LOG} WHERE status = 'pending'")
+        cur.execute(f"SELECT COUNT(*) {where}", (min_id,))
         total = int(cur.fetchone()[0])
-        cur.execute(
-            f"SELECT id, last_error FROM {PAYMENT_LOG} WHERE status = 'pending' ORDER BY id LIMIT %s",
-            (limit,),
-        )
+        cur.execute(f"SELECT id, last_error {where} ORDER BY id LIMIT %s", (min_id, limit))
         rows = [(int(r[0]), str(r[1] or "never sent")) for r in cur.fetchall()]
     conn.commit()
     return total, rows

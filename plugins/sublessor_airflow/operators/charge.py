@@ -33,8 +33,9 @@ class ChargeValidCallsOperator(BaseOperator):
     unknown outcome is retried inside the task (same order id); the task fails
     only when a person must act: still unknown after those retries
     (``ChargesPending``, Airflow retries it), a wrong key (1003), a reused order
-    id (1004) or ids out of range (these three fail without retries). Returns
-    counts per outcome and the money charged.
+    id (1004) or ids below the range (held back, never sent, while every other
+    order is settled); these three fail without retries. Returns counts per
+    outcome and the money charged.
     """
 
     template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")

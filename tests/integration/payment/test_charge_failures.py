@@ -124,6 +124,79 @@ def test_order_ids_below_the_range_are_never_sent(
     assert payment_center.full_state()["orders"] == 0
 
 
+def test_a_hand_inserted_order_id_below_the_range_is_held_back_and_every_other_order_settled(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    """One low id used to stop the whole pass before any request: now only that row waits."""
+    for sub in (5, 6):
+        payment_center.set_account(sub, 10 * PRICE_FEN)
+    calls = seed_calls(5, 2) + seed_calls(6, 1)
+    # a row inserted by hand, for a sublessor that also has calls to charge
+    execute(
+        user_prop_target,
+        "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount, "
+        "subject, status) VALUES (1000, 'by-hand', 5, 4000, '400 call by-hand', 'pending')",
+    )
+    with pytest.raises(OrderIdOutOfRange) as raised:
+        run_charging(user_prop_target)
+    assert raised.value.order_ids == [1000]
+    assert f"AUTO_INCREMENT = {ORDER_ID_MIN}" in str(raised.value)
+    rows = payment_rows(user_prop_target)
+    assert [rows[c]["status"] for c in calls] == ["success"] * 3
+    assert (rows["by-hand"]["status"], rows["by-hand"]["attempts"]) == ("pending", 0)
+    assert payment_center.full_state()["orders"] == 3, "the low id never reached the payment center"
+    assert payment_center.balance(5) == 8 * PRICE_FEN
+
+    with pytest.raises(OrderIdOutOfRange):  # every pass says so until someone repairs the row
+        run_charging(user_prop_target)
+    execute(user_prop_target, "DELETE FROM sublessor_call_payment_log_201409 WHERE id = 1000")
+    assert run_charging(user_prop_target).as_dict()["held_out_of_range"] == 0
+
+
+def test_unknown_outcomes_are_retried_before_a_low_order_id_fails_the_task(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    """ChargesPending (Airflow retries it) comes first and names the held id too."""
+    from sublessor_billing.sandbox.server import Fault
+
+    payment_center.set_account(5, 10 * PRICE_FEN)
+    (call,) = seed_calls(5, 1)
+    execute(
+        user_prop_target,
+        "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount, "
+        "subject, status) VALUES (1000, 'by-hand', 5, 4000, '400 call by-hand', 'pending')",
+    )
+    payment_center.add_fault(Fault("error_before", path="/trade/charge", times=4))
+    with pytest.raises(
+        ChargesPending, match=r"held back, never sent: 1 order id.*\(1000\)"
+    ) as raised:
+        run_charging(user_prop_target)
+    assert raised.value.report.as_dict()["pending"] == 1  # the in-range order only
+    with pytest.raises(OrderIdOutOfRange):
+        run_charging(user_prop_target)
+    assert payment_rows(user_prop_target)[call]["status"] == "success"
+
+
+def test_the_operator_fails_on_a_low_order_id_after_charging_the_others(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sublessor_airflow.operators.charge import ChargeValidCallsOperator
+
+    payment_center.set_account(9, 10 * PRICE_FEN)
+    (call,) = seed_calls(9, 1)
+    execute(
+        user_prop_target,
+        "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount, "
+        "subject, status) VALUES (77, 'by-hand', 9, 4000, '400 call by-hand', 'pending')",
+    )
+    with pytest.raises(AirflowFailException, match="77.*Then clear this task") as raised:
+        ChargeValidCallsOperator(task_id="charge", workers=2).execute({})
+    assert isinstance(raised.value.__cause__, OrderIdOutOfRange)
+    assert payment_rows(user_prop_target)[call]["status"] == "success"
+
+
 def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
     user_prop_target, seed_calls
 ):
