@@ -24,9 +24,11 @@ rule 5 reads).
 - A scheduled run does a full resync instead when the last one is older than the
   Variable `broker_phone_full_resync_hours` (default 24, 0 turns it off): it catches
   commits later than the overlap.
-- A malformed mobile does not stop the sync: every valid row is written, that
-  broker keeps its current row, then the task fails naming each malformed BrokerId
-  (masked number). Have the broker system fix the row; the next run syncs the fix.
+- Any mobile with digits is synced as normalized, foreign ones included
+  (`+852 9123 4567`). A mobile that is not blank but has no digit (`n/a`) is
+  malformed: it does not stop the sync: every valid row is written, that broker
+  keeps its current row, then the task fails naming each malformed BrokerId.
+  Have the broker system fix the row; the next run syncs the fix.
 
 See docs/broker_phone_sync.md.
 """

@@ -25,6 +25,15 @@ from sublessor_billing.phone import mask_phone, normalize_phone
         ("１３８００１３８０００", "13800138000"),  # full-width digits from a CRM form
         ("+８６ 138-0013-8000", "13800138000"),
         ("١٣٨٠٠١٣٨٠٠٠", ""),  # other scripts' digits are not phone digits
+        # Other countries: 00 is the international prefix, as it is for 0086.
+        ("+852 9123 4567", "85291234567"),
+        ("00852 9123 4567", "85291234567"),
+        ("+44 20 7946 0958", "442079460958"),
+        ("0044 20 7946 0958", "442079460958"),
+        ("001 212 555 0123", "12125550123"),
+        ("86 00852 9123 4567", "85291234567"),
+        ("000852", "000852"),  # no country code starts with 0: kept as is
+        ("00", "00"),
     ],
 )
 def test_normalize_examples(raw: str, expected: str) -> None:
@@ -49,6 +58,14 @@ def test_every_written_form_of_a_mobile_is_the_same_caller(mobile: str) -> None:
         f"86 {mobile[:3]} {mobile[3:7]} {mobile[7:]}",
     ]
     assert {normalize_phone(f) for f in forms} == {mobile}
+
+
+@given(
+    st.from_regex(r"[1-9][0-9]{0,2}", fullmatch=True),
+    st.from_regex(r"[1-9][0-9]{6,11}", fullmatch=True),
+)
+def test_plus_and_00_are_the_same_international_prefix(country: str, number: str) -> None:
+    assert normalize_phone(f"00{country} {number}") == normalize_phone(f"+{country} {number}")
 
 
 def test_mask_keeps_last_four_digits_only() -> None:

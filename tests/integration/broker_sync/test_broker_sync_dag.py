@@ -214,7 +214,7 @@ def test_a_run_with_a_malformed_row_fails_and_its_report_is_in_xcom(
     first_full_resync()
     put_brokers(
         source,
-        [(1, "13800000001", "2026-03-01 10:01:00"), (2, "12345", "2026-03-01 10:02:00")],
+        [(1, "13800000001", "2026-03-01 10:01:00"), (2, "n/a", "2026-03-01 10:02:00")],
     )
     dag = load_dag()
     dag.get_task("sync_broker_phones").retries = 0  # a retry fails the same way, after 30 s

@@ -95,14 +95,15 @@ def test_malformed_row_is_skipped_the_window_completes_then_the_task_fails(sourc
         )
     target.commit()
     rows = [(i, f"1380000{i:04d}", "2026-03-01 10:01:00") for i in range(1, 21)]
-    rows[13] = (14, "138 0000 12", "2026-03-01 10:01:00")  # digits, but not a phone number
+    rows[13] = (14, "unknown", "2026-03-01 10:01:00")  # not blank, but no number
     put_brokers(source, rows)
 
     with pytest.raises(MalformedMobile) as failure:
         interval(source, target)
     message = str(failure.value)
     assert "BrokerId 14 " in message and "BrokerId 13 " not in message
-    assert "138 0000 12" not in message and "13800001" not in message  # masked, last 4 digits only
+    assert "unknown" not in message and "13800001" not in message  # neither value shown
+    assert "BrokerId 14 (UserMobile of 7 characters: no digits)" in message
     assert failure.value.broker_ids == [14] and failure.value.total == 1
     report = failure.value.report
     assert (report.added, report.malformed, report.read) == (19, 1, 20)
@@ -127,9 +128,9 @@ def test_every_malformed_row_is_named_across_pages(source, target) -> None:
     put_brokers(
         source,
         [
-            (1, "12345", "2026-03-01 10:01:00"),
+            (1, "n/a", "2026-03-01 10:01:00"),
             (2, "13800000002", "2026-03-01 10:01:00"),
-            (3, "1380000000312345", "2026-03-01 10:01:00"),
+            (3, "无", "2026-03-01 10:01:00"),
             (4, "13800000004", "2026-03-01 10:02:00"),
         ],
     )
@@ -145,7 +146,7 @@ def test_full_resync_keeps_the_row_of_a_malformed_broker(source, target) -> None
         source,
         [
             (1, "13800000001", "2025-06-01 08:00:00"),
-            (2, "99", "2025-06-01 08:00:00"),  # malformed: keeps 13800000099
+            (2, "--", "2025-06-01 08:00:00"),  # malformed: keeps 13800000099
             (4, "13800000004", "2025-06-01 08:00:00"),
         ],
     )

@@ -96,7 +96,7 @@ def test_emptied_changed_and_reassigned_mobiles(source, target) -> None:
                 "13700000002",
                 "2026-03-01 10:06:00",
             ),  # new mobile: 13900000002 now an ordinary caller
-            (3, "n/a", "2026-03-01 10:06:00"),  # letters only: no mobile
+            (3, "  ", "2026-03-01 10:06:00"),  # blank: no mobile
             (4, "021-1234 5678", "2026-03-01 10:06:00"),  # touched, same number
         ],
     )
