@@ -18,8 +18,16 @@ STEP = timedelta(minutes=5)
 
 
 def run(source, target, start, *, overlap=900, page_size=100):
+    # No removal limit: these small tables lose most of their rows when a broker
+    # leaves; the limit has its own tests (test_broker_sync_mass_removal.py).
     return sync_interval(
-        source, target, start=start, end=start + STEP, overlap_seconds=overlap, page_size=page_size
+        source,
+        target,
+        start=start,
+        end=start + STEP,
+        overlap_seconds=overlap,
+        page_size=page_size,
+        max_removal_share=1,
     )
 
 
