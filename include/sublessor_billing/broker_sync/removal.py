@@ -49,6 +49,14 @@ class RemovalPlan:
     with_mobile: int
 
 
+def _has_rows(target: Any) -> bool:
+    with target.cursor() as cur:
+        cur.execute("SELECT 1 FROM broker_phone LIMIT 1")
+        found = cur.fetchone() is not None
+    target.rollback()
+    return found
+
+
 def exceeds(removals: int, total: int, max_share: float) -> bool:
     """More than ``max_share`` of ``total`` rows? Removing 0 of 0 never is."""
     return total > 0 and removals / total > max_share
@@ -77,7 +85,7 @@ class RemovalGuard:
     max_share: float
     allowed: bool = False
     source_name: str = "anjuke_db"
-    total: int = 0
+    total: int | None = None  # broker_phone's rows, counted when a removal first needs them
     planned: int = 0
 
     def __post_init__(self) -> None:
@@ -92,47 +100,57 @@ class RemovalGuard:
         """Refuse, before anything is written, a sync that would remove too much."""
         if self.allowed:
             log.warning("broker_phone_sync %s: allow_mass_removal is set: no removal limit", mode)
-        if not self.active:
-            return
-        with target.cursor() as cur:
-            self.total = count_rows(cur)
-        target.rollback()
+        if not self.active or not _has_rows(target):
+            return  # an empty broker_phone (the first run) has nothing to lose: 0 of 0
         plan = plan_removals(target, pages)
         self.planned = plan.removals
+        if not plan.removals:
+            return
+        total = self._total(target)
+        target.rollback()
         share = self._share(plan.removals)
-        if exceeds(plan.removals, self.total, self.max_share):
+        if exceeds(plan.removals, total, self.max_share):
             raise MassRemoval(
                 f"broker_phone_sync ({mode}) refused: it would remove {plan.removals} of "
-                f"{self.total} broker_phone rows ({share} > {self._limit()}, Variable "
+                f"{total} broker_phone rows ({share} > {self._limit()}, Variable "
                 f"broker_phone_max_removal_share); of the {plan.read} source rows read, "
                 f"{plan.with_mobile} have a mobile. Nothing was written. "
                 + _WHAT_TO_DO.format(source=self.source_name),
                 would_remove=plan.removals,
-                total=self.total,
+                total=total,
             )
         log.info(
             "broker_phone_sync %s will remove %s of %s broker_phone rows (%s, limit %s)",
             mode,
             plan.removals,
-            self.total,
+            total,
             share,
             self._limit(),
         )
 
-    def admit(self, removed: int, more: int, mode: str) -> None:
-        """Refuse a page whose removals would take the sync past the limit."""
-        if not self.active or not exceeds(removed + more, self.total, self.max_share):
+    def admit(self, target: Any, removed: int, more: int, mode: str) -> None:
+        """Refuse a page whose removals would take the sync past the limit (inside its transaction)."""
+        if not self.active or not more:
+            return
+        total = self._total(target)
+        if not exceeds(removed + more, total, self.max_share):
             return
         raise MassRemoval(
             f"broker_phone_sync ({mode}) stopped: the source changed while it was synced: the "
-            f"next page would bring the removals to {removed + more} of {self.total} "
+            f"next page would bring the removals to {removed + more} of {total} "
             f"broker_phone rows ({self._share(removed + more)} > {self._limit()}) where the "
-            f"check before writing found {self.planned}. It removed {removed} of {self.total} "
+            f"check before writing found {self.planned}. It removed {removed} of {total} "
             "before stopping, within the limit; that page and the rest are not written. "
             + _WHAT_TO_DO.format(source=self.source_name),
             would_remove=removed + more,
-            total=self.total,
+            total=total,
         )
+
+    def _total(self, target: Any) -> int:
+        if self.total is None:
+            with target.cursor() as cur:
+                self.total = count_rows(cur)
+        return self.total
 
     def _share(self, removals: int) -> str:
         return f"{100 * removals / self.total:.1f}%" if self.total else "0.0%"

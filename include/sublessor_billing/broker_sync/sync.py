@@ -284,7 +284,7 @@ def _apply_page(
     try:
         with target.cursor() as cur:
             changes = page_changes(cur, rows, id_range)
-            guard.admit(report.removed, len(changes.removals), report.mode)
+            guard.admit(target, report.removed, len(changes.removals), report.mode)
             removed = write_changes(cur, changes)
             cur.execute(*cursor)
     except MassRemoval:
