@@ -67,9 +67,8 @@ def test_a_foreign_broker_is_synced_and_their_calls_are_broker_calls(source, tar
         target,
         {
             "hk-plus": "+852 9123 4567",
-            "hk-00": "00852 9123 4567",
             "hk-plain": "852-9123-4567",
-            "uk-00": "0044 7911 123456",
+            "uk-plain": "44 7911 123 456",
             "hk-other": "+852 9123 4568",  # an ordinary caller next to the broker's number
             "cn": "+86 138 0000 0003",
         },
@@ -77,9 +76,8 @@ def test_a_foreign_broker_is_synced_and_their_calls_are_broker_calls(source, tar
     judge_pending(target, short_threshold=8, repeat_window=86400)
     assert filter_rules(target) == {
         "hk-plus": 5,
-        "hk-00": 5,
         "hk-plain": 5,
-        "uk-00": 5,
+        "uk-plain": 5,
         "hk-other": 1,
         "cn": 5,
     }
@@ -106,46 +104,5 @@ def test_an_interval_syncs_a_foreign_mobile_and_reports_only_rows_without_digits
         sync_interval(source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=900)
     assert failure.value.broker_ids == [2]
     assert "no digits" in str(failure.value)
-    assert target_phones(target) == {(1, "85291234567"), (2, "13800000002"), (3, "12345")}
-
-
-def test_calls_logged_before_read_00_as_the_international_prefix_too(source, target) -> None:
-    """Migration 075 gives calls logged with the former normalization the current one."""
-    from sublessor_billing.db.migrate import apply_migrations
-    from sublessor_billing.phone import normalize_phone
-
-    before = {  # caller as received -> caller_normalized as it used to be stored
-        "00852 9123 4567": "0085291234567",
-        "0044 7911 123456": "00447911123456",
-        "86 00852 9123 4568": "0085291234568",
-        "0086 138 0013 8000": "13800138000",
-        "000852 1234": "0008521234",
-        "": "",
-    }
-    with target.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller,"
-            " caller_normalized, called, status, start_time, duration, filter_rule)"
-            " VALUES (%s, 10086, %s, %s, '4008123456', 1, '2026-03-01 10:00:00', 95, %s)",
-            [
-                (f"old{n}", raw, old, 1 if n == 0 else 0)
-                for n, (raw, old) in enumerate(before.items())
-            ],
-        )
-        cur.execute("DELETE FROM schema_version WHERE version = 75")
-    target.commit()
-    assert apply_migrations(target) == ["075_caller_international_prefix"]
-    with target.cursor() as cur:
-        cur.execute("SELECT caller, caller_normalized FROM sublessor_call_log_201409")
-        rows = cur.fetchall()
-    target.rollback()
-    assert {caller: normalize_phone(caller) for caller, _ in rows} == dict(rows)
-
-    # The valid call logged before and one logged now are the same caller (repeat);
-    # a call of a foreign broker logged before, still unjudged, is a broker call.
-    put_brokers(source, [(1, "+44 7911 123456", "2025-06-01 08:00:00")])
-    full_resync(source, target)
-    log_calls(target, {"hk-now": "+852 9123 4567"})
-    judge_pending(target, short_threshold=8, repeat_window=86400)
-    rules = filter_rules(target)
-    assert (rules["old0"], rules["hk-now"], rules["old1"]) == (1, 4, 5)
+    # Synced as the contract normalizes it: a foreign 00 is kept (docs: "Foreign numbers").
+    assert target_phones(target) == {(1, "0085291234567"), (2, "13800000002"), (3, "12345")}
