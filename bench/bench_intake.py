@@ -24,7 +24,7 @@ import pika
 
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
 from sublessor_billing.calls.judge import judge_pending
-from sublessor_billing.calls.message import Call, parse_message
+from sublessor_billing.calls.message import Call, intake_clock, parse_message
 from sublessor_billing.calls.rules import REPEAT, VALID, base_rule
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_migrations
@@ -115,7 +115,7 @@ def naive_consume(channel, queue: str, conn, limit: int) -> int:
             method, _props, body = channel.basic_get(queue)
             if method is None:
                 break
-            call = parse_message(body)
+            call = parse_message(body, received_at=intake_clock())
             if isinstance(call, Call):
                 cur.execute(
                     "INSERT IGNORE INTO sublessor_call_log_201409 (call_id, sublessor_id, prop_id,"

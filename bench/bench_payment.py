@@ -9,10 +9,13 @@ charges/s of both, the ratio, and the double charges read from the sandbox ledge
 Then order allocation on a long history (``--history`` valid calls already
 charged, judged two days ago, plus ``--new`` just judged): the previous
 full-scan allocation (run and rolled back) vs ``store.allocate_orders`` from a
-high-water, with the EXPLAIN row of the call log.
+high-water, with the EXPLAIN row of the call log; migration 080's backfill of
+``order_allocated`` on that history; and the sweep (``payments/sweep.py``) on a
+pass with nothing missed and on one after a clock step back (``--missed`` calls
+judged an hour behind the high-water), against an anti-join over every valid call.
 
     .venv/bin/python bench/bench_payment.py [--calls 8000] [--sequential-calls 300] [--workers 64]
-        [--history 1000000] [--new 2000]
+        [--history 1000000] [--new 2000] [--missed 100] [--allocation-only]
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ import time
 import urllib.request
 
 from sublessor_billing.db.connect import MySqlTarget, connect
-from sublessor_billing.db.migrate import apply_migrations
-from sublessor_billing.payments import store
+from sublessor_billing.db.migrate import MIGRATIONS_DIR, apply_migrations, split_sql
+from sublessor_billing.payments import store, sweep
 from sublessor_billing.payments.charging import charge_one, charge_valid_calls
 from sublessor_billing.sandbox.__main__ import PAYMENT_KEY, SANDBOX_APP_ID
 
@@ -95,9 +98,67 @@ ORDER BY c.start_time, c.id
 """
 
 
-def bench_allocation(admin, history: int, new: int) -> str:
-    """Allocation time on ``history`` charged calls + ``new`` fresh ones: full scan vs high-water."""
+def timed(conn, sql: str, params: tuple | None = None) -> tuple[int, float]:
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        rows = cur.execute(sql, params)
+    conn.commit()
+    return int(rows), time.perf_counter() - started
+
+
+def wait_for_purge(conn, limit: int = 100, timeout_s: float = 300) -> None:
+    """Wait until InnoDB purged the old index entries of mass updates (the steady state)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count FROM information_schema.INNODB_METRICS "
+                "WHERE name = 'trx_rseg_history_len'"
+            )
+            row = cur.fetchone()
+        conn.commit()
+        if row is None or row[0] < limit:
+            return
+        time.sleep(0.5)
+
+
+def bench_sweep(conn, missed: int) -> str:
+    """The sweep with nothing missed, then with ``missed`` calls judged an hour behind the high-water."""
+    plan = next(r for r in sweep.sweep_plan(conn) if r["table"] == "c")
+    started = time.perf_counter()
+    idle = sweep.sweep_unallocated(conn, PRICE_FEN)
+    idle_s = time.perf_counter() - started
+    timed(
+        conn,
+        f"INSERT INTO {store.CALL_LOG} (call_id, sublessor_id, caller, called, status, start_time, "
+        "duration, filter_rule, judged_at) SELECT CONCAT('m-', seq), 1 + seq % 800, '13900000000', "
+        "'4008001234', 1, TIMESTAMPADD(SECOND, seq, '2026-02-01'), 60, 1, NOW(3) - INTERVAL 1 HOUR "
+        f"FROM seq_1_to_{missed}",
+    )
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT COUNT(*) FROM {store.CALL_LOG} c WHERE c.filter_rule = 1 AND {store.NO_ORDER}"
+        )
+        by_anti_join = cur.fetchone()[0]
+    conn.commit()
+    anti_s = time.perf_counter() - started
+    started = time.perf_counter()
+    stepped = sweep.sweep_unallocated(conn, PRICE_FEN)
+    stepped_s = time.perf_counter() - started
+    return (
+        f"  sweep, nothing missed    {len(idle.found)} found in {idle_s * 1000:.1f} ms; EXPLAIN "
+        f"type={plan['type']} key={plan['key']} rows={plan['rows']}\n"
+        f"  sweep, {missed} missed       {len(stepped.found)} found and allocated in "
+        f"{stepped_s * 1000:.1f} ms\n"
+        f"  anti-join, every valid call (not used): {by_anti_join} found in {anti_s:.2f} s"
+    )
+
+
+def bench_allocation(admin, history: int, new: int, missed: int) -> str:
+    """Allocation on ``history`` charged calls + ``new`` fresh ones: full scan, high-water, sweep."""
     target = make_db(admin, 0, 1, 1, 820000000000)
+    backfill = split_sql((MIGRATIONS_DIR / "080_payment_decisions_and_sweep.sql").read_text())[-1]
     conn = connect(target)
     try:
         with conn.cursor() as cur:
@@ -113,7 +174,7 @@ def bench_allocation(admin, history: int, new: int) -> str:
                     f"NOW(3) - {judged} FROM seq_{first}_to_{first + count - 1}"
                 )
                 conn.commit()
-                if first == 1:  # the history is charged already
+                if first == 1:  # the history is charged already, before migration 080
                     cur.execute(
                         f"INSERT INTO {store.PAYMENT_LOG} (call_id, sublessor_id, amount, subject, "
                         "status) SELECT call_id, sublessor_id, 4000, 'h', 'success' "
@@ -124,6 +185,8 @@ def bench_allocation(admin, history: int, new: int) -> str:
                         (store.ALLOCATION_CURSOR,),
                     )
                     conn.commit()
+                    flagged, backfill_s = timed(conn, backfill)
+                    wait_for_purge(conn)
             started = time.perf_counter()
             full = cur.execute(FULL_SCAN_ALLOCATE, (PRICE_FEN,))
             full_s = time.perf_counter() - started
@@ -132,16 +195,19 @@ def bench_allocation(admin, history: int, new: int) -> str:
         started = time.perf_counter()
         bounded = store.allocate_orders(conn, PRICE_FEN)
         bounded_s = time.perf_counter() - started
+        wait_for_purge(conn)
+        sweeping = bench_sweep(conn, missed)
     finally:
         conn.close()
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
     return (
         f"allocation, {history} calls of history + {new} new (4/5 valid):\n"
+        f"  migration 080 backfill   {flagged} calls flagged in {backfill_s:.2f} s (once)\n"
         f"  full scan (previous)     {full} orders in {full_s:.2f} s\n"
         f"  high-water (index)       {bounded} orders in {bounded_s:.3f} s = "
         f"{full_s / max(bounded_s, 1e-6):.0f}x; EXPLAIN type={plan['type']} key={plan['key']} "
-        f"rows={plan['rows']}"
+        f"rows={plan['rows']}\n{sweeping}"
     )
 
 
@@ -164,7 +230,16 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--new", type=int, default=2000)
+    parser.add_argument("--missed", type=int, default=100)
+    parser.add_argument("--allocation-only", action="store_true")
     args = parser.parse_args()
+    if args.allocation_only:
+        admin = connect(MYSQL)
+        try:
+            print(bench_allocation(admin, args.history, args.new, args.missed))
+        finally:
+            admin.close()
+        return
 
     proc, url = start_sandbox(args.latency_ms)
     admin = connect(MYSQL)
@@ -213,7 +288,7 @@ def main() -> None:
         print(f"target 1000 charges/s      {'met' if pipe_rate >= 1000 else 'NOT met'}")
         print(f"double charges (ledger)    {len(state['double_charged'])}")
         print(f"charges in ledger          {state['charges']} (expected {args.calls + seq_done})")
-        print(bench_allocation(admin, args.history, args.new))
+        print(bench_allocation(admin, args.history, args.new, args.missed))
     finally:
         with admin.cursor() as cur:
             for name in databases:

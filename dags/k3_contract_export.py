@@ -8,9 +8,12 @@ that finance can book them.
 - New contracts are created once (bill number `FBillNo` = `contract_no`); edited ones
   (`updated_datetime` later than the version exported) are updated through their K3 `FID`.
   Balance changes made by accounting keep `updated_datetime` and are never exported.
-- Never creates a bill twice: the attempt is committed as `in_flight` before a create
-  is sent, and an `in_flight` contract is looked up by bill number before anything
-  is created again.
+- Never creates a bill twice: nothing is created before a look-up by bill number
+  (one ExecuteBillQuery per page of contracts). A bill K3 already holds (made by the
+  legacy `CrmK3ApiBiz`, or by a create whose answer was lost, looked up by the number
+  that create sent even if CRM renamed the contract since) is adopted and updated
+  through its FID. The attempt is committed as `in_flight` before a create is sent.
+  Stop the legacy job before the first run (cutover: docs/k3_contract_export.md).
 - A contract K3 refuses is recorded (`refused` + K3's message) and does not stop the
   others; the task then fails naming it, so retries and alerts fire. Fix the data
   and the next run (or a retry) exports it.

@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sublessor_billing.calls.message import Call, Invalid, body_sha256, parse_message
-from sublessor_billing.calls.store import CoercedValue, insert_calls, quarantine
+from sublessor_billing.calls.message import (
+    Call,
+    Invalid,
+    body_sha256,
+    intake_clock,
+    parse_message,
+)
+from sublessor_billing.calls.store import insert_calls, is_data_error, quarantine
 from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,8 @@ class IntakeResult:
 
 @dataclass
 class _Batch:
+    clock: Callable[[], datetime] = intake_clock
+    received_at: datetime | None = None
     last_tag: int | None = None
     started: float = 0.0
     calls: dict[str, Call] = field(default_factory=dict)
@@ -53,9 +63,10 @@ class _Batch:
     def add(self, tag: int, body: bytes, routing_key: str | None) -> None:
         if not self.size:
             self.started = time.monotonic()
+            self.received_at = self.clock()  # the intake time of the whole batch
         self.size += 1
         self.last_tag = tag
-        parsed = parse_message(body)
+        parsed = parse_message(body, received_at=self.received_at)
         if isinstance(parsed, Invalid):
             self.invalid.append((body, parsed, routing_key))
             return
@@ -84,8 +95,12 @@ def drain(
     idle_seconds: float = 1.0,
     max_batch_age: float = 2.0,
     short_threshold: int | None = None,
+    clock: Callable[[], datetime] = intake_clock,
 ) -> IntakeResult:
     """Consume until the queue stays empty for ``idle_seconds`` or ``max_messages`` were taken.
+
+    ``clock`` gives the intake time each batch's messages are validated against
+    (a ``start_time`` more than a day after it is invalid).
 
     With ``short_threshold``, a call that rule 2 (not connected) or rule 3 (too
     short) rejects is logged already judged: those rules need nothing but the call,
@@ -98,7 +113,7 @@ def drain(
     batch_size = max(1, min(batch_size, max_messages))
     # Prefetch above one batch keeps messages flowing while a batch is written.
     channel.basic_qos(prefetch_count=min(2 * batch_size, max_messages, 65535))
-    batch = _Batch()
+    batch = _Batch(clock)
     try:
         for method, _properties, body in channel.consume(queue, inactivity_timeout=idle_seconds):
             if method is None:
@@ -108,7 +123,7 @@ def drain(
             full = batch.size >= batch_size or time.monotonic() - batch.started > max_batch_age
             if full or result.received >= max_messages:
                 _flush(channel, conn, batch, result, short_threshold)
-                batch = _Batch()
+                batch = _Batch(clock)
             if result.received >= max_messages:
                 log.info("Reached the cap of %s messages for this run", max_messages)
                 break
@@ -148,7 +163,7 @@ def _flush(
     try:
         inserted, refused = _write(conn, calls, batch.invalid, short_threshold), []
     except Exception as exc:
-        if not _is_data_error(exc):
+        if not is_data_error(exc):
             raise
         # A value validation let through but the log refuses: find it, quarantine it.
         log.warning("The call log refused a batch (%s); writing its calls one by one", exc)
@@ -186,7 +201,7 @@ def _write_singly(conn: Any, batch: _Batch, short_threshold: int | None) -> tupl
                 try:
                     inserted += insert_calls(cur, [call], short_threshold=short_threshold)
                 except Exception as exc:
-                    if not _is_data_error(exc):
+                    if not is_data_error(exc):
                         raise
                     cur.execute("ROLLBACK TO SAVEPOINT one_call")
                     body, key = batch.sources[call.call_id]
@@ -199,19 +214,6 @@ def _write_singly(conn: Any, batch: _Batch, short_threshold: int | None) -> tupl
         conn.rollback()
         raise
     return inserted, refused
-
-
-# Server errors about a value (not the connection, locks or permissions).
-_DATA_ERROR_CODES = {1048, 1264, 1265, 1292, 1300, 1366, 1367, 1406, 1411}
-
-
-def _is_data_error(exc: Exception) -> bool:
-    import MySQLdb
-
-    if isinstance(exc, CoercedValue | MySQLdb.DataError):
-        return True
-    code = exc.args[0] if isinstance(exc, MySQLdb.Error) and exc.args else None
-    return code in _DATA_ERROR_CODES
 
 
 def _quarantine_chunks(items: list[tuple[bytes, Invalid, str | None]]):

@@ -5,6 +5,11 @@ calls of the same (caller, sublessor) pairs near them (``idx_caller_sublessor``)
 the brokers among their callers (``broker_phone.idx_phone``); the rules are
 applied in Python (rules.judge_calls) and written back with one UPDATE per rule
 value, guarded by ``filter_rule = 0`` so a judged call is never judged again.
+
+No single call can stop the others: a call whose start_time intake would refuse
+is held (calls.held) before judging, the date arithmetic is clamped, and a batch
+that still fails on a value is judged again one call per savepoint, holding the
+calls that fail alone while the others are judged.
 """
 
 from __future__ import annotations
@@ -13,18 +18,17 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
-from sublessor_billing.calls.rules import Candidate, Pair, judge_calls, needs_history
-from sublessor_billing.calls.store import CALL_LOG
+from sublessor_billing.calls.held import count_held, held_calls, hold, implausible_start
+from sublessor_billing.calls.history import IN_CHUNK, fetch_brokers, fetch_valid_starts
+from sublessor_billing.calls.rules import Candidate, judge_calls, needs_history, window_delta
+from sublessor_billing.calls.store import CALL_LOG, is_data_error
 from sublessor_billing.db.named_lock import LockTimeout, named_lock
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
-_PAIRS_PER_QUERY = 1000
-_IN_CHUNK = 2000
 RULE_NAMES = {1: "valid", 2: "not_connected", 3: "too_short", 4: "repeat", 5: "broker"}
 
 
@@ -39,6 +43,10 @@ def judge_lock(conn: Any, timeout: int) -> Iterator[None]:
         yield
 
 
+class JudgeFault(RuntimeError):
+    """Judging failed for every call of a batch: the judge or the database is at fault."""
+
+
 def judge_pending(
     conn: Any,
     *,
@@ -47,23 +55,48 @@ def judge_pending(
     batch_size: int = DEFAULT_BATCH_SIZE,
     lock_timeout: int = 300,
 ) -> dict[str, int]:
-    """Judge every call with filter_rule 0; return how many got each rule."""
+    """Judge every call with filter_rule 0; return how many got each rule.
+
+    ``held`` counts the calls this pass held (never judged nor charged until an
+    operator releases them, see calls.held), ``held_total`` all calls now held.
+    """
+    window_delta(repeat_window)  # a negative window is a configuration error: fail early
+    options = {
+        "short_threshold": short_threshold,
+        "repeat_window": repeat_window,
+        "batch_size": batch_size,
+    }
     totals: Counter[str] = Counter()
     with judge_lock(conn, lock_timeout):
         reopen_hand_reset(conn)
         while True:
-            done = judge_batch(
-                conn,
-                short_threshold=short_threshold,
-                repeat_window=repeat_window,
-                batch_size=batch_size,
-            )
+            try:
+                done = judge_batch(conn, **options)
+            except Exception as exc:
+                if not _one_call_could_cause(exc):
+                    raise  # connection, lock or permission: the task fails and retries
+                conn.rollback()
+                log.warning(
+                    "Judging a batch failed (%s: %s); judging its calls one by one", _name(exc), exc
+                )
+                done = judge_singly(conn, **options)
             if not done:
                 break
             totals.update(done)
+        with conn.cursor() as cur:
+            held_total = count_held(cur)
+        conn.rollback()
     result = {name: totals.get(name, 0) for name in RULE_NAMES.values()}
-    result["judged"] = sum(totals.values())
+    result["judged"] = sum(result.values())
+    result["held"] = totals.get("held", 0)
+    result["held_total"] = held_total
     log.info("Judged %s calls: %s", result["judged"], result)
+    if held_total:
+        log.warning(
+            "%s calls are held (never judged nor charged until released): "
+            "python -m sublessor_billing.calls.quarantine held; see docs/intake.md",
+            held_total,
+        )
     return result
 
 
@@ -71,11 +104,13 @@ def reopen_hand_reset(conn: Any) -> int:
     """Clear judged_at of calls set back to filter_rule 0 by hand, so the judge sees them.
 
     Candidates are read as (filter_rule 0, judged_at NULL) in idx_filter_rule;
-    the judge itself never leaves a 0 with a judged_at. Normally an empty range.
+    the judge itself leaves a 0 with a judged_at only on a held call, which has a
+    held_reason and is skipped here (calls.held). Normally an empty range.
     """
     with conn.cursor() as cur:
         reopened = cur.execute(
-            f"UPDATE {CALL_LOG} SET judged_at = NULL WHERE filter_rule = 0 AND judged_at IS NOT NULL"
+            f"UPDATE {CALL_LOG} SET judged_at = NULL "
+            "WHERE filter_rule = 0 AND judged_at IS NOT NULL AND held_reason IS NULL"
         )
     conn.commit()
     if reopened:
@@ -86,98 +121,141 @@ def reopen_hand_reset(conn: Any) -> int:
 def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int) -> Counter:
     """Judge the oldest ``batch_size`` unjudged calls and commit; empty when none was left."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT id, caller_normalized, sublessor_id, status, start_time, duration "
-            f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) "
-            "WHERE filter_rule = 0 AND judged_at IS NULL "
-            "ORDER BY start_time, id LIMIT %s",
-            (batch_size,),
-        )
-        candidates = [Candidate(*row) for row in cur.fetchall()]
-        if not candidates:
+        candidates, implausible = _candidates(cur, batch_size)
+        if not candidates and not implausible:
             conn.rollback()
             return Counter()
-        history = [c for c in candidates if needs_history(c, short_threshold)]
-        valid_starts = fetch_valid_starts(cur, history, repeat_window)
-        brokers = fetch_brokers(cur, {c.caller_normalized for c in history})
-        decided = judge_calls(
-            candidates,
-            valid_starts,
-            brokers,
-            short_threshold=short_threshold,
-            repeat_window=repeat_window,
-        )
-        by_rule: dict[int, list[int]] = defaultdict(list)
-        for call_id, rule in decided.items():
-            by_rule[rule].append(call_id)
-        counts: Counter = Counter()
-        for rule, ids in sorted(by_rule.items()):
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                cur.execute(
-                    f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
-                    f"WHERE filter_rule = 0 AND id IN ({_ints(chunk)})"
-                )
-                counts[RULE_NAMES[rule]] += cur.rowcount
+        decided = _decide(cur, candidates, short_threshold, repeat_window)
+        counts = _write_rules(cur, decided)
+        counts["held"] += _hold_and_report(cur, implausible)
     conn.commit()
     return counts
 
 
-def fetch_valid_starts(
-    cur: Any, calls: Sequence[Candidate], repeat_window: int
-) -> dict[Pair, list]:
-    """Start times of valid calls per pair, within the window around that pair's candidates."""
-    window = timedelta(seconds=repeat_window)
-    spans: dict[Pair, list] = {}
-    for call in calls:
-        span = spans.setdefault(call.pair, [call.start_time, call.start_time])
-        span[0] = min(span[0], call.start_time)
-        span[1] = max(span[1], call.start_time)
-    found: dict[Pair, list] = defaultdict(list)
-    items = list(spans.items())
-    for start in range(0, len(items), _PAIRS_PER_QUERY):
-        chunk = items[start : start + _PAIRS_PER_QUERY]
-        # One range per pair on (caller_normalized, sublessor_id, start_time); filter_rule
-        # is read from the row. A pair has few calls near its candidates.
-        quote = cur.connection.string_literal
-        pairs = " UNION ALL ".join(
-            f"SELECT {quote(caller.encode()).decode()} AS c, {sublessor:d} AS s, "
-            f"CAST('{_dt(low - window)}' AS DATETIME) AS lo, "
-            f"CAST('{_dt(high + window)}' AS DATETIME) AS hi"
-            for (caller, sublessor), (low, high) in chunk
+def judge_singly(
+    conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int
+) -> Counter:
+    """Judge the same batch one call per savepoint, in order; hold the calls that fail alone.
+
+    Each call sees the valid calls written before it in this transaction, so the
+    outcome is the batch's. When every call of a batch of two or more fails, the
+    fault is not in the calls: nothing is held and JudgeFault is raised.
+    """
+    counts: Counter = Counter()
+    try:
+        with conn.cursor() as cur:
+            candidates, held = _candidates(cur, batch_size)
+            failures: dict[int, BaseException] = {}
+            for call in sorted(candidates, key=lambda c: (c.start_time, c.id)):
+                cur.execute("SAVEPOINT one_call")
+                try:
+                    counts.update(
+                        _write_rules(cur, _decide(cur, [call], short_threshold, repeat_window))
+                    )
+                except Exception as exc:
+                    if not _one_call_could_cause(exc):
+                        raise
+                    cur.execute("ROLLBACK TO SAVEPOINT one_call")
+                    failures[call.id] = exc
+            if len(candidates) > 1 and len(failures) == len(candidates):
+                first = next(iter(failures.items()))
+                raise JudgeFault(
+                    f"Judging failed for each of the {len(candidates)} calls of a batch (call log "
+                    f"id {first[0]}: {_name(first[1])}: {first[1]}): a fault of the judge or the "
+                    "database, not of one call. Nothing was held; fix the cause, the task retries."
+                ) from first[1]
+            for log_id, exc in failures.items():
+                held[log_id] = f"the judge failed on this call: {_name(exc)}: {exc}"
+            counts["held"] += _hold_and_report(cur, held)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return counts
+
+
+def _candidates(cur: Any, batch_size: int) -> tuple[list[Candidate], dict[int, str]]:
+    """The oldest unjudged calls, and (call log id -> why) those whose start_time cannot be judged."""
+    cur.execute("SELECT NOW()")
+    now = cur.fetchone()[0]
+    cur.execute(
+        "SELECT id, caller_normalized, sublessor_id, status, start_time, duration, received_at "
+        f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) "
+        "WHERE filter_rule = 0 AND judged_at IS NULL "
+        "ORDER BY start_time, id LIMIT %s",
+        (batch_size,),
+    )
+    candidates, implausible = [], {}
+    for *fields, received_at in cur.fetchall():
+        why = implausible_start(fields[4], received_at, now)
+        if why is None:
+            candidates.append(Candidate(*fields))
+        else:
+            implausible[fields[0]] = why
+    return candidates, implausible
+
+
+def _decide(
+    cur: Any, candidates: Sequence[Candidate], short_threshold: int, repeat_window: int
+) -> dict[int, int]:
+    history = [c for c in candidates if needs_history(c, short_threshold)]
+    valid_starts = fetch_valid_starts(cur, history, repeat_window)
+    brokers = fetch_brokers(cur, {c.caller_normalized for c in history})
+    return judge_calls(
+        candidates,
+        valid_starts,
+        brokers,
+        short_threshold=short_threshold,
+        repeat_window=repeat_window,
+    )
+
+
+def _write_rules(cur: Any, decided: dict[int, int]) -> Counter:
+    by_rule: dict[int, list[int]] = defaultdict(list)
+    for call_id, rule in decided.items():
+        by_rule[rule].append(call_id)
+    counts: Counter = Counter()
+    for rule, ids in sorted(by_rule.items()):
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            cur.execute(
+                f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
+                f"WHERE filter_rule = 0 AND id IN ({_ints(chunk)})"
+            )
+            counts[RULE_NAMES[rule]] += cur.rowcount
+    return counts
+
+
+def _hold_and_report(cur: Any, reasons: dict[int, str]) -> int:
+    if not reasons:
+        return 0
+    held = hold(cur, reasons)
+    for call in held_calls(cur, ids=sorted(reasons), limit=len(reasons)):
+        log.error(
+            "Held call_id %r (call log id %s, sublessor %s, caller %s): %s. It is neither "
+            "judged nor charged until an operator fixes the row and releases it "
+            "(python -m sublessor_billing.calls.quarantine release %s).",
+            call["call_id"],
+            call["id"],
+            call["sublessor_id"],
+            call["caller"],
+            call["reason"],
+            call["id"],
         )
-        cur.execute(
-            f"SELECT l.caller_normalized, l.sublessor_id, l.start_time FROM ({pairs}) AS p "
-            f"STRAIGHT_JOIN {CALL_LOG} AS l FORCE INDEX (idx_caller_sublessor) "
-            "ON l.caller_normalized = p.c AND l.sublessor_id = p.s "
-            "AND l.start_time > p.lo AND l.start_time < p.hi WHERE l.filter_rule = 1"
-        )
-        for caller, sublessor, start_time in cur.fetchall():
-            found[(caller, int(sublessor))].append(start_time)
-    for starts in found.values():
-        starts.sort()
-    return found
+    return held
+
+
+def _one_call_could_cause(exc: BaseException) -> bool:
+    """A value problem (Python arithmetic/type errors, a server data error), not the connection."""
+    import MySQLdb
+
+    return not isinstance(exc, MySQLdb.Error | LockTimeout) or is_data_error(exc)
+
+
+def _name(exc: BaseException) -> str:
+    return type(exc).__name__
 
 
 def _ints(values: Sequence[int]) -> str:
     """Ids from the log as SQL: integers formatted as such cannot inject (no escaping needed)."""
     return ",".join([f"{value:d}" for value in values])
-
-
-def _dt(value) -> str:
-    """A whole-second datetime (DATETIME column plus whole-second window) as SQL text."""
-    return value.isoformat(" ", "seconds")
-
-
-def fetch_brokers(cur: Any, callers: set[str]) -> set[str]:
-    """The callers that are in the broker phone library (rule 5)."""
-    found: set[str] = set()
-    wanted = sorted(callers)
-    for start in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[start : start + _IN_CHUNK]
-        cur.execute(
-            f"SELECT DISTINCT phone FROM broker_phone WHERE phone IN ({', '.join(['%s'] * len(chunk))})",
-            chunk,
-        )
-        found.update(row[0] for row in cur.fetchall())
-    return found

@@ -2,7 +2,8 @@
 
 ``parse_message`` never raises: every body, however malformed, becomes either a
 ``Call`` ready for the call log or an ``Invalid`` with the reason an operator reads
-in ``call400_quarantine``.
+in ``call400_quarantine``. The intake time is an argument (``intake_clock()`` in
+production), so what a message's ``start_time`` is compared with is explicit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from sublessor_billing.phone import normalize_phone
 
@@ -19,6 +20,12 @@ MAX_STRING = 64
 INT_UNSIGNED_MAX = 2**32 - 1
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 CALL_TYPES = ("normal", "callback")
+# start_time is Asia/Shanghai local time (UTC+8 all year since 1991, no DST).
+CALL_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+# A start_time outside [EARLIEST_START_TIME, intake time + MAX_START_AHEAD] is not a
+# call that happened: it is invalid (quarantined), never logged, judged or charged.
+EARLIEST_START_TIME = datetime(2000, 1, 1)
+MAX_START_AHEAD = timedelta(days=1)
 _START_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 # (field, required, default, minimum, maximum): integer columns of sublessor_call_log_201409.
@@ -85,8 +92,18 @@ def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def parse_message(body: bytes) -> Call | Invalid:
-    """Return the call a message body describes, or why it is invalid (never raises)."""
+def intake_clock() -> datetime:
+    """Now as Asia/Shanghai wall-clock time, naive like ``start_time``: the intake time."""
+    return datetime.now(CALL_TZ).replace(tzinfo=None)
+
+
+def parse_message(body: bytes, *, received_at: datetime) -> Call | Invalid:
+    """Return the call a message body describes, or why it is invalid (never raises).
+
+    ``received_at`` is the intake time (Asia/Shanghai, naive): a ``start_time``
+    more than ``MAX_START_AHEAD`` after it is invalid.
+    """
+    latest = received_at + MAX_START_AHEAD
     try:
         data = _decode(body)
     except _Reject as exc:
@@ -94,7 +111,7 @@ def parse_message(body: bytes) -> Call | Invalid:
     call_id = data.get("call_id")
     hint = call_id[:255] if isinstance(call_id, str) and _encodable(call_id) else None
     try:
-        return _common_call(data) or _to_call(data)
+        return _common_call(data, latest) or _to_call(data, latest)
     except _Reject as exc:
         return Invalid(str(exc), hint)
     except Exception as exc:  # pragma: no cover - defensive: a bug must not block the queue
@@ -125,7 +142,7 @@ def _refuse_constant(name: str) -> None:
 _JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-def _common_call(data: dict) -> Call | None:
+def _common_call(data: dict, latest: datetime) -> Call | None:
     """The usual message (ASCII strings, exact types, in range) checked in one pass.
 
     Anything unusual returns None and goes through ``_to_call``, which accepts a
@@ -184,13 +201,13 @@ def _common_call(data: dict) -> Call | None:
         called,
         ext,
         status,
-        _start_time(start),
+        _start_time(start, latest),
         duration,
         call_type,
     )
 
 
-def _to_call(data: dict) -> Call:
+def _to_call(data: dict, latest: datetime) -> Call:
     values: dict = {}
     for name, required, default in _STR_FIELDS:
         values[name] = _string(data, name, required, default)
@@ -198,7 +215,7 @@ def _to_call(data: dict) -> Call:
         raise _Reject("call_id is empty")
     for name, required, default, low, high in _INT_FIELDS:
         values[name] = _integer(data, name, required, default, low, high)
-    values["start_time"] = _start_time(data.get("start_time"))
+    values["start_time"] = _start_time(data.get("start_time"), latest)
     call_type = _string(data, "call_type", False, "normal")
     if call_type not in CALL_TYPES:
         raise _Reject(f"call_type {call_type!r} is not one of {', '.join(CALL_TYPES)}")
@@ -242,7 +259,7 @@ def _integer(data: dict, name: str, required: bool, default, low: int, high: int
     return value
 
 
-def _start_time(value: object) -> datetime:
+def _start_time(value: object, latest: datetime) -> datetime:
     if value is None:
         raise _Reject("start_time is missing")
     if not isinstance(value, str):
@@ -254,8 +271,13 @@ def _start_time(value: object) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise _Reject(f"start_time {value!r} is not a real date and time") from None
-    if parsed.year < 1000:
-        raise _Reject(f"start_time {value!r} is before year 1000")
+    if parsed < EARLIEST_START_TIME:
+        raise _Reject(f"start_time {value!r} is before {EARLIEST_START_TIME:%Y-%m-%d}")
+    if parsed > latest:
+        raise _Reject(
+            f"start_time {value!r} is more than one day after the intake time "
+            f"{latest - MAX_START_AHEAD:%Y-%m-%d %H:%M:%S} (Asia/Shanghai)"
+        )
     return parsed
 
 

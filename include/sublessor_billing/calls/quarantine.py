@@ -5,10 +5,13 @@
     python -m sublessor_billing.calls.quarantine show ID            # raw body to stdout
     python -m sublessor_billing.calls.quarantine replay ID --body corrected.json
     python -m sublessor_billing.calls.quarantine discard ID --reason "test message"
+    python -m sublessor_billing.calls.quarantine held               # calls the judge holds
+    python -m sublessor_billing.calls.quarantine release LOG_ID     # after fixing the row
 
 A replay validates the corrected body exactly like intake does, logs it
 (unjudged: the next run of call400_billing judges and charges it) and marks
-the quarantine row replayed, in one transaction.
+the quarantine row replayed, in one transaction. A held call is already logged
+but could not be judged (calls.held): fix its row, then release it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sublessor_billing.calls.message import Invalid, parse_message
+from sublessor_billing.calls.held import held_calls, release
+from sublessor_billing.calls.message import Invalid, intake_clock, parse_message
 from sublessor_billing.calls.store import (
     insert_calls,
     list_quarantine,
@@ -45,7 +49,7 @@ class ReplayOutcome:
 
 def replay(conn: Any, quarantine_id: int, corrected: bytes) -> ReplayOutcome:
     """Log a corrected copy of a quarantined message and mark the row replayed."""
-    parsed = parse_message(corrected)
+    parsed = parse_message(corrected, received_at=intake_clock())
     if isinstance(parsed, Invalid):
         raise ReplayRefused(
             f"The corrected body is still invalid: {parsed.reason}. Nothing changed."
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     discarding = sub.add_parser("discard")
     discarding.add_argument("id", type=int)
     discarding.add_argument("--reason", required=True)
+    sub.add_parser("held").add_argument("--limit", type=int, default=100)
+    sub.add_parser("release").add_argument("id", type=int, help="the call log id (see `held`)")
     args = parser.parse_args(argv)
     if not args.db:
         parser.error(f"give --db or set {DB_URL_ENV}")
@@ -151,8 +157,29 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
         state = "logged" if outcome.logged else "already logged (first copy stands)"
         print(f"Quarantine row {outcome.quarantine_id} replayed: call_id {outcome.call_id} {state}")
         return 0
+    if args.command in ("held", "release"):
+        return _held(conn, args)
     discard(conn, args.id, args.reason)
     print(f"Quarantine row {args.id} discarded")
+    return 0
+
+
+def _held(conn: Any, args: argparse.Namespace) -> int:
+    with conn.cursor() as cur:
+        if args.command == "held":
+            for row in held_calls(cur, limit=args.limit):
+                print(
+                    f"{row['id']}\t{row['call_id']}\tsublessor {row['sublessor_id']}\t"
+                    f"caller {row['caller']}\tstart {row['start_time']}\t"
+                    f"held {row['held_at']}\t{row['reason']}"
+                )
+            conn.rollback()
+            return 0
+        released = release(cur, args.id)
+    conn.commit()
+    if not released:
+        raise ReplayRefused(f"Call log id {args.id} is not held; see `held`.")
+    print(f"Call log id {args.id} released: the next call400_billing run judges it")
     return 0
 
 

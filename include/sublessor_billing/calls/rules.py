@@ -16,6 +16,9 @@ BROKER = 5
 
 Pair = tuple[str, int]
 
+# A window wider than datetime's whole range (a Variable set absurdly high) is that range.
+MAX_WINDOW_SECONDS = int((datetime.max - datetime.min).total_seconds()) + 1
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -42,10 +45,25 @@ def base_rule(status: int, duration: int, short_threshold: int) -> int | None:
     return None
 
 
+def window_delta(seconds: int) -> timedelta:
+    """The repeat rule's window; one wider than datetime's whole range is clamped to it."""
+    if seconds < 0:
+        raise ValueError(f"the repeat window must be >= 0 seconds, got {seconds}")
+    return timedelta(seconds=min(seconds, MAX_WINDOW_SECONDS))
+
+
+def shift(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta`` clamped to datetime's range: a window around 9999-12-31 cannot overflow."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max if delta > timedelta(0) else datetime.min
+
+
 def has_repeat(valid_starts: list[datetime], start: datetime, window: timedelta) -> bool:
     """True when a valid start lies strictly less than ``window`` before or after ``start``."""
-    i = bisect_right(valid_starts, start - window)
-    return i < len(valid_starts) and valid_starts[i] < start + window
+    i = bisect_right(valid_starts, shift(start, -window))
+    return i < len(valid_starts) and valid_starts[i] < shift(start, window)
 
 
 def judge_calls(
@@ -63,7 +81,7 @@ def judge_calls(
     candidates of the same pair see them. A withheld caller ('') is never a
     repeat and never a broker.
     """
-    window = timedelta(seconds=repeat_window)
+    window = window_delta(repeat_window)
     known = {pair: list(starts) for pair, starts in valid_starts.items()}
     decided: dict[int, int] = {}
     for call in sorted(candidates, key=lambda c: (c.start_time, c.id)):

@@ -28,6 +28,20 @@ class CoercedValue(ValueError):
     """INSERT IGNORE would have stored a value other than the one given."""
 
 
+# Server errors about a value (not the connection, locks or permissions).
+_DATA_ERROR_CODES = {1048, 1264, 1265, 1292, 1300, 1366, 1367, 1406, 1411}
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether the server (or our own check) refused a value, rather than the connection failing."""
+    import MySQLdb
+
+    if isinstance(exc, CoercedValue | MySQLdb.DataError):
+        return True
+    code = exc.args[0] if isinstance(exc, MySQLdb.Error) and exc.args else None
+    return code in _DATA_ERROR_CODES
+
+
 def insert_calls(cur: Any, calls: Sequence[Call], *, short_threshold: int | None = None) -> int:
     """Log calls; a call_id already logged is absorbed. Return how many rows were new.
 
@@ -106,10 +120,10 @@ def _refuse_coerced_values(cur: Any, *, duplicates: int) -> None:
 
 def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
     """Log a warning for each call whose stored copy differs from it; return how many."""
-    # The unique key pads with spaces ('c1' and 'c1 ' collide): match the same way.
+    # call_id compares exactly, trailing spaces included (NO PAD collation or VARBINARY).
     wanted: dict[str, Call] = {}
     for call in calls:
-        wanted.setdefault(call.call_id.rstrip(" "), call)
+        wanted.setdefault(call.call_id, call)
     cur.execute(
         f"SELECT {_COLUMNS} FROM {CALL_LOG} WHERE call_id IN ("
         + ", ".join(["%s"] * len(calls))
@@ -118,8 +132,9 @@ def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
     )
     differing = 0
     for stored in cur.fetchall():
-        call = wanted.get(stored[0].rstrip(" "))
-        if call is not None and tuple(stored) != call.row():
+        stored = (as_text(stored[0]), *stored[1:])
+        call = wanted.get(stored[0])
+        if call is not None and stored != call.row():
             differing += 1
             log.warning(
                 "Duplicate call_id %s differs from the logged copy (caller %s, sublessor %s); "
@@ -129,6 +144,11 @@ def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
                 call.sublessor_id,
             )
     return differing
+
+
+def as_text(call_id: str | bytes) -> str:
+    """A call_id as read back: bytes where the server has no NO PAD collation (VARBINARY)."""
+    return call_id.decode("utf-8") if isinstance(call_id, bytes) else call_id
 
 
 def quarantine(cur: Any, items: Sequence[tuple[str, bytes, Invalid, str | None]]) -> None:

@@ -1,4 +1,10 @@
-"""Plain MySQL connections for code that runs outside Airflow (demo, tests, benchmarks)."""
+"""Plain MySQL connections for code that runs outside Airflow (demo, tests, benchmarks).
+
+Every connection the project opens speaks utf8mb4 (client, connection and
+results character sets), here and through the Airflow hook (``force_utf8mb4``),
+whatever the client library's default or a caller asks: intake writes UTF-8
+bytes, and ``ext``/``called`` may hold any Unicode, emoji included.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +38,11 @@ class MySqlTarget:
         }
 
 
+CHARSET = "utf8mb4"
+
+
 def connect(target: MySqlTarget, **options: Any) -> Any:
-    """Open a mysqlclient connection (autocommit off, utf8mb4)."""
+    """Open a mysqlclient connection (autocommit off; utf8mb4, which ``options`` cannot change)."""
     import MySQLdb
 
     kwargs: dict[str, Any] = {
@@ -41,12 +50,13 @@ def connect(target: MySqlTarget, **options: Any) -> Any:
         "port": target.port,
         "user": target.user,
         "passwd": target.password,
-        "charset": "utf8mb4",
         "autocommit": False,
     }
     if target.database:
         kwargs["db"] = target.database
     kwargs.update(options)
+    kwargs.update(charset=CHARSET, use_unicode=True)
+    kwargs.pop("collation", None)
     try:
         return MySQLdb.connect(**kwargs)
     except MySQLdb.OperationalError as exc:
@@ -54,3 +64,8 @@ def connect(target: MySqlTarget, **options: Any) -> Any:
             f"Cannot connect to MySQL at {target.host}:{target.port} as {target.user!r} "
             f"(database {target.database!r}): {exc}. Is the server up and the database created?"
         ) from exc
+
+
+def force_utf8mb4(conn: Any) -> None:
+    """Make a mysqlclient connection opened elsewhere speak utf8mb4 (``SET NAMES`` and its codec)."""
+    conn.set_character_set(CHARSET)

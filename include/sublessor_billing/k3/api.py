@@ -16,6 +16,8 @@ QUERY_PATH = SERVICE + "DynamicFormService.ExecuteBillQuery.common.kdsvc"
 SESSION_COOKIE = "kdservice-sessionid"
 LOGIN_OK = 1
 SESSION_EXPIRED_CODE = 1
+# Queries page by FID so that StartRow/Limit pages neither skip nor repeat a bill.
+QUERY_ORDER = "FID ASC"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def query_body(
             "FormId": form_id,
             "FieldKeys": ",".join(field_keys),
             "FilterString": filter_string,
-            "OrderString": "",
+            "OrderString": QUERY_ORDER,
             "TopRowCount": 0,
             "StartRow": start_row,
             "Limit": limit,
@@ -70,7 +72,13 @@ def sql_literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def bill_no_key(bill_no: str) -> str:
+    """What K3 compares of a bill number: case and trailing spaces ignored (SQL Server collation)."""
+    return str(bill_no).rstrip(" ").casefold()
+
+
 def bill_number_filter(bill_numbers: Iterable[str]) -> str:
+    """``FBillNo='x'`` or ``FBillNo IN ('x','y')``: every bill K3 holds under these numbers."""
     numbers = [sql_literal(n) for n in bill_numbers]
     if not numbers:
         raise ValueError("bill_number_filter needs at least one bill number")

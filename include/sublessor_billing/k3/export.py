@@ -1,23 +1,35 @@
 """Export new and edited contracts to K3 Cloud, one recovery point per step.
 
-Per contract: plan (pure) -> [look the bill number up] -> commit the attempt
-(``in_flight`` before a create) -> Save -> commit ``exported`` or ``refused``.
-A crash anywhere leaves either nothing sent, or ``in_flight`` without FID, which
-the next run resolves by looking the bill up before it would create it again.
+Per page of contracts: plan each (pure) -> one ExecuteBillQuery for the numbers of
+every contract that may already have a bill -> per contract: adopt the bill found,
+commit the attempt (``in_flight`` before a create, the FID before an update) ->
+Save -> commit ``exported`` or ``refused``. A crash anywhere leaves either nothing
+sent, or ``in_flight`` without FID and with the number sent, which the next run
+looks up (with the current number) before it would create the bill again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sublessor_billing.k3 import state as export_state
 from sublessor_billing.k3.api import SaveResult
 from sublessor_billing.k3.mapping import contract_to_model, model_digest
-from sublessor_billing.k3.plan import Action, ExportReport, ExportState, Refusal, plan_export
+from sublessor_billing.k3.plan import (
+    Action,
+    ExportReport,
+    ExportState,
+    Refusal,
+    bill_candidates,
+    lookup_numbers,
+    plan_export,
+)
 
 log = logging.getLogger(__name__)
+
+_Planned = tuple[Mapping[str, Any], Action, str, list[str]]  # row, action, digest, look-ups
 
 
 class K3Client(Protocol):
@@ -25,7 +37,7 @@ class K3Client(Protocol):
         self, model: Mapping[str, Any], need_return_fields: Sequence[str] = ()
     ) -> SaveResult: ...
 
-    def find_bill(self, bill_no: str) -> int | None: ...
+    def find_bills(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]: ...
 
 
 def export_contracts(
@@ -37,60 +49,108 @@ def export_contracts(
 ) -> ExportReport:
     """Export every contract that is new or edited since its last export; never create one twice.
 
+    ``page_size`` contracts are read at a time and their bill numbers looked up in
+    K3 with one query (at most two numbers per contract in its FilterString).
     Refusals are recorded and reported, not raised; a K3 that does not answer
     (network, HTTP 5xx) raises at once, leaving what was done committed.
     """
     report = ExportReport()
     with export_state.export_lock(conn):
         after_id = 0
-        while True:
-            rows = export_state.fetch_candidates(conn, after_id, page_size)
-            if not rows:
-                break
-            for row in rows:
-                after_id = row["id"]
-                _export_one(conn, client, field_map, row, report)
+        while rows := export_state.fetch_candidates(conn, after_id, page_size):
+            after_id = rows[-1]["id"]
+            _export_page(conn, client, field_map, rows, report)
     log.info("K3 contract export: %s", report.counts())
     return report
 
 
-def _export_one(
+def _export_page(
+    conn: Any,
+    client: K3Client,
+    field_map: Mapping[str, tuple[str, str]],
+    rows: Sequence[Mapping[str, Any]],
+    report: ExportReport,
+) -> None:
+    planned: list[_Planned] = []
+    for row in rows:
+        try:
+            model = contract_to_model(row, field_map)
+        except ValueError as exc:
+            _refuse(conn, report, row, str(exc))  # bad data in one contract must not hold up others
+            continue
+        digest = model_digest(model)
+        action = plan_export(row["updated_datetime"], digest, ExportState.from_row(row))
+        if action is Action.UNCHANGED:
+            report.unchanged += 1
+            continue
+        numbers = lookup_numbers(action, str(row["contract_no"]), row.get("sent_contract_no"))
+        planned.append((row, action, digest, numbers))
+    wanted = [number for *_, numbers in planned for number in numbers]
+    found = client.find_bills(wanted) if wanted else {}
+    for row, action, digest, numbers in planned:
+        fid = row["k3_id"] if action is Action.UPDATE else _adopt(conn, row, action, numbers, found)
+        _save(conn, client, field_map, row, fid, digest, report)
+
+
+def _adopt(
+    conn: Any,
+    row: Mapping[str, Any],
+    action: Action,
+    numbers: Sequence[str],
+    found: Mapping[str, Sequence[int]],
+) -> int | None:
+    """The FID of the bill K3 already holds for this contract, or None when there is none."""
+    contract_id, contract_no = int(row["id"]), str(row["contract_no"])
+    candidates = bill_candidates(numbers, found)
+    held = export_state.bills_held_by_others(conn, candidates, contract_id)
+    for fid, other in held.items():
+        log.warning(
+            "K3 bill FID %s carries a number of contract %s (id %s) but belongs to contract "
+            "id %s: not adopted",
+            fid,
+            contract_no,
+            contract_id,
+            other,
+        )
+    free = [fid for fid in candidates if fid not in held]
+    if not free:
+        return None
+    if len(free) > 1:
+        log.warning(
+            "K3 holds %d bills for contract %s (id %s), FIDs %s: adopting %s",
+            len(free),
+            contract_no,
+            contract_id,
+            free,
+            free[0],
+        )
+    log.log(
+        logging.WARNING if action is Action.RECOVER else logging.INFO,
+        "Contract %s (id %s) already has K3 bill FID %s (numbers looked up: %s; %s): "
+        "updating it instead of creating another",
+        contract_no,
+        contract_id,
+        free[0],
+        ", ".join(numbers),
+        "an earlier unfinished create" if action is Action.RECOVER else "made before this export",
+    )
+    return free[0]
+
+
+def _save(
     conn: Any,
     client: K3Client,
     field_map: Mapping[str, tuple[str, str]],
     row: Mapping[str, Any],
+    fid: int | None,
+    digest: str,
     report: ExportReport,
 ) -> None:
     contract_id, contract_no = int(row["id"]), str(row["contract_no"])
-    try:
-        model = contract_to_model(row, field_map)
-    except ValueError as exc:
-        # Bad data in one contract must not hold up the others.
-        export_state.record_attempt(conn, contract_id, contract_no, in_flight=False)
-        _refuse(conn, report, contract_id, contract_no, str(exc))
-        return
-    digest = model_digest(model)
-    action = plan_export(row["updated_datetime"], digest, ExportState.from_row(row))
-    if action is Action.UNCHANGED:
-        report.unchanged += 1
-        return
-
-    fid = row["k3_id"]
-    if action is Action.RECOVER:
-        fid = client.find_bill(contract_no)
-        if fid is not None:
-            log.warning(
-                "Contract %s (id %s) already has K3 bill FID %s from an earlier unfinished "
-                "attempt: updating it instead of creating another",
-                contract_no,
-                contract_id,
-                fid,
-            )
-    creating = fid is None
-    export_state.record_attempt(conn, contract_id, contract_no, in_flight=creating)
+    export_state.record_attempt(conn, contract_id, contract_no, k3_id=fid)
     result = client.save(contract_to_model(row, field_map, fid), ["FID", "FBillNo"])
     if not result.success:
-        _refuse(conn, report, contract_id, contract_no, result.message())
+        _refuse(conn, report, row, result.message())
         return
     export_state.mark_exported(
         conn,
@@ -101,7 +161,7 @@ def _export_one(
         version=row["updated_datetime"],
         digest=digest,
     )
-    if creating:
+    if fid is None:
         report.created += 1
     else:
         report.updated += 1
@@ -109,14 +169,13 @@ def _export_one(
         "Contract %s (id %s) %s in K3 as FID %s",
         contract_no,
         contract_id,
-        "created" if creating else "updated",
+        "created" if fid is None else "updated",
         result.fid or fid,
     )
 
 
-def _refuse(
-    conn: Any, report: ExportReport, contract_id: int, contract_no: str, message: str
-) -> None:
-    export_state.mark_refused(conn, contract_id, message)
+def _refuse(conn: Any, report: ExportReport, row: Mapping[str, Any], message: str) -> None:
+    contract_id, contract_no = int(row["id"]), str(row["contract_no"])
+    export_state.mark_refused(conn, contract_id, contract_no, message)
     report.refusals.append(Refusal(contract_id, contract_no, message))
     log.error("K3 refused contract %s (id %s): %s", contract_no, contract_id, message)

@@ -1,19 +1,24 @@
 """Decide, per contract, what the K3 export must do: pure functions, no I/O.
 
 State machine of ``k3_contract_export_state.state`` (see docs/k3_contract_export.md):
-no row -> ``in_flight`` (committed before a create is sent) -> ``exported`` or ``refused``;
+no row -> (looked up, nothing found) ``in_flight`` (committed before a create is sent)
+-> ``exported`` or ``refused``;
 ``exported`` -> (contract edited) update via FID -> ``exported`` or ``refused``.
-A row without ``k3_id`` may hide a bill K3 created for an answer we never recorded,
-so such a contract is looked up by its bill number before anything is created.
+Nothing is created without a look-up first: a contract without a row may have a
+bill the legacy exporter made (same number), and a row without ``k3_id`` may hide
+a bill K3 created for an answer we never recorded, under the number that create
+sent (the row's ``contract_no``), which CRM may have changed since.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sublessor_billing.k3.api import bill_no_key
 
 IN_FLIGHT = "in_flight"
 EXPORTED = "exported"
@@ -21,8 +26,8 @@ REFUSED = "refused"
 
 
 class Action(enum.StrEnum):
-    CREATE = "create"  # never sent: record in_flight, then Save without FID
-    RECOVER = "recover"  # maybe created before: look the bill number up, then update or create
+    CREATE = "create"  # never sent by us: look the number up (legacy bill), adopt or create
+    RECOVER = "recover"  # maybe created by us: look up the numbers sent and current first
     UPDATE = "update"  # K3 has it (known FID): Save with FID
     UNCHANGED = "unchanged"
 
@@ -56,6 +61,32 @@ def plan_export(version: dt.datetime, digest: str, state: ExportState | None) ->
     if version == state.exported_version and state.exported_digest not in (None, digest):
         return Action.UPDATE  # edited again within the same second
     return Action.UNCHANGED
+
+
+def lookup_numbers(action: Action, contract_no: str, sent_contract_no: str | None) -> list[str]:
+    """The bill numbers to look up before a Save without FID, the likeliest owner's first.
+
+    RECOVER: the number our last create sent (the bill it may have made, even if
+    CRM renamed the contract since), then the current one; CREATE: the current
+    number (a bill the legacy exporter made). UPDATE and UNCHANGED: none.
+    """
+    if action is Action.CREATE:
+        return [contract_no]
+    if action is not Action.RECOVER:
+        return []
+    unique: dict[str, str] = {}
+    for number in (sent_contract_no, contract_no):
+        if number is not None:
+            unique.setdefault(bill_no_key(number), number)
+    return list(unique.values())
+
+
+def bill_candidates(numbers: Sequence[str], found: Mapping[str, Sequence[int]]) -> list[int]:
+    """FIDs K3 holds under ``numbers`` (``found`` keyed by ``bill_no_key``): by number, oldest first."""
+    fids: list[int] = []
+    for number in numbers:
+        fids += [fid for fid in sorted(found.get(bill_no_key(number), ())) if fid not in fids]
+    return fids
 
 
 @dataclass(frozen=True)

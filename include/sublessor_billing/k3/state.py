@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from sublessor_billing.db.named_lock import named_lock
@@ -13,7 +14,8 @@ _LOCK_JOB = "k3_contract_export"
 _CANDIDATES_SQL = (
     "SELECT "
     + ", ".join(f"c.{col}" for col in CONTRACT_COLUMNS)
-    + ", c.updated_datetime, s.state, s.k3_id, s.exported_version, s.exported_digest"
+    + ", c.updated_datetime, s.state, s.k3_id, s.exported_version, s.exported_digest,"
+    " s.contract_no AS sent_contract_no"
     " FROM sublessor_contract c"
     " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
     " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> 'exported'"
@@ -32,17 +34,38 @@ def fetch_candidates(conn: Any, after_id: int, limit: int) -> list[dict[str, Any
     return rows
 
 
-def record_attempt(conn: Any, contract_id: int, contract_no: str, *, in_flight: bool) -> None:
-    """Commit that a Save is about to be sent; ``in_flight`` before a create (no FID)."""
+def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int | None) -> None:
+    """Commit that a Save of ``contract_no`` is about to be sent: a create (``k3_id`` None) or an update.
+
+    A create leaves the row ``in_flight`` without ``k3_id``, its ``contract_no`` the
+    number sent: the next run looks that number up if the answer never arrives,
+    whatever CRM renamed the contract to meanwhile. An update records the bill's
+    FID first, so a bill just adopted stays adopted even if K3 refuses the update.
+    """
     with conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, attempts)"
-            " VALUES (%s, %s, 'in_flight', 1)"
+            "INSERT INTO k3_contract_export_state (contract_id, contract_no, k3_id, state, attempts)"
+            " VALUES (%s, %s, %s, 'in_flight', 1)"
             " ON DUPLICATE KEY UPDATE attempts = attempts + 1, contract_no = VALUES(contract_no),"
-            "   state = IF(%s, 'in_flight', state)",
-            (contract_id, contract_no, in_flight),
+            "   state = IF(VALUES(k3_id) IS NULL, 'in_flight', state), k3_id = VALUES(k3_id)",
+            (contract_id, contract_no, k3_id),
         )
     conn.commit()
+
+
+def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> dict[int, int]:
+    """``{FID: contract id}`` for those of ``fids`` that other contracts already hold."""
+    if not fids:
+        return {}
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT k3_id, contract_id FROM k3_contract_export_state"
+            f" WHERE k3_id IN ({', '.join(['%s'] * len(fids))}) AND contract_id <> %s",
+            (*fids, contract_id),
+        )
+        held = {int(fid): int(other) for fid, other in cur.fetchall()}
+    conn.commit()
+    return held
 
 
 def mark_exported(
@@ -70,12 +93,14 @@ def mark_exported(
     conn.commit()
 
 
-def mark_refused(conn: Any, contract_id: int, message: str) -> None:
+def mark_refused(conn: Any, contract_id: int, contract_no: str, message: str) -> None:
+    """Commit a refusal; an existing row keeps its ``contract_no`` and ``k3_id`` (what was sent)."""
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE k3_contract_export_state SET state = 'refused', last_error = %s"
-            " WHERE contract_id = %s",
-            (message[:60000], contract_id),
+            "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, last_error)"
+            " VALUES (%s, %s, 'refused', %s)"
+            " ON DUPLICATE KEY UPDATE state = 'refused', last_error = VALUES(last_error)",
+            (contract_id, contract_no, message[:60000]),
         )
     conn.commit()
 

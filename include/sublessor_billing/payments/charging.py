@@ -38,6 +38,7 @@ from sublessor_billing.payments.outcomes import (
     classify_charge,
     describe,
 )
+from sublessor_billing.payments.sweep import Sweep, sweep_unallocated
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,12 @@ class ChargeReport:
     charged_fen: int = 0
     offline_decisions: int = 0
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
+    sweep: Sweep = field(default_factory=lambda: Sweep([], []))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "allocated": self.allocated,
+            **self.sweep.as_dict(),  # both 0 in normal operation (docs/payments.md, "Sweep")
             **{status: self.counts.get(status, 0) for status in (*SETTLED, PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
@@ -115,7 +118,9 @@ def charge_valid_calls(
     flush_seconds: float = 0.25,
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending."""
-    report = ChargeReport(allocated=store.allocate_orders(conn, price_fen))
+    sweep = sweep_unallocated(conn, price_fen)  # what the high-water range cannot reach
+    report = ChargeReport(allocated=len(sweep.found), sweep=sweep)
+    report.allocated += store.allocate_orders(conn, price_fen)
     log.info("Allocated %s new order(s) at %s fen each", report.allocated, price_fen)
     crash_point("after_allocation")
     orders = store.load_pending(conn)

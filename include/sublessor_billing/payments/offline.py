@@ -1,8 +1,10 @@
 """Send the pending offline decisions to the listing service (idempotent by request_id).
 
-A decision is recorded with its payment outcome (see ``store.record_outcomes``);
-this step only delivers it. A failure leaves the decision ``pending`` with the
-error, and the next try sends the same ``request_id`` again.
+A decision is recorded, kept current or superseded with the payment outcomes
+(``decisions.record_decisions``); this step only delivers it. Each decision's
+attempt is counted before its request goes out (a later charge that needs the
+listings offline then gets a decision of its own). A failure leaves the decision
+``pending`` with the error, and the next try sends the same ``request_id`` again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sublessor_billing.payments import store
+from sublessor_billing.payments import decisions
 from sublessor_billing.payments.outcomes import ListingClient, UnknownOutcome, describe
 
 log = logging.getLogger(__name__)
@@ -26,35 +28,32 @@ class OfflinePending(RuntimeError):
 class OfflineReport:
     sent: int = 0
     listings_offlined: int = 0
-    superseded: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "sent": self.sent,
             "listings_offlined": self.listings_offlined,
-            "superseded": self.superseded,
             "still_pending": len(self.failed),
             "pending_request_ids": [rid for rid, _ in self.failed],
         }
 
 
 def send_offline_decisions(
-    conn: Any, client: ListingClient, *, price_fen: int, workers: int = 8
+    conn: Any, client: ListingClient, *, price_fen: int | None = None, workers: int = 8
 ) -> OfflineReport:
-    """Deliver every pending decision still current; raise ``OfflinePending`` naming those that failed.
+    """Deliver every pending decision; raise ``OfflinePending`` naming those that failed.
 
-    A decision whose sublessor was charged successfully afterwards with at
-    least ``price_fen`` left (topped up meanwhile) is marked ``superseded`` and
-    not sent: the listings must stay online.
+    Whether a decision is still current was settled when the charges were
+    recorded, at the price of that pass: ``price_fen`` is not needed here any
+    more and is ignored (kept so that existing callers keep working).
     """
-    report = OfflineReport(superseded=store.supersede_stale_offline(conn, price_fen))
-    if report.superseded:
-        log.info("%s offline decision(s) superseded by a later top-up, not sent", report.superseded)
-    events = store.load_pending_offline(conn)
+    report = OfflineReport()
+    events = decisions.load_pending(conn)
     if not events:
         return report
     log.info("Sending %s offline decision(s) to the listing service", len(events))
+    decisions.mark_handed_over(conn, [event[0] for event in events])
 
     def send(event: tuple[int, str, int, str]) -> tuple[int, str, int | None, str | None]:
         event_id, request_id, sublessor_id, reason = event
@@ -70,7 +69,7 @@ def send_offline_decisions(
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="offline") as pool:
         for event_id, request_id, offlined, error in pool.map(send, events):
-            store.record_offline(conn, event_id, offlined=offlined, error=error)
+            decisions.record_delivery(conn, event_id, offlined=offlined, error=error)
             if error is None:
                 report.sent += 1
                 report.listings_offlined += offlined or 0

@@ -41,7 +41,8 @@ class OrderIdOutOfRange(RuntimeError):
             "so the AUTO_INCREMENT of sublessor_call_payment_log_201409 was reset (MySQL 5.7 does "
             "not persist it across a restart of an empty table). Fix: ALTER TABLE "
             f"sublessor_call_payment_log_201409 AUTO_INCREMENT = {ORDER_ID_MIN}; then delete these "
-            "pending rows (they were never sent) so the next run gives their calls new order ids."
+            "pending rows (they were never sent) and set order_allocated = 0 on their calls in "
+            "sublessor_call_log_201409, so the next run gives them new order ids."
         )
         self.order_ids = order_ids
 
@@ -103,13 +104,21 @@ def describe(client: Any, endpoint: str) -> str:
     return how(endpoint) if callable(how) else f"{type(client).__name__} {endpoint}"
 
 
-def _int_or_none(value: Any) -> int | None:
+def _int_or_none(value: Any, bits: int = 63) -> int | None:
+    """An integer the payment log can store (signed, ``bits`` + 1 bits wide), else None."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
     try:
-        return int(value)
-    except ValueError:
+        number = int(value)
+    except ValueError:  # not a number, or more digits than Python converts
         return None
+    return number if -(2**bits) <= number < 2**bits else None
+
+
+def _text(value: Any, length: int) -> str | None:
+    """At most ``length`` characters that MySQL's utf8mb4 accepts (a lone surrogate becomes ?)."""
+    text = str(value or "")[:length]
+    return text.encode("utf-8", "replace").decode("utf-8") or None
 
 
 def classify_charge(order: PendingOrder, body: Any, where: str = "the payment center") -> Outcome:
@@ -118,12 +127,14 @@ def classify_charge(order: PendingOrder, body: Any, where: str = "the payment ce
     def outcome(status: str, **kw: Any) -> Outcome:
         return Outcome(order.order_id, order.sublessor_id, status, order.amount, **kw)
 
-    code = _int_or_none(body.get("code")) if isinstance(body, dict) else None
+    # result_code is an INT and balance_after a BIGINT: a number beyond them is no answer,
+    # and must not fail the batch that records it with other orders' answers.
+    code = _int_or_none(body.get("code"), bits=31) if isinstance(body, dict) else None
     if code is None:
         return outcome(
             PENDING, error=f"answer without an integer code from {where}: {str(body)[:200]}"
         )
-    message = str(body.get("message") or "")[:255] or None
+    message = _text(body.get("message"), 255)
     balance = _int_or_none(body.get("balance"))
     if code == CODE_OK:
         return outcome(SUCCESS, result_code=code, message=message, balance=balance)
@@ -154,13 +165,21 @@ def classify_charge(order: PendingOrder, body: Any, where: str = "the payment ce
     )
 
 
-def triggers_offline(outcome: Outcome, price_fen: int) -> bool:
-    """Refused for money or account, or charged down to less than one call's price."""
+def offline_signal(outcome: Outcome, price_fen: int) -> bool | None:
+    """What a settled charge says about the sublessor's listings (payment-api.md's rule).
+
+    True: take them offline (refused for money or account, or charged down to less
+    than one call's price). False: keep them online (charged, at least one call's
+    price left). None: says nothing about the account (1004, a success whose answer
+    carried no balance, an outcome still pending).
+    """
     if outcome.status == INSUFFICIENT or (
         outcome.status == FAILED and outcome.result_code == CODE_ACCOUNT
     ):
         return True
-    return outcome.status == SUCCESS and outcome.balance is not None and outcome.balance < price_fen
+    if outcome.status == SUCCESS and outcome.balance is not None:
+        return outcome.balance < price_fen
+    return None
 
 
 def offline_reason(outcome: Outcome) -> str:

@@ -10,38 +10,48 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sublessor_billing.calls.judge import judge_lock
-from sublessor_billing.payments.outcomes import (
-    PENDING,
-    Outcome,
-    PendingOrder,
-    offline_reason,
-    offline_request_id,
-    triggers_offline,
-)
+from sublessor_billing.payments.decisions import record_decisions
+from sublessor_billing.payments.outcomes import PENDING, Outcome, PendingOrder
 
 PAYMENT_LOG = "sublessor_call_payment_log_201409"
 CALL_LOG = "sublessor_call_log_201409"
-OFFLINE = "sublessor_offline_event"
 
 # Order ids come from the payment log's AUTO_INCREMENT, handed out in call order,
 # so a sublessor's calls are charged in the order they were made. Only calls
 # judged valid since the high-water (minus a margin) are read, through
 # idx_filter_rule (filter_rule, judged_at, start_time, id), shared with the
 # judge; NULL judged_at (set by hand) is a second, normally empty, range of it.
-# The first run has no high-water and reads every valid call.
+# The first run has no high-water and reads every valid call. payments/sweep.py
+# reads the rest, whatever the clock did (docs/payments.md, "Sweep").
 ALLOCATION_CURSOR = "payment_allocation"
 ALLOCATION_MARGIN_SECONDS = 600
+# What a call gives its payment row must fit there unchanged (001: call_id
+# VARCHAR(64), sublessor_id INT UNSIGNED, call_type VARCHAR(16); subject is
+# 9 + 64 of 128): a call that does not is left out and reported, never failing
+# the INSERT of every other call. Written so that it is never NULL.
+FITS_PAYMENT_LOG = """c.call_id IS NOT NULL AND CHAR_LENGTH(c.call_id) <= 64
+  AND c.sublessor_id IS NOT NULL AND c.sublessor_id BETWEEN 1 AND 4294967295
+  AND c.call_type IS NOT NULL AND CHAR_LENGTH(c.call_type) <= 16"""
+NO_ORDER = f"NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)"
+INSERT_ORDERS = (
+    f"INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)"
+)
+ORDER_VALUES = (
+    "SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'"
+)
+# Same transaction as the INSERT: (1, 0) of idx_unallocated keeps only calls without an order.
+MARK_ALLOCATED = f"""
+UPDATE {CALL_LOG} c FORCE INDEX (idx_unallocated) JOIN {PAYMENT_LOG} p ON p.call_id = c.call_id
+SET c.order_allocated = 1 WHERE c.filter_rule = 1 AND c.order_allocated = 0
+"""
 _ALLOCATE_SELECT = f"""
-SELECT c.call_id, c.sublessor_id, %s, CONCAT('400 call ', c.call_id), c.call_type, 'pending'
+{ORDER_VALUES}
 FROM {CALL_LOG} c FORCE INDEX (idx_filter_rule)
 WHERE c.filter_rule = 1
   AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
-  AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} p WHERE p.call_id = c.call_id)
+  AND {NO_ORDER} AND {FITS_PAYMENT_LOG}
 ORDER BY c.start_time, c.id
 """
-_ALLOCATE = f"""
-INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)
-{_ALLOCATE_SELECT}"""
 _HIGH_WATER = "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE"
 _SET_HIGH_WATER = """
 INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)
@@ -73,14 +83,6 @@ WHERE p.status = 'pending'
 """
 _STILL_PENDING_ROW = "SELECT %s AS id, %s AS sent, %s AS error, %s AS result_code"
 
-# One decision per sublessor while an earlier one has not been sent yet: a rerun
-# after a crash does not add a second decision for the same dry spell.
-_DECIDE_OFFLINE = f"""
-INSERT IGNORE INTO {OFFLINE} (request_id, sublessor_id, trigger_order_id, reason)
-SELECT %s, %s, %s, %s FROM DUAL
-WHERE NOT EXISTS (SELECT 1 FROM {OFFLINE} o WHERE o.sublessor_id = %s AND o.status = 'pending')
-"""
-
 
 def allocate_orders(
     conn: Any,
@@ -104,8 +106,10 @@ def allocate_orders(
                 row = cur.fetchone()
                 high_water = row[0] if row else None
                 inserted = cur.execute(
-                    _ALLOCATE, (amount_fen, high_water, high_water, int(margin_seconds))
+                    INSERT_ORDERS + _ALLOCATE_SELECT,
+                    (amount_fen, high_water, high_water, int(margin_seconds)),
                 )
+                cur.execute(MARK_ALLOCATED)
                 cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
             conn.commit()
         except BaseException:
@@ -114,17 +118,28 @@ def allocate_orders(
     return int(inserted)
 
 
-def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
-    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+def high_water(conn: Any) -> Any:
+    """The allocation high-water (DB time of the last completed allocation), None before the first."""
     with conn.cursor() as cur:
         cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (ALLOCATION_CURSOR,))
         row = cur.fetchone()
-        high_water = row[0] if row else None
-        cur.execute("EXPLAIN " + _ALLOCATE_SELECT, (0, high_water, high_water, margin_seconds))
+    return row[0] if row else None
+
+
+def explain(conn: Any, sql: str, params: Sequence[Any]) -> list[dict]:
+    """EXPLAIN of one statement as a list of dicts (bench, tests)."""
+    with conn.cursor() as cur:
+        cur.execute("EXPLAIN " + sql, params)
         cols = [d[0] for d in cur.description]
         plan = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     conn.commit()
     return plan
+
+
+def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
+    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+    position = high_water(conn)
+    return explain(conn, _ALLOCATE_SELECT, (0, position, position, margin_seconds))
 
 
 def load_pending(conn: Any) -> list[PendingOrder]:
@@ -145,12 +160,12 @@ def record_outcomes(
 ) -> tuple[list[Outcome], int]:
     """Write one batch of answers and the offline decisions they cause, in one transaction.
 
-    ``decided`` holds the sublessors that already got a decision in this pass
-    (updated in place). Returns the outcomes that actually settled a pending row
-    and the number of offline decisions recorded.
+    The decisions follow ``decisions.record_decisions``. ``decided`` gets the
+    sublessors that got a new decision (updated in place, for the caller's
+    bookkeeping; the table, not this set, decides). Returns the outcomes that
+    actually settled a pending row and the number of offline decisions recorded.
     """
     outcomes = list(outcomes)
-    decisions = 0
     if not outcomes:
         return [], 0
     with conn.cursor() as cur:
@@ -178,79 +193,10 @@ def record_outcomes(
                 [(o.order_id, int(o.sent), (o.error or "")[:512], o.result_code) for o in waiting],
             )
             cur.execute(_STILL_PENDING.format(rows=sql), params)
-        for o in sorted(settled, key=lambda o: o.order_id):
-            if o.sublessor_id in decided or not triggers_offline(o, price_fen):
-                continue
-            decided.add(o.sublessor_id)
-            decisions += cur.execute(
-                _DECIDE_OFFLINE,
-                (
-                    offline_request_id(o.order_id),
-                    o.sublessor_id,
-                    o.order_id,
-                    offline_reason(o),
-                    o.sublessor_id,
-                ),
-            )
+        new_decisions = record_decisions(cur, settled, price_fen)
     conn.commit()
-    return settled, decisions
-
-
-# -- offline decisions ------------------------------------------------------------------
-def load_pending_offline(conn: Any) -> list[tuple[int, str, int, str]]:
-    """``(id, request_id, sublessor_id, reason)`` of every decision not yet sent."""
-    with conn.cursor() as cur:
-        cur.execute(
-            f"SELECT id, request_id, sublessor_id, reason FROM {OFFLINE} WHERE status = 'pending' ORDER BY id"
-        )
-        rows = cur.fetchall()
-    conn.commit()
-    return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
-
-
-# A decision is stale when a later charge of the same sublessor succeeded and left
-# at least one call's price (a top-up while the listing service was down).
-# idx_status (status, sublessor_id, id) serves the join.
-_SUPERSEDE_OFFLINE = f"""
-UPDATE {OFFLINE} o JOIN (
-  SELECT d.id, MIN(p.id) AS by_order
-  FROM {OFFLINE} d JOIN {PAYMENT_LOG} p
-    ON p.status = 'success' AND p.sublessor_id = d.sublessor_id AND p.id > d.trigger_order_id
-   AND p.balance_after >= %s
-  WHERE d.status = 'pending'
-  GROUP BY d.id
-) s ON s.id = o.id
-SET o.status = 'superseded', o.done_at = NOW(3),
-    o.last_error = CONCAT('superseded, not sent: order ', s.by_order,
-                          ' left a balance of at least ', %s, ' fen (one call)')
-WHERE o.status = 'pending'
-"""
-
-
-def supersede_stale_offline(conn: Any, price_fen: int) -> int:
-    """Mark pending decisions made stale by a later sufficient charge ``superseded``; return how many."""
-    with conn.cursor() as cur:
-        changed = cur.execute(_SUPERSEDE_OFFLINE, (price_fen, price_fen))
-    conn.commit()
-    return int(changed)
-
-
-def record_offline(conn: Any, event_id: int, *, offlined: int | None, error: str | None) -> None:
-    """Mark one decision done (``error`` None) or count a failed attempt."""
-    with conn.cursor() as cur:
-        if error is None:
-            cur.execute(
-                f"UPDATE {OFFLINE} SET status = 'done', offlined = %s, attempts = attempts + 1, "
-                "last_error = NULL, done_at = NOW(3) WHERE id = %s AND status = 'pending'",
-                (offlined, event_id),
-            )
-        else:
-            cur.execute(
-                f"UPDATE {OFFLINE} SET attempts = attempts + 1, last_error = %s "
-                "WHERE id = %s AND status = 'pending'",
-                (error[:512], event_id),
-            )
-    conn.commit()
+    decided.update(new_decisions)
+    return settled, len(new_decisions)
 
 
 def pending_orders(conn: Any, limit: int = 50) -> tuple[int, list[tuple[int, str]]]:

@@ -3,16 +3,20 @@
 Behaves like K3 where it matters to the export: login with an account set whose
 name has non-ASCII text and spaces, a ``kdservice-sessionid`` cookie, Save that
 creates a new bill whenever no ``FID`` is given (not idempotent), updates by
-``FID``, ExecuteBillQuery filtered by ``FBillNo``, and sessions that expire.
+``FID``, ExecuteBillQuery filtered by ``FBillNo='x'`` or ``FBillNo IN ('x', ...)``
+(matched as K3 does: case and trailing spaces ignored), paged by ``StartRow``/
+``Limit`` in FID order, and sessions that expire.
 
     k3 = K3CloudSandbox().start()          # k3.k3_url -> "http://127.0.0.1:<port>/k3cloud/"
     k3.refuse("HT-1", "客户不存在")          # Save of that bill number is refused
+    k3.add_bill({"FBillNo": "HT-1"})        # a bill another system created (not a Save)
     k3.expire_sessions()                    # next call answers MsgCode 1
     k3.add_fault(Fault("error_after", path=k3.path(SAVE_PATH), times=1))  # commit, then HTTP 500
 
 Over HTTP (another process): ``POST /_sandbox/setup`` with any of
 ``{"users": [{"acct_id", "username", "password"}], "refuse": {"HT-1": "msg"},
-"accept": ["HT-1"], "expire_sessions": true}``; ``GET /_sandbox/state`` lists bills.
+"accept": ["HT-1"], "expire_sessions": true, "bills": [{"FBillNo": "HT-1", ...}]}``;
+``GET /_sandbox/state`` lists bills.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sublessor_billing.k3.api import (
     SAVE_PATH,
     SESSION_COOKIE,
     SESSION_EXPIRED_CODE,
+    bill_no_key,
 )
 from sublessor_billing.sandbox.server import Fault, SandboxServer
 
@@ -39,7 +44,8 @@ _REQUEST_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("k
 _NEW_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("k3_new_session")
 _ONE = re.compile(r"^\s*FBillNo\s*=\s*'((?:[^']|'')*)'\s*$", re.IGNORECASE)
 _IN = re.compile(r"^\s*FBillNo\s+IN\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
-_LITERAL = re.compile(r"\s*'((?:[^']|'')*)'\s*(?:,|$)")
+_LITERAL = re.compile(r"\s*'((?:[^']|'')*)'\s*")
+_ORDERS = {"", "FID", "FID ASC"}
 
 
 def _status(ok: bool, **extra: Any) -> dict[str, Any]:
@@ -59,19 +65,15 @@ def parse_bill_filter(text: str) -> list[str] | None:
         return [match.group(1).replace("''", "'")]
     if match := _IN.match(text):
         inner, numbers, pos = match.group(1), [], 0
-        while pos < len(inner):
-            lit = _LITERAL.match(inner, pos)
-            if not lit:
-                break
+        while lit := _LITERAL.match(inner, pos):
             numbers.append(lit.group(1).replace("''", "'"))
             pos = lit.end()
-        if pos >= len(inner) and numbers:
-            return numbers
+            if pos == len(inner):
+                return numbers
+            if inner[pos] != ",":
+                break
+            pos += 1
     raise ValueError(f"sandbox K3 understands only FBillNo='..' or FBillNo IN (..); got {text!r}")
-
-
-def _collate(bill_no: str) -> str:
-    return bill_no.rstrip().casefold()
 
 
 class K3CloudSandbox(SandboxServer):
@@ -120,6 +122,13 @@ class K3CloudSandbox(SandboxServer):
         with self.lock:
             self.refusals.pop(bill_no, None)
 
+    def add_bill(self, model: dict[str, Any]) -> int:
+        """Put a bill in K3 as another system did (the legacy exporter): counted as no Save."""
+        with self.lock:
+            fid, self.next_fid = self.next_fid, self.next_fid + 1
+            self.bills[fid] = {**model, "FID": fid}
+            return fid
+
     def bills_by_number(self, bill_no: str) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(b) for fid, b in sorted(self.bills.items()) if b.get("FBillNo") == bill_no]
@@ -149,6 +158,8 @@ class K3CloudSandbox(SandboxServer):
             self.refusals.pop(bill_no, None)
         if body.get("expire_sessions"):
             self.sessions.clear()
+        for model in body.get("bills", []):
+            self.add_bill(model)
 
     # -- HTTP -------------------------------------------------------------------------
     async def _dispatch(self, request: Any) -> Any:
@@ -223,15 +234,17 @@ class K3CloudSandbox(SandboxServer):
             if data.get("FormId") != self.form_id:
                 raise ValueError(f"业务对象 {data.get('FormId')!r} 不存在")
             numbers = parse_bill_filter(str(data.get("FilterString") or ""))
+            if str(data.get("OrderString") or "").strip() not in _ORDERS:
+                raise ValueError(f"sandbox K3 orders only by FID; got {data.get('OrderString')!r}")
         except ValueError as exc:
             return [[_failure([("FilterString", str(exc))])]]
         keys = [k.strip() for k in str(data.get("FieldKeys") or "FID").split(",") if k.strip()]
         # Like K3's SQL Server collation: case-insensitive, trailing spaces ignored.
-        wanted = None if numbers is None else {_collate(n) for n in numbers}
+        wanted = None if numbers is None else {bill_no_key(n) for n in numbers}
         rows = [
             [bill.get(k) for k in keys]
             for _, bill in sorted(self.bills.items())
-            if wanted is None or _collate(str(bill.get("FBillNo"))) in wanted
+            if wanted is None or bill_no_key(str(bill.get("FBillNo"))) in wanted
         ]
         start, limit = int(data.get("StartRow") or 0), int(data.get("Limit") or 0)
         top = int(data.get("TopRowCount") or 0)

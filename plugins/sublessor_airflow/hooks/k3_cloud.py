@@ -169,37 +169,22 @@ class K3CloudHook(BaseHook):
             if len(page) < page_size:
                 return rows
 
-    def query_bill_numbers(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]:
-        """FIDs of the bills carrying each number (lowest first); numbers K3 lacks are absent."""
-        found: dict[str, list[int]] = {}
-        numbers = list(dict.fromkeys(bill_numbers))
-        for start in range(0, len(numbers), 200):
-            chunk = numbers[start : start + 200]
-            for fid, number in self.execute_bill_query(
-                ["FID", "FBillNo"], api.bill_number_filter(chunk)
-            ):
-                found.setdefault(str(number), []).append(int(fid))
-        return {number: sorted(fids) for number, fids in found.items()}
+    def find_bills(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]:
+        """FIDs (lowest first) of the bills K3 holds under these numbers, in one filtered query.
 
-    def find_bill(self, bill_no: str) -> int | None:
-        """The FID of the bill numbered ``bill_no`` (the oldest if K3 holds several), or None."""
-        # K3 may store the number trimmed or in another case while its filter still
-        # matched: every bill the query returned for this number counts.
-        wanted = bill_no.strip().casefold()
-        fids = sorted(
-            fid
-            for number, found in self.query_bill_numbers([bill_no]).items()
-            if number.strip().casefold() == wanted
-            for fid in found
-        )
-        if len(fids) > 1:
-            self.log.warning(
-                "K3 holds %d bills numbered %s (FIDs %s); using the oldest",
-                len(fids),
-                bill_no,
-                fids,
-            )
-        return fids[0] if fids else None
+        Keyed by ``api.bill_no_key``: K3 matches numbers without regard to case or
+        trailing spaces, so a bill stored as ``ht-1 `` answers for ``HT-1``. Numbers
+        K3 lacks are absent. The caller bounds how many numbers go into one query.
+        """
+        numbers = list(dict.fromkeys(bill_numbers))
+        if not numbers:
+            return {}
+        found: dict[str, list[int]] = {}
+        for fid, number in self.execute_bill_query(
+            ["FID", "FBillNo"], api.bill_number_filter(numbers)
+        ):
+            found.setdefault(api.bill_no_key(str(number)), []).append(int(fid))
+        return {key: sorted(fids) for key, fids in found.items()}
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Any:
         self.get_conn()

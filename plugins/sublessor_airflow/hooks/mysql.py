@@ -7,6 +7,7 @@ from typing import Any
 from airflow.providers.mysql.hooks.mysql import MySqlHook
 
 from sublessor_billing.config import ANJUKE_DB, USER_PROP_DB
+from sublessor_billing.db.connect import force_utf8mb4
 from sublessor_billing.db.migrate import ensure_schema
 
 _migrated: set[tuple[str, str, str]] = set()
@@ -23,20 +24,40 @@ def mysql_address(conn_id: str) -> str:
     return f"{conn.host}:{conn.port or 3306}/{conn.schema or ''}"
 
 
+class UnsupportedMySqlClient(ValueError):
+    """The Airflow connection names a driver other than mysqlclient."""
+
+
 class BillingMySqlHook(MySqlHook):
-    """MySqlHook whose connection errors name the Airflow connection and its address."""
+    """MySqlHook on mysqlclient, always utf8mb4, whose errors name the Airflow connection.
+
+    The connection's ``charset`` extra (or its absence: the client library's
+    default) is overridden: every session is utf8mb4, so non-ASCII values are
+    stored as sent. Our SQL relies on mysqlclient (``string_literal``,
+    ``warning_count``): a ``client`` extra naming another driver is refused.
+    """
 
     hook_name = "MySQL (sublessor billing)"
 
     def get_conn(self) -> Any:
+        conn_id = getattr(self, self.conn_name_attr)
         try:
+            self.connection = self.connection or self.get_connection(conn_id)
+            client = self.connection.extra_dejson.get("client", "mysqlclient")
+            if client != "mysqlclient":
+                raise UnsupportedMySqlClient(
+                    f"MySQL connection {conn_id!r} asks for client {client!r}; this project "
+                    "needs mysqlclient: remove the 'client' extra."
+                )
             conn = super().get_conn()
+        except UnsupportedMySqlClient:
+            raise
         except Exception as exc:
-            conn_id = getattr(self, self.conn_name_attr)
             raise ConnectionError(
                 f"Cannot open MySQL connection {conn_id!r} at {mysql_address(conn_id)}: {exc}. "
                 f"Check Admin -> Connections -> {conn_id} and that the server is reachable."
             ) from exc
+        force_utf8mb4(conn)
         conn.autocommit(False)
         return conn
 

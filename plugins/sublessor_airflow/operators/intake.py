@@ -6,6 +6,7 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.variables import get_int
@@ -73,6 +74,9 @@ class Call400JudgeOperator(BaseOperator):
     Thresholds come from Variables ``filter_call_time_rule_threshold`` and
     ``filter_last_call_time_rule_threshold``. Judges are serialized by a named
     lock in the database, so a manual and a scheduled run never judge together.
+    A call that cannot be judged is held and the others are judged; the task then
+    fails without retrying (the run is not green while a call it took is neither
+    judged nor charged), and the next run goes on as usual.
     """
 
     template_fields = ("mysql_conn_id",)
@@ -90,6 +94,14 @@ class Call400JudgeOperator(BaseOperator):
         short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
         window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
         with closing(user_prop_db(self.mysql_conn_id)) as db:
-            return judge_pending(
+            result = judge_pending(
                 db, short_threshold=short, repeat_window=window, lock_timeout=self.lock_timeout
             )
+        if result["held"]:
+            raise AirflowFailException(
+                f"{result['held']} calls could not be judged and are held (the log above names "
+                f"them; {result['judged']} others were judged). A held call is neither judged nor "
+                "charged until an operator fixes its row and releases it: "
+                "python -m sublessor_billing.calls.quarantine held / release ID (docs/intake.md)."
+            )
+        return result

@@ -111,6 +111,31 @@ def test_invalid_message_quarantined_once_with_seen_count(call400, amqp_hook) ->
     assert rows[0][5] == call400.names["routing_key"]
 
 
+def test_start_times_out_of_bounds_of_the_intake_time_are_quarantined(call400, amqp_hook):
+    """A 9999 start_time used to be logged and then fail every judge run."""
+    from datetime import datetime
+
+    intake_time = datetime(2026, 3, 1, 12, 0, 0)
+    call400.publish(
+        [
+            call_body("y9999", start_time="9999-12-31 12:00:00"),
+            call_body("ahead", start_time="2026-03-02 12:00:01"),
+            call_body("y1999", start_time="1999-12-31 23:59:59"),
+            call_body("day-ahead", start_time="2026-03-02 12:00:00"),
+            call_body("y2000", start_time="2000-01-01 00:00:00"),
+        ]
+    )
+    result = run_intake(call400, amqp_hook, max_messages=10, clock=lambda: intake_time)
+    assert result.as_dict() == {"received": 5, "logged": 2, "duplicates": 0, "quarantined": 3}
+    logged = {r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")}
+    assert logged == {"day-ahead", "y2000"}
+    reasons = dict(call400.query("SELECT call_id, reason FROM call400_quarantine"))
+    assert "more than one day after the intake time 2026-03-01 12:00:00" in reasons["y9999"]
+    assert "more than one day after" in reasons["ahead"]
+    assert "before 2000-01-01" in reasons["y1999"]
+    assert call400.ready() == 0
+
+
 def test_cap_leaves_the_rest_queued(call400, amqp_hook) -> None:
     call400.publish([call_body(f"cap{i}") for i in range(50)])
     result = run_intake(call400, amqp_hook, max_messages=30, batch_size=8)
@@ -185,15 +210,41 @@ def test_bad_messages_among_valid_ones_all_end_in_quarantine(call400, amqp_hook,
     assert call400.ready() == 0
 
 
-def test_call_ids_the_unique_key_pads_alike_are_duplicates_not_a_crash(call400, amqp_hook) -> None:
-    call400.publish([call_body("pad-1 ")])
+def test_call_ids_differing_by_trailing_spaces_are_two_calls_end_to_end(call400, amqp_hook):
+    """'c1' and 'c1 ' are two calls: both logged, judged and given an order of their own."""
+    from sublessor_billing.calls.judge import judge_pending
+    from sublessor_billing.payments.store import allocate_orders
+
+    call400.publish([call_body("c1", caller="13900000001"), call_body("C1", caller="13900000003")])
     run_intake(call400, amqp_hook, max_messages=10)
-    call400.publish([call_body("pad-1"), call_body("Pad-1")])
+    call400.publish(
+        [
+            call_body("c1 ", caller="13900000002"),
+            call_body("c1 ", caller="13900000002"),  # a redelivery: the only duplicate
+            call_body(" c1", caller="13900000004"),
+        ]
+    )
     result = run_intake(call400, amqp_hook, max_messages=10)
-    assert result.as_dict() == {"received": 2, "logged": 1, "duplicates": 1, "quarantined": 0}
-    assert sorted(r[0] for r in call400.query("SELECT call_id FROM sublessor_call_log_201409")) == [
-        "Pad-1",
-        "pad-1 ",
+    assert result.as_dict() == {"received": 3, "logged": 2, "duplicates": 1, "quarantined": 0}
+    conn = call400.db()
+    try:
+        assert judge_pending(conn, short_threshold=8, repeat_window=86400)["valid"] == 4
+        assert allocate_orders(conn, 4000) == 4
+    finally:
+        conn.close()
+    logged = call400.query(
+        "SELECT call_id, caller, filter_rule FROM sublessor_call_log_201409 ORDER BY caller"
+    )
+    assert logged == [
+        ("c1", "13900000001", 1),
+        ("c1 ", "13900000002", 1),
+        ("C1", "13900000003", 1),
+        (" c1", "13900000004", 1),
+    ]
+    orders = call400.query("SELECT call_id FROM sublessor_call_payment_log_201409 ORDER BY id")
+    assert sorted(r[0] for r in orders) == [" c1", "C1", "c1", "c1 "]
+    assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE call_id = 'c1'") == [
+        (1,)
     ]
     assert call400.ready() == 0
 
@@ -223,8 +274,8 @@ def test_a_call_the_log_refuses_is_quarantined_and_the_rest_logged(call400, amqp
     import sublessor_billing.calls.intake as intake
     from sublessor_billing.calls.message import parse_message
 
-    def leaky(body):
-        parsed = parse_message(body)
+    def leaky(body, *, received_at):
+        parsed = parse_message(body, received_at=received_at)
         return replace(parsed, called="4" * 65) if b"gap" in body else parsed
 
     monkeypatch.setattr(intake, "parse_message", leaky)

@@ -15,6 +15,7 @@ from sublessor_billing.calls.store import insert_calls
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, 10, 0, 0)
 DAY = 86400
+RECEIVED = T0 + timedelta(days=30)  # the intake time the test messages are validated against
 
 
 def at(seconds: int) -> str:
@@ -22,7 +23,7 @@ def at(seconds: int) -> str:
 
 
 def log_calls(conn, bodies) -> None:
-    calls = [parse_message(b) for b in bodies]
+    calls = [parse_message(b, received_at=RECEIVED) for b in bodies]
     with conn.cursor() as cur:
         insert_calls(cur, calls)
     conn.commit()
@@ -296,8 +297,8 @@ def test_judging_queries_use_their_indexes(user_prop_conn) -> None:
 def test_a_value_the_log_would_alter_fails_the_batch_instead(user_prop_conn) -> None:
     from dataclasses import replace
 
-    good = parse_message(call_body("ok"))
-    too_long = replace(parse_message(call_body("long")), called="4" * 65)
+    good = parse_message(call_body("ok"), received_at=RECEIVED)
+    too_long = replace(parse_message(call_body("long"), received_at=RECEIVED), called="4" * 65)
     with user_prop_conn.cursor() as cur:
         insert_calls(cur, [good])
         assert insert_calls(cur, [good]) == 0  # a duplicate alone is fine

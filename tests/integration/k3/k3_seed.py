@@ -31,8 +31,15 @@ class Contracts:
         self.conn = conn
         self._numbers = itertools.count(1)
 
-    def add(self, *, sublessor_id: int = 7, total_amount: int = 1_234_56, status: int = 1) -> dict:
-        contract_no = f"HT-2026-{next(self._numbers):04d}"
+    def add(
+        self,
+        *,
+        sublessor_id: int = 7,
+        total_amount: int = 1_234_56,
+        status: int = 1,
+        contract_no: str | None = None,
+    ) -> dict:
+        contract_no = contract_no or f"HT-2026-{next(self._numbers):04d}"
         with self.conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO sublessor_contract (sublessor_id, contract_no, total_amount, balance,"
@@ -59,10 +66,18 @@ class Contracts:
             cur.execute(sql, params)
         self.conn.commit()
 
+    def rename(self, contract_id: int, contract_no: str) -> None:
+        """What CRM does when a contract's number is corrected: an edit (a later updated_datetime)."""
+        self.execute(
+            "UPDATE sublessor_contract SET contract_no = %s,"
+            " updated_datetime = updated_datetime + INTERVAL 1 HOUR WHERE id = %s",
+            (contract_no, contract_id),
+        )
+
     def state(self, contract_id: int) -> dict | None:
         with self.conn.cursor() as cur:
             cur.execute(
-                "SELECT state, k3_id, k3_number, exported_version, last_error, attempts"
+                "SELECT state, contract_no, k3_id, k3_number, exported_version, last_error, attempts"
                 " FROM k3_contract_export_state WHERE contract_id = %s",
                 (contract_id,),
             )

@@ -8,6 +8,8 @@ import pytest
 from k3_seed import K3_PASSWORD, k3_connection
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook, K3LoginError
+from sublessor_billing.k3 import api
+from sublessor_billing.k3.api import bill_no_key
 from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, QUERY_PATH, Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -28,8 +30,7 @@ def test_save_without_fid_is_not_idempotent_and_with_fid_updates(k3_env) -> None
     first = hook.save({"FBillNo": "HT-X", "FNote": "a"})
     second = hook.save({"FBillNo": "HT-X", "FNote": "b"})
     assert first.success and second.success and first.fid != second.fid
-    assert hook.query_bill_numbers(["HT-X"]) == {"HT-X": sorted([first.fid, second.fid])}
-    assert hook.find_bill("HT-X") == min(first.fid, second.fid)
+    assert hook.find_bills(["HT-X"]) == {"ht-x": sorted([first.fid, second.fid])}
 
     updated = hook.save({"FID": first.fid, "FBillNo": "HT-X", "FNote": "c"})
     assert updated.success and updated.fid == first.fid and updated.number == "HT-X"
@@ -40,7 +41,9 @@ def test_a_bill_stored_in_another_case_or_trimmed_is_still_found(k3_env) -> None
     """K3 compares bill numbers like SQL Server: a lookup must not miss and create a twin."""
     hook = K3CloudHook()
     fid = hook.save({"FBillNo": "HT-Case"}).fid
-    assert hook.find_bill("ht-case ") == fid
+    k3_env.add_bill({"FBillNo": " HT-Case"})  # leading spaces do count
+    assert hook.find_bills(["ht-case ", "HT-none"]) == {bill_no_key("HT-Case"): [fid]}
+    assert hook.find_bills([]) == {}
 
 
 def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:
@@ -49,13 +52,15 @@ def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:
     fid = hook.save({"FBillNo": odd}).fid
     for i in range(5):
         hook.save({"FBillNo": f"HT-P{i}"})
-    assert hook.find_bill(odd) == fid
-    assert hook.find_bill("HT-none") is None
+    assert hook.find_bills([odd, "HT-P1"])[bill_no_key(odd)] == [fid]
+    assert hook.find_bills(["HT-none"]) == {}
     rows = hook.execute_bill_query(["FBillNo"], "", page_size=2)
     assert sorted(r[0] for r in rows) == sorted([odd] + [f"HT-P{i}" for i in range(5)])
+    numbers = hook.execute_bill_query(["FBillNo"], api.bill_number_filter(["HT-P1", "HT-P3"]))
+    assert sorted(numbers) == [["HT-P1"], ["HT-P3"]]
     assert (
-        k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 2 + 4
-    )  # two find_bill, then pages of 2, 2, 2 and an empty one
+        k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 2 + 4 + 1
+    )  # two find_bills, pages of 2, 2, 2 and an empty one, one filtered query
 
 
 def test_validation_errors_are_returned_as_a_refusal(k3_env) -> None:
@@ -71,7 +76,7 @@ def test_query_after_expiry_logs_in_again_once(k3_env) -> None:
     hook = K3CloudHook()
     hook.save({"FBillNo": "HT-E"})
     k3_env.expire_sessions()
-    assert hook.find_bill("HT-E") is not None
+    assert hook.find_bills(["HT-E"])
     assert hook.login_count == 2 and k3_env.expired_answers == 1
 
 

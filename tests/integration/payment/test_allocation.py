@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
 
+from sublessor_airflow.operators.charge import ChargeValidCallsOperator
 from sublessor_billing.calls.judge import JudgeLockTimeout, judge_lock
 from sublessor_billing.db.connect import connect
-from sublessor_billing.payments import store
+from sublessor_billing.payments import store, sweep
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +82,128 @@ def test_allocation_waits_for_the_judge_lock(user_prop_target, seed_calls):
     finally:
         judge.close()
     assert allocate(user_prop_target) == 1
+
+
+def charge_task():
+    return ChargeValidCallsOperator(task_id="charge_valid_calls", workers=4)
+
+
+def step_high_water_forward(target, seconds: int) -> None:
+    """As if the database clock went back ``seconds`` after the last allocation."""
+    conn = connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "UPDATE job_cursor SET position_time = NOW() + INTERVAL %s SECOND WHERE name = %s",
+                (seconds, store.ALLOCATION_CURSOR),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["judged_behind_the_high_water", "high_water_in_the_future"])
+def test_a_clock_step_back_leaves_no_valid_call_without_an_order(
+    billing_env, user_prop_target, payment_center, seed_calls, caplog, how
+):
+    payment_center.set_account(41, 10 * PRICE_FEN)
+    seed_calls(41, 1)
+    assert charge_task().execute({})["allocated"] == 1
+
+    if how == "judged_behind_the_high_water":  # judged after the step: an hour "earlier"
+        late = seed_calls(41, 1, judged_ago=3600)
+    else:
+        step_high_water_forward(user_prop_target, 86400)
+        late = seed_calls(41, 1)
+    caplog.clear()
+    result = charge_task().execute({})
+    rows = payment_rows(user_prop_target)
+    assert late[0] in rows, "a valid call judged behind the high-water got no order"
+    assert rows[late[0]]["status"] == "success"
+    assert (result["allocated"], result["found_by_sweep"], result["success"]) == (1, 1, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("1 valid call(s)" in w and late[0] in w for w in warnings), warnings
+
+    again = charge_task().execute({})
+    assert (again["allocated"], again["found_by_sweep"]) == (0, 0)
+    assert payment_center.full_state()["double_charged"] == []
+
+
+def test_the_sweep_reads_an_index_range_that_allocation_empties(user_prop_target, seed_calls):
+    seed_calls(1, 3)
+    allocate(user_prop_target)
+    conn = connect(user_prop_target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT order_allocated FROM {store.CALL_LOG}")
+            assert cur.fetchall() == ((1,),), "flagged in the allocation's transaction"
+        plan = sweep.sweep_plan(conn)
+    finally:
+        conn.close()
+    calls = next(row for row in plan if row["table"] == "c")
+    assert calls["key"] == "idx_unallocated" and calls["type"] in ("ref", "range")
+    payments = next(row for row in plan if row["table"] == "p")
+    assert payments["key"] == "uk_call_id"
+
+
+# Values our DDL cannot hold but a wider call log can (a column widened by hand, a table
+# older than ours): each must be left out and reported, never fail every other call.
+BAD_CALLS = [
+    ("x" * 100, 52, "normal"),  # call_id longer than the payment log's 64
+    ("no-sublessor", None, "normal"),
+    ("negative-sublessor", -1, "normal"),
+    ("huge-sublessor", 5_000_000_000, "normal"),
+    ("zero-sublessor", 0, "normal"),
+    ("no-type", 52, None),
+    ("long-type", 52, "t" * 20),
+]
+
+
+def widen_call_log(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = %s AND COLUMN_NAME = 'call_id'",
+            (store.CALL_LOG,),
+        )
+        (collation,) = cur.fetchone()
+        cur.execute(
+            f"ALTER TABLE {store.CALL_LOG} MODIFY call_id VARCHAR(255) CHARACTER SET utf8mb4 "
+            f"COLLATE {collation} NOT NULL, MODIFY sublessor_id BIGINT NULL, "
+            "MODIFY call_type VARCHAR(32) NULL DEFAULT 'normal'"
+        )
+        for n, (call_id, sublessor_id, call_type) in enumerate(BAD_CALLS):
+            cur.execute(
+                f"INSERT INTO {store.CALL_LOG} (call_id, sublessor_id, caller, called, status, "
+                "start_time, duration, call_type, filter_rule, judged_at) VALUES (%s, %s, "
+                "'13800000000', '4008001234', 1, TIMESTAMPADD(SECOND, %s, '2026-03-01'), 60, %s, "
+                "1, NOW(3))",
+                (call_id, sublessor_id, n, call_type),
+            )
+    conn.commit()
+
+
+def test_a_call_that_cannot_be_stored_is_reported_and_every_other_call_is_charged(
+    billing_env, user_prop_target, user_prop_conn, payment_center, seed_calls, caplog
+):
+    payment_center.set_account(51, 10 * PRICE_FEN)
+    payment_center.set_account(52, 10 * PRICE_FEN)
+    widen_call_log(user_prop_conn)
+    good = seed_calls(51, 2)
+
+    result = charge_task().execute({})
+    assert (result["allocated"], result["success"]) == (2, 2)
+    assert set(payment_rows(user_prop_target)) == set(good)
+    assert result["unallocatable_calls"] == len(BAD_CALLS)
+    warning = next(
+        r.getMessage() for r in caplog.records if "cannot be given an order" in r.getMessage()
+    )
+    assert "no-sublessor" in warning and "x" * 64 in warning
+
+    with user_prop_conn.cursor() as cur:  # someone repairs one row: the next pass charges it
+        cur.execute(f"UPDATE {store.CALL_LOG} SET sublessor_id = 52 WHERE call_id = 'no-sublessor'")
+    user_prop_conn.commit()
+    again = charge_task().execute({})
+    assert (again["allocated"], again["success"]) == (1, 1)
+    assert again["unallocatable_calls"] == len(BAD_CALLS) - 1
+    assert payment_rows(user_prop_target)["no-sublessor"]["status"] == "success"

@@ -115,3 +115,31 @@ def test_order_ids_below_the_range_are_never_sent(
     with pytest.raises(OrderIdOutOfRange, match="999"):
         PaymentApiHook().charge(order_id=999, user_id=5, amount=PRICE_FEN, subject="x")
     assert payment_center.full_state()["orders"] == 0
+
+
+def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
+    user_prop_target, seed_calls
+):
+    """A balance beyond BIGINT or a message with a lone surrogate, recorded with normal answers."""
+    from sublessor_billing.payments import store
+    from sublessor_billing.payments.outcomes import classify_charge
+
+    seed_calls(61, 1)
+    seed_calls(62, 1)
+    seed_calls(63, 1)
+    conn = connect(user_prop_target)
+    try:
+        store.allocate_orders(conn, PRICE_FEN)
+        odd, frozen, normal = store.load_pending(conn)
+        batch = [
+            classify_charge(odd, {"code": 0, "balance": "99999999999999999999"}),
+            classify_charge(frozen, {"code": 1002, "message": "frozen \ud800"}),
+            classify_charge(normal, {"code": 0, "balance": 5 * PRICE_FEN}),
+        ]
+        settled, _ = store.record_outcomes(conn, batch, price_fen=PRICE_FEN, decided=set())
+    finally:
+        conn.close()
+    assert len(settled) == 3
+    rows = {r["sublessor_id"]: r for r in payment_rows(user_prop_target).values()}
+    assert [rows[s]["status"] for s in (61, 62, 63)] == ["success", "failed", "success"]
+    assert rows[61]["balance_after"] is None and rows[63]["balance_after"] == 5 * PRICE_FEN

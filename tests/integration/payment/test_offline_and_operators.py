@@ -78,16 +78,17 @@ def test_decision_made_stale_by_a_top_up_is_superseded_not_sent(
     payment_center.set_account(26, 10 * PRICE_FEN)  # topped up while the service was down
     seed_calls(26, 1)
     assert charge_task().execute({})["success"] == 1  # balance 9 calls' price
+    events = {e["sublessor_id"]: e for e in offline_rows(user_prop_target)}
+    assert events[26]["status"] == "superseded", "superseded with the answer that made it stale"
     listing_service.clear_faults()
-    result = offline_task().execute({})
-    assert result["superseded"] == 1 and result["sent"] == 1
+    assert offline_task().execute({})["sent"] == 1
     assert listing_service.online == {26: 3, 27: 0}
     events = {e["sublessor_id"]: e for e in offline_rows(user_prop_target)}
     assert events[26]["status"] == "superseded" and events[27]["status"] == "done"
     latest = max(
         r["id"] for r in payment_rows(user_prop_target).values() if r["sublessor_id"] == 26
     )
-    assert f"order {latest} left a balance" in events[26]["last_error"]
+    assert f"order {latest} left at least one call's price" in events[26]["last_error"]
 
 
 def test_offline_error_names_the_connection_and_address(

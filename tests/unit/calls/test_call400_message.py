@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,13 +32,21 @@ GOOD = {
 }
 
 
+# The intake time validation compares start_time with (fixed: no test depends on the clock).
+RECEIVED = datetime(2026, 3, 2, 9, 0, 0)
+
+
+def parse(raw: bytes) -> Call | Invalid:
+    return parse_message(raw, received_at=RECEIVED)
+
+
 def body(**changes) -> bytes:
     data = {**GOOD, **changes}
     return json.dumps({k: v for k, v in data.items() if v is not ...}).encode()
 
 
 def test_contract_example_is_valid_and_normalized() -> None:
-    call = parse_message(body())
+    call = parse(body())
     assert isinstance(call, Call)
     assert call.caller_normalized == "13800138000"
     assert call.start_time == datetime(2026, 3, 1, 10, 15, 2)
@@ -52,7 +60,7 @@ def test_contract_example_is_valid_and_normalized() -> None:
 
 def test_optional_fields_absent_or_null_take_defaults_and_extras_are_ignored() -> None:
     for value in (..., None):
-        call = parse_message(body(prop_id=value, ext=value, call_type=value, extra={"x": [1]}))
+        call = parse(body(prop_id=value, ext=value, call_type=value, extra={"x": [1]}))
         assert isinstance(call, Call)
         assert (call.prop_id, call.ext, call.call_type) == (0, "", "normal")
 
@@ -87,13 +95,13 @@ def test_optional_fields_absent_or_null_take_defaults_and_extras_are_ignored() -
     ],
 )
 def test_invalid_fields_give_a_reason(changes, reason_part) -> None:
-    parsed = parse_message(body(**changes))
+    parsed = parse(body(**changes))
     assert isinstance(parsed, Invalid)
     assert reason_part in parsed.reason
 
 
 def test_boundaries_of_the_columns_are_valid() -> None:
-    call = parse_message(
+    call = parse(
         body(
             sublessor_id=INT_UNSIGNED_MAX,
             prop_id=0,
@@ -106,6 +114,41 @@ def test_boundaries_of_the_columns_are_valid() -> None:
     )
     assert isinstance(call, Call)
     assert call.caller_normalized == ""
+
+
+@pytest.mark.parametrize(
+    ("start_time", "reason_part"),
+    [
+        ("9999-12-31 12:00:00", "more than one day after the intake time 2026-03-02 09:00:00"),
+        ("2026-03-03 09:00:01", "more than one day after the intake time"),
+        ("1999-12-31 23:59:59", "before 2000-01-01"),
+        ("1000-01-01 00:00:00", "before 2000-01-01"),
+        ("0999-12-31 23:59:59", "before 2000-01-01"),
+    ],
+)
+def test_start_time_outside_2000_to_one_day_after_intake_is_invalid(
+    start_time, reason_part
+) -> None:
+    """One implausible start_time must never reach the judge (9999 overflowed its window)."""
+    parsed = parse(body(start_time=start_time))
+    assert isinstance(parsed, Invalid)
+    assert reason_part in parsed.reason
+    assert parsed.call_id == GOOD["call_id"]
+
+
+@pytest.mark.parametrize("start_time", ["2000-01-01 00:00:00", "2026-03-03 09:00:00"])
+def test_start_time_bounds_themselves_are_valid(start_time) -> None:
+    parsed = parse(body(start_time=start_time))
+    assert isinstance(parsed, Call)
+    assert parsed.start_time == datetime.fromisoformat(start_time)
+
+
+def test_the_intake_time_given_decides_not_the_clock() -> None:
+    raw = body(start_time="2026-03-10 10:00:00")
+    assert isinstance(parse_message(raw, received_at=RECEIVED), Invalid)
+    later = datetime(2026, 3, 9, 10, 0, 0)
+    assert isinstance(parse_message(raw, received_at=later), Call)
+    assert isinstance(parse_message(raw, received_at=later - timedelta(seconds=1)), Invalid)
 
 
 @pytest.mark.parametrize(
@@ -125,11 +168,11 @@ def test_boundaries_of_the_columns_are_valid() -> None:
     ],
 )
 def test_bodies_that_are_not_an_object_are_invalid(raw) -> None:
-    assert isinstance(parse_message(raw), Invalid)
+    assert isinstance(parse(raw), Invalid)
 
 
 def test_lone_surrogate_is_invalid_rather_than_failing_the_insert() -> None:
-    parsed = parse_message(body().replace(b'"2301"', b'"\\ud800"'))
+    parsed = parse(body().replace(b'"2301"', b'"\\ud800"'))
     assert isinstance(parsed, Invalid)
     assert "ext" in parsed.reason
     assert parsed.call_id == GOOD["call_id"]
@@ -137,7 +180,7 @@ def test_lone_surrogate_is_invalid_rather_than_failing_the_insert() -> None:
 
 def test_huge_integer_is_invalid_without_raising() -> None:
     raw = body().replace(b'"duration": 95', b'"duration": ' + b"9" * 5000)
-    assert isinstance(parse_message(raw), Invalid)
+    assert isinstance(parse(raw), Invalid)
 
 
 json_values = st.recursive(
@@ -170,13 +213,13 @@ messages = st.dictionaries(
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
-    assert isinstance(parse_message(raw), Call | Invalid)
+    assert isinstance(parse(raw), Call | Invalid)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(messages)
 def test_a_call_is_returned_only_when_every_field_fits_its_column(data: dict) -> None:
-    parsed = parse_message(json.dumps(data).encode())
+    parsed = parse(json.dumps(data).encode())
     assert isinstance(parsed, Call | Invalid)
     if isinstance(parsed, Invalid):
         assert parsed.reason
@@ -197,7 +240,7 @@ def test_a_call_is_returned_only_when_every_field_fits_its_column(data: dict) ->
 @settings(max_examples=200)
 @given(json_values)
 def test_json_of_any_shape_never_raises(value) -> None:
-    assert isinstance(parse_message(json.dumps(value).encode()), Call | Invalid)
+    assert isinstance(parse(json.dumps(value).encode()), Call | Invalid)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -213,7 +256,9 @@ def test_the_common_shape_shortcut_agrees_with_the_full_validation(data: dict) -
         except message_module._Reject as exc:
             return f"refused: {exc}"
 
-    quick, full = outcome(message_module._common_call), outcome(message_module._to_call)
+    latest = RECEIVED + message_module.MAX_START_AHEAD
+    quick = outcome(lambda d: message_module._common_call(d, latest))
+    full = outcome(lambda d: message_module._to_call(d, latest))
     assert quick is None or quick == full
 
 
@@ -221,4 +266,4 @@ def test_the_common_shape_shortcut_agrees_with_the_full_validation(data: dict) -
     "changes", [{"ext": 0}, {"ext": False}, {"prop_id": False}, {"call_type": ""}, {"status": True}]
 )
 def test_falsy_non_null_optional_values_are_not_taken_for_absent(changes) -> None:
-    assert isinstance(parse_message(body(**changes)), Invalid)
+    assert isinstance(parse(body(**changes)), Invalid)

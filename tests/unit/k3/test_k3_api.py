@@ -93,6 +93,27 @@ def test_bill_number_filter_quotes() -> None:
         api.bill_number_filter([])
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FBillNo IN ('a',)",
+        "FBillNo IN ()",
+        "FBillNo IN ('a' 'b')",
+        "FBillNo='a' OR FBillNo='b'",
+        "FBillNo LIKE 'a%'",
+        "FBillNo='a''",
+    ],
+)
+def test_sandbox_refuses_filters_k3_would_not_read_as_ours(text: str) -> None:
+    with pytest.raises(ValueError, match="sandbox K3 understands only"):
+        parse_bill_filter(text)
+
+
+def test_bill_no_key_is_k3s_comparison() -> None:
+    assert api.bill_no_key("HT-1  ") == api.bill_no_key("ht-1") == "ht-1"
+    assert api.bill_no_key(" HT-1") != api.bill_no_key("HT-1")  # leading spaces count
+
+
 def test_k3_url_from_connection_host() -> None:
     from sublessor_airflow.hooks.k3_cloud import k3_url
 

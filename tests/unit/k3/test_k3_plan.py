@@ -14,6 +14,8 @@ from sublessor_billing.k3.plan import (
     ExportReport,
     ExportState,
     Refusal,
+    bill_candidates,
+    lookup_numbers,
     plan_export,
 )
 
@@ -54,6 +56,22 @@ def test_nothing_ever_created_twice_once_a_bill_may_exist() -> None:
             for exported in (None, V1):
                 action = plan_export(V2, "d", ExportState(state, k3_id, exported, "d"))
                 assert action is not Action.CREATE
+
+
+def test_numbers_looked_up_before_a_create() -> None:
+    assert lookup_numbers(Action.CREATE, "HT-2", None) == ["HT-2"]
+    # The number the lost create sent comes first: that bill is certainly ours.
+    assert lookup_numbers(Action.RECOVER, "HT-2", "HT-1") == ["HT-1", "HT-2"]
+    assert lookup_numbers(Action.RECOVER, "HT-2", "ht-2 ") == ["ht-2 "]
+    assert lookup_numbers(Action.UPDATE, "HT-2", "HT-1") == []
+    assert lookup_numbers(Action.UNCHANGED, "HT-2", "HT-1") == []
+
+
+def test_bill_candidates_by_number_then_oldest() -> None:
+    found = {"ht-1": [30, 10], "ht-2": [20, 10]}
+    assert bill_candidates(["HT-1 ", "HT-2"], found) == [10, 30, 20]
+    assert bill_candidates(["HT-2", "HT-1"], found) == [10, 20, 30]
+    assert bill_candidates(["HT-3"], found) == []
 
 
 def test_report_counts_and_failure_message() -> None:

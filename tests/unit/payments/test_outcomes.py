@@ -10,7 +10,7 @@ from sublessor_billing.payments.outcomes import (
     PendingOrder,
     classify_charge,
     offline_request_id,
-    triggers_offline,
+    offline_signal,
 )
 
 ORDER = PendingOrder(order_id=820000000007, sublessor_id=9, amount=4000, subject="400 call c-7")
@@ -71,18 +71,40 @@ def test_failed_keeps_the_reason_and_1003_is_flagged():
     [
         ({"code": 0, "balance": 3999}, True),
         ({"code": 0, "balance": 4000}, False),
-        ({"code": 0}, False),
+        ({"code": 0}, None),
         ({"code": 1001, "balance": 0}, True),
         ({"code": 1002}, True),
-        ({"code": 1004}, False),
-        ({"code": 1003}, False),
+        ({"code": 1004}, None),
+        ({"code": 1003}, None),
     ],
 )
 def test_offline_rule_uses_the_price_of_one_call(body, expected):
-    assert triggers_offline(classify_charge(ORDER, body), price_fen=4000) is expected
+    assert offline_signal(classify_charge(ORDER, body), price_fen=4000) is expected
 
 
 def test_request_id_is_stable_per_trigger_and_fits_the_column():
     assert offline_request_id(820000000007) == offline_request_id(820000000007)
     assert offline_request_id(820000000007) != offline_request_id(820000000008)
     assert len(offline_request_id(2**63)) <= 64
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "balance"),
+    [
+        ({"code": 0, "balance": "99999999999999999999"}, SUCCESS, 0, None),
+        ({"code": 0, "balance": -(2**63) - 1}, SUCCESS, 0, None),
+        ({"code": 0, "balance": 2**63 - 1}, SUCCESS, 0, 2**63 - 1),
+        ({"code": 2**31}, PENDING, None, None),
+        ({"code": "1" * 5000}, PENDING, None, None),
+    ],
+)
+def test_numbers_the_payment_log_cannot_hold_are_not_taken_as_answers(body, status, code, balance):
+    """balance_after is a BIGINT, result_code an INT: one odd answer must not fail a batch."""
+    outcome = classify_charge(ORDER, body)
+    assert (outcome.status, outcome.result_code, outcome.balance) == (status, code, balance)
+
+
+def test_a_message_that_is_not_valid_unicode_is_stored_readable():
+    outcome = classify_charge(ORDER, {"code": 1002, "message": "frozen \ud800 " + "x" * 300})
+    assert outcome.message.encode("utf-8") and outcome.message.startswith("frozen ? x")
+    assert len(outcome.message) == 255

@@ -1,0 +1,68 @@
+"""Cutover from the legacy exporter: bills K3 already holds are adopted by number, never created again."""
+
+from __future__ import annotations
+
+import pytest
+
+from sublessor_billing.sandbox.k3_cloud import QUERY_PATH
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+PAGE = 20
+
+
+def _queries(k3) -> int:
+    return k3.full_state()["request_counts"].get(k3.path(QUERY_PATH), 0)
+
+
+def test_first_run_adopts_every_bill_the_legacy_exporter_created(run_export, contracts, k3) -> None:
+    added = [contracts.add(sublessor_id=100 + i) for i in range(2 * PAGE + 7)]  # 3 pages
+    legacy = {
+        c["id"]: k3.add_bill({"FBillNo": c["contract_no"], "FNote": "CrmK3ApiBiz"}) for c in added
+    }
+
+    counts, _ = run_export(page_size=PAGE)
+
+    assert k3.creates == 0  # no Save without FID
+    assert counts == {"created": 0, "updated": len(added), "unchanged": 0, "refused": 0}
+    assert k3.bill_count() == len(added) and k3.updates == len(added)
+    assert _queries(k3) == 3  # one ExecuteBillQuery per page of contracts
+    for i, contract in enumerate(added):
+        state = contracts.state(contract["id"])
+        assert state["state"] == "exported" and state["k3_id"] == legacy[contract["id"]]
+        [bill] = k3.bills_by_number(contract["contract_no"])
+        assert bill["FID"] == legacy[contract["id"]]
+        assert bill["FCustomerID"] == {"FNumber": str(100 + i)}  # updated with our data
+
+    again, _ = run_export(page_size=PAGE)
+    assert again == {"created": 0, "updated": 0, "unchanged": len(added), "refused": 0}
+    assert _queries(k3) == 3 and k3.creates == 0
+
+
+def test_legacy_numbers_match_as_k3_compares_them(run_export, contracts, k3) -> None:
+    """Case and trailing spaces are ignored, leading spaces are not; quotes are escaped."""
+    quoted = contracts.add(contract_no="HT-O'Brien-1")
+    cased = contracts.add(contract_no="ht-2026-lower")
+    spaced = contracts.add()
+    twins = contracts.add()
+    leading = contracts.add()
+    new = contracts.add()
+    fid_quoted = k3.add_bill({"FBillNo": "HT-O'Brien-1"})
+    fid_cased = k3.add_bill({"FBillNo": "HT-2026-LOWER"})
+    fid_spaced = k3.add_bill({"FBillNo": spaced["contract_no"] + "  "})
+    fid_twin = k3.add_bill({"FBillNo": twins["contract_no"]})
+    k3.add_bill({"FBillNo": twins["contract_no"].lower()})  # the legacy job's double
+    k3.add_bill({"FBillNo": " " + leading["contract_no"]})  # another number for K3
+    k3.add_bill({"FBillNo": "HT-O'Brien-1X"})  # a prefix match is not a match
+
+    counts, _ = run_export(page_size=PAGE)
+
+    assert counts == {"created": 2, "updated": 4, "unchanged": 0, "refused": 0}
+    assert _queries(k3) == 1 and k3.creates == 2
+    adopted = {quoted["id"]: fid_quoted, cased["id"]: fid_cased, spaced["id"]: fid_spaced}
+    adopted[twins["id"]] = fid_twin  # the oldest of two bills with one number
+    for contract_id, fid in adopted.items():
+        assert contracts.state(contract_id)["k3_id"] == fid
+    for contract in (leading, new):
+        [bill] = k3.bills_by_number(contract["contract_no"])
+        assert contracts.state(contract["id"])["k3_id"] == bill["FID"]

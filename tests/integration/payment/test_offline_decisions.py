@@ -1,0 +1,180 @@
+"""Offline decisions follow each sublessor's latest charge, whatever the listing service does.
+
+Invariant (docs/payments.md, "Offline decisions"): after every pass, a sublessor
+whose latest charge that says something about the account (1001, 1002, or a
+success with its balance) was refused or left less than one call's price has
+had, or will have on the next try, an ``offline_all`` request sent after that
+charge; a sublessor whose latest such charge left at least one call's price has
+nothing waiting to be sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import closing
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+
+from sublessor_airflow.hooks.signed_http import ListingApiHook
+from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
+from sublessor_billing.db.connect import connect
+from sublessor_billing.payments import store
+from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
+from sublessor_billing.payments.outcomes import FAILED, INSUFFICIENT, SUCCESS, Outcome
+from sublessor_billing.sandbox.server import Fault
+
+pytestmark = pytest.mark.integration
+
+LISTING_DOWN = Fault("error_before", path="/listing/offline_all")
+# the service acts on the request, then the answer is lost (HTTP 500)
+ANSWER_LOST = Fault("error_after", path="/listing/offline_all")
+
+
+def charge_task():
+    return ChargeValidCallsOperator(task_id="charge_valid_calls", workers=4)
+
+
+def offline_task():
+    return TakeListingsOfflineOperator(task_id="take_listings_offline", workers=2)
+
+
+@pytest.mark.parametrize(
+    ("passes", "offline_between"),
+    [(1, False), (2, False), (2, True)],
+    ids=["one_pass", "two_passes", "two_passes_offline_step_between"],
+)
+def test_low_balance_after_a_top_up_is_taken_offline_once_the_service_is_back(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls, passes,
+    offline_between,
+):  # fmt: skip
+    sub = 31
+    payment_center.set_account(sub, 3000)
+    listing_service.set_listings(sub, 5)
+    seed_calls(sub, 1)
+    assert charge_task().execute({})["insufficient"] == 1  # 1001, balance 3000: a decision
+    listing_service.add_fault(LISTING_DOWN)
+    with pytest.raises(OfflinePending):
+        offline_task().execute({})
+
+    payment_center.set_account(sub, 9000)  # topped up while the listing service is down
+    for calls in [2] if passes == 1 else [1, 1]:
+        seed_calls(sub, calls)
+        charge_task().execute({})
+        if offline_between and payment_center.balance(sub) == 5000:
+            # enough for a call: the refusal's decision is stale, nothing waits to be sent
+            assert offline_task().execute({})["sent"] == 0
+    orders = sorted(payment_rows(user_prop_target).values(), key=lambda r: r["id"])
+    assert [(r["status"], r["balance_after"]) for r in orders] == [
+        ("insufficient", 3000),
+        ("success", 5000),
+        ("success", 1000),
+    ]
+    with pytest.raises(OfflinePending):  # 1000 fen left: a decision waits for the service
+        offline_task().execute({})
+
+    listing_service.clear_faults()
+    assert offline_task().execute({})["sent"] == 1
+    assert listing_service.online[sub] == 0 and listing_service.offline_calls == {sub: 1}
+    (done,) = [e for e in offline_rows(user_prop_target) if e["status"] == "done"]
+    assert done["trigger_order_id"] == orders[-1]["id"], "sent for the 1000-fen charge"
+    assert done["request_id"] in listing_service.requests
+    assert not [e for e in offline_rows(user_prop_target) if e["status"] == "pending"]
+
+
+# -- the invariant over sequences of outcomes ----------------------------------------------
+# What one charge answered: (status, result_code, balance_after); None in the last place is
+# a success whose answer carried no balance. Only 1001, 1002 and a success with a balance
+# say something about the account; 1004 and a balance-less success do not.
+KINDS = {
+    "refused": (INSUFFICIENT, 1001, 300),
+    "frozen": (FAILED, 1002, None),
+    "low": (SUCCESS, 0, PRICE_FEN - 1),
+    "exactly_one_call": (SUCCESS, 0, PRICE_FEN),
+    "plenty": (SUCCESS, 0, 5 * PRICE_FEN),
+    "no_balance": (SUCCESS, 0, None),
+    "reused": (FAILED, 1004, None),
+}
+DRY = {"refused": True, "frozen": True, "low": True, "exactly_one_call": False, "plenty": False}
+
+batches = st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=4)
+# a pass: its batches of answers, then how the listing service answers the offline step
+listing = st.sampled_from(["up", "down", "answer_lost"])
+passes = st.lists(st.tuples(st.lists(batches, min_size=1, max_size=3), listing), max_size=6)
+SUBLESSORS = itertools.count(1000)
+
+
+def pending_rows(conn, sub: int, count: int) -> list[int]:
+    ids = []
+    with conn.cursor() as cur:
+        for _ in range(count):
+            cur.execute(
+                f"INSERT INTO {store.PAYMENT_LOG} (call_id, sublessor_id, amount, subject) "
+                "VALUES (UUID(), %s, %s, 'property')",
+                (sub, PRICE_FEN),
+            )
+            ids.append(cur.lastrowid)
+    conn.commit()
+    return ids
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=passes)
+def test_every_sequence_of_outcomes_keeps_the_offline_invariant(
+    billing_env, user_prop_target, listing_service, history
+):
+    sub = next(SUBLESSORS)  # each example is its own sublessor: examples do not interfere
+    clock = itertools.count(1)
+    dry_since: int | None = None  # when the latest informative charge left the account dry
+    delivered_at: int | None = None  # when an offline_all last took effect for this sublessor
+
+    def deliver(conn, listing: str) -> None:
+        nonlocal delivered_at
+        listing_service.clear_faults()
+        if listing != "up":
+            listing_service.add_fault(LISTING_DOWN if listing == "down" else ANSWER_LOST)
+        before = listing_service.offline_calls.get(sub, 0)
+        hook = ListingApiHook(timeout_ms=5000, pool_size=2)
+        try:
+            send_offline_decisions(conn, hook, price_fen=PRICE_FEN, workers=2)
+        except OfflinePending:
+            assert listing != "up"
+        finally:
+            hook.close()
+        if listing_service.offline_calls.get(sub, 0) > before:
+            assert dry_since is not None, "listings taken offline while the account had money"
+            delivered_at = next(clock)
+
+    with closing(connect(user_prop_target)) as conn:
+        for pass_batches, listing in history:
+            decided: set[int] = set()
+            for kinds in pass_batches:
+                outcomes = []
+                for order_id, kind in zip(pending_rows(conn, sub, len(kinds)), kinds, strict=True):
+                    status, code, balance = KINDS[kind]
+                    outcomes.append(Outcome(order_id, sub, status, PRICE_FEN, code, None, balance))
+                    if kind in DRY:
+                        dry_since = next(clock) if DRY[kind] else None
+                store.record_outcomes(conn, outcomes, price_fen=PRICE_FEN, decided=decided)
+            deliver(conn, listing)
+
+            waiting = [
+                e
+                for e in offline_rows(user_prop_target)
+                if e["sublessor_id"] == sub and e["status"] == "pending"
+            ]
+            assert len(waiting) <= 1, "at most one decision waits per sublessor"
+            if dry_since is None:
+                assert not waiting, "a decision waits although the latest charge left money"
+            elif delivered_at is None or delivered_at < dry_since:
+                # not taken offline since it ran dry: the next try must send a fresh request
+                assert waiting and waiting[0]["request_id"] not in listing_service.requests
+        deliver(conn, "up")
+        if dry_since is not None:
+            assert delivered_at is not None and delivered_at > dry_since
