@@ -10,12 +10,13 @@ from broker_sync_db import put_brokers, source_phones, target_phones
 
 from sublessor_billing.broker_sync import MalformedMobile, full_resync, sync_interval
 from sublessor_billing.calls.judge import judge_pending
-from sublessor_billing.calls.message import parse_message
+from sublessor_billing.calls.message import Call, parse_message
 from sublessor_billing.calls.store import insert_calls
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+RECEIVED = datetime(2026, 3, 1, 11, 0)  # intake time (Asia/Shanghai, naive), after every call
 
 
 def log_calls(target, callers: dict[str, str]) -> None:
@@ -32,10 +33,12 @@ def log_calls(target, callers: dict[str, str]) -> None:
                     "start_time": f"2026-03-01 10:{15 + n:02d}:00",
                     "duration": 95,
                 }
-            ).encode()
+            ).encode(),
+            received_at=RECEIVED,
         )
         for n, (call_id, caller) in enumerate(callers.items())
     ]
+    assert all(isinstance(call, Call) for call in calls), calls
     with target.cursor() as cur:
         insert_calls(cur, calls)
     target.commit()
