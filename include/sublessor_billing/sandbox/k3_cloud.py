@@ -5,7 +5,9 @@ name has non-ASCII text and spaces, a ``kdservice-sessionid`` cookie, Save that
 creates a new bill whenever no ``FID`` is given (not idempotent), updates by
 ``FID``, ExecuteBillQuery filtered by ``FBillNo='x'`` or ``FBillNo IN ('x', ...)``
 (matched as K3 does: case and trailing spaces ignored), paged by ``StartRow``/
-``Limit`` in FID order, and sessions that expire.
+``Limit`` in FID order, and sessions that expire. ``configure(row_cap=N)`` makes it
+return at most N rows per ExecuteBillQuery whatever ``Limit`` asks, as a K3 server
+configured with a smaller page does.
 
     k3 = K3CloudSandbox().start()          # k3.k3_url -> "http://127.0.0.1:<port>/k3cloud/"
     k3.refuse("HT-1", "客户不存在")          # Save of that bill number is refused
@@ -99,6 +101,7 @@ class K3CloudSandbox(SandboxServer):
         self.sessions: set[str] = set()
         self.refusals: dict[str, str] = {}
         self.next_fid = first_fid
+        self.row_cap = 0  # rows per ExecuteBillQuery at most, whatever Limit asks (0: Limit rules)
         self.logins = self.failed_logins = self.creates = self.updates = self.expired_answers = 0
 
     # -- control and inspection (in-process) ------------------------------------------
@@ -109,6 +112,13 @@ class K3CloudSandbox(SandboxServer):
     def path(self, service_path: str) -> str:
         """The HTTP path of a service (for ``Fault(path=...)``)."""
         return self.base_path + service_path
+
+    def configure(self, *, latency_ms: float | None = None, row_cap: int | None = None) -> None:
+        """Also ``row_cap``: the most rows one ExecuteBillQuery returns (0: as many as Limit)."""
+        super().configure(latency_ms=latency_ms)
+        if row_cap is not None:
+            with self.lock:
+                self.row_cap = int(row_cap)
 
     def expire_sessions(self) -> None:
         with self.lock:
@@ -249,4 +259,5 @@ class K3CloudSandbox(SandboxServer):
         start, limit = int(data.get("StartRow") or 0), int(data.get("Limit") or 0)
         top = int(data.get("TopRowCount") or 0)
         rows = rows[:top] if top else rows
-        return rows[start : start + limit] if limit else rows[start:]
+        limit = min(limit or len(rows), self.row_cap or len(rows))
+        return rows[start : start + limit]

@@ -148,7 +148,11 @@ class K3CloudHook(BaseHook):
     def execute_bill_query(
         self, field_keys: Sequence[str], filter_string: str, *, page_size: int = 2000
     ) -> list[list[Any]]:
-        """All rows matching ``filter_string``, fetched page by page."""
+        """All rows matching ``filter_string``, fetched page by page until a page is empty.
+
+        A short page is not the end: a K3 server may return fewer rows per call
+        than ``Limit`` asks (its own cap), and stopping there would hide bills.
+        """
         rows: list[list[Any]] = []
         while True:
             body = api.query_body(
@@ -165,9 +169,9 @@ class K3CloudHook(BaseHook):
                 raise K3CloudError(
                     f"K3 Cloud at {self.settings.url} ({self.k3_conn_id!r}): {exc}"
                 ) from None
-            rows.extend(page)
-            if len(page) < page_size:
+            if not page:
                 return rows
+            rows.extend(page)
 
     def find_bills(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]:
         """FIDs (lowest first) of the bills K3 holds under these numbers, in one filtered query.

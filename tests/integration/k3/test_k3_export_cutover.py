@@ -26,7 +26,7 @@ def test_first_run_adopts_every_bill_the_legacy_exporter_created(run_export, con
     assert k3.creates == 0  # no Save without FID
     assert counts == {"created": 0, "updated": len(added), "unchanged": 0, "refused": 0}
     assert k3.bill_count() == len(added) and k3.updates == len(added)
-    assert _queries(k3) == 3  # one ExecuteBillQuery per page of contracts
+    assert _queries(k3) == 3 * 2  # per page of contracts: one look-up (rows, then an empty page)
     for i, contract in enumerate(added):
         state = contracts.state(contract["id"])
         assert state["state"] == "exported" and state["k3_id"] == legacy[contract["id"]]
@@ -36,7 +36,7 @@ def test_first_run_adopts_every_bill_the_legacy_exporter_created(run_export, con
 
     again, _ = run_export(page_size=PAGE)
     assert again == {"created": 0, "updated": 0, "unchanged": len(added), "refused": 0}
-    assert _queries(k3) == 3 and k3.creates == 0
+    assert _queries(k3) == 3 * 2 and k3.creates == 0
 
 
 def test_legacy_numbers_match_as_k3_compares_them(run_export, contracts, k3) -> None:
@@ -58,7 +58,7 @@ def test_legacy_numbers_match_as_k3_compares_them(run_export, contracts, k3) -> 
     counts, _ = run_export(page_size=PAGE)
 
     assert counts == {"created": 2, "updated": 4, "unchanged": 0, "refused": 0}
-    assert _queries(k3) == 1 and k3.creates == 2
+    assert _queries(k3) == 2 and k3.creates == 2
     adopted = {quoted["id"]: fid_quoted, cased["id"]: fid_cased, spaced["id"]: fid_spaced}
     adopted[twins["id"]] = fid_twin  # the oldest of two bills with one number
     for contract_id, fid in adopted.items():
@@ -66,3 +66,17 @@ def test_legacy_numbers_match_as_k3_compares_them(run_export, contracts, k3) -> 
     for contract in (leading, new):
         [bill] = k3.bills_by_number(contract["contract_no"])
         assert contracts.state(contract["id"])["k3_id"] == bill["FID"]
+
+
+def test_cutover_adopts_every_bill_when_k3_caps_rows_per_query(run_export, contracts, k3) -> None:
+    """K3 returns fewer rows per call than Limit asks: the look-up must not take that for the end."""
+    k3.configure(row_cap=4)
+    added = [contracts.add() for _ in range(PAGE - 5)]
+    legacy = {c["id"]: k3.add_bill({"FBillNo": c["contract_no"]}) for c in added}
+
+    counts, _ = run_export(page_size=PAGE)
+
+    assert k3.creates == 0 and k3.bill_count() == len(added)
+    assert counts["created"] == 0 and counts["updated"] == len(added)
+    for contract in added:
+        assert contracts.state(contract["id"])["k3_id"] == legacy[contract["id"]]

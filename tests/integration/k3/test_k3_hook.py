@@ -58,9 +58,9 @@ def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:
     assert sorted(r[0] for r in rows) == sorted([odd] + [f"HT-P{i}" for i in range(5)])
     numbers = hook.execute_bill_query(["FBillNo"], api.bill_number_filter(["HT-P1", "HT-P3"]))
     assert sorted(numbers) == [["HT-P1"], ["HT-P3"]]
-    assert (
-        k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 2 + 4 + 1
-    )  # two find_bills, pages of 2, 2, 2 and an empty one, one filtered query
+    # Every query ends with an empty page: two find_bills (2 + 1), pages of 2, 2, 2 and
+    # an empty one, one filtered query (2).
+    assert k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 3 + 4 + 2
 
 
 def test_validation_errors_are_returned_as_a_refusal(k3_env) -> None:
@@ -116,3 +116,11 @@ def test_http_500_is_an_unknown_outcome_not_a_refusal(k3_env) -> None:
     with pytest.raises(K3CloudError, match="HTTP 500"):
         hook.save({"FBillNo": "HT-5"})
     assert hook.save({"FBillNo": "HT-5"}).success
+
+
+def test_query_pages_until_k3_returns_no_row(k3_env) -> None:
+    """A K3 server capping rows per call below Limit still gives every bill (no short-page stop)."""
+    k3_env.configure(row_cap=3)
+    fids = [k3_env.add_bill({"FBillNo": "HT-CAP"}) for _ in range(7)]
+    rows = K3CloudHook().execute_bill_query(["FID"], api.bill_number_filter(["HT-CAP"]))
+    assert sorted(row[0] for row in rows) == fids
