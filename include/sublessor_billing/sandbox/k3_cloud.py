@@ -13,6 +13,7 @@ configured with a smaller page does.
     k3.refuse("HT-1", "客户不存在")          # Save of that bill number is refused
     k3.add_bill({"FBillNo": "HT-1"})        # a bill another system created (not a Save)
     k3.expire_sessions()                    # next call answers MsgCode 1
+    k3.answer_queries([[100001]], times=1)  # ExecuteBillQuery answers that, verbatim (a broken K3)
     k3.add_fault(Fault("error_after", path=k3.path(SAVE_PATH), times=1))  # commit, then HTTP 500
 
 Over HTTP (another process): ``POST /_sandbox/setup`` with any of
@@ -102,6 +103,8 @@ class K3CloudSandbox(SandboxServer):
         self.refusals: dict[str, str] = {}
         self.next_fid = first_fid
         self.row_cap = 0  # rows per ExecuteBillQuery at most, whatever Limit asks (0: Limit rules)
+        self.canned_queries: list[Any] = []  # answers given verbatim to the next queries
+        self.canned_forever: Any = None
         self.logins = self.failed_logins = self.creates = self.updates = self.expired_answers = 0
 
     # -- control and inspection (in-process) ------------------------------------------
@@ -123,6 +126,14 @@ class K3CloudSandbox(SandboxServer):
     def expire_sessions(self) -> None:
         with self.lock:
             self.sessions.clear()
+
+    def answer_queries(self, answer: Any, *, times: int | None = None) -> None:
+        """Answer the next ``times`` ExecuteBillQuery calls (None: all) with ``answer`` verbatim."""
+        with self.lock:
+            if times is None:
+                self.canned_forever = answer
+            else:
+                self.canned_queries += [answer] * times
 
     def refuse(self, bill_no: str, message: str) -> None:
         with self.lock:
@@ -192,7 +203,13 @@ class K3CloudSandbox(SandboxServer):
             self.expired_answers += 1
             answer = _failure([("", "会话信息已丢失，请重新登录")], MsgCode=SESSION_EXPIRED_CODE)
             return 200, (answer if service == SAVE_PATH else [[answer]])
-        return 200, (self._save(body) if service == SAVE_PATH else self._query(body))
+        if service == SAVE_PATH:
+            return 200, self._save(body)
+        if self.canned_queries:
+            return 200, self.canned_queries.pop(0)
+        if self.canned_forever is not None:
+            return 200, self.canned_forever
+        return 200, self._query(body)
 
     def _login(self, body: dict[str, Any]) -> dict[str, Any]:
         acct_id, username = body.get("acctID"), body.get("username")
