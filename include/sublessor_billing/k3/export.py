@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sublessor_billing.k3 import state as export_state
 from sublessor_billing.k3.api import SaveResult
+from sublessor_billing.k3.lookup import look_up_bills
 from sublessor_billing.k3.mapping import contract_to_model, model_digest
 from sublessor_billing.k3.plan import (
     Action,
@@ -37,7 +38,7 @@ class K3Client(Protocol):
         self, model: Mapping[str, Any], need_return_fields: Sequence[str] = ()
     ) -> SaveResult: ...
 
-    def find_bills(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]: ...
+    def find_bills(self, bill_numbers: Iterable[str]) -> list[tuple[int, str]]: ...
 
 
 def export_contracts(
@@ -86,7 +87,7 @@ def _export_page(
         numbers = lookup_numbers(action, str(row["contract_no"]), row.get("sent_contract_no"))
         planned.append((row, action, digest, numbers))
     wanted = [number for *_, numbers in planned for number in numbers]
-    found = client.find_bills(wanted) if wanted else {}
+    found = look_up_bills(client, wanted)
     for row, action, digest, numbers in planned:
         fid = row["k3_id"] if action is Action.UPDATE else _adopt(conn, row, action, numbers, found)
         _save(conn, client, field_map, row, fid, digest, report)

@@ -4,10 +4,12 @@ Behaves like K3 where it matters to the export: login with an account set whose
 name has non-ASCII text and spaces, a ``kdservice-sessionid`` cookie, Save that
 creates a new bill whenever no ``FID`` is given (not idempotent), updates by
 ``FID``, ExecuteBillQuery filtered by ``FBillNo='x'`` or ``FBillNo IN ('x', ...)``
-(matched as K3 does: case and trailing spaces ignored), paged by ``StartRow``/
-``Limit`` in FID order, and sessions that expire. ``configure(row_cap=N)`` makes it
-return at most N rows per ExecuteBillQuery whatever ``Limit`` asks, as a K3 server
-configured with a smaller page does.
+(matched by the sandbox's own collation, ``k3_collation_key``: case and trailing
+spaces ignored, and with ``configure(width_insensitive=True)`` full-width and
+half-width characters too, as SQL Server collations without ``_WS`` do), paged by
+``StartRow``/``Limit`` in FID order, and sessions that expire.
+``configure(row_cap=N)`` makes it return at most N rows per ExecuteBillQuery
+whatever ``Limit`` asks, as a K3 server configured with a smaller page does.
 
     k3 = K3CloudSandbox().start()          # k3.k3_url -> "http://127.0.0.1:<port>/k3cloud/"
     k3.refuse("HT-1", "客户不存在")          # Save of that bill number is refused
@@ -25,7 +27,6 @@ Over HTTP (another process): ``POST /_sandbox/setup`` with any of
 from __future__ import annotations
 
 import contextvars
-import re
 import secrets
 from typing import Any
 
@@ -36,8 +37,8 @@ from sublessor_billing.k3.api import (
     SAVE_PATH,
     SESSION_COOKIE,
     SESSION_EXPIRED_CODE,
-    bill_no_key,
 )
+from sublessor_billing.sandbox.k3_filter import k3_collation_key, parse_bill_filter
 from sublessor_billing.sandbox.server import Fault, SandboxServer
 
 __all__ = ["Fault", "K3CloudSandbox", "LOGIN_PATH", "QUERY_PATH", "SAVE_PATH"]
@@ -45,9 +46,6 @@ __all__ = ["Fault", "K3CloudSandbox", "LOGIN_PATH", "QUERY_PATH", "SAVE_PATH"]
 DEFAULT_ACCT_ID = "瑞庭（上海）1117 aaa"
 _REQUEST_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("k3_request_session")
 _NEW_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("k3_new_session")
-_ONE = re.compile(r"^\s*FBillNo\s*=\s*'((?:[^']|'')*)'\s*$", re.IGNORECASE)
-_IN = re.compile(r"^\s*FBillNo\s+IN\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
-_LITERAL = re.compile(r"\s*'((?:[^']|'')*)'\s*")
 _ORDERS = {"", "FID", "FID ASC"}
 
 
@@ -58,25 +56,6 @@ def _status(ok: bool, **extra: Any) -> dict[str, Any]:
 def _failure(errors: list[tuple[str, str]], **extra: Any) -> dict[str, Any]:
     listed = [{"FieldName": f, "Message": m, "DIndex": 0} for f, m in errors]
     return {"Result": {"ResponseStatus": {**_status(False, **extra), "Errors": listed}}}
-
-
-def parse_bill_filter(text: str) -> list[str] | None:
-    """Bill numbers named by ``FBillNo='x'`` or ``FBillNo IN ('x','y')``; None = no filter."""
-    if not text.strip():
-        return None
-    if match := _ONE.match(text):
-        return [match.group(1).replace("''", "'")]
-    if match := _IN.match(text):
-        inner, numbers, pos = match.group(1), [], 0
-        while lit := _LITERAL.match(inner, pos):
-            numbers.append(lit.group(1).replace("''", "'"))
-            pos = lit.end()
-            if pos == len(inner):
-                return numbers
-            if inner[pos] != ",":
-                break
-            pos += 1
-    raise ValueError(f"sandbox K3 understands only FBillNo='..' or FBillNo IN (..); got {text!r}")
 
 
 class K3CloudSandbox(SandboxServer):
@@ -103,6 +82,7 @@ class K3CloudSandbox(SandboxServer):
         self.refusals: dict[str, str] = {}
         self.next_fid = first_fid
         self.row_cap = 0  # rows per ExecuteBillQuery at most, whatever Limit asks (0: Limit rules)
+        self.width_insensitive = False  # bill numbers compared without regard to width
         self.canned_queries: list[Any] = []  # answers given verbatim to the next queries
         self.canned_forever: Any = None
         self.logins = self.failed_logins = self.creates = self.updates = self.expired_answers = 0
@@ -116,12 +96,27 @@ class K3CloudSandbox(SandboxServer):
         """The HTTP path of a service (for ``Fault(path=...)``)."""
         return self.base_path + service_path
 
-    def configure(self, *, latency_ms: float | None = None, row_cap: int | None = None) -> None:
-        """Also ``row_cap``: the most rows one ExecuteBillQuery returns (0: as many as Limit)."""
+    def configure(
+        self,
+        *,
+        latency_ms: float | None = None,
+        row_cap: int | None = None,
+        width_insensitive: bool | None = None,
+    ) -> None:
+        """Also ``row_cap`` (most rows per ExecuteBillQuery, 0: as Limit asks) and the collation."""
         super().configure(latency_ms=latency_ms)
-        if row_cap is not None:
-            with self.lock:
+        with self.lock:
+            if row_cap is not None:
                 self.row_cap = int(row_cap)
+            if width_insensitive is not None:
+                self.width_insensitive = bool(width_insensitive)
+
+    def matches(self, bill_no: str, numbers: list[str]) -> bool:
+        """Whether K3 would answer bill number ``bill_no`` to a filter naming ``numbers``."""
+        key = k3_collation_key(bill_no, width_insensitive=self.width_insensitive)
+        return any(
+            key == k3_collation_key(n, width_insensitive=self.width_insensitive) for n in numbers
+        )
 
     def expire_sessions(self) -> None:
         with self.lock:
@@ -266,12 +261,10 @@ class K3CloudSandbox(SandboxServer):
         except ValueError as exc:
             return [[_failure([("FilterString", str(exc))])]]
         keys = [k.strip() for k in str(data.get("FieldKeys") or "FID").split(",") if k.strip()]
-        # Like K3's SQL Server collation: case-insensitive, trailing spaces ignored.
-        wanted = None if numbers is None else {bill_no_key(n) for n in numbers}
         rows = [
             [bill.get(k) for k in keys]
             for _, bill in sorted(self.bills.items())
-            if wanted is None or bill_no_key(str(bill.get("FBillNo"))) in wanted
+            if numbers is None or self.matches(str(bill.get("FBillNo")), numbers)
         ]
         start, limit = int(data.get("StartRow") or 0), int(data.get("Limit") or 0)
         top = int(data.get("TopRowCount") or 0)

@@ -153,32 +153,30 @@ class K3CloudHook(BaseHook):
             row for page in self._query_pages(field_keys, filter_string, page_size) for row in page
         ]
 
-    def find_bills(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]:
-        """FIDs (lowest first) of the bills K3 holds under these numbers, in one filtered query.
+    def find_bills(self, bill_numbers: Iterable[str]) -> list[tuple[int, str]]:
+        """``(FID, FBillNo)`` of every bill K3 holds under these numbers, in FID order.
 
-        Keyed by ``api.bill_no_key``: K3 matches numbers without regard to case or
-        trailing spaces, so a bill stored as ``ht-1 `` answers for ``HT-1``. Numbers
-        K3 lacks are absent. The caller bounds how many numbers go into one query.
-        Any answer that is not rows of ``[FID, FBillNo]`` in FID order raises
-        ``K3CloudError``: a look-up that cannot be read must never pass for "no bill".
+        One filtered query (paged); K3 decides what matches (its collation, see
+        ``sublessor_billing.k3.lookup``). The caller bounds how many numbers go into
+        one query. Any answer that is not rows of ``[FID, FBillNo]`` in FID order
+        raises ``K3CloudError``: a look-up that cannot be read never passes for "no bill".
         """
         numbers = list(dict.fromkeys(bill_numbers))
         if not numbers:
-            return {}
-        found: dict[str, list[int]] = {}
-        last_fid = 0
+            return []
+        bills: list[tuple[int, str]] = []
         pages = self._query_pages(["FID", "FBillNo"], api.bill_number_filter(numbers), 2000)
         for page in pages:
             try:
-                bills = api.parse_bill_rows(page)
+                rows = api.parse_bill_rows(page)
             except ValueError as exc:
                 raise self._unusable_query(f"{exc} ({api.extract(page)})") from None
-            for fid, number in bills:
+            for fid, number in rows:
+                last_fid = bills[-1][0] if bills else 0
                 if fid <= last_fid:  # StartRow or OrderString ignored: paging would never end
                     raise self._unusable_query(f"FID {fid} after FID {last_fid}, not in FID order")
-                last_fid = fid
-                found.setdefault(api.bill_no_key(number), []).append(fid)
-        return found
+                bills.append((fid, number))
+        return bills
 
     def _query_pages(
         self, field_keys: Sequence[str], filter_string: str, page_size: int

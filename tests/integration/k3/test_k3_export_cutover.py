@@ -80,3 +80,19 @@ def test_cutover_adopts_every_bill_when_k3_caps_rows_per_query(run_export, contr
     assert counts["created"] == 0 and counts["updated"] == len(added)
     for contract in added:
         assert contracts.state(contract["id"])["k3_id"] == legacy[contract["id"]]
+
+
+def test_a_bill_k3_matches_under_another_width_is_adopted(run_export, contracts, k3) -> None:
+    """K3 (SQL Server, no _WS) answers a full-width ＨＴ bill for HT: never dropped, never doubled."""
+    k3.configure(width_insensitive=True)
+    added = [contracts.add() for _ in range(6)]
+    wide = added[2]["contract_no"].replace("HT", "ＨＴ")
+    fid_wide = k3.add_bill({"FBillNo": wide})
+    fid_plain = k3.add_bill({"FBillNo": added[4]["contract_no"]})
+
+    counts, _ = run_export(page_size=PAGE)
+
+    assert counts["created"] == 4 and counts["updated"] == 2
+    assert k3.creates == 4 and k3.bill_count() == 6
+    assert contracts.state(added[2]["id"])["k3_id"] == fid_wide
+    assert contracts.state(added[4]["id"])["k3_id"] == fid_plain

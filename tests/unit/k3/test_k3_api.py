@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sublessor_billing.k3 import api
-from sublessor_billing.sandbox.k3_cloud import parse_bill_filter
+from sublessor_billing.sandbox.k3_filter import parse_bill_filter
 
 SUCCESS = {
     "Result": {
