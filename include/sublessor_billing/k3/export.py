@@ -11,11 +11,11 @@ looks up (with the current number) before it would create the bill again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any, Protocol
 
 from sublessor_billing.k3 import state as export_state
-from sublessor_billing.k3.api import SaveResult
+from sublessor_billing.k3.api import SaveResult, bill_no_key
 from sublessor_billing.k3.lookup import look_up_bills
 from sublessor_billing.k3.mapping import contract_to_model, model_digest
 from sublessor_billing.k3.plan import (
@@ -24,8 +24,10 @@ from sublessor_billing.k3.plan import (
     ExportState,
     Refusal,
     bill_candidates,
+    claimed_by_others,
     lookup_numbers,
     plan_export,
+    recovers_first,
 )
 
 log = logging.getLogger(__name__)
@@ -77,19 +79,27 @@ def _export_page(
         try:
             model = contract_to_model(row, field_map)
         except ValueError as exc:
-            _refuse(conn, report, row, str(exc))  # bad data in one contract must not hold up others
+            _refuse(conn, report, row, str(exc), sent=False)  # one bad contract holds up no other
             continue
         digest = model_digest(model)
-        action = plan_export(row["updated_datetime"], digest, ExportState.from_row(row))
+        prior = ExportState.from_row(row)
+        action = plan_export(row["updated_datetime"], digest, prior)
         if action is Action.UNCHANGED:
             report.unchanged += 1
             continue
         numbers = lookup_numbers(action, str(row["contract_no"]), row.get("sent_contract_no"))
         planned.append((row, action, digest, numbers))
-    wanted = [number for *_, numbers in planned for number in numbers]
-    found = look_up_bills(client, wanted)
+    # The bill a lost create made goes to the contract that sent it before anyone adopts by number.
+    planned.sort(key=lambda p: not recovers_first(p[1], ExportState.from_row(p[0])))
+    found = look_up_bills(client, [number for *_, numbers in planned for number in numbers])
+    senders = export_state.lost_create_senders(
+        conn, [n for *_, numbers in planned for n in numbers if bill_no_key(n) in found]
+    )
     for row, action, digest, numbers in planned:
-        fid = row["k3_id"] if action is Action.UPDATE else _adopt(conn, row, action, numbers, found)
+        if action is Action.UPDATE:
+            fid = row["k3_id"]
+        else:
+            fid = _adopt(conn, row, action, bill_candidates(numbers, found), senders)
         _save(conn, client, field_map, row, fid, digest, report)
 
 
@@ -97,23 +107,28 @@ def _adopt(
     conn: Any,
     row: Mapping[str, Any],
     action: Action,
-    numbers: Sequence[str],
-    found: Mapping[str, Sequence[int]],
+    candidates: Sequence[tuple[int, str]],
+    senders: Mapping[str, Set[int]],
 ) -> int | None:
     """The FID of the bill K3 already holds for this contract, or None when there is none."""
     contract_id, contract_no = int(row["id"]), str(row["contract_no"])
-    candidates = bill_candidates(numbers, found)
-    held = export_state.bills_held_by_others(conn, candidates, contract_id)
-    for fid, other in held.items():
-        log.warning(
-            "K3 bill FID %s carries a number of contract %s (id %s) but belongs to contract "
-            "id %s: not adopted",
-            fid,
-            contract_no,
-            contract_id,
-            other,
-        )
-    free = [fid for fid in candidates if fid not in held]
+    held = export_state.bills_held_by_others(conn, [fid for fid, _ in candidates], contract_id)
+    free = []
+    for fid, number in candidates:
+        claimants = claimed_by_others(contract_id, number, senders)
+        if fid in held or claimants:
+            log.warning(
+                "K3 bill FID %s (found under %r for contract %s, id %s) is not adopted: %s",
+                fid,
+                number,
+                contract_no,
+                contract_id,
+                f"contract id {held[fid]} holds it"
+                if fid in held
+                else f"the lost create of contract id(s) {sorted(claimants)} sent that number",
+            )
+        else:
+            free.append(fid)
     if not free:
         return None
     if len(free) > 1:
@@ -132,7 +147,7 @@ def _adopt(
         contract_no,
         contract_id,
         free[0],
-        ", ".join(numbers),
+        ", ".join(dict.fromkeys(number for _, number in candidates)),
         "an earlier unfinished create" if action is Action.RECOVER else "made before this export",
     )
     return free[0]
@@ -151,7 +166,7 @@ def _save(
     export_state.record_attempt(conn, contract_id, contract_no, k3_id=fid)
     result = client.save(contract_to_model(row, field_map, fid), ["FID", "FBillNo"])
     if not result.success:
-        _refuse(conn, report, row, result.message())
+        _refuse(conn, report, row, result.message(), sent=True)
         return
     export_state.mark_exported(
         conn,
@@ -175,8 +190,14 @@ def _save(
     )
 
 
-def _refuse(conn: Any, report: ExportReport, row: Mapping[str, Any], message: str) -> None:
+def _refuse(
+    conn: Any, report: ExportReport, row: Mapping[str, Any], message: str, *, sent: bool
+) -> None:
+    """Record and report a contract not exported; ``sent``: K3 refused a Save (else nothing went)."""
     contract_id, contract_no = int(row["id"]), str(row["contract_no"])
-    export_state.mark_refused(conn, contract_id, contract_no, message)
+    if sent:
+        export_state.mark_refused(conn, contract_id, message)
+    else:
+        export_state.mark_not_sent(conn, contract_id, contract_no, message)
     report.refusals.append(Refusal(contract_id, contract_no, message))
-    log.error("K3 refused contract %s (id %s): %s", contract_no, contract_id, message)
+    log.error("K3 export refused contract %s (id %s): %s", contract_no, contract_id, message)

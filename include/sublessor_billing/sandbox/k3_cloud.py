@@ -83,6 +83,7 @@ class K3CloudSandbox(SandboxServer):
         self.next_fid = first_fid
         self.row_cap = 0  # rows per ExecuteBillQuery at most, whatever Limit asks (0: Limit rules)
         self.width_insensitive = False  # bill numbers compared without regard to width
+        self.unique_numbers = False  # a Save giving a bill another bill's number is refused
         self.canned_queries: list[Any] = []  # answers given verbatim to the next queries
         self.canned_forever: Any = None
         self.logins = self.failed_logins = self.creates = self.updates = self.expired_answers = 0
@@ -102,10 +103,14 @@ class K3CloudSandbox(SandboxServer):
         latency_ms: float | None = None,
         row_cap: int | None = None,
         width_insensitive: bool | None = None,
+        unique_numbers: bool | None = None,
     ) -> None:
-        """Also ``row_cap`` (most rows per ExecuteBillQuery, 0: as Limit asks) and the collation."""
+        """Also ``row_cap`` (most rows per ExecuteBillQuery, 0: as Limit asks), the collation, and
+        ``unique_numbers`` (a Save giving a bill the number of another is refused)."""
         super().configure(latency_ms=latency_ms)
         with self.lock:
+            if unique_numbers is not None:
+                self.unique_numbers = bool(unique_numbers)
             if row_cap is not None:
                 self.row_cap = int(row_cap)
             if width_insensitive is not None:
@@ -235,6 +240,11 @@ class K3CloudSandbox(SandboxServer):
         if bill_no in self.refusals:
             return _failure([("FBillNo", self.refusals[bill_no])])
         fid = int(model.pop("FID", 0) or 0)
+        twins = [
+            f for f, b in self.bills.items() if f != fid and self.matches(b["FBillNo"], [bill_no])
+        ]
+        if self.unique_numbers and twins:
+            return _failure([("FBillNo", f"单据编号 {bill_no} 已被 FID {twins[0]} 使用")])
         if fid:
             if fid not in self.bills:
                 return _failure([("FID", f"单据 FID={fid} 不存在")])

@@ -9,14 +9,17 @@ import pytest
 from sublessor_billing.k3.plan import (
     EXPORTED,
     IN_FLIGHT,
+    NEVER_SENT,
     REFUSED,
     Action,
     ExportReport,
     ExportState,
     Refusal,
     bill_candidates,
+    claimed_by_others,
     lookup_numbers,
     plan_export,
+    recovers_first,
 )
 
 V1 = dt.datetime(2026, 3, 1, 9, 0, 0)
@@ -69,9 +72,25 @@ def test_numbers_looked_up_before_a_create() -> None:
 
 def test_bill_candidates_by_number_then_oldest() -> None:
     found = {"ht-1": [30, 10], "ht-2": [20, 10]}
-    assert bill_candidates(["HT-1 ", "HT-2"], found) == [10, 30, 20]
-    assert bill_candidates(["HT-2", "HT-1"], found) == [10, 20, 30]
+    assert bill_candidates(["HT-1 ", "HT-2"], found) == [(10, "HT-1 "), (30, "HT-1 "), (20, "HT-2")]
+    assert bill_candidates(["HT-2", "HT-1"], found) == [(10, "HT-2"), (20, "HT-2"), (30, "HT-1")]
     assert bill_candidates(["HT-3"], found) == []
+
+
+def test_a_bill_a_lost_create_sent_is_claimed_by_its_senders_only() -> None:
+    senders = {"ht-a": {2}, "ht-b": {3, 4}}
+    assert claimed_by_others(1, "HT-A ", senders) == {2}
+    assert claimed_by_others(2, "HT-A", senders) == set()
+    assert claimed_by_others(3, "HT-B", senders) == set()  # two senders: either may adopt it
+    assert claimed_by_others(1, "HT-C", senders) == set()
+
+
+def test_lost_creates_recover_before_adoptions_by_number() -> None:
+    assert recovers_first(Action.RECOVER, ExportState(IN_FLIGHT, None, None))
+    assert not recovers_first(Action.RECOVER, ExportState(REFUSED, None, None))
+    assert not recovers_first(Action.CREATE, None)
+    assert plan_export(V1, "d", ExportState(NEVER_SENT, None, None)) is Action.CREATE
+    assert plan_export(V1, "d", ExportState(NEVER_SENT, 10, None)) is Action.UPDATE
 
 
 def test_report_counts_and_failure_message() -> None:
