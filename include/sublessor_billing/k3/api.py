@@ -132,13 +132,20 @@ def parse_save(answer: Any) -> SaveResult:
     return SaveResult(True, fid=int(fid), number=None if number is None else str(number))
 
 
+class QueryRejected(ValueError):
+    """K3 answered an ExecuteBillQuery with an error (``IsSuccess: false``), not with rows."""
+
+
 def parse_query_rows(answer: Any, width: int) -> list[list[Any]]:
-    """Rows of an ExecuteBillQuery answer for ``width`` field keys; ValueError on anything else."""
+    """Rows of an ExecuteBillQuery answer for ``width`` field keys.
+
+    Raises ``QueryRejected`` on an error answer, ValueError on any other shape.
+    """
     if not isinstance(answer, list):
         raise ValueError(f"{extract(answer)}, not a list of rows")
     if answer and isinstance(answer[0], list) and answer[0] and isinstance(answer[0][0], Mapping):
         status = _status(answer[0][0])
-        raise ValueError(
+        raise QueryRejected(
             "an error: "
             + ("; ".join(error_messages(status)) or "no message")
             + f" ({extract(answer)})"

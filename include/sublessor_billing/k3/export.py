@@ -91,11 +91,21 @@ def _export_page(
         planned.append((row, action, digest, numbers))
     # The bill a lost create made goes to the contract that sent it before anyone adopts by number.
     planned.sort(key=lambda p: not recovers_first(p[1], ExportState.from_row(p[0])))
-    found = look_up_bills(client, [number for *_, numbers in planned for number in numbers])
+    lookup = look_up_bills(client, [number for *_, numbers in planned for number in numbers])
+    found = lookup.found
     senders = export_state.lost_create_senders(
         conn, [n for *_, numbers in planned for n in numbers if bill_no_key(n) in found]
     )
     for row, action, digest, numbers in planned:
+        if rejected := [n for n in numbers if lookup.is_rejected(n)]:
+            message = (
+                f"K3 rejects the look-up of bill number {', '.join(map(repr, rejected))}: "
+                f"{lookup.rejected[bill_no_key(rejected[0])]}. Nothing was sent (a create without "
+                "a look-up could duplicate its bill); correct the number in CRM or ask K3 "
+                "support why the query fails. The next run retries"
+            )
+            _refuse(conn, report, row, message, sent=False)
+            continue
         if action is Action.UPDATE:
             fid = row["k3_id"]
         else:

@@ -16,6 +16,7 @@ whatever ``Limit`` asks, as a K3 server configured with a smaller page does.
     k3.add_bill({"FBillNo": "HT-1"})        # a bill another system created (not a Save)
     k3.expire_sessions()                    # next call answers MsgCode 1
     k3.answer_queries([[100001]], times=1)  # ExecuteBillQuery answers that, verbatim (a broken K3)
+    k3.reject_lookup("HT-1", "过滤条件错误")  # a query naming that number answers an error
     k3.add_fault(Fault("error_after", path=k3.path(SAVE_PATH), times=1))  # commit, then HTTP 500
 
 Over HTTP (another process): ``POST /_sandbox/setup`` with any of
@@ -80,6 +81,7 @@ class K3CloudSandbox(SandboxServer):
         self.bills: dict[int, dict[str, Any]] = {}
         self.sessions: set[str] = set()
         self.refusals: dict[str, str] = {}
+        self.lookup_rejections: dict[str, str] = {}
         self.next_fid = first_fid
         self.row_cap = 0  # rows per ExecuteBillQuery at most, whatever Limit asks (0: Limit rules)
         self.width_insensitive = False  # bill numbers compared without regard to width
@@ -134,6 +136,15 @@ class K3CloudSandbox(SandboxServer):
                 self.canned_forever = answer
             else:
                 self.canned_queries += [answer] * times
+
+    def reject_lookup(self, bill_no: str, message: str) -> None:
+        """ExecuteBillQuery answers an error whenever its filter names ``bill_no``."""
+        with self.lock:
+            self.lookup_rejections[bill_no] = message
+
+    def accept_lookup(self, bill_no: str) -> None:
+        with self.lock:
+            self.lookup_rejections.pop(bill_no, None)
 
     def refuse(self, bill_no: str, message: str) -> None:
         with self.lock:
@@ -268,6 +279,9 @@ class K3CloudSandbox(SandboxServer):
             numbers = parse_bill_filter(str(data.get("FilterString") or ""))
             if str(data.get("OrderString") or "").strip() not in _ORDERS:
                 raise ValueError(f"sandbox K3 orders only by FID; got {data.get('OrderString')!r}")
+            for bill_no, message in self.lookup_rejections.items():
+                if numbers is not None and self.matches(bill_no, numbers):
+                    raise ValueError(message)
         except ValueError as exc:
             return [[_failure([("FilterString", str(exc))])]]
         keys = [k.strip() for k in str(data.get("FieldKeys") or "FID").split(",") if k.strip()]

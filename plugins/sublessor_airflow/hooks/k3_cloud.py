@@ -19,6 +19,10 @@ class K3CloudError(RuntimeError):
     """K3 did not answer usably (down, HTTP error, not JSON): the outcome of a Save is unknown."""
 
 
+class K3QueryRejected(K3CloudError, api.QueryRejected):
+    """K3 answered a look-up with an error: maybe K3 is failing, maybe one number upsets its filter."""
+
+
 class K3LoginError(K3CloudError):
     """K3 refused the API user's login."""
 
@@ -197,6 +201,8 @@ class K3CloudHook(BaseHook):
             )
             try:
                 page = api.parse_query_rows(self._call(api.QUERY_PATH, body), len(field_keys))
+            except api.QueryRejected as exc:
+                raise self._unusable_query(str(exc), K3QueryRejected) from None
             except ValueError as exc:
                 raise self._unusable_query(str(exc)) from None
             if not page:
@@ -204,8 +210,10 @@ class K3CloudHook(BaseHook):
             yield page
             start_row += len(page)
 
-    def _unusable_query(self, detail: str) -> K3CloudError:
-        return K3CloudError(
+    def _unusable_query(
+        self, detail: str, error: type[K3CloudError] = K3CloudError
+    ) -> K3CloudError:
+        return error(
             f"{self._where} answered ExecuteBillQuery with {detail}. The look-up is unusable, so "
             f"nothing was created; check K3 and extra.form_id of {self.k3_conn_id!r}. "
             "The next run looks the bills up again."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk.exceptions import AirflowException
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudError
 from sublessor_billing.sandbox.k3_cloud import QUERY_PATH, Fault
@@ -67,3 +68,27 @@ def test_no_create_when_the_look_up_fails(run_export, contracts, k3, break_k3, q
     assert k3.creates == 0 and k3.updates == 0 and k3.bill_count() == 0
     assert contracts.state(new["id"]) is None
     assert contracts.state(lost["id"])["state"] == "in_flight"
+
+
+def test_a_number_k3_cannot_look_up_is_refused_alone(run_export, contracts, k3) -> None:
+    """K3 rejects the query whenever it names one number: that contract only is held back."""
+    added = [contracts.add() for _ in range(6)]
+    bad = added[3]
+    legacy = k3.add_bill({"FBillNo": added[1]["contract_no"]})
+    k3.reject_lookup(bad["contract_no"], "过滤条件解析失败")
+
+    with pytest.raises(AirflowException) as failure:
+        run_export()
+
+    text = str(failure.value)
+    assert f"{bad['contract_no']} (id {bad['id']})" in text and "过滤条件解析失败" in text
+    assert k3.bills_by_number(bad["contract_no"]) == []
+    assert k3.creates == 4 and contracts.state(added[1]["id"])["k3_id"] == legacy
+    state = contracts.state(bad["id"])
+    assert state["state"] == "never_sent" and "过滤条件解析失败" in state["last_error"]
+    assert all(contracts.state(c["id"])["state"] == "exported" for c in added if c is not bad)
+
+    k3.accept_lookup(bad["contract_no"])
+    counts, _ = run_export()
+    assert counts == {"created": 1, "updated": 0, "unchanged": 5, "refused": 0}
+    assert len(k3.bills_by_number(bad["contract_no"])) == 1
