@@ -18,7 +18,9 @@ that finance can book them.
   others; the task then fails naming it, so retries and alerts fire. Fix the data
   and the next run (or a retry) exports it.
 - Field mapping: Variable `k3_contract_field_map` (JSON), see docs/k3_contract_export.md.
-- Counts (`created`, `updated`, `unchanged`, `refused`) are the task's XCom.
+- A create whose answer was lost and whose bill K3 does not show yet is not sent
+  again for 10 minutes (a slow K3 may still commit it): counted `waiting`.
+- Counts (`created`, `updated`, `unchanged`, `refused`, `waiting`) are the task's XCom.
 """
 
 from __future__ import annotations

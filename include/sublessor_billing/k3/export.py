@@ -25,12 +25,16 @@ from sublessor_billing.k3.plan import (
     Refusal,
     bill_candidates,
     claimed_by_others,
+    create_may_still_land,
     lookup_numbers,
     plan_export,
     recovers_first,
 )
 
 log = logging.getLogger(__name__)
+
+# A create K3 may still be committing (our call timed out) is not sent again sooner.
+DEFAULT_CREATE_QUIET_PERIOD_S = 600.0
 
 _Planned = tuple[Mapping[str, Any], Action, str, list[str]]  # row, action, digest, look-ups
 
@@ -49,20 +53,23 @@ def export_contracts(
     field_map: Mapping[str, tuple[str, str]],
     *,
     page_size: int = 200,
+    create_quiet_period_s: float = DEFAULT_CREATE_QUIET_PERIOD_S,
 ) -> ExportReport:
     """Export every contract that is new or edited since its last export; never create one twice.
 
     ``page_size`` contracts are read at a time and their bill numbers looked up in
     K3 with one query (at most two numbers per contract in its FilterString).
     Refusals are recorded and reported, not raised; a K3 that does not answer
-    (network, HTTP 5xx) raises at once, leaving what was done committed.
+    (network, HTTP 5xx) raises at once, leaving what was done committed. A create
+    sent less than ``create_quiet_period_s`` ago whose bill K3 does not show is not
+    sent again: it waits for a later run (reported under ``waiting``).
     """
     report = ExportReport()
     with export_state.export_lock(conn):
         after_id = 0
         while rows := export_state.fetch_candidates(conn, after_id, page_size):
             after_id = rows[-1]["id"]
-            _export_page(conn, client, field_map, rows, report)
+            _export_page(conn, client, field_map, rows, report, create_quiet_period_s)
     log.info("K3 contract export: %s", report.counts())
     return report
 
@@ -73,6 +80,7 @@ def _export_page(
     field_map: Mapping[str, tuple[str, str]],
     rows: Sequence[Mapping[str, Any]],
     report: ExportReport,
+    quiet_period_s: float,
 ) -> None:
     planned: list[_Planned] = []
     for row in rows:
@@ -110,7 +118,23 @@ def _export_page(
             fid = row["k3_id"]
         else:
             fid = _adopt(conn, row, action, bill_candidates(numbers, found), senders)
+            prior = ExportState.from_row(row)
+            if fid is None and create_may_still_land(prior, quiet_period_s):
+                _wait(report, row, prior, quiet_period_s)
+                continue
         _save(conn, client, field_map, row, fid, digest, report)
+
+
+def _wait(
+    report: ExportReport, row: Mapping[str, Any], prior: ExportState, quiet_period_s: float
+) -> None:
+    message = (
+        f"its create was sent {prior.age_s:.0f}s ago and K3 shows no bill yet; a slow K3 may "
+        f"still commit it, so it is not sent again before {quiet_period_s:.0f}s have passed "
+        "(a later run looks it up again)"
+    )
+    report.waiting.append(Refusal(int(row["id"]), str(row["contract_no"]), message))
+    log.warning("K3 export: contract %s (id %s): %s", row["contract_no"], row["id"], message)
 
 
 def _adopt(

@@ -42,13 +42,18 @@ class ExportState:
     k3_id: int | None
     exported_version: dt.datetime | None
     exported_digest: str | None = None
+    age_s: float | None = None  # seconds since the row last changed (for in_flight: the create)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ExportState | None:
         if row.get("state") is None:
             return None
         return cls(
-            row["state"], row.get("k3_id"), row.get("exported_version"), row.get("exported_digest")
+            row["state"],
+            row.get("k3_id"),
+            row.get("exported_version"),
+            row.get("exported_digest"),
+            row.get("state_age_s"),
         )
 
 
@@ -110,6 +115,22 @@ def claimed_by_others(contract_id: int, number: str, senders: Mapping[str, Set[i
     return frozenset() if contract_id in sent_by else frozenset(sent_by)
 
 
+def create_may_still_land(state: ExportState | None, quiet_period_s: float) -> bool:
+    """Whether a create sent less than ``quiet_period_s`` ago may still be committed by a slow K3.
+
+    Only for an ``in_flight`` row without FID whose bill the look-up did not find:
+    K3 may have been committing it when our call timed out and show it only later,
+    so creating it again now could make a twin. A later run looks it up again.
+    """
+    return (
+        state is not None
+        and state.state == IN_FLIGHT
+        and state.k3_id is None
+        and state.age_s is not None
+        and state.age_s < quiet_period_s
+    )
+
+
 def recovers_first(action: Action, state: ExportState | None) -> bool:
     """Lost creates (``in_flight``) adopt the bills they made before anyone adopts by number."""
     return action is Action.RECOVER and state is not None and state.state == IN_FLIGHT
@@ -117,6 +138,8 @@ def recovers_first(action: Action, state: ExportState | None) -> bool:
 
 @dataclass(frozen=True)
 class Refusal:
+    """A contract this run did not export, and why."""
+
     contract_id: int
     contract_no: str
     message: str
@@ -128,6 +151,7 @@ class ExportReport:
     updated: int = 0
     unchanged: int = 0
     refusals: list[Refusal] = field(default_factory=list)
+    waiting: list[Refusal] = field(default_factory=list)  # a create K3 may still commit
 
     @property
     def refused(self) -> int:
@@ -139,6 +163,7 @@ class ExportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "refused": self.refused,
+            "waiting": len(self.waiting),
         }
 
     def failure_message(self, limit: int = 20) -> str | None:

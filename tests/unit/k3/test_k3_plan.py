@@ -17,6 +17,7 @@ from sublessor_billing.k3.plan import (
     Refusal,
     bill_candidates,
     claimed_by_others,
+    create_may_still_land,
     lookup_numbers,
     plan_export,
     recovers_first,
@@ -97,7 +98,13 @@ def test_report_counts_and_failure_message() -> None:
     report = ExportReport(created=2, updated=1, unchanged=5)
     assert report.failure_message() is None
     report.refusals += [Refusal(4, "HT-4", "客户不存在"), Refusal(6, "HT-6", "FBillNo: 重复")]
-    assert report.counts() == {"created": 2, "updated": 1, "unchanged": 5, "refused": 2}
+    assert report.counts() == {
+        "created": 2,
+        "updated": 1,
+        "unchanged": 5,
+        "refused": 2,
+        "waiting": 0,
+    }
     text = report.failure_message()
     assert "refused 2 contract(s)" in text
     assert "HT-4 (id 4): 客户不存在" in text and "HT-6 (id 6): FBillNo: 重复" in text
@@ -107,3 +114,12 @@ def test_failure_message_is_bounded() -> None:
     report = ExportReport(refusals=[Refusal(i, f"HT-{i}", "x") for i in range(30)])
     text = report.failure_message(limit=3)
     assert "HT-2 " in text and "HT-3 " not in text and "and 27 more" in text
+
+
+def test_a_recent_lost_create_waits_for_the_quiet_period() -> None:
+    recent = ExportState(IN_FLIGHT, None, None, age_s=90)
+    assert create_may_still_land(recent, 600)
+    assert not create_may_still_land(ExportState(IN_FLIGHT, None, None, age_s=601), 600)
+    assert not create_may_still_land(ExportState(REFUSED, None, None, age_s=90), 600)
+    assert not create_may_still_land(ExportState(IN_FLIGHT, 10, None, age_s=90), 600)
+    assert not create_may_still_land(None, 600)
