@@ -20,7 +20,11 @@ that finance can book them.
 - Field mapping: Variable `k3_contract_field_map` (JSON), see docs/k3_contract_export.md.
 - A create whose answer was lost and whose bill K3 does not show yet is not sent
   again for 10 minutes (a slow K3 may still commit it): counted `waiting`.
-- Counts (`created`, `updated`, `unchanged`, `refused`, `waiting`) are the task's XCom.
+- Contracts that shared one K3 bill (set aside by migration 069, state `conflict`)
+  are never sent; the task fails naming them until an operator resolves them
+  (docs/k3_contract_export.md).
+- Counts (`created`, `updated`, `unchanged`, `refused`, `waiting`, `conflict`) are the
+  task's XCom.
 """
 
 from __future__ import annotations

@@ -19,10 +19,9 @@ from sublessor_billing.k3.api import SaveResult, bill_no_key
 from sublessor_billing.k3.lookup import look_up_bills
 from sublessor_billing.k3.mapping import contract_to_model, model_digest
 from sublessor_billing.k3.plan import (
+    CONFLICT,
     Action,
-    ExportReport,
     ExportState,
-    Refusal,
     bill_candidates,
     claimed_by_others,
     create_may_still_land,
@@ -30,6 +29,7 @@ from sublessor_billing.k3.plan import (
     plan_export,
     recovers_first,
 )
+from sublessor_billing.k3.report import ExportReport, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,16 @@ def _export_page(
 ) -> None:
     planned: list[_Planned] = []
     for row in rows:
+        prior = ExportState.from_row(row)
+        if prior is not None and prior.state == CONFLICT:
+            _hold(report, row)
+            continue
         try:
             model = contract_to_model(row, field_map)
         except ValueError as exc:
             _refuse(conn, report, row, str(exc), sent=False)  # one bad contract holds up no other
             continue
         digest = model_digest(model)
-        prior = ExportState.from_row(row)
         action = plan_export(row["updated_datetime"], digest, prior)
         if action is Action.UNCHANGED:
             report.unchanged += 1
@@ -123,6 +126,17 @@ def _export_page(
                 _wait(report, row, prior, quiet_period_s)
                 continue
         _save(conn, client, field_map, row, fid, digest, report)
+
+
+def _hold(report: ExportReport, row: Mapping[str, Any]) -> None:
+    message = row.get("last_error") or "it shared a K3 bill with another contract"
+    report.conflicts.append(Refusal(int(row["id"]), str(row["contract_no"]), message))
+    log.error(
+        "K3 export: contract %s (id %s) held until an operator resolves it: %s",
+        row["contract_no"],
+        row["id"],
+        message,
+    )
 
 
 def _wait(

@@ -4,6 +4,8 @@ State machine of ``k3_contract_export_state.state`` (see docs/k3_contract_export
 no row or ``never_sent`` -> (looked up, nothing found) ``in_flight`` (committed
 before a create is sent) -> ``exported`` or ``refused``;
 ``exported`` -> (contract edited) update via FID -> ``exported`` or ``refused``;
+``conflict`` (set by migration 069: the row shared its bill with another contract)
+-> nothing is sent until an operator resolves it;
 a refusal before anything is sent (the mapping, the look-up) changes no state but
 ``last_error``, and leaves a new contract ``never_sent``.
 Nothing is created without a look-up first: a contract without a row may have a
@@ -18,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.k3.api import bill_no_key
@@ -27,6 +29,7 @@ IN_FLIGHT = "in_flight"
 EXPORTED = "exported"
 REFUSED = "refused"
 NEVER_SENT = "never_sent"  # refused before anything was sent: its contract_no claims nothing
+CONFLICT = "conflict"  # shared a K3 bill with another contract: held until an operator decides
 
 
 class Action(enum.StrEnum):
@@ -134,50 +137,3 @@ def create_may_still_land(state: ExportState | None, quiet_period_s: float) -> b
 def recovers_first(action: Action, state: ExportState | None) -> bool:
     """Lost creates (``in_flight``) adopt the bills they made before anyone adopts by number."""
     return action is Action.RECOVER and state is not None and state.state == IN_FLIGHT
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A contract this run did not export, and why."""
-
-    contract_id: int
-    contract_no: str
-    message: str
-
-
-@dataclass
-class ExportReport:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    refusals: list[Refusal] = field(default_factory=list)
-    waiting: list[Refusal] = field(default_factory=list)  # a create K3 may still commit
-
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "refused": self.refused,
-            "waiting": len(self.waiting),
-        }
-
-    def failure_message(self, limit: int = 20) -> str | None:
-        """Why the run must fail (None when nothing was refused)."""
-        if not self.refusals:
-            return None
-        lines = [
-            f"contract {r.contract_no} (id {r.contract_id}): {r.message}"
-            for r in self.refusals[:limit]
-        ]
-        if self.refused > limit:
-            lines.append(f"... and {self.refused - limit} more")
-        return (
-            f"K3 Cloud refused {self.refused} contract(s); the others were exported "
-            f"({self.counts()}). Fix the data in CRM or K3; the next run retries them:\n  "
-            + "\n  ".join(lines)
-        )

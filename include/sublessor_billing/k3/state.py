@@ -16,7 +16,8 @@ _CANDIDATES_SQL = (
     "SELECT "
     + ", ".join(f"c.{col}" for col in CONTRACT_COLUMNS)
     + ", c.updated_datetime, s.state, s.k3_id, s.exported_version, s.exported_digest,"
-    " s.contract_no AS sent_contract_no, TIMESTAMPDIFF(SECOND, s.updated_at, NOW(3)) AS state_age_s"
+    " s.contract_no AS sent_contract_no, s.last_error,"
+    " TIMESTAMPDIFF(SECOND, s.updated_at, NOW(3)) AS state_age_s"
     " FROM sublessor_contract c"
     " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
     " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> 'exported'"

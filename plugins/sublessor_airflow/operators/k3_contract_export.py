@@ -26,8 +26,9 @@ class K3ContractExportOperator(BaseOperator):
     ``field_map`` (``{K3 field: "column|transform"}``, dict or JSON) overrides the
     Variable ``k3_contract_field_map``, which overrides the built-in mapping
     (``sublessor_billing.k3.mapping.DEFAULT_FIELD_MAP``). Returns the counts
-    ``created/updated/unchanged/refused/waiting``; when K3 refused contracts the task
-    fails after exporting all the others, naming them (counts in XCom ``counts``).
+    ``created/updated/unchanged/refused/waiting/conflict``; when contracts were refused
+    or are held in ``conflict`` the task fails after exporting all the others, naming
+    them (counts in XCom ``counts``).
     ``create_quiet_period``: a create sent this recently whose bill K3 does not show
     (yet) is not sent again; it is counted ``waiting`` and a later run looks it up.
     """

@@ -30,6 +30,7 @@ def test_first_run_adopts_every_bill_the_legacy_exporter_created(run_export, con
         "unchanged": 0,
         "refused": 0,
         "waiting": 0,
+        "conflict": 0,
     }
     assert k3.bill_count() == len(added) and k3.updates == len(added)
     assert _queries(k3) == 3 * 2  # per page of contracts: one look-up (rows, then an empty page)
@@ -47,6 +48,7 @@ def test_first_run_adopts_every_bill_the_legacy_exporter_created(run_export, con
         "unchanged": len(added),
         "refused": 0,
         "waiting": 0,
+        "conflict": 0,
     }
     assert _queries(k3) == 3 * 2 and k3.creates == 0
 
@@ -69,7 +71,14 @@ def test_legacy_numbers_match_as_k3_compares_them(run_export, contracts, k3) -> 
 
     counts, _ = run_export(page_size=PAGE)
 
-    assert counts == {"created": 2, "updated": 4, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 2,
+        "updated": 4,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert _queries(k3) == 2 and k3.creates == 2
     adopted = {quoted["id"]: fid_quoted, cased["id"]: fid_cased, spaced["id"]: fid_spaced}
     adopted[twins["id"]] = fid_twin  # the oldest of two bills with one number

@@ -90,5 +90,12 @@ def test_a_number_k3_cannot_look_up_is_refused_alone(run_export, contracts, k3) 
 
     k3.accept_lookup(bad["contract_no"])
     counts, _ = run_export()
-    assert counts == {"created": 1, "updated": 0, "unchanged": 5, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 5,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert len(k3.bills_by_number(bad["contract_no"])) == 1

@@ -31,7 +31,14 @@ def test_renamed_after_a_lost_create_adopts_the_bill(run_export, contracts, k3) 
     contracts.rename(contract["id"], RENAMED)
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 1 and k3.bill_count() == 1
     assert k3.bills_by_number(contract["contract_no"]) == []
     assert [b["FID"] for b in k3.bills_by_number(RENAMED)] == [fid]
@@ -44,6 +51,7 @@ def test_renamed_after_a_lost_create_adopts_the_bill(run_export, contracts, k3) 
         "unchanged": 1,
         "refused": 0,
         "waiting": 0,
+        "conflict": 0,
     }
 
 
@@ -60,7 +68,14 @@ def test_adopted_bill_is_kept_when_k3_refuses_its_update(run_export, contracts, 
 
     k3.accept(RENAMED)
     counts, _ = run_export()
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 1 and [b["FID"] for b in k3.bills_by_number(RENAMED)] == [fid]
 
 
@@ -84,7 +99,14 @@ def test_number_of_a_lost_create_survives_a_refusal_by_the_mapping(
 
     airflow_variables("k3_contract_field_map", '{"FBillNo": "contract_no"}')
     counts, _ = run_export()
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 1 and [b["FID"] for b in k3.bills_by_number(RENAMED)] == [bill["FID"]]
 
 
@@ -115,7 +137,14 @@ def test_exported_contracts_swapping_numbers_keep_their_bills(run_export, contra
     _swap_numbers(contracts, first, second)
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 2, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 2,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert [b["FID"] for b in k3.bills_by_number(second["contract_no"])] == [fids[0]]
     assert [b["FID"] for b in k3.bills_by_number(first["contract_no"])] == [fids[1]]
     assert contracts.state(first["id"])["contract_no"] == second["contract_no"]
@@ -139,7 +168,14 @@ def test_swap_after_a_lost_answer_gives_each_contract_its_own_bill(
     _swap_numbers(contracts, *pair)
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 2, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 2,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 2 and k3.bill_count() == 2
     for contract, fid in zip(pair, fids, strict=True):
         state = contracts.state(contract["id"])
@@ -167,7 +203,14 @@ def test_a_lost_create_is_not_adopted_by_the_contract_given_its_number(
     contracts.rename(low["id"], "HT-A")
     counts, _ = run_export()
 
-    assert counts == {"created": 1, "updated": 1, "unchanged": 0, "refused": 0, "waiting": 0}
+    assert counts == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert contracts.state(high["id"])["k3_id"] == lost["FID"]
     assert [b["FID"] for b in k3.bills_by_number("HT-A2")] == [lost["FID"]]
     [own] = k3.bills_by_number("HT-A")

@@ -11,7 +11,7 @@ from sublessor_billing.sandbox.k3_cloud import SAVE_PATH, Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-WAITING = {"created": 0, "updated": 0, "unchanged": 0, "refused": 0, "waiting": 1}
+WAITING = {"created": 0, "updated": 0, "unchanged": 0, "refused": 0, "waiting": 1, "conflict": 0}
 
 
 def _create_k3_has_not_committed_yet(run_export, contracts, k3) -> dict:

@@ -12,9 +12,7 @@ from sublessor_billing.k3.plan import (
     NEVER_SENT,
     REFUSED,
     Action,
-    ExportReport,
     ExportState,
-    Refusal,
     bill_candidates,
     claimed_by_others,
     create_may_still_land,
@@ -22,6 +20,7 @@ from sublessor_billing.k3.plan import (
     plan_export,
     recovers_first,
 )
+from sublessor_billing.k3.report import ExportReport, Refusal
 
 V1 = dt.datetime(2026, 3, 1, 9, 0, 0)
 V2 = V1 + dt.timedelta(seconds=1)
@@ -104,10 +103,20 @@ def test_report_counts_and_failure_message() -> None:
         "unchanged": 5,
         "refused": 2,
         "waiting": 0,
+        "conflict": 0,
     }
     text = report.failure_message()
     assert "refused 2 contract(s)" in text
     assert "HT-4 (id 4): 客户不存在" in text and "HT-6 (id 6): FBillNo: 重复" in text
+
+
+def test_waiting_alone_does_not_fail_and_conflicts_do() -> None:
+    report = ExportReport(waiting=[Refusal(3, "HT-3", "sent 60s ago")])
+    assert report.failure_message() is None and report.counts()["waiting"] == 1
+    report.conflicts.append(Refusal(5, "HT-5", "K3 bill FID 100001 was recorded for ..."))
+    text = report.failure_message()
+    assert "HT-5 (id 5): K3 bill FID 100001" in text and "K3 Cloud refused" not in text
+    assert "k3_contract_export_conflict" in text and "docs/k3_contract_export.md" in text
 
 
 def test_failure_message_is_bounded() -> None:
