@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk.exceptions import AirflowException
 
 from sublessor_billing.sandbox.k3_cloud import QUERY_PATH
 
@@ -117,3 +118,18 @@ def test_a_bill_k3_matches_under_another_width_is_adopted(run_export, contracts,
     assert k3.creates == 4 and k3.bill_count() == 6
     assert contracts.state(added[2]["id"])["k3_id"] == fid_wide
     assert contracts.state(added[4]["id"])["k3_id"] == fid_plain
+
+
+def test_an_audited_legacy_bill_k3_will_not_update_keeps_its_fid(run_export, contracts, k3) -> None:
+    """The cutover updates every adopted bill; K3 refuses audited ones: refused, never doubled."""
+    audited, other = contracts.add(), contracts.add()
+    fid = k3.add_bill({"FBillNo": audited["contract_no"], "FDocumentStatus": "C"})
+    k3.add_bill({"FBillNo": other["contract_no"]})
+    k3.refuse(audited["contract_no"], "单据已审核，不允许修改")
+
+    for _ in range(2):
+        with pytest.raises(AirflowException, match="单据已审核"):
+            run_export(page_size=PAGE)
+        state = contracts.state(audited["id"])
+        assert state["state"] == "refused" and state["k3_id"] == fid
+        assert k3.creates == 0 and len(k3.bills_by_number(audited["contract_no"])) == 1
