@@ -57,14 +57,22 @@ def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int 
 
 
 def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> dict[int, int]:
-    """``{FID: contract id}`` for those of ``fids`` that other contracts already hold."""
+    """``{FID: contract id}`` for those of ``fids`` that other contracts hold.
+
+    A bill set aside with its contracts (``k3_contract_export_conflict``, migration
+    069) stays held while they await an operator's decision: nobody else adopts it.
+    """
     if not fids:
         return {}
+    marks = ", ".join(["%s"] * len(fids))
     with conn.cursor() as cur:
         cur.execute(
             "SELECT k3_id, contract_id FROM k3_contract_export_state"
-            f" WHERE k3_id IN ({', '.join(['%s'] * len(fids))}) AND contract_id <> %s",
-            (*fids, contract_id),
+            f" WHERE k3_id IN ({marks}) AND contract_id <> %s"
+            " UNION ALL SELECT c.k3_id, c.contract_id FROM k3_contract_export_conflict c"
+            " JOIN k3_contract_export_state s ON s.contract_id = c.contract_id"
+            f" WHERE c.k3_id IN ({marks}) AND c.contract_id <> %s AND s.state = 'conflict'",
+            (*fids, contract_id, *fids, contract_id),
         )
         held = {int(fid): int(other) for fid, other in cur.fetchall()}
     conn.commit()

@@ -67,6 +67,11 @@ def test_two_contracts_sharing_a_bill_are_held_and_billing_goes_on(
         assert state["state"] == "conflict" and state["k3_id"] is None
         assert str(shared) in state["last_error"]
 
+    # CRM renames one of them and gives its old number, the shared bill's, to a new contract.
+    contracts.rename(first["id"], "HT-2026-R001")
+    first = {**first, "contract_no": "HT-2026-R001"}
+    taker = contracts.add(contract_no=k3.bills[shared]["FBillNo"])
+
     for _ in range(2):  # held run after run until an operator decides
         with pytest.raises(AirflowException) as failure:
             run_export()
@@ -74,9 +79,10 @@ def test_two_contracts_sharing_a_bill_are_held_and_billing_goes_on(
         for contract in (first, second):
             assert f"{contract['contract_no']} (id {contract['id']})" in text
         assert "k3_contract_export_conflict" in text and "docs/k3_contract_export.md" in text
-        assert k3.creates == 1 and k3.updates == 0  # only the new contract was created
+        assert k3.creates == 2 and k3.updates == 0  # only the new and the taker were created
         assert k3.bills_by_number(second["contract_no"]) == []
     assert contracts.state(new["id"])["state"] == "exported"
+    assert contracts.state(taker["id"])["k3_id"] not in (None, shared)  # the set-aside bill is held
 
     # The operator's fix (docs): the owner gets the bill back, the other is looked up afresh.
     contracts.execute(
