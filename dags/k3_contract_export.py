@@ -9,7 +9,7 @@ that finance can book them.
   (`updated_datetime` later than the version exported) are updated through their K3 `FID`.
   Balance changes made by accounting keep `updated_datetime` and are never exported.
 - Never creates a bill twice: nothing is created before a look-up by bill number
-  (one ExecuteBillQuery per page of contracts). A bill K3 already holds (made by the
+  (one look-up per page of contracts, split only when K3 forces it). A bill K3 already holds (made by the
   legacy `CrmK3ApiBiz`, or by a create whose answer was lost, looked up by the number
   that create sent even if CRM renamed the contract since) is adopted and updated
   through its FID. The attempt is committed as `in_flight` before a create is sent.

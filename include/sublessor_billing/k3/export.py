@@ -1,11 +1,14 @@
 """Export new and edited contracts to K3 Cloud, one recovery point per step.
 
-Per page of contracts: plan each (pure) -> one ExecuteBillQuery for the numbers of
-every contract that may already have a bill -> per contract: adopt the bill found,
-commit the attempt (``in_flight`` before a create, the FID before an update) ->
-Save -> commit ``exported`` or ``refused``. A crash anywhere leaves either nothing
-sent, or ``in_flight`` without FID and with the number sent, which the next run
-looks up (with the current number) before it would create the bill again.
+Per page of contracts: plan each (pure; ``conflict`` rows are held for an operator)
+-> one look-up (``k3/lookup.py``) for the numbers of every contract that may already
+have a bill -> per contract, ``in_flight`` recoveries first: adopt the bill found
+(unless another contract holds it or its lost create sent that number), commit the
+attempt (``in_flight`` before a create, the FID before an update) -> Save -> commit
+``exported`` or ``refused``. A crash anywhere leaves either nothing sent, or
+``in_flight`` without FID and with the number sent, which the next run looks up
+(with the current number) before it would create the bill again, and not before
+the quiet period if K3 does not show it yet.
 """
 
 from __future__ import annotations
@@ -58,9 +61,10 @@ def export_contracts(
     """Export every contract that is new or edited since its last export; never create one twice.
 
     ``page_size`` contracts are read at a time and their bill numbers looked up in
-    K3 with one query (at most two numbers per contract in its FilterString).
-    Refusals are recorded and reported, not raised; a K3 that does not answer
-    (network, HTTP 5xx) raises at once, leaving what was done committed. A create
+    K3 with one query (at most two numbers per contract in its FilterString), split
+    only when K3 forces it. Refusals and held conflicts are recorded and reported,
+    not raised; a K3 that does not answer usably (network, HTTP 5xx, an unreadable
+    answer) raises at once, leaving what was done committed. A create
     sent less than ``create_quiet_period_s`` ago whose bill K3 does not show is not
     sent again: it waits for a later run (reported under ``waiting``).
     """
