@@ -19,14 +19,20 @@ rule 5 reads).
   run, i.e. nearly all of them. To repair the whole table, trigger `full_resync` instead.
 - Trigger with `{"full_resync": true}` to rebuild the whole table (adds, changes,
   removes; counts in the task's XCom and log).
+- A sync that would remove more than the Variable `broker_phone_max_removal_share`
+  (default 0.2) of `broker_phone` writes nothing and fails, naming the counts: an
+  empty or wrong source must not empty the blacklist. When the brokers really
+  left, trigger once with `{"full_resync": true, "allow_mass_removal": true}`.
 - A plain manual trigger (no logical date: no data interval) syncs from the
   high-water minus the overlap to now.
 - A scheduled run does a full resync instead when the last one is older than the
   Variable `broker_phone_full_resync_hours` (default 24, 0 turns it off): it catches
   commits later than the overlap.
-- A malformed mobile does not stop the sync: every valid row is written, that
-  broker keeps its current row, then the task fails naming each malformed BrokerId
-  (masked number). Have the broker system fix the row; the next run syncs the fix.
+- Any mobile with digits is synced as normalized, foreign ones included
+  (`+852 9123 4567`). A mobile that is not blank but has no digit (`n/a`) is
+  malformed: it does not stop the sync: every valid row is written, that broker
+  keeps its current row, then the task fails naming each malformed BrokerId.
+  Have the broker system fix the row; the next run syncs the fix.
 
 See docs/broker_phone_sync.md.
 """
@@ -56,7 +62,15 @@ from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
             False,
             type="boolean",
             description="Rebuild broker_phone from every current mobile instead of one interval.",
-        )
+        ),
+        "allow_mass_removal": Param(
+            False,
+            type="boolean",
+            description=(
+                "Let this run remove more than broker_phone_max_removal_share of broker_phone"
+                " (only after checking that the brokers really left)."
+            ),
+        ),
     },
     tags=["sublessor_billing", "broker_phone"],
     doc_md=__doc__,
@@ -71,6 +85,7 @@ def broker_phone_sync():
             data_interval_start=data_interval_start,
             data_interval_end=data_interval_end,
             full_resync_requested=bool((params or {}).get("full_resync", False)),
+            allow_mass_removal=bool((params or {}).get("allow_mass_removal", False)),
             scheduled=str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled"),
             ti=ti,
         )

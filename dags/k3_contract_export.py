@@ -9,7 +9,7 @@ that finance can book them.
   (`updated_datetime` later than the version exported) are updated through their K3 `FID`.
   Balance changes made by accounting keep `updated_datetime` and are never exported.
 - Never creates a bill twice: nothing is created before a look-up by bill number
-  (one ExecuteBillQuery per page of contracts). A bill K3 already holds (made by the
+  (one look-up per page of contracts, split only when K3 forces it). A bill K3 already holds (made by the
   legacy `CrmK3ApiBiz`, or by a create whose answer was lost, looked up by the number
   that create sent even if CRM renamed the contract since) is adopted and updated
   through its FID. The attempt is committed as `in_flight` before a create is sent.
@@ -18,7 +18,13 @@ that finance can book them.
   others; the task then fails naming it, so retries and alerts fire. Fix the data
   and the next run (or a retry) exports it.
 - Field mapping: Variable `k3_contract_field_map` (JSON), see docs/k3_contract_export.md.
-- Counts (`created`, `updated`, `unchanged`, `refused`) are the task's XCom.
+- A create whose answer was lost and whose bill K3 does not show yet is not sent
+  again for 10 minutes (a slow K3 may still commit it): counted `waiting`.
+- Contracts that shared one K3 bill (set aside by migration 069, state `conflict`)
+  are never sent; the task fails naming them until an operator resolves them
+  (docs/k3_contract_export.md).
+- Counts (`created`, `updated`, `unchanged`, `refused`, `waiting`, `conflict`) are the
+  task's XCom.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ values as arguments; only tasks read Variables.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Connection ids (contracts/runtime.md).
@@ -21,7 +22,7 @@ K3_CLOUD = "k3_cloud"
 @dataclass(frozen=True)
 class Tunable:
     name: str
-    default: int
+    default: int | float
     meaning: str
 
 
@@ -55,6 +56,11 @@ BROKER_PHONE_FULL_RESYNC_HOURS = Tunable(
     24,
     "hours after which a scheduled broker_phone_sync run does a full resync (0: never)",
 )
+BROKER_PHONE_MAX_REMOVAL_SHARE = Tunable(
+    "broker_phone_max_removal_share",
+    0.2,
+    "share of broker_phone (0 to 1) above which a broker_phone_sync refuses to remove rows",
+)
 
 ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
     "accounting_income_batch_size", 5000, "payments read per accounting transaction"
@@ -70,6 +76,7 @@ ALL_TUNABLES = (
     BROKER_PHONE_SYNC_OVERLAP,
     ACCOUNTING_INCOME_BATCH_SIZE,
     BROKER_PHONE_FULL_RESYNC_HOURS,
+    BROKER_PHONE_MAX_REMOVAL_SHARE,
 )
 
 
@@ -87,5 +94,22 @@ def parse_int_setting(tunable: Tunable, raw: object, *, minimum: int = 0) -> int
     if value < minimum:
         raise ValueError(
             f"Variable {tunable.name!r} must be >= {minimum} ({tunable.meaning}); got {value}."
+        )
+    return value
+
+
+def parse_share_setting(tunable: Tunable, raw: object) -> float:
+    """Turn a Variable's text into a share between 0 and 1 (0.2 is 20 %)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return float(tunable.default)
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:  # NaN fails too
+        raise ValueError(
+            f"Variable {tunable.name!r} must be a number between 0 and 1 ({tunable.meaning}; "
+            f"0.2 is 20 %); got {raw!r}. Fix it in Admin -> Variables or delete it to use "
+            f"the default {tunable.default}."
         )
     return value

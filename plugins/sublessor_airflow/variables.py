@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from airflow.sdk import Variable
 
-from sublessor_billing.config import Tunable, parse_int_setting
+from sublessor_billing.config import Tunable, parse_int_setting, parse_share_setting
 
 
 def get_int(tunable: Tunable, *, minimum: int = 0) -> int:
     """The Variable's value, or the contract's default when it is not set."""
     return parse_int_setting(tunable, Variable.get(tunable.name, default=None), minimum=minimum)
+
+
+def get_share(tunable: Tunable) -> float:
+    """The Variable's share (0 to 1), or the contract's default when it is not set."""
+    return parse_share_setting(tunable, Variable.get(tunable.name, default=None))

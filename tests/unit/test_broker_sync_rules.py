@@ -17,6 +17,7 @@ from sublessor_billing.broker_sync import (
     to_source_time,
 )
 from sublessor_billing.broker_sync.rules import MAX_NAMED_MALFORMED, phones_for_page
+from sublessor_billing.phone import normalize_phone
 
 UTC = UTC
 
@@ -63,32 +64,62 @@ def test_window_refuses_short_overlap_and_reversed_interval() -> None:
         ("0755 8888 8888", "075588888888"),
         ("", None),
         ("   ", None),
-        ("n/a", None),
-        ("无", None),
+        ("\u3000", None),  # a full-width blank is blank too
+        (None, None),
     ],
 )
-def test_plausible_mobiles_and_empty_ones(raw: str, expected: str | None) -> None:
+def test_plausible_mobiles_and_empty_ones(raw: str | None, expected: str | None) -> None:
     assert phone_for_broker(7, raw) == expected
 
 
 @pytest.mark.parametrize(
-    "raw", ["12345", "138001380001", "1380013800", "23800138000", "abc138", "0123"]
+    ("raw", "expected"),
+    [
+        ("+852 9123 4567", "85291234567"),
+        ("00852 9123 4567", "0085291234567"),  # the contract keeps a foreign 00
+        ("+44 20 7946 0958", "442079460958"),
+        ("+1 (212) 555-0123", "12125550123"),
+        ("12345", "12345"),
+        ("138001380001", "138001380001"),
+        ("23800138000", "23800138000"),
+        ("abc138", "138"),
+        ("0123", "0123"),
+        ("9" * 20, "9" * 20),  # the longest UserMobile (VARCHAR(20)) fits broker_phone.phone
+    ],
 )
-def test_malformed_mobiles_name_the_broker_and_mask_the_number(raw: str) -> None:
+def test_every_number_with_digits_is_synced_as_normalized(raw: str, expected: str) -> None:
+    """Foreign and unusual numbers are numbers: a caller dialling from them is the broker."""
+    assert phone_for_broker(7, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("n/a", "no digits"),
+        ("无", "no digits"),
+        ("-", "no digits"),
+        ("\u2152" * 20, "60 digits"),  # NFKC widens each into three digits
+    ],
+)
+def test_malformed_mobiles_name_the_broker_and_mask_the_number(raw: str, why: str) -> None:
     with pytest.raises(MalformedMobile) as failure:
         phone_for_broker(4242, raw)
     assert "BrokerId 4242" in str(failure.value)
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if len(digits) > 4:
-        assert digits not in str(failure.value)
+    assert why in str(failure.value)
 
 
 def test_a_page_keeps_its_valid_rows_and_lists_every_malformed_one() -> None:
     when = datetime(2026, 3, 1, 10, 0)
     wanted, bad = phones_for_page(
-        [(1, "12", when), (2, "13800138000", when), (3, "99", when), (4, "", when)]
+        [
+            (1, "n/a", when),
+            (2, "13800138000", when),
+            (3, "无", when),
+            (4, "", when),
+            (5, "12", when),
+        ]
     )
-    assert wanted == {2: ("13800138000", when), 4: (None, when)}
+    assert wanted == {2: ("13800138000", when), 4: (None, when), 5: ("12", when)}
     assert [row.broker_id for row in bad] == [1, 3]
     assert all(row.why for row in bad)
 
@@ -114,11 +145,14 @@ def test_periodic_full_resync_is_due_after_the_configured_hours(
 
 
 @given(st.text(max_size=24))
-def test_a_kept_mobile_is_always_a_plausible_normalized_number(raw: str) -> None:
+def test_a_mobile_is_synced_exactly_when_it_has_digits(raw: str) -> None:
     try:
         phone = phone_for_broker(1, raw)
     except MalformedMobile:
+        # Not blank, and no digits or more than broker_phone.phone holds.
+        assert raw.strip() and len(normalize_phone(raw)) in (0, *range(33, 100))
         return
-    if phone is not None:
-        assert phone.isdigit() and phone[0] in "01" and 10 <= len(phone) <= 12
-        assert phone_for_broker(1, phone) == phone
+    if phone is None:
+        assert raw.strip() == ""
+    else:
+        assert phone == normalize_phone(raw) and phone.isascii() and phone.isdigit()

@@ -4,9 +4,11 @@ import pytest
 
 from sublessor_billing.config import (
     ALL_TUNABLES,
+    BROKER_PHONE_MAX_REMOVAL_SHARE,
     FILTER_CALL_TIME_RULE_THRESHOLD,
     PAYMENT_API_TIMEOUT,
     parse_int_setting,
+    parse_share_setting,
 )
 
 
@@ -17,6 +19,7 @@ def test_contract_defaults() -> None:
     assert defaults["payment_price_per_call"] == 40
     assert defaults["payment_api_timeout"] == 20000
     assert defaults["call400_max_messages_per_run"] == 10000
+    assert defaults["broker_phone_max_removal_share"] == 0.2
 
 
 @pytest.mark.parametrize("raw", [None, "", "  "])
@@ -37,3 +40,18 @@ def test_garbage_is_refused_with_the_variable_name(raw) -> None:
 def test_below_minimum_is_refused() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         parse_int_setting(PAYMENT_API_TIMEOUT, "0", minimum=1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "share"), [(None, 0.2), (" ", 0.2), ("0", 0.0), (" 0.5 ", 0.5), ("1", 1.0)]
+)
+def test_a_share_is_read_between_0_and_1(raw, share) -> None:
+    assert parse_share_setting(BROKER_PHONE_MAX_REMOVAL_SHARE, raw) == share
+
+
+@pytest.mark.parametrize("raw", ["1.01", "-0.1", "20%", "nan", "inf", "a fifth"])
+def test_a_share_outside_0_to_1_is_refused_with_the_variable_name(raw) -> None:
+    with pytest.raises(
+        ValueError, match="'broker_phone_max_removal_share' must be a number between 0 and 1"
+    ):
+        parse_share_setting(BROKER_PHONE_MAX_REMOVAL_SHARE, raw)

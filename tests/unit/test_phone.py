@@ -25,6 +25,17 @@ from sublessor_billing.phone import mask_phone, normalize_phone
         ("１３８００１３８０００", "13800138000"),  # full-width digits from a CRM form
         ("+８６ 138-0013-8000", "13800138000"),
         ("١٣٨٠٠١٣٨٠٠٠", ""),  # other scripts' digits are not phone digits
+        # Other countries: the contract's steps only, as written (docs/broker_phone_sync.md,
+        # "Foreign numbers"). `+` and spaces go with step 1; only `0086` loses its `00`.
+        ("+852 9123 4567", "85291234567"),
+        ("852-9123-4567", "85291234567"),
+        ("+44 20 7946 0958", "442079460958"),
+        ("00852 9123 4567", "0085291234567"),  # not the same caller as +852 (open question)
+        ("0044 20 7946 0958", "00442079460958"),
+        ("001 212 555 0123", "0012125550123"),
+        ("86 00852 9123 4567", "0085291234567"),  # step 3 drops 86; nothing else applies
+        ("000852", "000852"),
+        ("00", "00"),
     ],
 )
 def test_normalize_examples(raw: str, expected: str) -> None:
@@ -32,10 +43,22 @@ def test_normalize_examples(raw: str, expected: str) -> None:
 
 
 @given(st.text(max_size=40))
-def test_normalize_is_idempotent_and_digits_only(raw: str) -> None:
+def test_normalize_gives_ascii_digits_only(raw: str) -> None:
     once = normalize_phone(raw)
-    assert once == normalize_phone(once)
     assert once == "" or once.isascii() and once.isdigit()
+
+
+@given(st.text(max_size=40))
+def test_a_normalized_number_normalizes_to_itself_unless_it_starts_with_0086(raw: str) -> None:
+    """The contract's steps run once: only a result starting with 0086 changes again."""
+    once = normalize_phone(raw)
+    assert once == normalize_phone(once) or once.startswith("0086")
+
+
+def test_normalizing_twice_is_not_the_contract() -> None:
+    """Step 2 comes before step 3 and each runs once: 86 then 0086 keeps the second 00."""
+    once = normalize_phone("86 0086 138 0013 8000")
+    assert (once, normalize_phone(once)) == ("008613800138000", "13800138000")
 
 
 @given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sublessor_billing.broker_sync.removal import MassRemoval
 from sublessor_billing.broker_sync.report import SyncReport
 from sublessor_billing.broker_sync.rules import (
     MIN_OVERLAP_SECONDS,
@@ -13,6 +14,7 @@ from sublessor_billing.broker_sync.rules import (
     to_source_time,
 )
 from sublessor_billing.broker_sync.sync import (
+    MAX_REMOVAL_SHARE,
     PAGE_SIZE,
     full_resync,
     high_water,
@@ -24,10 +26,12 @@ from sublessor_billing.broker_sync.sync import (
 )
 
 __all__ = [
+    "MAX_REMOVAL_SHARE",
     "MIN_OVERLAP_SECONDS",
     "PAGE_SIZE",
     "MalformedMobile",
     "MalformedRow",
+    "MassRemoval",
     "SyncReport",
     "full_resync",
     "full_resync_due",

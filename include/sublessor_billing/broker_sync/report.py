@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sublessor_billing.broker_sync.rules import MAX_NAMED_MALFORMED, MalformedMobile, MalformedRow
+
+if TYPE_CHECKING:
+    from sublessor_billing.broker_sync.pages import PageChanges
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,17 @@ def note_malformed(report: SyncReport, bad: list[MalformedRow]) -> None:
     report.malformed += len(bad)
     room = MAX_NAMED_MALFORMED - len(report.malformed_rows)
     report.malformed_rows.extend(bad[: max(room, 0)])
+
+
+def count_page(report: SyncReport, changes: PageChanges, *, removed: int, read: int) -> None:
+    """Add a committed page to the report."""
+    note_malformed(report, changes.malformed)
+    report.added += changes.added
+    report.changed += changes.changed
+    report.unchanged += changes.unchanged
+    report.removed += removed
+    report.read += read
+    report.pages += 1
 
 
 def finish(report: SyncReport) -> SyncReport:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,9 +19,10 @@ except Exception:  # pragma: no cover - no tz database: China has kept UTC+8 sin
 # system can commit a row whose updated_datetime is already in the past.
 MIN_OVERLAP_SECONDS = 600
 
-# A normalized broker mobile must look like a number a caller can dial from:
-# an 11-digit mobile, or a landline with its area code (0 + 9 to 11 digits).
-_PLAUSIBLE = re.compile(r"^(?:1\d{10}|0\d{9,11})$")
+# Width of broker_phone.phone: every UserMobile of ASCII digits (VARCHAR(20)) fits,
+# and E.164 numbers have at most 15 digits; only characters that NFKC widens
+# into several digits can make more.
+PHONE_MAX_DIGITS = 32
 
 
 # How many malformed rows one failure message names; the log names every one.
@@ -42,7 +42,7 @@ class MalformedRow:
 
 
 class MalformedMobile(ValueError):
-    """Source rows whose UserMobile has digits but is no plausible phone number.
+    """Source rows whose UserMobile is not blank but has no digits (or too many to store).
 
     ``total`` counts every malformed row of the sync; ``rows`` holds the first
     ``MAX_NAMED_MALFORMED`` of them; ``report`` is the finished sync's report, if any.
@@ -73,25 +73,25 @@ class MalformedMobile(ValueError):
         )
 
 
-def malformed_reason(phone: str) -> str:
-    """Say why a normalized number is not plausible (no digits shown)."""
-    if phone.startswith("1"):
-        return f"{len(phone)} digits starting with 1, a mobile has 11"
-    if phone.startswith("0"):
-        return f"{len(phone)} digits starting with 0, a landline with area code has 10 to 12"
-    return "neither a mobile (1 + 10 digits) nor a landline with area code (0 + 9 to 11 digits)"
-
-
 def phone_for_broker(broker_id: int, raw_mobile: str | None) -> str | None:
-    """Return the broker's normalized mobile, None when it has none; raise when malformed."""
+    """Return the broker's normalized mobile, None when it is blank; raise when malformed.
+
+    Any number with digits is the broker's, whatever its country or length: a
+    caller dialling from it is the broker. Only a value with no digits at all
+    (``'n/a'``, ``'无'``) is malformed; a blank one means the broker has no mobile.
+    """
+    if raw_mobile is None or not raw_mobile.strip():
+        return None
     phone = normalize_phone(raw_mobile)
     if not phone:
-        return None
-    if not _PLAUSIBLE.match(phone):
-        raise MalformedMobile(
-            [MalformedRow(broker_id, mask_phone(raw_mobile), malformed_reason(phone))]
-        )
-    return phone
+        # Nothing to mask: say how long it is, not what it says.
+        shown, why = f"of {len(raw_mobile.strip())} characters", "no digits"
+    elif len(phone) > PHONE_MAX_DIGITS:
+        shown = mask_phone(phone)
+        why = f"{len(phone)} digits, broker_phone.phone holds {PHONE_MAX_DIGITS}"
+    else:
+        return phone
+    raise MalformedMobile([MalformedRow(broker_id, shown, why)])
 
 
 def phones_for_page(

@@ -3,7 +3,10 @@
 Functions take DB-API connections (mysqlclient) so that Airflow tasks, tests and
 the benchmark share one code path. Each page is one target transaction that
 also moves the ``job_cursor`` row; each page reads the source rows as they are
-now, so re-reading a range (overlap, retry, backfill) is idempotent.
+now, so re-reading a range (overlap, retry, backfill) is idempotent. Before the
+first page is written, the pages are read once to count the removals
+(``removal.RemovalGuard``): a sync that would remove more than
+``max_removal_share`` of broker_phone writes nothing, unless ``allow_mass_removal``.
 """
 
 from __future__ import annotations
@@ -14,18 +17,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sublessor_billing.broker_sync.lock import sync_lock
-from sublessor_billing.broker_sync.report import SyncReport, finish, note_malformed
+from sublessor_billing.broker_sync.pages import page_changes, write_changes
+from sublessor_billing.broker_sync.removal import MassRemoval, RemovalGuard
+from sublessor_billing.broker_sync.report import SyncReport, count_page, finish
 from sublessor_billing.broker_sync.rules import (
     check_overlap,
     full_resync_due,
-    phones_for_page,
     source_window,
     to_source_time,
 )
+from sublessor_billing.config import BROKER_PHONE_MAX_REMOVAL_SHARE
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5000
+MAX_REMOVAL_SHARE = float(BROKER_PHONE_MAX_REMOVAL_SHARE.default)
 CURSOR_NAME = "broker_phone_sync"
 FULL_CURSOR_NAME = "broker_phone_sync_full"
 
@@ -37,11 +43,6 @@ _WINDOW_NEXT = (
     " ORDER BY updated_datetime, BrokerId LIMIT %s"
 )
 _ALL_NEXT = f"{_COLUMNS} WHERE BrokerId > %s ORDER BY BrokerId LIMIT %s"
-_UPSERT = (
-    "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)"
-    " ON DUPLICATE KEY UPDATE phone = VALUES(phone),"
-    " source_updated_datetime = VALUES(source_updated_datetime)"
-)
 # Progress of a full resync: the last BrokerId done; its completion time is kept as it is.
 _FULL_PROGRESS = (
     "INSERT INTO job_cursor (name, position_id) VALUES (%s, %s)"
@@ -65,6 +66,8 @@ def sync_interval(
     overlap_seconds: int,
     page_size: int = PAGE_SIZE,
     source_name: str = "anjuke_db",
+    max_removal_share: float = MAX_REMOVAL_SHARE,
+    allow_mass_removal: bool = False,
 ) -> SyncReport:
     """Sync the rows changed in the aware interval [start - overlap, end), read as local time.
 
@@ -73,6 +76,7 @@ def sync_interval(
     instead, less the overlap: a gap in the schedule never loses a change.
     """
     low, high = source_window(start, end, overlap_seconds)
+    guard = RemovalGuard(max_removal_share, allow_mass_removal, source_name)
     with sync_lock(target):
         done_until = high_water(target)
         resumed_from = None
@@ -85,7 +89,7 @@ def sync_interval(
                 low,
             )
         report = SyncReport("incremental", resumed_from=resumed_from)
-        _sync_window(source, target, low, high, report, page_size, source_name)
+        _sync_window(source, target, low, high, report, page_size, source_name, guard)
     return finish(report)
 
 
@@ -96,22 +100,26 @@ def sync_since_high_water(
     overlap_seconds: int,
     page_size: int = PAGE_SIZE,
     source_name: str = "anjuke_db",
+    max_removal_share: float = MAX_REMOVAL_SHARE,
+    allow_mass_removal: bool = False,
 ) -> SyncReport:
     """Sync [high-water - overlap, source NOW()): a manual run that has no data interval.
 
     With no high-water yet (nothing ever synced) it is a full resync.
     """
     check_overlap(overlap_seconds)
+    guard = RemovalGuard(max_removal_share, allow_mass_removal, source_name)
     with sync_lock(target):
         done_until = high_water(target)
         if done_until is None:
             log.warning("broker_phone_sync has never completed a window: doing a full resync")
-            report = _full_resync_locked(source, target, page_size, source_name)
+            report = _full_resync_locked(source, target, page_size, source_name, guard)
         else:
             now = source_now(source, source_name)
             report = SyncReport("since_high_water", resumed_from=done_until.isoformat(sep=" "))
             low = done_until - timedelta(seconds=overlap_seconds)
-            _sync_window(source, target, low, max(now, low), report, page_size, source_name)
+            high = max(now, low)
+            _sync_window(source, target, low, high, report, page_size, source_name, guard)
     return finish(report)
 
 
@@ -123,12 +131,15 @@ def _sync_window(
     report: SyncReport,
     page_size: int,
     source_name: str,
+    guard: RemovalGuard,
 ) -> None:
     """Sync every row stamped in [low, high) (local time); then ``high`` is the high-water."""
     report.window_start, report.window_end = low.isoformat(sep=" "), high.isoformat(sep=" ")
-    for rows in _pages(source, source_name, page_size, _window_query(low, high, page_size)):
+    guard.check(target, _window_pages(source, source_name, page_size, low, high), report.mode)
+    for rows, _ in _window_pages(source, source_name, page_size, low, high):
         last = (rows[-1][2], int(rows[-1][0]))
-        _apply_page(target, rows, report, cursor=(_CURSOR, (CURSOR_NAME, last[1], last[0])))
+        cursor = (_CURSOR, (CURSOR_NAME, last[1], last[0]))
+        _apply_page(target, rows, report, guard, cursor=cursor)
     # The whole window is done (malformed rows included: they are reported at the
     # end): its end is the high-water, in the same kind of transaction.
     with target.cursor() as cur:
@@ -161,38 +172,37 @@ def periodic_full_resync_due(
 
 
 def full_resync(
-    source: Any, target: Any, *, page_size: int = PAGE_SIZE, source_name: str = "anjuke_db"
+    source: Any,
+    target: Any,
+    *,
+    page_size: int = PAGE_SIZE,
+    source_name: str = "anjuke_db",
+    max_removal_share: float = MAX_REMOVAL_SHARE,
+    allow_mass_removal: bool = False,
 ) -> SyncReport:
     """Make broker_phone equal to the source: upsert every mobile, remove every other row.
 
     Malformed rows keep what broker_phone had for them and are reported at the end.
     """
+    guard = RemovalGuard(max_removal_share, allow_mass_removal, source_name)
     with sync_lock(target):
-        report = _full_resync_locked(source, target, page_size, source_name)
+        report = _full_resync_locked(source, target, page_size, source_name, guard)
     return finish(report)
 
 
-def _full_resync_locked(source: Any, target: Any, page_size: int, source_name: str) -> SyncReport:
+def _full_resync_locked(
+    source: Any, target: Any, page_size: int, source_name: str, guard: RemovalGuard
+) -> SyncReport:
     report = SyncReport("full")
     # Every change after this moment (source clock) is stamped later: the
     # incremental runs need not look further back than it.
     started = source_now(source, source_name)
-    previous = position = -1  # below every BrokerId, 0 included
-    done = False
-    while not done:
-        rows = _read(source, source_name, _ALL_NEXT, (previous, page_size))
-        # A short page is the last: it also owns every broker_id above it.
-        done = len(rows) < page_size
-        upper = None if done else int(rows[-1][0])
-        position = int(rows[-1][0]) if rows else previous
-        _apply_page(
-            target,
-            rows,
-            report,
-            cursor=(_FULL_PROGRESS, (FULL_CURSOR_NAME, position)),
-            id_range=(previous, upper),
-        )
-        previous = upper if upper is not None else previous
+    guard.check(target, _full_pages(source, source_name, page_size), report.mode)
+    position = -1  # below every BrokerId, 0 included
+    for rows, id_range in _full_pages(source, source_name, page_size):
+        position = int(rows[-1][0]) if rows else id_range[0]
+        cursor = (_FULL_PROGRESS, (FULL_CURSOR_NAME, position))
+        _apply_page(target, rows, report, guard, cursor=cursor, id_range=id_range)
     with target.cursor() as cur:
         cur.execute(_CURSOR, (CURSOR_NAME, None, started))
         cur.execute(_CURSOR, (FULL_CURSOR_NAME, position, started))
@@ -208,25 +218,37 @@ def _cursor_time(target: Any, name: str) -> datetime | None:
     return row[0] if row else None
 
 
-def _window_query(low: datetime, high: datetime, page_size: int):
-    def query(last: tuple[Any, ...] | None) -> tuple[str, tuple[Any, ...]]:
-        if last is None:
-            return _WINDOW_FIRST, (low, high, page_size)
-        return _WINDOW_NEXT, (high, last[2], last[2], last[0], page_size)
-
-    return query
-
-
-def _pages(source: Any, source_name: str, page_size: int, query) -> Iterator[list[tuple[Any, ...]]]:
-    last = None
-    while True:
-        sql, args = query(last)
-        rows = _read(source, source_name, sql, args)
-        if rows:
-            yield rows
+def _window_pages(
+    source: Any, source_name: str, page_size: int, low: datetime, high: datetime
+) -> Iterator[tuple[list[tuple[Any, ...]], None]]:
+    """Keyset pages of the rows stamped in [low, high), on (updated_datetime, BrokerId)."""
+    rows = _read(source, source_name, _WINDOW_FIRST, (low, high, page_size))
+    while rows:
+        yield rows, None
         if len(rows) < page_size:
             return
         last = rows[-1]
+        args = (high, last[2], last[2], last[0], page_size)
+        rows = _read(source, source_name, _WINDOW_NEXT, args)
+
+
+def _full_pages(
+    source: Any, source_name: str, page_size: int
+) -> Iterator[tuple[list[tuple[Any, ...]], tuple[int, int | None]]]:
+    """BrokerId pages with the range each owns: (last id before, its last id].
+
+    A short page is the last: it also owns every broker_id above it. The first
+    starts below every BrokerId, 0 included.
+    """
+    previous = -1
+    while True:
+        rows = _read(source, source_name, _ALL_NEXT, (previous, page_size))
+        if len(rows) < page_size:
+            yield rows, (previous, None)
+            return
+        upper = int(rows[-1][0])
+        yield rows, (previous, upper)
+        previous = upper
 
 
 def _read(source: Any, source_name: str, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -248,77 +270,25 @@ def _apply_page(
     target: Any,
     rows: list[tuple[Any, ...]],
     report: SyncReport,
+    guard: RemovalGuard,
     *,
     cursor: tuple[str, tuple[Any, ...]],
     id_range: tuple[int, int | None] | None = None,
 ) -> None:
     """Write one page in one transaction; ``id_range`` (full resync) also removes unseen brokers.
 
-    A malformed row is skipped: its broker keeps the broker_phone row it had (a
-    number we cannot read is no reason to drop a known broker number, whose calls
-    would then be charged); the row is reported when the sync ends.
+    A malformed row is skipped (``pages.page_changes``) and reported when the
+    sync ends. A page that would take the removals past the guard's limit is
+    rolled back and the sync stops.
     """
-    wanted, bad = phones_for_page(rows)
-    note_malformed(report, bad)
-    kept = {row.broker_id for row in bad}
-    with target.cursor() as cur:
-        if id_range is None:
-            existing = _existing_by_ids(cur, list(wanted))
-        else:
-            existing = _existing_in_range(cur, *id_range)
-        upserts, removals = [], []
-        for broker_id, (phone, updated) in wanted.items():
-            old = existing.get(broker_id)
-            if phone is None:
-                if old is not None:
-                    removals.append(broker_id)
-                continue
-            if old is None:
-                report.added += 1
-            elif old[0] != phone:
-                report.changed += 1
-            else:
-                report.unchanged += 1
-            if old != (phone, updated):
-                upserts.append((broker_id, phone, updated))
-        if id_range is not None:
-            removals.extend(bid for bid in existing if bid not in wanted and bid not in kept)
-        if upserts:
-            cur.executemany(_UPSERT, upserts)
-        if removals:
-            cur.execute(
-                f"DELETE FROM broker_phone WHERE broker_id IN ({', '.join(['%s'] * len(removals))})",
-                removals,
-            )
-            report.removed += cur.rowcount
-        cur.execute(*cursor)
+    try:
+        with target.cursor() as cur:
+            changes = page_changes(cur, rows, id_range)
+            guard.admit(target, report.removed, len(changes.removals), report.mode)
+            removed = write_changes(cur, changes)
+            cur.execute(*cursor)
+    except MassRemoval:
+        target.rollback()
+        raise
     target.commit()
-    report.read += len(rows)
-    report.pages += 1
-
-
-def _existing_by_ids(cur: Any, broker_ids: list[int]) -> dict[int, tuple[str, datetime]]:
-    if not broker_ids:
-        return {}
-    cur.execute(
-        "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
-        f" WHERE broker_id IN ({', '.join(['%s'] * len(broker_ids))}) FOR UPDATE",
-        broker_ids,
-    )
-    return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}
-
-
-def _existing_in_range(cur: Any, above: int, upto: int | None) -> dict[int, tuple[str, datetime]]:
-    if upto is None:
-        cur.execute(
-            "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
-            " WHERE broker_id > %s FOR UPDATE",
-            (above,),
-        )
-    else:
-        cur.execute(
-            "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
-            " WHERE broker_id > %s AND broker_id <= %s FOR UPDATE",
-            (above, upto),
-        )
-    return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}
+    count_page(report, changes, removed=removed, read=len(rows))

@@ -132,13 +132,46 @@ def parse_save(answer: Any) -> SaveResult:
     return SaveResult(True, fid=int(fid), number=None if number is None else str(number))
 
 
-def parse_query_rows(answer: Any) -> list[list[Any]]:
-    """Rows of an ExecuteBillQuery answer; raises on an error answer."""
+class QueryRejected(ValueError):
+    """K3 answered an ExecuteBillQuery with an error (``IsSuccess: false``), not with rows."""
+
+
+def parse_query_rows(answer: Any, width: int) -> list[list[Any]]:
+    """Rows of an ExecuteBillQuery answer for ``width`` field keys.
+
+    Raises ``QueryRejected`` on an error answer, ValueError on any other shape.
+    """
     if not isinstance(answer, list):
-        raise ValueError(f"unexpected ExecuteBillQuery answer: {str(answer)[:300]}")
+        raise ValueError(f"{extract(answer)}, not a list of rows")
     if answer and isinstance(answer[0], list) and answer[0] and isinstance(answer[0][0], Mapping):
         status = _status(answer[0][0])
-        raise ValueError(
-            "ExecuteBillQuery failed: " + ("; ".join(error_messages(status)) or str(answer)[:300])
+        raise QueryRejected(
+            "an error: "
+            + ("; ".join(error_messages(status)) or "no message")
+            + f" ({extract(answer)})"
         )
+    for row in answer:
+        if not isinstance(row, list) or len(row) != width:
+            raise ValueError(f"row {row!r}, not {width} field(s) ({extract(answer)})")
     return [list(row) for row in answer]
+
+
+def parse_bill_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[int, str]]:
+    """``(FID, FBillNo)`` of the rows of a ``FID,FBillNo`` query; ValueError naming any other row."""
+    bills = []
+    for row in rows:
+        fid, number = row
+        if isinstance(fid, str) and fid.isascii() and fid.isdigit():
+            fid = int(fid)
+        if not isinstance(fid, int) or isinstance(fid, bool) or fid <= 0:
+            raise ValueError(f"row {list(row)!r}, whose FID is not a bill id")
+        if not isinstance(number, str):
+            raise ValueError(f"row {list(row)!r}, whose FBillNo is not text")
+        bills.append((fid, number))
+    return bills
+
+
+def extract(answer: Any, size: int = 300) -> str:
+    """The start of an answer, to quote in an error."""
+    text = repr(answer)
+    return f"answer {text[:size]}{'...' if len(text) > size else ''}"

@@ -1,21 +1,26 @@
 """Decide, per contract, what the K3 export must do: pure functions, no I/O.
 
 State machine of ``k3_contract_export_state.state`` (see docs/k3_contract_export.md):
-no row -> (looked up, nothing found) ``in_flight`` (committed before a create is sent)
--> ``exported`` or ``refused``;
-``exported`` -> (contract edited) update via FID -> ``exported`` or ``refused``.
+no row or ``never_sent`` -> (looked up, nothing found) ``in_flight`` (committed
+before a create is sent) -> ``exported`` or ``refused``;
+``exported`` -> (contract edited) update via FID -> ``exported`` or ``refused``;
+``conflict`` (set by migration 069: the row shared its bill with another contract)
+-> nothing is sent until an operator resolves it;
+a refusal before anything is sent (the mapping, the look-up) changes no state but
+``last_error``, and leaves a new contract ``never_sent``.
 Nothing is created without a look-up first: a contract without a row may have a
-bill the legacy exporter made (same number), and a row without ``k3_id`` may hide
-a bill K3 created for an answer we never recorded, under the number that create
-sent (the row's ``contract_no``), which CRM may have changed since.
+bill the legacy exporter made (same number), and an ``in_flight`` or ``refused``
+row without ``k3_id`` may hide a bill K3 created for an answer we never recorded,
+under the number that create sent (the row's ``contract_no``), which CRM may have
+changed since.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.k3.api import bill_no_key
@@ -23,6 +28,8 @@ from sublessor_billing.k3.api import bill_no_key
 IN_FLIGHT = "in_flight"
 EXPORTED = "exported"
 REFUSED = "refused"
+NEVER_SENT = "never_sent"  # refused before anything was sent: its contract_no claims nothing
+CONFLICT = "conflict"  # shared a K3 bill with another contract: held until an operator decides
 
 
 class Action(enum.StrEnum):
@@ -38,19 +45,24 @@ class ExportState:
     k3_id: int | None
     exported_version: dt.datetime | None
     exported_digest: str | None = None
+    age_s: float | None = None  # seconds since the row last changed (for in_flight: the create)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ExportState | None:
         if row.get("state") is None:
             return None
         return cls(
-            row["state"], row.get("k3_id"), row.get("exported_version"), row.get("exported_digest")
+            row["state"],
+            row.get("k3_id"),
+            row.get("exported_version"),
+            row.get("exported_digest"),
+            row.get("state_age_s"),
         )
 
 
 def plan_export(version: dt.datetime, digest: str, state: ExportState | None) -> Action:
     """What to do with a contract at ``version`` (its updated_datetime) whose Model hashes to ``digest``."""
-    if state is None:
+    if state is None or (state.state == NEVER_SENT and state.k3_id is None):
         return Action.CREATE
     if state.k3_id is None:
         return Action.RECOVER
@@ -81,52 +93,47 @@ def lookup_numbers(action: Action, contract_no: str, sent_contract_no: str | Non
     return list(unique.values())
 
 
-def bill_candidates(numbers: Sequence[str], found: Mapping[str, Sequence[int]]) -> list[int]:
-    """FIDs K3 holds under ``numbers`` (``found`` keyed by ``bill_no_key``): by number, oldest first."""
-    fids: list[int] = []
+def bill_candidates(
+    numbers: Sequence[str], found: Mapping[str, Sequence[int]]
+) -> list[tuple[int, str]]:
+    """``(FID, number)`` K3 holds under ``numbers`` (``found`` keyed by ``bill_no_key``):
+    by number, oldest first."""
+    candidates: list[tuple[int, str]] = []
     for number in numbers:
-        fids += [fid for fid in sorted(found.get(bill_no_key(number), ())) if fid not in fids]
-    return fids
+        for fid in sorted(found.get(bill_no_key(number), ())):
+            if all(fid != seen for seen, _ in candidates):
+                candidates.append((fid, number))
+    return candidates
 
 
-@dataclass(frozen=True)
-class Refusal:
-    contract_id: int
-    contract_no: str
-    message: str
+def claimed_by_others(contract_id: int, number: str, senders: Mapping[str, Set[int]]) -> Set[int]:
+    """Contracts whose lost create may have made the bill found under ``number``.
+
+    ``senders`` maps ``bill_no_key`` to the contracts that sent that number in a
+    create whose answer never came (``in_flight``, no FID). Such a bill is theirs
+    to adopt: another contract now carrying that number must not take it (empty
+    when ``contract_id`` is itself one of the senders).
+    """
+    sent_by = senders.get(bill_no_key(number), frozenset())
+    return frozenset() if contract_id in sent_by else frozenset(sent_by)
 
 
-@dataclass
-class ExportReport:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    refusals: list[Refusal] = field(default_factory=list)
+def create_may_still_land(state: ExportState | None, quiet_period_s: float) -> bool:
+    """Whether a create sent less than ``quiet_period_s`` ago may still be committed by a slow K3.
 
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
+    Only for an ``in_flight`` row without FID whose bill the look-up did not find:
+    K3 may have been committing it when our call timed out and show it only later,
+    so creating it again now could make a twin. A later run looks it up again.
+    """
+    return (
+        state is not None
+        and state.state == IN_FLIGHT
+        and state.k3_id is None
+        and state.age_s is not None
+        and state.age_s < quiet_period_s
+    )
 
-    def counts(self) -> dict[str, int]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "refused": self.refused,
-        }
 
-    def failure_message(self, limit: int = 20) -> str | None:
-        """Why the run must fail (None when nothing was refused)."""
-        if not self.refusals:
-            return None
-        lines = [
-            f"contract {r.contract_no} (id {r.contract_id}): {r.message}"
-            for r in self.refusals[:limit]
-        ]
-        if self.refused > limit:
-            lines.append(f"... and {self.refused - limit} more")
-        return (
-            f"K3 Cloud refused {self.refused} contract(s); the others were exported "
-            f"({self.counts()}). Fix the data in CRM or K3; the next run retries them:\n  "
-            + "\n  ".join(lines)
-        )
+def recovers_first(action: Action, state: ExportState | None) -> bool:
+    """Lost creates (``in_flight``) adopt the bills they made before anyone adopts by number."""
+    return action is Action.RECOVER and state is not None and state.state == IN_FLIGHT

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sublessor_billing.db.named_lock import named_lock
+from sublessor_billing.k3.api import bill_no_key
 from sublessor_billing.k3.mapping import CONTRACT_COLUMNS
 
 _LOCK_JOB = "k3_contract_export"
@@ -15,7 +16,8 @@ _CANDIDATES_SQL = (
     "SELECT "
     + ", ".join(f"c.{col}" for col in CONTRACT_COLUMNS)
     + ", c.updated_datetime, s.state, s.k3_id, s.exported_version, s.exported_digest,"
-    " s.contract_no AS sent_contract_no"
+    " s.contract_no AS sent_contract_no, s.last_error,"
+    " TIMESTAMPDIFF(SECOND, s.updated_at, NOW(3)) AS state_age_s"
     " FROM sublessor_contract c"
     " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
     " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> 'exported'"
@@ -47,25 +49,53 @@ def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int 
             "INSERT INTO k3_contract_export_state (contract_id, contract_no, k3_id, state, attempts)"
             " VALUES (%s, %s, %s, 'in_flight', 1)"
             " ON DUPLICATE KEY UPDATE attempts = attempts + 1, contract_no = VALUES(contract_no),"
-            "   state = IF(VALUES(k3_id) IS NULL, 'in_flight', state), k3_id = VALUES(k3_id)",
+            "   state = IF(VALUES(k3_id) IS NULL OR state = 'never_sent', 'in_flight', state),"
+            "   k3_id = VALUES(k3_id)",
             (contract_id, contract_no, k3_id),
         )
     conn.commit()
 
 
 def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> dict[int, int]:
-    """``{FID: contract id}`` for those of ``fids`` that other contracts already hold."""
+    """``{FID: contract id}`` for those of ``fids`` that other contracts hold.
+
+    A bill set aside with its contracts (``k3_contract_export_conflict``, migration
+    069) stays held while they await an operator's decision: nobody else adopts it.
+    """
     if not fids:
         return {}
+    marks = ", ".join(["%s"] * len(fids))
     with conn.cursor() as cur:
         cur.execute(
             "SELECT k3_id, contract_id FROM k3_contract_export_state"
-            f" WHERE k3_id IN ({', '.join(['%s'] * len(fids))}) AND contract_id <> %s",
-            (*fids, contract_id),
+            f" WHERE k3_id IN ({marks}) AND contract_id <> %s"
+            " UNION ALL SELECT c.k3_id, c.contract_id FROM k3_contract_export_conflict c"
+            " JOIN k3_contract_export_state s ON s.contract_id = c.contract_id"
+            f" WHERE c.k3_id IN ({marks}) AND c.contract_id <> %s AND s.state = 'conflict'",
+            (*fids, contract_id, *fids, contract_id),
         )
         held = {int(fid): int(other) for fid, other in cur.fetchall()}
     conn.commit()
     return held
+
+
+def lost_create_senders(conn: Any, numbers: Sequence[str]) -> dict[str, set[int]]:
+    """``{bill_no_key: contract ids}`` of ``in_flight`` rows without FID that sent one of ``numbers``."""
+    if not numbers:
+        return {}
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT contract_id, contract_no FROM k3_contract_export_state"
+            " WHERE state = 'in_flight' AND k3_id IS NULL"
+            f" AND contract_no IN ({', '.join(['%s'] * len(numbers))})",
+            tuple(numbers),
+        )
+        rows = cur.fetchall()
+    conn.commit()
+    senders: dict[str, set[int]] = {}
+    for contract_id, contract_no in rows:
+        senders.setdefault(bill_no_key(contract_no), set()).add(int(contract_id))
+    return senders
 
 
 def mark_exported(
@@ -93,13 +123,29 @@ def mark_exported(
     conn.commit()
 
 
-def mark_refused(conn: Any, contract_id: int, contract_no: str, message: str) -> None:
-    """Commit a refusal; an existing row keeps its ``contract_no`` and ``k3_id`` (what was sent)."""
+def mark_refused(conn: Any, contract_id: int, message: str) -> None:
+    """Commit K3's refusal of a Save; the row keeps its ``contract_no`` and ``k3_id`` (what was sent)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE k3_contract_export_state SET state = 'refused', last_error = %s"
+            " WHERE contract_id = %s",
+            (message[:60000], contract_id),
+        )
+    conn.commit()
+
+
+def mark_not_sent(conn: Any, contract_id: int, contract_no: str, message: str) -> None:
+    """Commit a refusal before anything was sent: only ``last_error`` changes.
+
+    A new contract gets a ``never_sent`` row (its number claims nothing: it is looked
+    up like a new contract); an existing row keeps its state, so an ``in_flight``
+    row still claims the bill its lost create may have made.
+    """
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, last_error)"
-            " VALUES (%s, %s, 'refused', %s)"
-            " ON DUPLICATE KEY UPDATE state = 'refused', last_error = VALUES(last_error)",
+            " VALUES (%s, %s, 'never_sent', %s)"
+            " ON DUPLICATE KEY UPDATE last_error = VALUES(last_error)",
             (contract_id, contract_no, message[:60000]),
         )
     conn.commit()

@@ -4,13 +4,19 @@ Behaves like K3 where it matters to the export: login with an account set whose
 name has non-ASCII text and spaces, a ``kdservice-sessionid`` cookie, Save that
 creates a new bill whenever no ``FID`` is given (not idempotent), updates by
 ``FID``, ExecuteBillQuery filtered by ``FBillNo='x'`` or ``FBillNo IN ('x', ...)``
-(matched as K3 does: case and trailing spaces ignored), paged by ``StartRow``/
-``Limit`` in FID order, and sessions that expire.
+(matched by the sandbox's own collation, ``k3_collation_key``: case and trailing
+spaces ignored, and with ``configure(width_insensitive=True)`` full-width and
+half-width characters too, as SQL Server collations without ``_WS`` do), paged by
+``StartRow``/``Limit`` in FID order, and sessions that expire.
+``configure(row_cap=N)`` makes it return at most N rows per ExecuteBillQuery
+whatever ``Limit`` asks, as a K3 server configured with a smaller page does.
 
     k3 = K3CloudSandbox().start()          # k3.k3_url -> "http://127.0.0.1:<port>/k3cloud/"
     k3.refuse("HT-1", "客户不存在")          # Save of that bill number is refused
     k3.add_bill({"FBillNo": "HT-1"})        # a bill another system created (not a Save)
     k3.expire_sessions()                    # next call answers MsgCode 1
+    k3.answer_queries([[100001]], times=1)  # ExecuteBillQuery answers that, verbatim (a broken K3)
+    k3.reject_lookup("HT-1", "过滤条件错误")  # a query naming that number answers an error
     k3.add_fault(Fault("error_after", path=k3.path(SAVE_PATH), times=1))  # commit, then HTTP 500
 
 Over HTTP (another process): ``POST /_sandbox/setup`` with any of
@@ -22,7 +28,6 @@ Over HTTP (another process): ``POST /_sandbox/setup`` with any of
 from __future__ import annotations
 
 import contextvars
-import re
 import secrets
 from typing import Any
 
@@ -33,8 +38,8 @@ from sublessor_billing.k3.api import (
     SAVE_PATH,
     SESSION_COOKIE,
     SESSION_EXPIRED_CODE,
-    bill_no_key,
 )
+from sublessor_billing.sandbox.k3_filter import k3_collation_key, parse_bill_filter
 from sublessor_billing.sandbox.server import Fault, SandboxServer
 
 __all__ = ["Fault", "K3CloudSandbox", "LOGIN_PATH", "QUERY_PATH", "SAVE_PATH"]
@@ -42,9 +47,6 @@ __all__ = ["Fault", "K3CloudSandbox", "LOGIN_PATH", "QUERY_PATH", "SAVE_PATH"]
 DEFAULT_ACCT_ID = "瑞庭（上海）1117 aaa"
 _REQUEST_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("k3_request_session")
 _NEW_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("k3_new_session")
-_ONE = re.compile(r"^\s*FBillNo\s*=\s*'((?:[^']|'')*)'\s*$", re.IGNORECASE)
-_IN = re.compile(r"^\s*FBillNo\s+IN\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
-_LITERAL = re.compile(r"\s*'((?:[^']|'')*)'\s*")
 _ORDERS = {"", "FID", "FID ASC"}
 
 
@@ -55,25 +57,6 @@ def _status(ok: bool, **extra: Any) -> dict[str, Any]:
 def _failure(errors: list[tuple[str, str]], **extra: Any) -> dict[str, Any]:
     listed = [{"FieldName": f, "Message": m, "DIndex": 0} for f, m in errors]
     return {"Result": {"ResponseStatus": {**_status(False, **extra), "Errors": listed}}}
-
-
-def parse_bill_filter(text: str) -> list[str] | None:
-    """Bill numbers named by ``FBillNo='x'`` or ``FBillNo IN ('x','y')``; None = no filter."""
-    if not text.strip():
-        return None
-    if match := _ONE.match(text):
-        return [match.group(1).replace("''", "'")]
-    if match := _IN.match(text):
-        inner, numbers, pos = match.group(1), [], 0
-        while lit := _LITERAL.match(inner, pos):
-            numbers.append(lit.group(1).replace("''", "'"))
-            pos = lit.end()
-            if pos == len(inner):
-                return numbers
-            if inner[pos] != ",":
-                break
-            pos += 1
-    raise ValueError(f"sandbox K3 understands only FBillNo='..' or FBillNo IN (..); got {text!r}")
 
 
 class K3CloudSandbox(SandboxServer):
@@ -98,7 +81,13 @@ class K3CloudSandbox(SandboxServer):
         self.bills: dict[int, dict[str, Any]] = {}
         self.sessions: set[str] = set()
         self.refusals: dict[str, str] = {}
+        self.lookup_rejections: dict[str, str] = {}
         self.next_fid = first_fid
+        self.row_cap = 0  # rows per ExecuteBillQuery at most, whatever Limit asks (0: Limit rules)
+        self.width_insensitive = False  # bill numbers compared without regard to width
+        self.unique_numbers = False  # a Save giving a bill another bill's number is refused
+        self.canned_queries: list[Any] = []  # answers given verbatim to the next queries
+        self.canned_forever: Any = None
         self.logins = self.failed_logins = self.creates = self.updates = self.expired_answers = 0
 
     # -- control and inspection (in-process) ------------------------------------------
@@ -110,9 +99,52 @@ class K3CloudSandbox(SandboxServer):
         """The HTTP path of a service (for ``Fault(path=...)``)."""
         return self.base_path + service_path
 
+    def configure(
+        self,
+        *,
+        latency_ms: float | None = None,
+        row_cap: int | None = None,
+        width_insensitive: bool | None = None,
+        unique_numbers: bool | None = None,
+    ) -> None:
+        """Also ``row_cap`` (most rows per ExecuteBillQuery, 0: as Limit asks), the collation, and
+        ``unique_numbers`` (a Save giving a bill the number of another is refused)."""
+        super().configure(latency_ms=latency_ms)
+        with self.lock:
+            if unique_numbers is not None:
+                self.unique_numbers = bool(unique_numbers)
+            if row_cap is not None:
+                self.row_cap = int(row_cap)
+            if width_insensitive is not None:
+                self.width_insensitive = bool(width_insensitive)
+
+    def matches(self, bill_no: str, numbers: list[str]) -> bool:
+        """Whether K3 would answer bill number ``bill_no`` to a filter naming ``numbers``."""
+        key = k3_collation_key(bill_no, width_insensitive=self.width_insensitive)
+        return any(
+            key == k3_collation_key(n, width_insensitive=self.width_insensitive) for n in numbers
+        )
+
     def expire_sessions(self) -> None:
         with self.lock:
             self.sessions.clear()
+
+    def answer_queries(self, answer: Any, *, times: int | None = None) -> None:
+        """Answer the next ``times`` ExecuteBillQuery calls (None: all) with ``answer`` verbatim."""
+        with self.lock:
+            if times is None:
+                self.canned_forever = answer
+            else:
+                self.canned_queries += [answer] * times
+
+    def reject_lookup(self, bill_no: str, message: str) -> None:
+        """ExecuteBillQuery answers an error whenever its filter names ``bill_no``."""
+        with self.lock:
+            self.lookup_rejections[bill_no] = message
+
+    def accept_lookup(self, bill_no: str) -> None:
+        with self.lock:
+            self.lookup_rejections.pop(bill_no, None)
 
     def refuse(self, bill_no: str, message: str) -> None:
         with self.lock:
@@ -182,7 +214,13 @@ class K3CloudSandbox(SandboxServer):
             self.expired_answers += 1
             answer = _failure([("", "会话信息已丢失，请重新登录")], MsgCode=SESSION_EXPIRED_CODE)
             return 200, (answer if service == SAVE_PATH else [[answer]])
-        return 200, (self._save(body) if service == SAVE_PATH else self._query(body))
+        if service == SAVE_PATH:
+            return 200, self._save(body)
+        if self.canned_queries:
+            return 200, self.canned_queries.pop(0)
+        if self.canned_forever is not None:
+            return 200, self.canned_forever
+        return 200, self._query(body)
 
     def _login(self, body: dict[str, Any]) -> dict[str, Any]:
         acct_id, username = body.get("acctID"), body.get("username")
@@ -213,6 +251,11 @@ class K3CloudSandbox(SandboxServer):
         if bill_no in self.refusals:
             return _failure([("FBillNo", self.refusals[bill_no])])
         fid = int(model.pop("FID", 0) or 0)
+        twins = [
+            f for f, b in self.bills.items() if f != fid and self.matches(b["FBillNo"], [bill_no])
+        ]
+        if self.unique_numbers and twins:
+            return _failure([("FBillNo", f"单据编号 {bill_no} 已被 FID {twins[0]} 使用")])
         if fid:
             if fid not in self.bills:
                 return _failure([("FID", f"单据 FID={fid} 不存在")])
@@ -236,17 +279,19 @@ class K3CloudSandbox(SandboxServer):
             numbers = parse_bill_filter(str(data.get("FilterString") or ""))
             if str(data.get("OrderString") or "").strip() not in _ORDERS:
                 raise ValueError(f"sandbox K3 orders only by FID; got {data.get('OrderString')!r}")
+            for bill_no, message in self.lookup_rejections.items():
+                if numbers is not None and self.matches(bill_no, numbers):
+                    raise ValueError(message)
         except ValueError as exc:
             return [[_failure([("FilterString", str(exc))])]]
         keys = [k.strip() for k in str(data.get("FieldKeys") or "FID").split(",") if k.strip()]
-        # Like K3's SQL Server collation: case-insensitive, trailing spaces ignored.
-        wanted = None if numbers is None else {bill_no_key(n) for n in numbers}
         rows = [
             [bill.get(k) for k in keys]
             for _, bill in sorted(self.bills.items())
-            if wanted is None or bill_no_key(str(bill.get("FBillNo"))) in wanted
+            if numbers is None or self.matches(str(bill.get("FBillNo")), numbers)
         ]
         start, limit = int(data.get("StartRow") or 0), int(data.get("Limit") or 0)
         top = int(data.get("TopRowCount") or 0)
         rows = rows[:top] if top else rows
-        return rows[start : start + limit] if limit else rows[start:]
+        limit = min(limit or len(rows), self.row_cap or len(rows))
+        return rows[start : start + limit]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 class K3CloudError(RuntimeError):
     """K3 did not answer usably (down, HTTP error, not JSON): the outcome of a Save is unknown."""
+
+
+class K3QueryRejected(K3CloudError, api.QueryRejected):
+    """K3 answered a look-up with an error: maybe K3 is failing, maybe one number upsets its filter."""
 
 
 class K3LoginError(K3CloudError):
@@ -148,43 +152,76 @@ class K3CloudHook(BaseHook):
     def execute_bill_query(
         self, field_keys: Sequence[str], filter_string: str, *, page_size: int = 2000
     ) -> list[list[Any]]:
-        """All rows matching ``filter_string``, fetched page by page."""
-        rows: list[list[Any]] = []
+        """All rows matching ``filter_string``, fetched page by page until a page is empty."""
+        return [
+            row for page in self._query_pages(field_keys, filter_string, page_size) for row in page
+        ]
+
+    def find_bills(self, bill_numbers: Iterable[str]) -> list[tuple[int, str]]:
+        """``(FID, FBillNo)`` of every bill K3 holds under these numbers, in FID order.
+
+        One filtered query (paged); K3 decides what matches (its collation, see
+        ``sublessor_billing.k3.lookup``). The caller bounds how many numbers go into
+        one query. Any answer that is not rows of ``[FID, FBillNo]`` in FID order
+        raises ``K3CloudError``: a look-up that cannot be read never passes for "no bill".
+        """
+        numbers = list(dict.fromkeys(bill_numbers))
+        if not numbers:
+            return []
+        bills: list[tuple[int, str]] = []
+        pages = self._query_pages(["FID", "FBillNo"], api.bill_number_filter(numbers), 2000)
+        for page in pages:
+            try:
+                rows = api.parse_bill_rows(page)
+            except ValueError as exc:
+                raise self._unusable_query(f"{exc} ({api.extract(page)})") from None
+            for fid, number in rows:
+                last_fid = bills[-1][0] if bills else 0
+                if fid <= last_fid:  # StartRow or OrderString ignored: paging would never end
+                    raise self._unusable_query(f"FID {fid} after FID {last_fid}, not in FID order")
+                bills.append((fid, number))
+        return bills
+
+    def _query_pages(
+        self, field_keys: Sequence[str], filter_string: str, page_size: int
+    ) -> Iterator[list[list[Any]]]:
+        """Pages of rows, each checked before the next is asked for, until K3 returns none.
+
+        A short page is not the end: a K3 server may return fewer rows per call
+        than ``Limit`` asks (its own cap), and stopping there would hide bills.
+        """
+        start_row = 0
         while True:
             body = api.query_body(
                 self.settings.form_id,
                 field_keys,
                 filter_string,
-                start_row=len(rows),
+                start_row=start_row,
                 limit=page_size,
             )
-            answer = self._call(api.QUERY_PATH, body)
             try:
-                page = api.parse_query_rows(answer)
+                page = api.parse_query_rows(self._call(api.QUERY_PATH, body), len(field_keys))
+            except api.QueryRejected as exc:
+                raise self._unusable_query(str(exc), K3QueryRejected) from None
             except ValueError as exc:
-                raise K3CloudError(
-                    f"K3 Cloud at {self.settings.url} ({self.k3_conn_id!r}): {exc}"
-                ) from None
-            rows.extend(page)
-            if len(page) < page_size:
-                return rows
+                raise self._unusable_query(str(exc)) from None
+            if not page:
+                return
+            yield page
+            start_row += len(page)
 
-    def find_bills(self, bill_numbers: Iterable[str]) -> dict[str, list[int]]:
-        """FIDs (lowest first) of the bills K3 holds under these numbers, in one filtered query.
+    def _unusable_query(
+        self, detail: str, error: type[K3CloudError] = K3CloudError
+    ) -> K3CloudError:
+        return error(
+            f"{self._where} answered ExecuteBillQuery with {detail}. The look-up is unusable, so "
+            f"nothing was created; check K3 and extra.form_id of {self.k3_conn_id!r}. "
+            "The next run looks the bills up again."
+        )
 
-        Keyed by ``api.bill_no_key``: K3 matches numbers without regard to case or
-        trailing spaces, so a bill stored as ``ht-1 `` answers for ``HT-1``. Numbers
-        K3 lacks are absent. The caller bounds how many numbers go into one query.
-        """
-        numbers = list(dict.fromkeys(bill_numbers))
-        if not numbers:
-            return {}
-        found: dict[str, list[int]] = {}
-        for fid, number in self.execute_bill_query(
-            ["FID", "FBillNo"], api.bill_number_filter(numbers)
-        ):
-            found.setdefault(api.bill_no_key(str(number)), []).append(int(fid))
-        return {key: sorted(fids) for key, fids in found.items()}
+    @property
+    def _where(self) -> str:
+        return f"K3 Cloud connection {self.k3_conn_id!r} at {self.settings.url}"
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Any:
         self.get_conn()
@@ -204,7 +241,7 @@ class K3CloudHook(BaseHook):
         import requests
 
         url = self.settings.url + path
-        where = f"K3 Cloud connection {self.k3_conn_id!r} at {self.settings.url}"
+        where = self._where
         try:
             response = self._session.post(url, json=body, timeout=self.timeout)
         except requests.RequestException as exc:

@@ -12,6 +12,7 @@ from sublessor_billing.broker_sync import (
     MIN_OVERLAP_SECONDS,
     PAGE_SIZE,
     MalformedMobile,
+    MassRemoval,
     full_resync,
     high_water,
     last_full_resync,
@@ -37,11 +38,19 @@ def full_resync_every_hours() -> int:
     return get_int(config.BROKER_PHONE_FULL_RESYNC_HOURS, minimum=0)
 
 
+def max_removal_share() -> float:
+    """Read the removal limit Variable (a share of broker_phone between 0 and 1)."""
+    from sublessor_airflow.variables import get_share
+
+    return get_share(config.BROKER_PHONE_MAX_REMOVAL_SHARE)
+
+
 def run_broker_phone_sync(
     *,
     data_interval_start: datetime | None,
     data_interval_end: datetime | None,
     full_resync_requested: bool = False,
+    allow_mass_removal: bool = False,
     scheduled: bool = False,
     ti: Any = None,
     source_conn_id: str = config.ANJUKE_DB,
@@ -54,9 +63,15 @@ def run_broker_phone_sync(
     ``broker_phone_full_resync_hours``. A run with no data interval (a plain manual
     trigger) syncs from the high-water to now. Malformed rows fail the task after
     everything else is written; the report is pushed to XCom through ``ti`` first.
+    A sync that would remove more than ``broker_phone_max_removal_share`` of
+    broker_phone writes nothing and fails without retries, unless
+    ``allow_mass_removal`` (the run's Param).
     """
+    from airflow.sdk.exceptions import AirflowFailException
+
     from sublessor_airflow.hooks.mysql import anjuke_db, mysql_address, user_prop_db
 
+    limits = {"max_removal_share": max_removal_share(), "allow_mass_removal": allow_mass_removal}
     has_interval = data_interval_start is not None and data_interval_end is not None
     source_name = f"{source_conn_id} ({mysql_address(source_conn_id)})"
     with (
@@ -77,7 +92,7 @@ def run_broker_phone_sync(
                     last_full_resync(target),
                 )
                 full_resync_requested = True
-        kwargs = {"page_size": page_size, "source_name": source_name}
+        kwargs = {"page_size": page_size, "source_name": source_name, **limits}
         try:
             if full_resync_requested:
                 report = full_resync(source, target, **kwargs)
@@ -98,4 +113,7 @@ def run_broker_phone_sync(
             if exc.report is not None and ti is not None:
                 ti.xcom_push(key="return_value", value=exc.report.as_dict())
             raise
+        except MassRemoval as exc:
+            # A decision for a person: retrying in 30 s would only refuse again.
+            raise AirflowFailException(str(exc)) from exc
     return report.as_dict()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from airflow.sdk.exceptions import AirflowException
 from sublessor_airflow.hooks.k3_cloud import K3CloudHook
 from sublessor_airflow.hooks.mysql import user_prop_db
 from sublessor_billing.config import K3_CLOUD, USER_PROP_DB
-from sublessor_billing.k3.export import export_contracts
+from sublessor_billing.k3.export import DEFAULT_CREATE_QUIET_PERIOD_S, export_contracts
 from sublessor_billing.k3.mapping import FIELD_MAP_VARIABLE, parse_field_map
 
 if TYPE_CHECKING:
@@ -25,8 +26,11 @@ class K3ContractExportOperator(BaseOperator):
     ``field_map`` (``{K3 field: "column|transform"}``, dict or JSON) overrides the
     Variable ``k3_contract_field_map``, which overrides the built-in mapping
     (``sublessor_billing.k3.mapping.DEFAULT_FIELD_MAP``). Returns the counts
-    ``created/updated/unchanged/refused``; when K3 refused contracts the task
-    fails after exporting all the others, naming them (counts in XCom ``counts``).
+    ``created/updated/unchanged/refused/waiting/conflict``; when contracts were refused
+    or are held in ``conflict`` the task fails after exporting all the others, naming
+    them (counts in XCom ``counts``).
+    ``create_quiet_period``: a create sent this recently whose bill K3 does not show
+    (yet) is not sent again; it is counted ``waiting`` and a later run looks it up.
     """
 
     template_fields = ("k3_conn_id", "user_prop_conn_id", "field_map")
@@ -41,9 +45,11 @@ class K3ContractExportOperator(BaseOperator):
         field_map: Mapping[str, str] | str | None = None,
         page_size: int = 200,
         request_timeout: float = 30.0,
+        create_quiet_period: timedelta = timedelta(seconds=DEFAULT_CREATE_QUIET_PERIOD_S),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.create_quiet_period = create_quiet_period
         self.k3_conn_id = k3_conn_id
         self.user_prop_conn_id = user_prop_conn_id
         self.field_map = field_map
@@ -61,7 +67,13 @@ class K3ContractExportOperator(BaseOperator):
         field_map = parse_field_map(raw_map)  # a bad mapping fails before anything is sent
         conn = user_prop_db(self.user_prop_conn_id)
         try:
-            report = export_contracts(conn, self.hook, field_map, page_size=self.page_size)
+            report = export_contracts(
+                conn,
+                self.hook,
+                field_map,
+                page_size=self.page_size,
+                create_quiet_period_s=self.create_quiet_period.total_seconds(),
+            )
         finally:
             conn.close()
             self.hook.close()

@@ -37,6 +37,7 @@ def test_dag_shape() -> None:
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.get_task("sync_broker_phones").retries >= 2
     assert dag.params["full_resync"] is False
+    assert dag.params["allow_mass_removal"] is False
 
 
 def first_full_resync() -> None:
@@ -65,7 +66,10 @@ def test_the_first_run_ever_is_a_full_resync(source, target, connections) -> Non
     assert result["mode"] == "incremental"
 
 
-def test_task_callable_syncs_its_interval_and_full_resync(source, target, connections) -> None:
+def test_task_callable_syncs_its_interval_and_full_resync(
+    source, target, connections, airflow_variables
+) -> None:
+    airflow_variables("broker_phone_max_removal_share", 1)  # 1 of 2 rows goes: no limit
     first_full_resync()
     put_brokers(
         source,
@@ -214,7 +218,7 @@ def test_a_run_with_a_malformed_row_fails_and_its_report_is_in_xcom(
     first_full_resync()
     put_brokers(
         source,
-        [(1, "13800000001", "2026-03-01 10:01:00"), (2, "12345", "2026-03-01 10:02:00")],
+        [(1, "13800000001", "2026-03-01 10:01:00"), (2, "n/a", "2026-03-01 10:02:00")],
     )
     dag = load_dag()
     dag.get_task("sync_broker_phones").retries = 0  # a retry fails the same way, after 30 s
@@ -224,3 +228,45 @@ def test_a_run_with_a_malformed_row_fails_and_its_report_is_in_xcom(
     ti = run.get_task_instance("sync_broker_phones")
     report = ti.xcom_pull(task_ids="sync_broker_phones")
     assert (report["added"], report["malformed"]) == (1, 1)
+
+
+def test_a_mass_removal_fails_the_run_and_the_param_lets_one_run_through(
+    source, target, connections
+) -> None:
+    from airflow.utils.db import initdb
+
+    initdb()
+    put_brokers(source, [(i, f"1380000{i:04d}", "2025-06-01 08:00:00") for i in range(1, 6)])
+    first_full_resync()
+    before = target_phones(target)
+    with source.cursor() as cur:
+        cur.execute("DELETE FROM ajk_brokerextend")  # the source was restored empty
+    source.commit()
+
+    dag = load_dag()
+    run = dag.test(logical_date=T0 + timedelta(minutes=5), run_conf={"full_resync": True})
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert run.get_task_instance("sync_broker_phones").try_number == 1  # no retry: it is a decision
+    assert target_phones(target) == before
+
+    # The operator checked: the brokers really left. One run is allowed to remove them.
+    run = dag.test(
+        logical_date=T0 + timedelta(minutes=6),
+        run_conf={"full_resync": True, "allow_mass_removal": True},
+    )
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    assert target_phones(target) == set() == source_phones(source)
+
+
+@pytest.mark.parametrize("raw", ["1.5", "-0.1", "20%", "nan", "a fifth"])
+def test_a_removal_share_outside_0_to_1_is_refused(
+    source, target, connections, airflow_variables, raw
+) -> None:
+    first_full_resync()
+    airflow_variables("broker_phone_max_removal_share", raw)
+    task = load_dag().get_task("sync_broker_phones")
+    with pytest.raises(ValueError, match="broker_phone_max_removal_share") as failure:
+        task.python_callable(
+            params={"full_resync": True}, data_interval_start=None, data_interval_end=None
+        )
+    assert "between 0 and 1" in str(failure.value)

@@ -17,10 +17,24 @@ def test_two_runs_create_one_bill_per_contract(run_export, contracts, k3) -> Non
     added = [contracts.add(sublessor_id=10 + i, total_amount=100_00 * (i + 1)) for i in range(3)]
 
     counts, ti = run_export()
-    assert counts == {"created": 3, "updated": 0, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert ti.pushed["counts"] == counts
     again, _ = run_export()
-    assert again == {"created": 0, "updated": 0, "unchanged": 3, "refused": 0}
+    assert again == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 3,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
 
     assert k3.bill_count() == 3
     for i, contract in enumerate(added):
@@ -46,7 +60,14 @@ def test_edited_contract_is_updated_through_its_fid(run_export, contracts, k3) -
     )
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 1, "unchanged": 1, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 1,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     [bill] = k3.bills_by_number(first["contract_no"])
     assert bill["FID"] == fid and bill["FContractAmount"] == 9999.0
     assert bill["FCancelStatus"] == "B"
@@ -77,7 +98,14 @@ def test_balance_only_change_is_not_exported(run_export, contracts, k3) -> None:
         (contract["id"],),
     )
     counts, _ = run_export()
-    assert counts == {"created": 0, "updated": 0, "unchanged": 1, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 1,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.updates == 0 and k3.creates == 1
 
 
@@ -93,7 +121,14 @@ def test_expired_session_is_recovered_with_one_relogin(k3_env, contracts, user_p
     contracts.add()
     report = export_contracts(user_prop_conn, hook, field_map)
 
-    assert report.counts() == {"created": 1, "updated": 0, "unchanged": 1, "refused": 0}
+    assert report.counts() == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 1,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert hook.login_count == 2 and k3.logins == 2
     assert k3.expired_answers == 1
     assert k3.bill_count() == 2
@@ -114,7 +149,14 @@ def test_refusal_is_reported_without_blocking_the_others(run_export, contracts, 
 
     k3.accept(refused)
     counts, _ = run_export()
-    assert counts == {"created": 1, "updated": 0, "unchanged": 2, "refused": 0}
+    assert counts == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 2,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert [len(k3.bills_by_number(c["contract_no"])) for c in added] == [1, 1, 1]
 
 
@@ -131,7 +173,14 @@ def test_crash_after_k3_saved_does_not_create_a_duplicate(run_export, contracts,
     assert state["state"] == "in_flight" and state["k3_id"] is None
 
     counts, _ = run_export()
-    assert counts == {"created": 0, "updated": 1, "unchanged": 1, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 1,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     [bill] = k3.bills_by_number(second["contract_no"])
     assert contracts.state(second["id"])["k3_id"] == bill["FID"]
     assert k3.bill_count() == 2 and k3.creates == 2

@@ -44,7 +44,14 @@ def test_killed_between_k3_commit_and_our_commit(run_export, contracts, k3) -> N
 
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     [bill] = k3.bills_by_number(contract["contract_no"])
     state = contracts.state(contract["id"])
     assert state["state"] == "exported" and state["k3_id"] == bill["FID"]

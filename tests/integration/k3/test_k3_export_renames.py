@@ -31,14 +31,28 @@ def test_renamed_after_a_lost_create_adopts_the_bill(run_export, contracts, k3) 
     contracts.rename(contract["id"], RENAMED)
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 1 and k3.bill_count() == 1
     assert k3.bills_by_number(contract["contract_no"]) == []
     assert [b["FID"] for b in k3.bills_by_number(RENAMED)] == [fid]
     state = contracts.state(contract["id"])
     assert state["state"] == "exported" and state["k3_id"] == fid
     assert state["contract_no"] == RENAMED
-    assert run_export()[0] == {"created": 0, "updated": 0, "unchanged": 1, "refused": 0}
+    assert run_export()[0] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 1,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
 
 
 def test_adopted_bill_is_kept_when_k3_refuses_its_update(run_export, contracts, k3) -> None:
@@ -54,7 +68,14 @@ def test_adopted_bill_is_kept_when_k3_refuses_its_update(run_export, contracts, 
 
     k3.accept(RENAMED)
     counts, _ = run_export()
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 1 and [b["FID"] for b in k3.bills_by_number(RENAMED)] == [fid]
 
 
@@ -78,7 +99,14 @@ def test_number_of_a_lost_create_survives_a_refusal_by_the_mapping(
 
     airflow_variables("k3_contract_field_map", '{"FBillNo": "contract_no"}')
     counts, _ = run_export()
-    assert counts == {"created": 0, "updated": 1, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 1 and [b["FID"] for b in k3.bills_by_number(RENAMED)] == [bill["FID"]]
 
 
@@ -109,7 +137,14 @@ def test_exported_contracts_swapping_numbers_keep_their_bills(run_export, contra
     _swap_numbers(contracts, first, second)
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 2, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 2,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert [b["FID"] for b in k3.bills_by_number(second["contract_no"])] == [fids[0]]
     assert [b["FID"] for b in k3.bills_by_number(first["contract_no"])] == [fids[1]]
     assert contracts.state(first["id"])["contract_no"] == second["contract_no"]
@@ -133,10 +168,102 @@ def test_swap_after_a_lost_answer_gives_each_contract_its_own_bill(
     _swap_numbers(contracts, *pair)
     counts, _ = run_export()
 
-    assert counts == {"created": 0, "updated": 2, "unchanged": 0, "refused": 0}
+    assert counts == {
+        "created": 0,
+        "updated": 2,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
     assert k3.creates == 2 and k3.bill_count() == 2
     for contract, fid in zip(pair, fids, strict=True):
         state = contracts.state(contract["id"])
         assert state["state"] == "exported" and state["k3_id"] == fid
     assert [b["FID"] for b in k3.bills_by_number(pair[1]["contract_no"])] == [fids[0]]
     assert [b["FID"] for b in k3.bills_by_number(pair[0]["contract_no"])] == [fids[1]]
+
+
+def test_a_lost_create_is_not_adopted_by_the_contract_given_its_number(
+    run_export, contracts, k3
+) -> None:
+    """low is refused, high's create is lost; CRM gives high's number to low: high keeps its bill."""
+    k3.configure(unique_numbers=True)  # so high must release HT-A before low's create takes it
+    low = contracts.add(contract_no="HT-L")
+    high = contracts.add(contract_no="HT-A")
+    k3.refuse("HT-L", "客户不存在")
+    k3.add_fault(Fault("error_after", path=k3.path(SAVE_PATH), nth=[2]))  # high's create
+    with pytest.raises(K3CloudError):
+        run_export()
+    [lost] = k3.bills_by_number("HT-A")
+    assert contracts.state(low["id"])["state"] == "refused"
+    assert contracts.state(high["id"])["state"] == "in_flight"
+
+    contracts.rename(high["id"], "HT-A2")
+    contracts.rename(low["id"], "HT-A")
+    counts, _ = run_export()
+
+    assert counts == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "refused": 0,
+        "waiting": 0,
+        "conflict": 0,
+    }
+    assert contracts.state(high["id"])["k3_id"] == lost["FID"]
+    assert [b["FID"] for b in k3.bills_by_number("HT-A2")] == [lost["FID"]]
+    [own] = k3.bills_by_number("HT-A")
+    assert own["FID"] != lost["FID"] and contracts.state(low["id"])["k3_id"] == own["FID"]
+    assert k3.creates == 2 and k3.bill_count() == 2
+
+
+def test_a_lost_create_keeps_its_claim_while_the_mapping_refuses_the_contract(
+    run_export, contracts, k3, airflow_variables
+) -> None:
+    """A refusal before sending must not make a lost create's bill free for another contract."""
+    airflow_variables(
+        "k3_contract_field_map", '{"FBillNo": "contract_no", "FRef": "contract_no|int"}'
+    )
+    high = contracts.add(contract_no="20260001")
+    k3.add_fault(Fault("error_after", path=k3.path(SAVE_PATH), times=1))
+    with pytest.raises(K3CloudError):
+        run_export()
+    [lost] = k3.bills_by_number("20260001")
+
+    contracts.rename(high["id"], RENAMED)  # the mapping now refuses high: nothing is sent
+    low = contracts.add(contract_no="20260001")
+    with pytest.raises(AirflowException, match="FRef"):
+        run_export()
+
+    assert contracts.state(high["id"])["state"] == "in_flight"
+    assert contracts.state(low["id"])["k3_id"] != lost["FID"]
+    assert k3.creates == 2
+
+    airflow_variables("k3_contract_field_map", '{"FBillNo": "contract_no"}')
+    counts, _ = run_export()
+    assert counts["created"] == 0 and k3.creates == 2
+    assert contracts.state(high["id"])["k3_id"] == lost["FID"]
+    assert [b["FID"] for b in k3.bills_by_number(RENAMED)] == [lost["FID"]]
+
+
+def test_a_contract_refused_before_sending_claims_no_number(
+    run_export, contracts, k3, airflow_variables
+) -> None:
+    """Nothing was sent: the contract is looked up by its current number only, like a new one."""
+    airflow_variables(
+        "k3_contract_field_map", '{"FBillNo": "contract_no", "FRef": "contract_no|int"}'
+    )
+    contract = contracts.add(contract_no="HT-X")  # not an int: refused by the mapping
+    with pytest.raises(AirflowException, match="FRef"):
+        run_export()
+    state = contracts.state(contract["id"])
+    assert state["state"] == "never_sent" and state["k3_id"] is None and state["attempts"] == 0
+
+    other = k3.add_bill({"FBillNo": "HT-X"})  # K3 has a bill under the number never sent
+    contracts.rename(contract["id"], "20260077")
+    counts, _ = run_export()
+
+    assert counts["created"] == 1 and counts["updated"] == 0
+    assert contracts.state(contract["id"])["k3_id"] != other
+    assert [b["FID"] for b in k3.bills_by_number("HT-X")] == [other]

@@ -9,7 +9,6 @@ from k3_seed import K3_PASSWORD, k3_connection
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook, K3LoginError
 from sublessor_billing.k3 import api
-from sublessor_billing.k3.api import bill_no_key
 from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, QUERY_PATH, Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -30,7 +29,7 @@ def test_save_without_fid_is_not_idempotent_and_with_fid_updates(k3_env) -> None
     first = hook.save({"FBillNo": "HT-X", "FNote": "a"})
     second = hook.save({"FBillNo": "HT-X", "FNote": "b"})
     assert first.success and second.success and first.fid != second.fid
-    assert hook.find_bills(["HT-X"]) == {"ht-x": sorted([first.fid, second.fid])}
+    assert hook.find_bills(["HT-X"]) == [(first.fid, "HT-X"), (second.fid, "HT-X")]
 
     updated = hook.save({"FID": first.fid, "FBillNo": "HT-X", "FNote": "c"})
     assert updated.success and updated.fid == first.fid and updated.number == "HT-X"
@@ -42,8 +41,8 @@ def test_a_bill_stored_in_another_case_or_trimmed_is_still_found(k3_env) -> None
     hook = K3CloudHook()
     fid = hook.save({"FBillNo": "HT-Case"}).fid
     k3_env.add_bill({"FBillNo": " HT-Case"})  # leading spaces do count
-    assert hook.find_bills(["ht-case ", "HT-none"]) == {bill_no_key("HT-Case"): [fid]}
-    assert hook.find_bills([]) == {}
+    assert hook.find_bills(["ht-case ", "HT-none"]) == [(fid, "HT-Case")]
+    assert hook.find_bills([]) == []
 
 
 def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:
@@ -52,15 +51,15 @@ def test_query_quotes_bill_numbers_and_pages(k3_env) -> None:
     fid = hook.save({"FBillNo": odd}).fid
     for i in range(5):
         hook.save({"FBillNo": f"HT-P{i}"})
-    assert hook.find_bills([odd, "HT-P1"])[bill_no_key(odd)] == [fid]
-    assert hook.find_bills(["HT-none"]) == {}
+    assert hook.find_bills([odd, "HT-P1"])[0] == (fid, odd)
+    assert hook.find_bills(["HT-none"]) == []
     rows = hook.execute_bill_query(["FBillNo"], "", page_size=2)
     assert sorted(r[0] for r in rows) == sorted([odd] + [f"HT-P{i}" for i in range(5)])
     numbers = hook.execute_bill_query(["FBillNo"], api.bill_number_filter(["HT-P1", "HT-P3"]))
     assert sorted(numbers) == [["HT-P1"], ["HT-P3"]]
-    assert (
-        k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 2 + 4 + 1
-    )  # two find_bills, pages of 2, 2, 2 and an empty one, one filtered query
+    # Every query ends with an empty page: two find_bills (2 + 1), pages of 2, 2, 2 and
+    # an empty one, one filtered query (2).
+    assert k3_env.full_state()["request_counts"][k3_env.path(QUERY_PATH)] == 3 + 4 + 2
 
 
 def test_validation_errors_are_returned_as_a_refusal(k3_env) -> None:
@@ -116,3 +115,11 @@ def test_http_500_is_an_unknown_outcome_not_a_refusal(k3_env) -> None:
     with pytest.raises(K3CloudError, match="HTTP 500"):
         hook.save({"FBillNo": "HT-5"})
     assert hook.save({"FBillNo": "HT-5"}).success
+
+
+def test_query_pages_until_k3_returns_no_row(k3_env) -> None:
+    """A K3 server capping rows per call below Limit still gives every bill (no short-page stop)."""
+    k3_env.configure(row_cap=3)
+    fids = [k3_env.add_bill({"FBillNo": "HT-CAP"}) for _ in range(7)]
+    rows = K3CloudHook().execute_bill_query(["FID"], api.bill_number_filter(["HT-CAP"]))
+    assert sorted(row[0] for row in rows) == fids

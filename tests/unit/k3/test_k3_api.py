@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sublessor_billing.k3 import api
-from sublessor_billing.sandbox.k3_cloud import parse_bill_filter
+from sublessor_billing.sandbox.k3_filter import parse_bill_filter
 
 SUCCESS = {
     "Result": {
@@ -60,8 +60,8 @@ def test_unusable_save_answers_are_not_successes(answer) -> None:
 
 
 def test_parse_query_rows() -> None:
-    assert api.parse_query_rows([[1, "A"], [2, "B"]]) == [[1, "A"], [2, "B"]]
-    assert api.parse_query_rows([]) == []
+    assert api.parse_query_rows([[1, "A"], [2, "B"]], 2) == [[1, "A"], [2, "B"]]
+    assert api.parse_query_rows([], 2) == []
     with pytest.raises(ValueError, match="不存在"):
         api.parse_query_rows(
             [
@@ -75,10 +75,24 @@ def test_parse_query_rows() -> None:
                         }
                     }
                 ]
-            ]
+            ],
+            2,
         )
     with pytest.raises(ValueError):
-        api.parse_query_rows({"Result": {}})
+        api.parse_query_rows({"Result": {}}, 2)
+
+
+@pytest.mark.parametrize("answer", [[[100001]], [["x"]], [100001], [[1, "A", 3]], [None]])
+def test_query_rows_of_another_width_are_refused_with_an_extract(answer) -> None:
+    with pytest.raises(ValueError, match="not 2 field"):
+        api.parse_query_rows(answer, 2)
+
+
+def test_parse_bill_rows() -> None:
+    assert api.parse_bill_rows([[7, "HT-1"], ["8", "HT-2"]]) == [(7, "HT-1"), (8, "HT-2")]
+    for row in ([None, None], ["x", "HT-1"], [True, "HT-1"], [0, "HT-1"], [7, None]):
+        with pytest.raises(ValueError, match="row"):
+            api.parse_bill_rows([row])
 
 
 @given(st.lists(st.text(min_size=1, max_size=32), min_size=1, max_size=5, unique=True))

@@ -9,15 +9,18 @@ import pytest
 from sublessor_billing.k3.plan import (
     EXPORTED,
     IN_FLIGHT,
+    NEVER_SENT,
     REFUSED,
     Action,
-    ExportReport,
     ExportState,
-    Refusal,
     bill_candidates,
+    claimed_by_others,
+    create_may_still_land,
     lookup_numbers,
     plan_export,
+    recovers_first,
 )
+from sublessor_billing.k3.report import ExportReport, Refusal
 
 V1 = dt.datetime(2026, 3, 1, 9, 0, 0)
 V2 = V1 + dt.timedelta(seconds=1)
@@ -69,22 +72,63 @@ def test_numbers_looked_up_before_a_create() -> None:
 
 def test_bill_candidates_by_number_then_oldest() -> None:
     found = {"ht-1": [30, 10], "ht-2": [20, 10]}
-    assert bill_candidates(["HT-1 ", "HT-2"], found) == [10, 30, 20]
-    assert bill_candidates(["HT-2", "HT-1"], found) == [10, 20, 30]
+    assert bill_candidates(["HT-1 ", "HT-2"], found) == [(10, "HT-1 "), (30, "HT-1 "), (20, "HT-2")]
+    assert bill_candidates(["HT-2", "HT-1"], found) == [(10, "HT-2"), (20, "HT-2"), (30, "HT-1")]
     assert bill_candidates(["HT-3"], found) == []
+
+
+def test_a_bill_a_lost_create_sent_is_claimed_by_its_senders_only() -> None:
+    senders = {"ht-a": {2}, "ht-b": {3, 4}}
+    assert claimed_by_others(1, "HT-A ", senders) == {2}
+    assert claimed_by_others(2, "HT-A", senders) == set()
+    assert claimed_by_others(3, "HT-B", senders) == set()  # two senders: either may adopt it
+    assert claimed_by_others(1, "HT-C", senders) == set()
+
+
+def test_lost_creates_recover_before_adoptions_by_number() -> None:
+    assert recovers_first(Action.RECOVER, ExportState(IN_FLIGHT, None, None))
+    assert not recovers_first(Action.RECOVER, ExportState(REFUSED, None, None))
+    assert not recovers_first(Action.CREATE, None)
+    assert plan_export(V1, "d", ExportState(NEVER_SENT, None, None)) is Action.CREATE
+    assert plan_export(V1, "d", ExportState(NEVER_SENT, 10, None)) is Action.UPDATE
 
 
 def test_report_counts_and_failure_message() -> None:
     report = ExportReport(created=2, updated=1, unchanged=5)
     assert report.failure_message() is None
     report.refusals += [Refusal(4, "HT-4", "客户不存在"), Refusal(6, "HT-6", "FBillNo: 重复")]
-    assert report.counts() == {"created": 2, "updated": 1, "unchanged": 5, "refused": 2}
+    assert report.counts() == {
+        "created": 2,
+        "updated": 1,
+        "unchanged": 5,
+        "refused": 2,
+        "waiting": 0,
+        "conflict": 0,
+    }
     text = report.failure_message()
     assert "refused 2 contract(s)" in text
     assert "HT-4 (id 4): 客户不存在" in text and "HT-6 (id 6): FBillNo: 重复" in text
+
+
+def test_waiting_alone_does_not_fail_and_conflicts_do() -> None:
+    report = ExportReport(waiting=[Refusal(3, "HT-3", "sent 60s ago")])
+    assert report.failure_message() is None and report.counts()["waiting"] == 1
+    report.conflicts.append(Refusal(5, "HT-5", "K3 bill FID 100001 was recorded for ..."))
+    text = report.failure_message()
+    assert "HT-5 (id 5): K3 bill FID 100001" in text and "K3 Cloud refused" not in text
+    assert "k3_contract_export_conflict" in text and "docs/k3_contract_export.md" in text
 
 
 def test_failure_message_is_bounded() -> None:
     report = ExportReport(refusals=[Refusal(i, f"HT-{i}", "x") for i in range(30)])
     text = report.failure_message(limit=3)
     assert "HT-2 " in text and "HT-3 " not in text and "and 27 more" in text
+
+
+def test_a_recent_lost_create_waits_for_the_quiet_period() -> None:
+    recent = ExportState(IN_FLIGHT, None, None, age_s=90)
+    assert create_may_still_land(recent, 600)
+    assert not create_may_still_land(ExportState(IN_FLIGHT, None, None, age_s=601), 600)
+    assert not create_may_still_land(ExportState(REFUSED, None, None, age_s=90), 600)
+    assert not create_may_still_land(ExportState(IN_FLIGHT, 10, None, age_s=90), 600)
+    assert not create_may_still_land(None, 600)
