@@ -1,12 +1,14 @@
 """The figures of one day for the Billing page, its API and the metrics (index-backed SQL).
 
-A day is a calendar day in Asia/Shanghai, the time zone of ``start_time``
-(contracts/call400-message.md). Calls and charges belong to the day their call
-started, the date accounting allocates by; a charge is the order of a call of
-that day, whatever its status now. Offline decisions belong to the day they were
-made (``created_at``, the database server's clock, Asia/Shanghai in production).
-Pending orders, the quarantine, the broker sync and the K3 export are shown as
-they are now, whatever the day.
+A day is a calendar day in Asia/Shanghai. A call belongs to the day (and hour)
+it was received (``received_at``, seconds after it ended), an order to the day it
+was made (``created_at``: allocated by the charge task, minutes after the call),
+whatever its status now, an offline decision to the day it was made. These are
+the database server's clock: the day's window is converted from +08:00 to the
+session's time zone, so the figures are right whatever zone the server runs in.
+Accounting, which allocates by the call's ``start_time`` date, may put a call
+received just after midnight on the day before. Pending orders, the quarantine,
+the broker sync and the K3 export are shown as they are now, whatever the day.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sublessor_billing.ops import alerts, quarantine_ops
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
+UTC_OFFSET = "+08:00"  # Asia/Shanghai has kept +08:00 since 1991
 
 RULES = {
     0: "not judged yet",
@@ -30,19 +33,18 @@ RULES = {
 }
 OUTCOMES = ("success", "insufficient", "failed", "pending")
 
-# One pass over the day's calls on idx_start_time (migration 090); the row is read
-# for filter_rule. The charges: the same range, joined on the payment log's uk_call_id.
+# The day's calls: a range of idx_received (received_at, filter_rule), index only.
+# The day's orders: a range of idx_created (created_at, status, amount), index only.
+# Params: the window's start, then the window (database clock).
 _CALLS_BY_HOUR = (
-    "SELECT HOUR(start_time) AS h, filter_rule, COUNT(*)"
-    " FROM sublessor_call_log_201409 FORCE INDEX (idx_start_time)"
-    " WHERE start_time >= %s AND start_time < %s GROUP BY h, filter_rule"
+    "SELECT FLOOR(TIMESTAMPDIFF(SECOND, %s, received_at) / 3600) AS h, filter_rule, COUNT(*)"
+    " FROM sublessor_call_log_201409 FORCE INDEX (idx_received)"
+    " WHERE received_at >= %s AND received_at < %s GROUP BY h, filter_rule"
 )
 _CHARGES_BY_HOUR = (
-    "SELECT HOUR(c.start_time) AS h, p.status, COUNT(*), SUM(p.amount)"
-    " FROM sublessor_call_log_201409 c FORCE INDEX (idx_start_time)"
-    " STRAIGHT_JOIN sublessor_call_payment_log_201409 p ON p.call_id = c.call_id"
-    " WHERE c.start_time >= %s AND c.start_time < %s AND c.filter_rule = 1"
-    " GROUP BY h, p.status"
+    "SELECT FLOOR(TIMESTAMPDIFF(SECOND, %s, created_at) / 3600) AS h, status, COUNT(*),"
+    " SUM(amount) FROM sublessor_call_payment_log_201409 FORCE INDEX (idx_created)"
+    " WHERE created_at >= %s AND created_at < %s GROUP BY h, status"
 )
 SUMMARY_QUERIES = {"calls_by_hour": _CALLS_BY_HOUR, "charges_by_hour": _CHARGES_BY_HOUR}
 
@@ -54,33 +56,42 @@ def today() -> date:
 
 @dataclass(frozen=True)
 class Day:
+    """A day of Asia/Shanghai and its window on the database clock (``db_window``)."""
+
     day: date
+    db_start: datetime | None = None  # set by ``on_database_clock``
 
     @property
     def start(self) -> datetime:
         return datetime.combine(self.day, time())
 
     @property
-    def end(self) -> datetime:
-        return self.start + timedelta(days=1)
+    def db_window(self) -> tuple[datetime, datetime]:
+        start = self.db_start or self.start
+        return start, start + timedelta(days=1)
 
-    @property
-    def window(self) -> tuple[datetime, datetime]:
-        return self.start, self.end
+    def on_database_clock(self, cur: Any) -> Day:
+        cur.execute("SELECT CONVERT_TZ(%s, %s, @@session.time_zone)", (self.start, UTC_OFFSET))
+        return Day(self.day, cur.fetchone()[0])
+
+
+def hourly_params(day: Day) -> tuple:
+    """The parameters of the two hourly queries."""
+    return (day.db_window[0], *day.db_window)
 
 
 def calls_and_charges(cur: Any, day: Day) -> dict:
-    """Calls per filter_rule, charges per outcome (count, fen), revenue, and the same per hour."""
+    """Calls per filter_rule, orders per outcome (count, fen), revenue, and the same per hour."""
     hours = [{"hour": h, "calls": 0, "valid": 0, "charged": 0, "revenue_fen": 0} for h in range(24)]
     by_rule = dict.fromkeys(RULES, 0)
-    cur.execute(_CALLS_BY_HOUR, day.window)
+    cur.execute(_CALLS_BY_HOUR, hourly_params(day))
     for hour, rule, count in cur.fetchall():
         by_rule[int(rule)] = by_rule.get(int(rule), 0) + int(count)
         hours[int(hour)]["calls"] += int(count)
         if int(rule) == 1:
             hours[int(hour)]["valid"] += int(count)
     outcomes = {name: {"count": 0, "amount_fen": 0} for name in OUTCOMES}
-    cur.execute(_CHARGES_BY_HOUR, day.window)
+    cur.execute(_CHARGES_BY_HOUR, hourly_params(day))
     for hour, status, count, amount in cur.fetchall():
         slot = outcomes.setdefault(str(status), {"count": 0, "amount_fen": 0})
         slot["count"] += int(count)
@@ -137,20 +148,20 @@ def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
     cur.execute(
         "SELECT status, COUNT(*), COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
         " WHERE created_at >= %s AND created_at < %s GROUP BY status",
-        day.window,
+        day.db_window,
     )
     by_status = {str(s): {"decisions": int(n), "sublessors": int(u)} for s, n, u in cur.fetchall()}
     cur.execute(
         "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
         " WHERE created_at >= %s AND created_at < %s",
-        day.window,
+        day.db_window,
     )
     sublessors = int(cur.fetchone()[0])
     cur.execute(
         "SELECT id, sublessor_id, status, offlined, attempts, last_error, trigger_order_id,"
         " created_at, done_at FROM sublessor_offline_event"
         " WHERE created_at >= %s AND created_at < %s ORDER BY created_at DESC, id DESC LIMIT %s",
-        (*day.window, limit),
+        (*day.db_window, limit),
     )
     keys = (
         "id", "sublessor_id", "status", "offlined", "attempts", "last_error",
@@ -212,10 +223,10 @@ def quarantine(cur: Any, *, limit: int = 50) -> dict:
 
 def day_summary(conn: Any, day: date) -> dict:
     """Everything the page shows for ``day``, read in one consistent snapshot."""
-    window = Day(day)
     with conn.cursor() as cur:
         cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         try:
+            window = Day(day).on_database_clock(cur)
             cur.execute("SELECT NOW(3)")
             summary = {"day": day.isoformat(), "database_time": cur.fetchone()[0]}
             summary.update(calls_and_charges(cur, window))

@@ -1,8 +1,11 @@
 """A billing day as the pipeline leaves it: calls of every rule, charges of every outcome,
 pending orders, offline decisions, quarantined messages, sync cursors and K3 errors.
 
-Deterministic (seeded random). Calls on the neighbouring days, some a second from
-midnight, check that the page keeps to its day.
+The day is yesterday in Asia/Shanghai (a whole day, and pending orders of a
+realistic age). Deterministic otherwise (seeded random). Calls on the
+neighbouring days, some a second from midnight, check that the page keeps to its
+day. Times the database writes (``created_at``) are given in Asia/Shanghai and
+converted to the server's zone, as the server's own clock would have written them.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import json
 import random
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-DAY = date(2026, 3, 1)  # the seeded day
+DAY = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=1)).date()  # the seeded day
+DB_CLOCK = "CONVERT_TZ(%s, '+08:00', @@session.time_zone)"
 # Calls per hour of the day (a daytime curve).
 HOURLY = [2, 1, 0, 0, 1, 2, 6, 14, 26, 34, 38, 36, 30, 32, 36, 35, 31, 28, 22, 16, 12, 8, 5, 3]
 RULE_WEIGHTS = {1: 46, 2: 20, 3: 14, 4: 10, 5: 5, 0: 5}
@@ -55,29 +60,32 @@ def seed(conn, day: date) -> None:
         ("prev-noon", midnight - timedelta(hours=12), 2),
     ]
     with conn.cursor() as cur:
+        # each call received when it ended (its duration after it started)
         cur.executemany(
             "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, caller_normalized,"
-            " called, status, start_time, duration, filter_rule, judged_at)"
-            " VALUES (%s, %s, %s, %s, '4008123456', %s, %s, %s, %s, IF(%s = 0, NULL, NOW(3)))",
+            " called, status, start_time, duration, filter_rule, judged_at, received_at)"
+            " VALUES (%s, %s, %s, %s, '4008123456', %s, %s, %s, %s, IF(%s = 0, NULL, NOW(3)),"
+            f" {DB_CLOCK})",
             [
                 (cid, 10001 + i % 40, f"1390000{i:04d}", f"1390000{i:04d}",
-                 0 if rule == 2 else 1, start, 5 if rule == 3 else 95, rule, rule)
+                 0 if rule == 2 else 1, start, 5 if rule == 3 else 95, rule, rule,
+                 start + timedelta(seconds=5 if rule == 3 else 95))
                 for i, (cid, start, rule) in enumerate(calls)
             ],
         )  # fmt: skip
-        valid = [(cid, 10001 + i % 40) for i, (cid, _, rule) in enumerate(calls) if rule == 1]
-        payments = []
-        for cid, sublessor in valid:
-            outcome = _pick(rnd, OUTCOME_WEIGHTS)
-            pending = sum(1 for p in payments if p[4] == "pending")
-            age_minutes = 50 + 7 * pending if outcome == "pending" else 5
-            payments.append((cid, sublessor, PRICE_FEN, f"400 call {cid}", outcome, age_minutes))
+        # each valid call's order is made two minutes after the call started
+        payments = [
+            (cid, 10001 + i % 40, PRICE_FEN, f"400 call {cid}", _pick(rnd, OUTCOME_WEIGHTS),
+             start + timedelta(minutes=2))
+            for i, (cid, start, rule) in enumerate(calls)
+            if rule == 1
+        ]  # fmt: skip
         cur.executemany(
             "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject,"
             " status, last_error, created_at)"
             " VALUES (%s, %s, %s, %s, %s, IF(%s = 'pending', 'HTTP 503 from payment center', NULL),"
-            " NOW(3) - INTERVAL %s MINUTE)",
-            [(c, s, a, subj, st, st, age) for c, s, a, subj, st, age in payments],
+            f" {DB_CLOCK})",
+            [(c, s, a, subj, st, st, made) for c, s, a, subj, st, made in payments],
         )
         cur.execute(
             "SELECT id, sublessor_id FROM sublessor_call_payment_log_201409"
@@ -89,7 +97,7 @@ def seed(conn, day: date) -> None:
             cur.execute(
                 "INSERT INTO sublessor_offline_event (request_id, sublessor_id, trigger_order_id,"
                 " reason, status, offlined, attempts, last_error, created_at, done_at)"
-                " VALUES (%s, %s, %s, 'insufficient balance', %s, %s, 1, %s, %s, %s)",
+                f" VALUES (%s, %s, %s, 'insufficient balance', %s, %s, 1, %s, {DB_CLOCK}, {DB_CLOCK})",
                 (
                     f"sublessor-offline-{order_id}", sublessor, order_id, status,
                     3 if status == "done" else None,
@@ -99,7 +107,8 @@ def seed(conn, day: date) -> None:
             )  # fmt: skip
         cur.execute(  # a decision of the previous day
             "INSERT INTO sublessor_offline_event (request_id, sublessor_id, trigger_order_id, reason,"
-            " status, offlined, created_at) VALUES ('sublessor-offline-1', 7, 1, 'x', 'done', 2, %s)",
+            " status, offlined, created_at)"
+            f" VALUES ('sublessor-offline-1', 7, 1, 'x', 'done', 2, {DB_CLOCK})",
             (midnight - timedelta(hours=2),),
         )
         quarantine = [
@@ -112,7 +121,7 @@ def seed(conn, day: date) -> None:
         ]
         cur.executemany(
             "INSERT INTO call400_quarantine (body_sha256, raw_body, reason, call_id, received_at)"
-            " VALUES (SHA2(%s, 256), %s, %s, NULL, %s)",
+            f" VALUES (SHA2(%s, 256), %s, %s, NULL, {DB_CLOCK})",
             [
                 (b, b, r, midnight + timedelta(hours=9, minutes=i))
                 for i, (b, r) in enumerate(quarantine)

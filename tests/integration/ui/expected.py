@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+# Asia/Shanghai time as the database server's clock writes it
+DB_CLOCK = "CONVERT_TZ(%s, '+08:00', @@session.time_zone)"
+
 
 def rows(conn, sql: str, params=()) -> list[tuple]:
     with conn.cursor() as cur:
@@ -16,36 +19,36 @@ def rows(conn, sql: str, params=()) -> list[tuple]:
 def figures(conn, day: date) -> dict[str, str]:
     """``data-metric`` name -> the value the page must carry (as text)."""
     lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
-    in_day = "start_time >= %s AND start_time < %s"
+    received_in_day = f"received_at >= {DB_CLOCK} AND received_at < {DB_CLOCK}"
     by_rule = dict(
         rows(
             conn,
-            f"SELECT filter_rule, COUNT(*) FROM sublessor_call_log_201409 WHERE {in_day} GROUP BY 1",
+            f"SELECT filter_rule, COUNT(*) FROM sublessor_call_log_201409 WHERE {received_in_day}"
+            " GROUP BY 1",
             (lo, hi),
         )
     )
+    made_in_day = f"created_at >= {DB_CLOCK} AND created_at < {DB_CLOCK}"
     charges = {
         status: (n, amount)
         for status, n, amount in rows(
             conn,
-            "SELECT p.status, COUNT(*), SUM(p.amount) FROM sublessor_call_payment_log_201409 p"
-            " JOIN sublessor_call_log_201409 c ON c.call_id = p.call_id"
-            f" WHERE c.{in_day} GROUP BY p.status",
+            "SELECT status, COUNT(*), SUM(amount) FROM sublessor_call_payment_log_201409"
+            f" WHERE {made_in_day} GROUP BY status",
             (lo, hi),
         )
     }
     offline = dict(
         rows(
             conn,
-            "SELECT status, COUNT(*) FROM sublessor_offline_event"
-            " WHERE created_at >= %s AND created_at < %s GROUP BY status",
+            f"SELECT status, COUNT(*) FROM sublessor_offline_event WHERE {made_in_day}"
+            " GROUP BY status",
             (lo, hi),
         )
     )
     [(offline_sublessors,)] = rows(
         conn,
-        "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
-        " WHERE created_at >= %s AND created_at < %s",
+        f"SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event WHERE {made_in_day}",
         (lo, hi),
     )
     [(pending,)] = rows(
@@ -84,21 +87,23 @@ def figures(conn, day: date) -> dict[str, str]:
 
 
 def hourly(conn, day: date) -> dict[tuple[int, str], int]:
-    """(hour, series) -> calls of that hour ('calls'), or successfully charged calls ('charged')."""
+    """(hour, series) -> calls received in that hour ('calls'), successful orders made in it ('charged')."""
     lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
     found = {(h, s): 0 for h in range(24) for s in ("calls", "charged")}
     for hour, n in rows(
         conn,
-        "SELECT HOUR(start_time), COUNT(*) FROM sublessor_call_log_201409"
-        " WHERE start_time >= %s AND start_time < %s GROUP BY 1",
+        "SELECT HOUR(CONVERT_TZ(received_at, @@session.time_zone, '+08:00')), COUNT(*)"
+        " FROM sublessor_call_log_201409"
+        f" WHERE received_at >= {DB_CLOCK} AND received_at < {DB_CLOCK} GROUP BY 1",
         (lo, hi),
     ):
         found[(hour, "calls")] = n
     for hour, n in rows(
         conn,
-        "SELECT HOUR(c.start_time), COUNT(*) FROM sublessor_call_log_201409 c"
-        " JOIN sublessor_call_payment_log_201409 p ON p.call_id = c.call_id AND p.status = 'success'"
-        " WHERE c.start_time >= %s AND c.start_time < %s GROUP BY 1",
+        f"SELECT HOUR(CONVERT_TZ(created_at, @@session.time_zone, '+08:00')), COUNT(*)"
+        " FROM sublessor_call_payment_log_201409"
+        f" WHERE status = 'success' AND created_at >= {DB_CLOCK} AND created_at < {DB_CLOCK}"
+        " GROUP BY 1",
         (lo, hi),
     ):
         found[(hour, "charged")] = n
