@@ -26,7 +26,8 @@ from pathlib import Path
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_migrations
-from sublessor_billing.ops.summary import SUMMARY_QUERIES, Day, day_summary, hourly_params
+from sublessor_billing.ops.clock import Day
+from sublessor_billing.ops.summary import SUMMARY_QUERIES, day_summary, hourly_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "ui"))

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sublessor_billing.config import Tunable
+from sublessor_billing.ops.clock import shift_of
 
 PENDING_TOO_OLD = "pending_too_old"
 NO_SUCCESSFUL_RUN = "no_successful_billing_run"
@@ -135,7 +136,8 @@ def _no_successful_run(
     details = {
         "dag_id": "call400_billing",
         "successful_runs": successful_runs,
-        "last_success_seen_by": row.since.isoformat(sep=" "),
+        # when the count was last seen to grow, in Asia/Shanghai
+        "last_success_seen_by": (row.since + shift_of(cur)).isoformat(sep=" "),
         "threshold_minutes": settings.no_success_minutes,
     }
     summary = (

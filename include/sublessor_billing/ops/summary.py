@@ -4,8 +4,8 @@ A day is a calendar day in Asia/Shanghai. A call belongs to the day (and hour)
 it was received (``received_at``, seconds after it ended), an order to the day it
 was made (``created_at``: allocated by the charge task, minutes after the call),
 whatever its status now, an offline decision to the day it was made. These are
-the database server's clock: the day's window is converted from +08:00 to the
-session's time zone, so the figures are right whatever zone the server runs in.
+the database server's clock: see ``ops.clock`` for how days and times are kept
+in Asia/Shanghai whatever zone the server runs in.
 Accounting, which allocates by the call's ``start_time`` date, may put a call
 received just after midnight on the day before. Pending orders, the quarantine,
 the broker sync and the K3 export are shown as they are now, whatever the day.
@@ -13,15 +13,11 @@ the broker sync and the K3 export are shown as they are now, whatever the day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sublessor_billing.ops import alerts, quarantine_ops
-
-TIMEZONE = ZoneInfo("Asia/Shanghai")
-UTC_OFFSET = "+08:00"  # Asia/Shanghai has kept +08:00 since 1991
+from sublessor_billing.ops.clock import Day, in_shanghai
 
 RULES = {
     0: "not judged yet",
@@ -47,32 +43,6 @@ _CHARGES_BY_HOUR = (
     " WHERE created_at >= %s AND created_at < %s GROUP BY h, status"
 )
 SUMMARY_QUERIES = {"calls_by_hour": _CALLS_BY_HOUR, "charges_by_hour": _CHARGES_BY_HOUR}
-
-
-def today() -> date:
-    """Today in Asia/Shanghai (the default day of the page and of the metrics)."""
-    return datetime.now(TIMEZONE).date()
-
-
-@dataclass(frozen=True)
-class Day:
-    """A day of Asia/Shanghai and its window on the database clock (``db_window``)."""
-
-    day: date
-    db_start: datetime | None = None  # set by ``on_database_clock``
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.day, time())
-
-    @property
-    def db_window(self) -> tuple[datetime, datetime]:
-        start = self.db_start or self.start
-        return start, start + timedelta(days=1)
-
-    def on_database_clock(self, cur: Any) -> Day:
-        cur.execute("SELECT CONVERT_TZ(%s, %s, @@session.time_zone)", (self.start, UTC_OFFSET))
-        return Day(self.day, cur.fetchone()[0])
 
 
 def hourly_params(day: Day) -> tuple:
@@ -238,4 +208,4 @@ def day_summary(conn: Any, day: date) -> dict:
             summary["alerts"] = alerts.active_alerts(cur)
         finally:
             conn.rollback()
-    return summary
+    return in_shanghai(summary, window.shift)

@@ -11,7 +11,8 @@ from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.hooks.mysql import user_prop_db
 from sublessor_airflow.variables import get_int
 from sublessor_billing.ops import alerts, metrics
-from sublessor_billing.ops.summary import day_summary, today
+from sublessor_billing.ops.clock import today
+from sublessor_billing.ops.summary import day_summary
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from sublessor_billing.calls.quarantine import (
     replay,
 )
 from sublessor_billing.ops import audit, quarantine_ops
-from sublessor_billing.ops.summary import TIMEZONE, day_summary, today
+from sublessor_billing.ops.clock import TIMEZONE, in_shanghai, shift_of, today
+from sublessor_billing.ops.summary import day_summary
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def page(request: Request, user: access.OptionalUserDep, day: str | None = None)
     with user_prop() as conn:
         summary = summary_of(conn, chosen)
         with conn.cursor() as cur:
-            actions = audit.recent_actions(cur)
+            actions = in_shanghai(audit.recent_actions(cur), shift_of(cur))
         conn.rollback()
     html = render_page(
         summary, actions, user=access.actor_name(user), can_act=access.user_may(user, "PUT")
@@ -164,8 +165,9 @@ def api_quarantine(
             )
             by_reason = quarantine_ops.open_by_reason(cur)
             open_rows = quarantine_ops.open_count(cur)
+            shift = shift_of(cur)
         conn.rollback()
-    return {"open": open_rows, "by_reason": by_reason, "rows": rows}
+    return {"open": open_rows, "by_reason": by_reason, "rows": in_shanghai(rows, shift)}
 
 
 @app.get("/api/quarantine/{quarantine_id}/body", dependencies=[access.can_view])
@@ -228,7 +230,7 @@ def api_actions(limit: int = Query(50, ge=1, le=500)) -> dict:
     """The latest quarantine actions: who, when, what."""
     with user_prop() as conn:
         with conn.cursor() as cur:
-            actions = audit.recent_actions(cur, limit=limit)
+            actions = in_shanghai(audit.recent_actions(cur, limit=limit), shift_of(cur))
         conn.rollback()
     return {"actions": actions}
 

@@ -57,7 +57,7 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
     success = charges["by_outcome"]["success"]
     cards = "".join(
         [
-            card("Calls", metric("calls.total", calls["total"]), f"valid {metric('calls.valid', calls['valid'])}"),
+            card("Calls received", metric("calls.total", calls["total"]), f"valid {metric('calls.valid', calls['valid'])}"),
             card("Charged", metric("charges.success", success["count"]), f"of {metric('charges.orders', charges['orders'])} orders"),
             card("Revenue (yuan)", metric("charges.revenue_fen", charges["revenue_fen"], yuan(charges["revenue_fen"]))),
             card("Pending orders", metric("pending.count", pending["count"]), "oldest " + metric("pending.oldest_age_seconds", pending["oldest_age_seconds"], age(pending["oldest_age_seconds"])), alarm=pending["count"] > 0),
@@ -97,9 +97,9 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
 <span class="who">{e(user)}{"" if can_act else " (read only)"} · generated {e(s["generated_at"])}</span></header>
 {_alerts(s["alerts"])}
 <section class="cards" data-day="{e(s["day"])}">{cards}</section>
-<section><h2>Calls and charges per hour</h2>{hourly_chart(s["hourly"])}</section>
-<section class="cols"><div><h2>Calls by filter_rule</h2>{table(["rule", "meaning", "calls"], rule_rows, "No calls.")}</div>
-<div><h2>Charges by outcome</h2>{table(["outcome", "orders", "yuan"], outcome_rows, "No charges.")}</div></section>
+<section><h2>Calls received and calls charged, per hour</h2>{hourly_chart(s["hourly"])}</section>
+<section class="cols"><div><h2>Calls received, by filter_rule</h2>{table(["rule", "meaning", "calls"], rule_rows, "No calls.")}</div>
+<div><h2>Orders made, by outcome</h2>{table(["outcome", "orders", "yuan"], outcome_rows, "No charges.")}</div></section>
 <section><h2>Pending orders (all days)</h2>{table(["order id", "call id", "sublessor", "attempts", "created", "last error"], pending_rows, "Nothing pending.")}</section>
 <section><h2>Taken offline this day</h2>{table(["sublessor", "status", "listings", "decided", "delivered", "last error"], offline_rows, "No offline decisions this day.")}</section>
 {_quarantine(quarantine, can_act)}

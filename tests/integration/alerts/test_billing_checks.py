@@ -13,7 +13,7 @@ from sublessor_airflow.alerts import notifier
 from sublessor_airflow.alerts.checks import run_billing_checks
 from sublessor_airflow.alerts.notifier import AlertWebhookError
 from sublessor_billing.ops.alerts import AlertSettings
-from sublessor_billing.ops.summary import TIMEZONE
+from sublessor_billing.ops.clock import TIMEZONE
 
 pytestmark = pytest.mark.integration
 SETTINGS = AlertSettings(pending_minutes=30, no_success_minutes=15, repeat_minutes=60)

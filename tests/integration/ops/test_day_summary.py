@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from sublessor_billing.ops.summary import SUMMARY_QUERIES, Day, day_summary, hourly_params
+from sublessor_billing.ops.clock import Day
+from sublessor_billing.ops.summary import SUMMARY_QUERIES, day_summary, hourly_params
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 3, 1)

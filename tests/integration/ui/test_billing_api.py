@@ -90,6 +90,9 @@ def test_summary_answers_the_database_figures(server, tokens, billing_db):
     )
     assert [e["contract_no"] for e in s["k3_export"]["errors"]] != []
     assert s["timezone"] == "Asia/Shanghai" and s["day"] == DAY.isoformat()
+    # Times the database wrote are shown in Asia/Shanghai, whatever the server's zone.
+    decided = sorted(row["created_at"] for row in s["offline"]["rows"])
+    assert decided == [f"{DAY}T{hour}:00:00" for hour in (10, 11, 12, 13)]
 
     bad = server.request("GET", "/billing/api/summary?day=2026-02-30", token=tokens["viewer"])
     assert bad[0] == 422 and "YYYY-MM-DD" in bad[1]["detail"]
