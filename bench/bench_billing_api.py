@@ -163,14 +163,19 @@ def main() -> None:
             path = f"/billing/api/summary?day={DAY}"
             for _ in range(5):  # first requests import the app and open the hook
                 assert server.request("GET", path, token=token)[0] == 200
-            samples = []
+            samples, parts = [], {}
             before = load()
             for _ in range(args.requests):
                 started = time.perf_counter()
                 status, _ = server.request("GET", path, token=token)
                 samples.append(time.perf_counter() - started)
                 assert status == 200
+                for part in server.last_headers["server-timing"].split(", "):
+                    name, duration = part.split(";dur=")
+                    parts.setdefault(name, []).append(float(duration) / 1000)
             print(f"GET {path} via the api-server: {percentiles(samples)}")
+            for name, durations in parts.items():
+                print(f"  of which {name}: {percentiles(durations)}")
             print(f"  before: {before}; after: {load()}")
     finally:
         with admin.cursor() as cur:

@@ -9,6 +9,7 @@ the project's hook (the same credentials as the DAGs and the quarantine command)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from typing import Any
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from sublessor_airflow.ui import access, runs
@@ -75,19 +76,41 @@ class DiscardBody(BaseModel):
     note: str = Field(..., min_length=1, max_length=500, description="why it is discarded")
 
 
-@contextmanager
-def user_prop() -> Iterator[Any]:
+def open_user_prop() -> Any:
     # Imported here: every Airflow process imports the plugin, some while loading the hook.
     from sublessor_airflow.hooks.mysql import user_prop_db
 
     try:
-        conn = user_prop_db()
+        return user_prop_db()
     except ConnectionError as exc:  # names the connection and what to check
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+
+
+@contextmanager
+def user_prop() -> Iterator[Any]:
+    conn = open_user_prop()
     try:
         yield conn
     finally:
         conn.close()
+
+
+class ServerTiming:
+    """Durations of a request's parts, for the ``Server-Timing`` header (monitoring, benchmark)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.parts.append(f"{name};dur={(time.perf_counter() - started) * 1000:.1f}")
+
+    def header(self) -> str:
+        return ", ".join(self.parts)
 
 
 def parse_day(day: str | None) -> date:
@@ -101,16 +124,19 @@ def parse_day(day: str | None) -> date:
         ) from None
 
 
-def summary_of(conn: Any, day: date) -> dict:
+def summary_of(conn: Any, day: date, timing: ServerTiming | None = None) -> dict:
     """The day's figures plus the DAG runs Airflow knows of."""
-    summary = day_summary(conn, day)
+    timing = timing or ServerTiming()
+    with timing("figures"):
+        summary = day_summary(conn, day)
     summary["timezone"] = str(TIMEZONE)
     summary["generated_at"] = datetime.now(TIMEZONE)
-    summary["broker_phone_sync"]["last_run"] = runs.last_run("broker_phone_sync")
-    summary["billing_runs"] = {
-        "last": runs.last_run(access.BILLING_DAG_ID),
-        "last_success": runs.last_run(access.BILLING_DAG_ID, state="success"),
-    }
+    with timing("runs"):
+        summary["broker_phone_sync"]["last_run"] = runs.last_run("broker_phone_sync")
+        summary["billing_runs"] = {
+            "last": runs.last_run(access.BILLING_DAG_ID),
+            "last_success": runs.last_run(access.BILLING_DAG_ID, state="success"),
+        }
     return summary
 
 
@@ -140,10 +166,20 @@ def static(name: str):
 
 
 @app.get("/api/summary", dependencies=[access.can_view])
-def api_summary(day: str | None = Query(None, description="YYYY-MM-DD, default today")) -> dict:
+def api_summary(
+    response: Response, day: str | None = Query(None, description="YYYY-MM-DD, default today")
+) -> dict:
     """The figures of a day (Asia/Shanghai): calls, charges, pending, offline, quarantine, syncs."""
-    with user_prop() as conn:
-        return summary_of(conn, parse_day(day))
+    chosen = parse_day(day)
+    timing = ServerTiming()
+    with timing("connect"):
+        conn = open_user_prop()
+    try:
+        summary = summary_of(conn, chosen, timing)
+    finally:
+        conn.close()
+    response.headers["Server-Timing"] = timing.header()
+    return summary
 
 
 @app.get("/api/quarantine", dependencies=[access.can_view])

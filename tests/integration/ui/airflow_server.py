@@ -67,6 +67,7 @@ class AirflowApiServer:
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None
+        self.last_headers: dict[str, str] = {}  # of the last request()
 
     def __enter__(self) -> AirflowApiServer:
         self.start()
@@ -152,7 +153,9 @@ class AirflowApiServer:
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 status, raw, kind = resp.status, resp.read(), resp.headers.get_content_type()
+                self.last_headers = dict(resp.headers)
         except urllib.error.HTTPError as exc:
             status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
+            self.last_headers = dict(exc.headers)
         text = raw.decode("utf-8", "replace")
         return status, json.loads(text) if kind == "application/json" and text else text
