@@ -61,7 +61,8 @@ def airflow_env(call400) -> dict[str, str]:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
-        PYTHONPATH=str(REPO),
+        # this checkout's packages first, whatever the virtualenv's .pth points at
+        PYTHONPATH=os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)]),
         AIRFLOW_CONN_CALL400_AMQP=json.dumps(call400.amqp_connection()),
         AIRFLOW_CONN_USER_PROP_DB=json.dumps(
             {
