@@ -97,6 +97,16 @@ def test_page_shows_the_database_figures_and_an_editor_replays(
         assert browser.wait_for("frame().getElementById('status').dataset.state") == "ok", (
             browser.evaluate("frame().getElementById('status').textContent")
         )
+
+        [(junk,)] = expected.rows(
+            conn, "SELECT id FROM call400_quarantine WHERE raw_body = %s", (b"\x00not json",)
+        )
+        browser.evaluate(
+            f"frame().querySelector('input[data-note-for=\"{junk}\"]').value = 'load test noise'"
+        )
+        browser.evaluate("frame().getElementById('status').dataset.state = ''")
+        click(browser, f'button[data-action="discard"][data-id="{junk}"]')
+        assert browser.wait_for("frame().getElementById('status').dataset.state") == "ok"
     assert expected.rows(
         conn, "SELECT status FROM call400_quarantine WHERE id = %s", (target,)
     ) == [("replayed",)]
@@ -104,8 +114,11 @@ def test_page_shows_the_database_figures_and_an_editor_replays(
         conn, "SELECT filter_rule FROM sublessor_call_log_201409 WHERE call_id = 'q-fix-1'"
     ) == [(0,)]
     assert expected.rows(
-        conn, "SELECT actor, action FROM billing_ops_action WHERE quarantine_id = %s", (target,)
-    ) == [("editor", "replay")]
+        conn, "SELECT actor, action, quarantine_id FROM billing_ops_action ORDER BY id"
+    ) == [("editor", "replay", target), ("editor", "discard", junk)]
+    assert expected.rows(
+        conn, "SELECT status, resolution FROM call400_quarantine WHERE id = %s", (junk,)
+    ) == [("discarded", "load test noise")]
     conn.close()
 
 
