@@ -171,11 +171,11 @@ def main() -> None:
                 samples.append(time.perf_counter() - started)
                 assert status == 200
                 for part in server.last_headers["server-timing"].split(", "):
-                    name, duration = part.split(";dur=")
-                    parts.setdefault(name, []).append(float(duration) / 1000)
+                    label, duration = part.split(";dur=")
+                    parts.setdefault(label, []).append(float(duration) / 1000)
             print(f"GET {path} via the api-server: {percentiles(samples)}")
-            for name, durations in parts.items():
-                print(f"  of which {name}: {percentiles(durations)}")
+            for label, durations in parts.items():
+                print(f"  of which {label}: {percentiles(durations)}")
             print(f"  before: {before}; after: {load()}")
     finally:
         with admin.cursor() as cur:
