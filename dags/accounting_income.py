@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
+from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.operators.accounting import CheckIncomeOperator, RecogniseIncomeOperator
 
@@ -49,6 +50,7 @@ from sublessor_airflow.operators.accounting import CheckIncomeOperator, Recognis
         "retries": 3,
         "retry_delay": timedelta(seconds=20),
         "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": [BillingAlertNotifier()],
     },
     tags=["sublessor_billing", "accounting"],
     params={

@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
 
 
@@ -56,6 +57,7 @@ from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
         "retries": 3,
         "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": [BillingAlertNotifier()],
     },
     params={
         "full_resync": Param(

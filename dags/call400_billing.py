@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule
 
+from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.operators.charge import (
     ChargeValidCallsOperator,
     TakeListingsOfflineOperator,
@@ -55,6 +56,7 @@ with DAG(
         "retries": 3,
         "retry_delay": timedelta(seconds=20),
         "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": [BillingAlertNotifier()],
     },
     tags=["sublessor_billing", "call400"],
     doc_md=__doc__,

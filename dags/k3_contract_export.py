@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag
 
+from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.operators.k3_contract_export import K3ContractExportOperator
 
 
@@ -46,6 +47,7 @@ from sublessor_airflow.operators.k3_contract_export import K3ContractExportOpera
         "retries": 3,
         "retry_delay": timedelta(seconds=60),
         "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": [BillingAlertNotifier()],
     },
     tags=["sublessor_billing", "k3"],
     doc_md=__doc__,

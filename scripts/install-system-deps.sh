@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install, with apt, what building the virtualenv needs and the machine lacks:
 # Python 3.11 with venv and headers, a C compiler, pkg-config and the MariaDB
-# client headers (mysqlclient has no Linux wheel and compiles against them).
+# client headers (mysqlclient has no Linux wheel and compiles against them);
+# and Chromium, the headless browser the Billing page's tests drive.
 set -euo pipefail
 PYTHON=${1:-python3.11}
 need=()
@@ -15,6 +16,7 @@ fi
 command -v gcc >/dev/null 2>&1 || need+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 { pkg-config --exists mariadb || pkg-config --exists mysqlclient; } 2>/dev/null || need+=(libmariadb-dev)
+{ command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 || need+=(chromium)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "Installing system packages: ${need[*]}"

@@ -1,27 +1,36 @@
 """List, replay or discard quarantined 400 call messages (an operator's command).
 
-    export USER_PROP_DB_URL=mysql://user:password@host:3306/user_prop_db
     python -m sublessor_billing.calls.quarantine list [--status quarantined|replayed|discarded|all]
     python -m sublessor_billing.calls.quarantine show ID            # raw body to stdout
-    python -m sublessor_billing.calls.quarantine replay ID --body corrected.json
+    python -m sublessor_billing.calls.quarantine replay ID [--body corrected.json]
     python -m sublessor_billing.calls.quarantine discard ID --reason "test message"
     python -m sublessor_billing.calls.quarantine held               # calls the judge holds
     python -m sublessor_billing.calls.quarantine release LOG_ID     # after fixing the row
 
-A replay validates the corrected body exactly like intake does, logs it
-(unjudged: the next run of call400_billing judges and charges it) and marks
-the quarantine row replayed, in one transaction. A held call is already logged
-but could not be judged (calls.held): fix its row, then release it.
+A replay validates the body (the corrected one, or the one received) exactly like
+intake does, logs it (unjudged: the next run of call400_billing judges and
+charges it), marks the quarantine row replayed and records who did it in
+``billing_ops_action``, in one transaction. The Billing page in the Airflow UI
+calls the same ``replay`` and ``discard``.
+
+The command reads the Airflow connection ``user_prop_db``, like the DAGs and the
+page (one source of credentials): run it where the ``airflow`` command works
+(same ``AIRFLOW_HOME`` and configuration). That entry point is the only part of
+this module that needs Airflow.
+
+A held call is already logged but could not be judged (calls.held): fix its
+row, then release it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import os
 import sys
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from sublessor_billing.calls.held import held_calls, release
 from sublessor_billing.calls.message import Invalid, intake_clock, parse_message
@@ -31,13 +40,29 @@ from sublessor_billing.calls.store import (
     lock_quarantined,
     resolve_quarantined,
 )
-from sublessor_billing.db.connect import MySqlTarget, connect
+from sublessor_billing.ops.audit import DISCARD, REPLAY, record_action
 
-DB_URL_ENV = "USER_PROP_DB_URL"
+# Read by earlier versions of the command; now ignored (with a warning).
+LEGACY_DB_URL_ENV = "USER_PROP_DB_URL"
+_PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"
 
 
 class ReplayRefused(ValueError):
     pass
+
+
+class QuarantineRowMissing(ReplayRefused):
+    pass
+
+
+class AlreadyResolved(ReplayRefused):
+    pass
+
+
+class StillInvalid(ReplayRefused):
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -47,66 +72,94 @@ class ReplayOutcome:
     logged: bool  # False: a call with this call_id was already logged; the first copy stands
 
 
-def replay(conn: Any, quarantine_id: int, corrected: bytes) -> ReplayOutcome:
-    """Log a corrected copy of a quarantined message and mark the row replayed."""
-    parsed = parse_message(corrected, received_at=intake_clock())
-    if isinstance(parsed, Invalid):
-        raise ReplayRefused(
-            f"The corrected body is still invalid: {parsed.reason}. Nothing changed."
-        )
+def replay(
+    conn: Any, quarantine_id: int, corrected: bytes | None = None, *, actor: str | None = None
+) -> ReplayOutcome:
+    """Log a quarantined message (a corrected copy, or the body received) and mark the row replayed."""
+    parsed = None if corrected is None else _valid(corrected, "corrected")
     try:
         with conn.cursor() as cur:
-            _lock_open_row(cur, quarantine_id)
-            logged = insert_calls(cur, [parsed]) == 1
+            stored = _lock_open_row(cur, quarantine_id)
+            call = parsed if parsed is not None else _valid(stored, "received")
+            logged = insert_calls(cur, [call]) == 1
             note = "logged" if logged else "call_id was already logged; first copy stands"
-            resolve_quarantined(
-                cur, quarantine_id, "replayed", f"replayed as call_id {parsed.call_id}: {note}"
+            resolution = f"replayed as call_id {call.call_id}: {note}"
+            resolve_quarantined(cur, quarantine_id, "replayed", resolution)
+            body = "corrected body" if parsed is not None else "body as received"
+            record_action(
+                cur,
+                actor=actor,
+                action=REPLAY,
+                quarantine_id=quarantine_id,
+                detail=f"{resolution} ({body})",
             )
         conn.commit()
     except Exception:
         conn.rollback()
         raise
-    return ReplayOutcome(quarantine_id, parsed.call_id, logged)
+    return ReplayOutcome(quarantine_id, call.call_id, logged)
 
 
-def discard(conn: Any, quarantine_id: int, reason: str) -> None:
+def discard(conn: Any, quarantine_id: int, reason: str, *, actor: str | None = None) -> None:
     """Mark a quarantined message as deliberately not logged."""
     try:
         with conn.cursor() as cur:
             _lock_open_row(cur, quarantine_id)
             resolve_quarantined(cur, quarantine_id, "discarded", reason)
+            record_action(
+                cur, actor=actor, action=DISCARD, quarantine_id=quarantine_id, detail=reason
+            )
         conn.commit()
     except Exception:
         conn.rollback()
         raise
 
 
+def _valid(body: bytes, which: str):
+    parsed = parse_message(body, received_at=intake_clock())
+    if isinstance(parsed, Invalid):
+        raise StillInvalid(
+            f"The {which} body is still invalid: {parsed.reason}. Nothing changed.", parsed.reason
+        )
+    return parsed
+
+
 def _lock_open_row(cur: Any, quarantine_id: int) -> bytes:
     found = lock_quarantined(cur, quarantine_id)
     if found is None:
-        raise ReplayRefused(f"No call400_quarantine row with id {quarantine_id}; see `list`.")
+        raise QuarantineRowMissing(
+            f"No call400_quarantine row with id {quarantine_id}; see `list`."
+        )
     status, body = found
     if status != "quarantined":
-        raise ReplayRefused(f"call400_quarantine row {quarantine_id} is already {status}.")
+        raise AlreadyResolved(f"call400_quarantine row {quarantine_id} is already {status}.")
     return body
 
 
-def target_from_url(url: str) -> MySqlTarget:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("mysql", "mariadb") or not parsed.path.strip("/"):
-        raise SystemExit(f"{DB_URL_ENV} must look like mysql://user:password@host:3306/database")
-    return MySqlTarget(
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=unquote(parsed.username or "root"),
-        password=unquote(parsed.password or ""),
-        database=parsed.path.strip("/"),
-    )
+def _open_user_prop_db(conn_id: str) -> Any:
+    """The Airflow connection ``conn_id`` through the project's hook (migrations applied)."""
+    # Like `airflow connections get`: a command run on an Airflow host also reads the
+    # connections kept in the metadata database, not only environment and secrets backends.
+    before = os.environ.get(_PROCESS_CONTEXT)
+    os.environ[_PROCESS_CONTEXT] = "server"
+    try:
+        # Airflow logs to stdout while it loads; stdout is this command's output (`show`).
+        with contextlib.redirect_stdout(sys.stderr):
+            from sublessor_airflow.hooks.mysql import user_prop_db
+
+            return user_prop_db(conn_id)
+    finally:
+        if before is None:
+            del os.environ[_PROCESS_CONTEXT]
+        else:
+            os.environ[_PROCESS_CONTEXT] = before
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sublessor_billing.calls.quarantine")
-    parser.add_argument("--db", default=os.environ.get(DB_URL_ENV), help=f"default ${DB_URL_ENV}")
+    parser.add_argument(
+        "--conn-id", default="user_prop_db", help="Airflow connection of user_prop_db"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list")
     listing.add_argument("--status", default="quarantined")
@@ -114,16 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("show").add_argument("id", type=int)
     replaying = sub.add_parser("replay")
     replaying.add_argument("id", type=int)
-    replaying.add_argument("--body", required=True, help="file holding the corrected JSON")
+    replaying.add_argument(
+        "--body", help="file holding the corrected JSON (default: replay the body as received)"
+    )
     discarding = sub.add_parser("discard")
     discarding.add_argument("id", type=int)
     discarding.add_argument("--reason", required=True)
     sub.add_parser("held").add_argument("--limit", type=int, default=100)
     sub.add_parser("release").add_argument("id", type=int, help="the call log id (see `held`)")
     args = parser.parse_args(argv)
-    if not args.db:
-        parser.error(f"give --db or set {DB_URL_ENV}")
-    conn = connect(target_from_url(args.db))
+    if os.environ.get(LEGACY_DB_URL_ENV):
+        print(
+            f"{LEGACY_DB_URL_ENV} is no longer read: this command uses the Airflow connection "
+            f"{args.conn_id!r}, like the DAGs and the Billing page. Unset it.",
+            file=sys.stderr,
+        )
+    conn = _open_user_prop_db(args.conn_id)
     try:
         return _run(conn, args)
     except ReplayRefused as exc:
@@ -152,14 +211,17 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(body)
         return 0
     if args.command == "replay":
-        with open(args.body, "rb") as handle:
-            outcome = replay(conn, args.id, handle.read())
+        corrected = None
+        if args.body:
+            with open(args.body, "rb") as handle:
+                corrected = handle.read()
+        outcome = replay(conn, args.id, corrected, actor=_cli_actor())
         state = "logged" if outcome.logged else "already logged (first copy stands)"
         print(f"Quarantine row {outcome.quarantine_id} replayed: call_id {outcome.call_id} {state}")
         return 0
     if args.command in ("held", "release"):
         return _held(conn, args)
-    discard(conn, args.id, args.reason)
+    discard(conn, args.id, args.reason, actor=_cli_actor())
     print(f"Quarantine row {args.id} discarded")
     return 0
 
@@ -183,10 +245,19 @@ def _held(conn: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in this environment (e.g. a bare container uid)
+        return f"cli:uid {os.getuid()}"
+
+
 def _lock_any(cur: Any, quarantine_id: int) -> bytes:
     found = lock_quarantined(cur, quarantine_id)
     if found is None:
-        raise ReplayRefused(f"No call400_quarantine row with id {quarantine_id}; see `list`.")
+        raise QuarantineRowMissing(
+            f"No call400_quarantine row with id {quarantine_id}; see `list`."
+        )
     return found[1]
 
 

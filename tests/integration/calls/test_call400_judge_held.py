@@ -190,26 +190,25 @@ def test_the_judge_task_fails_once_after_judging_the_rest(call400) -> None:
 
 
 def test_the_operator_lists_and_releases_held_calls_from_the_command_line(
-    user_prop_target, user_prop_conn, capsys
+    user_prop_target, user_prop_conn, airflow_connections, capsys
 ) -> None:
-    from test_call400_quarantine_and_dag import db_url
-
     from sublessor_billing.calls.quarantine import main
+
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
 
     insert_raw(user_prop_conn, "y9999", "9999-12-31 12:00:00", caller="13800138000")
     judge(user_prop_conn)
-    url = db_url(user_prop_target)
-    assert main(["--db", url, "held"]) == 0
+    assert main(["held"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     log_id, call_id, *_rest, reason = line.split("\t")
     assert call_id == "y9999" and "13800138000" not in line and "more than 2 days" in reason
-    assert main(["--db", url, "release", log_id]) == 0
+    assert main(["release", log_id]) == 0
     assert "released" in capsys.readouterr().out
-    assert main(["--db", url, "release", log_id]) == 1
+    assert main(["release", log_id]) == 1
     assert "is not held" in capsys.readouterr().err
     assert judge(user_prop_conn)["held"] == 1  # released unfixed: held again
     with user_prop_conn.cursor() as cur:
         cur.execute("UPDATE sublessor_call_log_201409 SET start_time = %s", (at(0),))
     user_prop_conn.commit()
-    assert main(["--db", url, "release", log_id]) == 0
+    assert main(["release", log_id]) == 0
     assert judge(user_prop_conn)["valid"] == 1

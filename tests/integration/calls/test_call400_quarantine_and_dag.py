@@ -19,42 +19,37 @@ REPO = Path(__file__).resolve().parents[3]
 AIRFLOW = REPO / ".venv" / "bin" / "airflow"
 
 
-def db_url(target) -> str:
-    return f"mysql://{target.user}:{target.password}@{target.host}:{target.port}/{target.database}"
-
-
 def test_list_replay_and_discard(call400, amqp_hook, tmp_path, capsys) -> None:
     call400.publish([call_body("q1", duration="95"), call_body("q2", call_type="vip")])
     conn = call400.db()
     drain(amqp_hook.channel(), call400.queue, conn, max_messages=10, idle_seconds=0.3)
     conn.close()
-    url = db_url(call400.target)
-    assert main(["--db", url, "list"]) == 0
+    assert main(["list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 2 and "duration must be an integer" in listed[0]
     first_id = int(listed[0].split("\t")[0])
 
     still_bad = tmp_path / "bad.json"
     still_bad.write_bytes(call_body("q1", duration=-1))
-    assert main(["--db", url, "replay", str(first_id), "--body", str(still_bad)]) == 1
+    assert main(["replay", str(first_id), "--body", str(still_bad)]) == 1
     assert "still invalid" in capsys.readouterr().err
     assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409") == [(0,)]
 
     fixed = tmp_path / "fixed.json"
     fixed.write_bytes(call_body("q1", duration=95))
-    assert main(["--db", url, "replay", str(first_id), "--body", str(fixed)]) == 0
+    assert main(["replay", str(first_id), "--body", str(fixed)]) == 0
     assert call400.query(
         "SELECT call_id, duration, filter_rule FROM sublessor_call_log_201409"
     ) == [("q1", 95, 0)]
-    assert main(["--db", url, "replay", str(first_id), "--body", str(fixed)]) == 1
+    assert main(["replay", str(first_id), "--body", str(fixed)]) == 1
     assert "already replayed" in capsys.readouterr().err
 
-    assert main(["--db", url, "discard", str(first_id + 1), "--reason", "test traffic"]) == 0
+    assert main(["discard", str(first_id + 1), "--reason", "test traffic"]) == 0
     rows = call400.query("SELECT status, resolution FROM call400_quarantine ORDER BY id")
     assert rows[0][0] == "replayed" and "q1" in rows[0][1]
     assert rows[1] == ("discarded", "test traffic")
     capsys.readouterr()
-    assert main(["--db", url, "list"]) == 0
+    assert main(["list"]) == 0
     assert capsys.readouterr().out == ""
 
 
@@ -66,7 +61,8 @@ def airflow_env(call400) -> dict[str, str]:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
-        PYTHONPATH=str(REPO),
+        # this checkout's packages first, whatever the virtualenv's .pth points at
+        PYTHONPATH=os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)]),
         AIRFLOW_CONN_CALL400_AMQP=json.dumps(call400.amqp_connection()),
         AIRFLOW_CONN_USER_PROP_DB=json.dumps(
             {

@@ -1,0 +1,228 @@
+"""Alert conditions of the billing_alerts DAG and their state (``billing_alert``).
+
+Three alerts, each a row of ``billing_alert`` (locked while it is evaluated):
+
+* ``pending_too_old``: an order has been pending longer than the threshold.
+* ``no_successful_billing_run``: the number of successful call400_billing runs has
+  not grown for the threshold (the row keeps the count and when it last grew).
+* ``quarantine_growth``: messages were quarantined since the last check (the row
+  keeps the newest quarantine id already reported).
+
+A condition alert notifies when it starts firing, again every ``repeat_minutes``
+while it fires, and once when it is resolved. ``evaluate`` updates the rows in
+the caller's transaction and returns the notices; the caller sends them, then
+commits: a crash in between sends a notice twice rather than never.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sublessor_billing.config import Tunable
+from sublessor_billing.ops.clock import shift_of
+
+PENDING_TOO_OLD = "pending_too_old"
+NO_SUCCESSFUL_RUN = "no_successful_billing_run"
+QUARANTINE_GROWTH = "quarantine_growth"
+FIRING = "firing"
+RESOLVED = "resolved"
+
+# Variables of the billing_alerts DAG (read by its task).
+PENDING_MINUTES = Tunable(
+    "billing_alert_pending_minutes", 30, "minutes an order may stay pending before an alert"
+)
+NO_SUCCESS_MINUTES = Tunable(
+    "billing_alert_no_success_minutes",
+    15,
+    "minutes without a successful call400_billing run before an alert",
+)
+REPEAT_MINUTES = Tunable(
+    "billing_alert_repeat_minutes", 60, "minutes between two notices of an alert still firing"
+)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    pending_minutes: int
+    no_success_minutes: int
+    repeat_minutes: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    alert: str
+    state: str
+    summary: str
+    details: dict = field(default_factory=dict)
+
+    def payload(self) -> dict:
+        return {
+            "alert": self.alert,
+            "state": self.state,
+            "dedup_key": self.alert,
+            "summary": self.summary,
+            **self.details,
+        }
+
+
+@dataclass
+class _Row:
+    name: str
+    active: bool
+    since: datetime | None
+    notified_at: datetime | None
+    value: int | None
+
+
+def evaluate(cur: Any, settings: AlertSettings, *, successful_runs: int) -> list[Notice]:
+    """Bring every alert row up to date; return what must be notified (not committed)."""
+    cur.execute("SELECT NOW(3)")
+    now = cur.fetchone()[0]
+    notices = [
+        *_pending(cur, now, settings),
+        *_no_successful_run(cur, now, settings, successful_runs),
+        *_quarantine_growth(cur, now),
+    ]
+    return notices
+
+
+def active_alerts(cur: Any) -> list[dict]:
+    """The alerts firing now (for the page)."""
+    cur.execute(
+        "SELECT name, since, notified_at, detail FROM billing_alert WHERE active = 1 ORDER BY name"
+    )
+    keys = ("name", "since", "notified_at", "detail")
+    return [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
+
+
+def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
+    row = _lock(cur, PENDING_TOO_OLD)
+    cur.execute(
+        "SELECT COUNT(*), MIN(id), TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
+        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
+    )
+    count, oldest_id, age = cur.fetchone()
+    firing = age is not None and int(age) >= settings.pending_minutes * 60
+    details = {
+        "pending_orders": int(count),
+        "oldest_order_id": oldest_id,
+        "oldest_age_seconds": int(age) if age is not None else None,
+        "threshold_minutes": settings.pending_minutes,
+    }
+    summary = (
+        f"{count} order(s) pending; the oldest, order {oldest_id}, for {int(age or 0) // 60} min"
+        f" (threshold {settings.pending_minutes} min): see docs/payments.md"
+        " 'A pending row that stays stuck'"
+        if firing
+        else f"no order pending longer than {settings.pending_minutes} min"
+    )
+    return _condition(cur, row, now, settings, firing, summary, details)
+
+
+def _no_successful_run(
+    cur: Any, now: datetime, settings: AlertSettings, successful_runs: int
+) -> list[Notice]:
+    row = _lock(cur, NO_SUCCESSFUL_RUN)
+    if row.value is None or row.value != successful_runs:
+        row.value, row.since = successful_runs, now
+        cur.execute(
+            "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
+            (successful_runs, now, row.name),
+        )
+    quiet = now - row.since
+    firing = quiet >= timedelta(minutes=settings.no_success_minutes)
+    details = {
+        "dag_id": "call400_billing",
+        "successful_runs": successful_runs,
+        # when the count was last seen to grow, in Asia/Shanghai
+        "last_success_seen_by": (row.since + shift_of(cur)).isoformat(sep=" "),
+        "threshold_minutes": settings.no_success_minutes,
+    }
+    summary = (
+        f"no successful call400_billing run for {int(quiet.total_seconds()) // 60} min"
+        f" (threshold {settings.no_success_minutes} min): is it paused, failing or stuck?"
+        if firing
+        else "call400_billing runs succeed again"
+    )
+    # `since` is the watched value's clock here, not the firing start: keep it.
+    return _condition(cur, row, now, settings, firing, summary, details, keep_since=True)
+
+
+def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
+    row = _lock(cur, QUARANTINE_GROWTH)
+    if row.value is None:  # first check: the baseline, nothing to report yet
+        cur.execute("SELECT IFNULL(MAX(id), 0) FROM call400_quarantine")
+        cur.execute(
+            "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
+            (int(cur.fetchone()[0]), now, row.name),
+        )
+        return []
+    cur.execute(
+        "SELECT COUNT(*), MAX(id) FROM call400_quarantine WHERE id > %s AND status = 'quarantined'",
+        (row.value,),
+    )
+    new, newest = cur.fetchone()
+    if not new:
+        cur.execute("UPDATE billing_alert SET active = 0 WHERE name = %s", (row.name,))
+        return []
+    cur.execute(
+        "SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n FROM call400_quarantine"
+        " WHERE id > %s AND status = 'quarantined' GROUP BY r ORDER BY n DESC LIMIT 5",
+        (row.value,),
+    )
+    reasons = {bytes(r).decode("utf-8", "replace"): int(n) for r, n in cur.fetchall()}
+    cur.execute("SELECT COUNT(*) FROM call400_quarantine WHERE status = 'quarantined'")
+    open_rows = int(cur.fetchone()[0])
+    summary = (
+        f"{new} message(s) quarantined since the last check ({open_rows} open): "
+        "see the Billing page"
+    )
+    cur.execute(
+        "UPDATE billing_alert SET active = 1, value = %s, since = %s, notified_at = %s,"
+        " detail = %s WHERE name = %s",
+        (int(newest), now, now, summary[:1024], row.name),
+    )
+    details = {"new": int(new), "open": open_rows, "newest_id": int(newest), "reasons": reasons}
+    return [Notice(QUARANTINE_GROWTH, FIRING, summary, details)]
+
+
+def _condition(
+    cur: Any,
+    row: _Row,
+    now: datetime,
+    settings: AlertSettings,
+    firing: bool,
+    summary: str,
+    details: dict,
+    *,
+    keep_since: bool = False,
+) -> list[Notice]:
+    repeat = timedelta(minutes=settings.repeat_minutes)
+    if firing:
+        due = not row.active or row.notified_at is None or now - row.notified_at >= repeat
+        since = row.since if (keep_since or row.active) else now
+        cur.execute(
+            "UPDATE billing_alert SET active = 1, since = %s, detail = %s,"
+            " notified_at = IF(%s, %s, notified_at) WHERE name = %s",
+            (since, summary[:1024], due, now, row.name),
+        )
+        return [Notice(row.name, FIRING, summary, details)] if due else []
+    if row.active:
+        cur.execute(
+            "UPDATE billing_alert SET active = 0, notified_at = %s, detail = %s WHERE name = %s",
+            (now, summary[:1024], row.name),
+        )
+        return [Notice(row.name, RESOLVED, summary, details)]
+    return []
+
+
+def _lock(cur: Any, name: str) -> _Row:
+    cur.execute("INSERT IGNORE INTO billing_alert (name) VALUES (%s)", (name,))
+    cur.execute(
+        "SELECT active, since, notified_at, value FROM billing_alert WHERE name = %s FOR UPDATE",
+        (name,),
+    )
+    active, since, notified_at, value = cur.fetchone()
+    return _Row(name, bool(active), since, notified_at, None if value is None else int(value))

@@ -1,0 +1,68 @@
+"""Metric values of the billing pipeline, named under one prefix (emitting them is Airflow's job).
+
+Gauges are today's figures (the page's numbers) and the state now; they can be
+sent any number of times. Counters count the calls judged since the previous
+check, by rule, from a cursor in ``job_cursor`` that moves before they are
+sent: a rerun never counts a call twice (a crash between the two loses that
+window's increments instead).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFIX = "sublessor_billing"
+JUDGED_CURSOR = "billing_metrics_judged"
+# A judge transaction commits within seconds; calls judged in the last minute are
+# left to the next window, so one still being committed is not skipped.
+SETTLE_SECONDS = 60
+
+
+def gauges(summary: dict) -> dict[str, float]:
+    """Gauges from ``summary.day_summary`` of today."""
+    values: dict[str, float] = {
+        "calls.today.total": summary["calls"]["total"],
+        "revenue.today_fen": summary["charges"]["revenue_fen"],
+        "pending.count": summary["pending"]["count"],
+        "pending.oldest_age_seconds": summary["pending"]["oldest_age_seconds"] or 0,
+        "quarantine.open": summary["quarantine"]["open"],
+        "offline.today.undelivered": summary["offline"]["undelivered"],
+        "k3.refused": summary["k3_export"]["refused"],
+    }
+    for rule, count in summary["calls"]["by_filter_rule"].items():
+        values[f"calls.today.rule_{rule}"] = count
+    for outcome, figures in summary["charges"]["by_outcome"].items():
+        values[f"charges.today.{outcome}"] = figures["count"]
+    return {f"{PREFIX}.{name}": float(value) for name, value in values.items()}
+
+
+def judged_since_last_check(conn: Any) -> dict[str, int]:
+    """Counter increments: calls judged since the previous call, by rule (committed cursor)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT NOW() - INTERVAL %s SECOND", (SETTLE_SECONDS,)
+        )  # whole seconds, as position_time keeps them
+        end = cur.fetchone()[0]
+        cur.execute(
+            "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE", (JUDGED_CURSOR,)
+        )
+        row = cur.fetchone()
+        start = row[0] if row else None
+        counts: dict[str, int] = {}
+        if start is not None and end > start:
+            # A range of idx_filter_rule (filter_rule, judged_at, ...) per rule value.
+            cur.execute(
+                "SELECT filter_rule, COUNT(*) FROM sublessor_call_log_201409"
+                " WHERE filter_rule IN (1, 2, 3, 4, 5) AND judged_at >= %s AND judged_at < %s"
+                " GROUP BY filter_rule",
+                (start, end),
+            )
+            counts = {f"{PREFIX}.calls.judged.rule_{rule}": int(n) for rule, n in cur.fetchall()}
+        if start is None or end > start:
+            cur.execute(
+                "INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)"
+                " ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)",
+                (JUDGED_CURSOR, end),
+            )
+    conn.commit()
+    return counts

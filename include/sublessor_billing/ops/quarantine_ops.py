@@ -1,0 +1,155 @@
+"""The quarantine as operators see it: open rows newest first, grouped by reason, replay all of a reason.
+
+Every change goes through ``calls.quarantine.replay`` / ``discard``, the code
+path of the command, which records the action in ``billing_ops_action``.
+Reasons are compared byte for byte (the column's collation would treat
+``'VIP'`` and ``'vip'`` as one reason).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from sublessor_billing.calls.quarantine import (
+    AlreadyResolved,
+    QuarantineRowMissing,
+    ReplayOutcome,
+    StillInvalid,
+    replay,
+)
+
+OPEN = "quarantined"
+STATUSES = ("quarantined", "replayed", "discarded")
+PREVIEW_BYTES = 160
+MAX_REPLAY_BATCH = 1000
+
+
+def open_count(cur: Any) -> int:
+    cur.execute("SELECT COUNT(*) FROM call400_quarantine WHERE status = %s", (OPEN,))
+    return int(cur.fetchone()[0])
+
+
+def open_by_reason(cur: Any, *, limit: int = 20) -> list[dict]:
+    """The reasons of the open rows, most frequent first, with their count and newest id."""
+    cur.execute(
+        "SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n, MAX(id) FROM call400_quarantine"
+        " WHERE status = %s GROUP BY r ORDER BY n DESC, MAX(id) DESC LIMIT %s",
+        (OPEN, limit),
+    )
+    return [
+        {"reason": bytes(r).decode("utf-8", "replace"), "count": int(n), "newest_id": int(newest)}
+        for r, n, newest in cur.fetchall()
+    ]
+
+
+def list_rows(
+    cur: Any, *, status: str | None = OPEN, before_id: int | None = None, limit: int = 50
+) -> list[dict]:
+    """Rows newest first (``before_id`` pages further back), with the start of each body."""
+    where, params = [], []
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    if before_id:
+        where.append("id < %s")
+        params.append(before_id)
+    cur.execute(
+        "SELECT id, status, seen_count, received_at, call_id, reason, routing_key,"
+        " LENGTH(raw_body), LEFT(raw_body, %s), resolved_at, resolution FROM call400_quarantine"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY id DESC LIMIT %s",
+        [PREVIEW_BYTES, *params, limit],
+    )
+    keys = (
+        "id", "status", "seen_count", "received_at", "call_id", "reason", "routing_key",
+        "body_length", "body_start", "resolved_at", "resolution",
+    )  # fmt: skip
+    rows = []
+    for row in cur.fetchall():
+        item = dict(zip(keys, row, strict=True))
+        item["body_start"] = bytes(item["body_start"]).decode("utf-8", "replace")
+        rows.append(item)
+    return rows
+
+
+def body(cur: Any, quarantine_id: int) -> dict | None:
+    """The raw body of one row: as text when it is UTF-8, always as base64."""
+    cur.execute("SELECT raw_body FROM call400_quarantine WHERE id = %s", (quarantine_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    raw = bytes(row[0])
+    try:
+        text, utf8 = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, utf8 = raw.decode("utf-8", "replace"), False
+    return {
+        "id": quarantine_id,
+        "length": len(raw),
+        "utf8": utf8,
+        "text": text,
+        "base64": base64.b64encode(raw).decode("ascii"),
+    }
+
+
+@dataclass
+class ReasonReplay:
+    reason: str
+    replayed: list[ReplayOutcome] = field(default_factory=list)
+    still_invalid: dict[int, str] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)  # resolved meanwhile by someone else
+    remaining: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "reason": self.reason,
+            "replayed": len(self.replayed),
+            "logged": sum(1 for o in self.replayed if o.logged),
+            "already_logged": sum(1 for o in self.replayed if not o.logged),
+            "still_invalid": {str(k): v for k, v in self.still_invalid.items()},
+            "skipped": self.skipped,
+            "remaining": self.remaining,
+        }
+
+
+def replay_all_of_reason(
+    conn: Any, reason: str, *, actor: str, limit: int = MAX_REPLAY_BATCH
+) -> ReasonReplay:
+    """Replay the bodies as received of up to ``limit`` open rows with this exact reason.
+
+    Each row is its own transaction (``calls.quarantine.replay``): a body that is
+    still invalid stays quarantined and is reported; the others are logged.
+    ``remaining`` counts the open rows of that reason left afterwards (those still
+    invalid, and any beyond ``limit``).
+    """
+    result = ReasonReplay(reason)
+    for quarantine_id in _open_ids_with_reason(conn, reason, limit):
+        try:
+            result.replayed.append(replay(conn, quarantine_id, actor=actor))
+        except StillInvalid as exc:
+            result.still_invalid[quarantine_id] = exc.reason
+        except (AlreadyResolved, QuarantineRowMissing):
+            result.skipped.append(quarantine_id)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM call400_quarantine WHERE status = %s"
+            " AND reason = CAST(%s AS BINARY)",
+            (OPEN, reason),
+        )
+        result.remaining = int(cur.fetchone()[0])
+    conn.rollback()
+    return result
+
+
+def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM call400_quarantine WHERE status = %s AND reason = CAST(%s AS BINARY)"
+            " ORDER BY id LIMIT %s",
+            (OPEN, reason, max(1, min(limit, MAX_REPLAY_BATCH))),
+        )
+        ids = [int(row[0]) for row in cur.fetchall()]
+    conn.rollback()
+    return ids

@@ -1,0 +1,212 @@
+"""The figures of one day for the Billing page, its API and the metrics (index-backed SQL).
+
+A day is a calendar day in Asia/Shanghai. A call belongs to the day (and hour)
+it was received (``received_at``, seconds after it ended), an order to the day it
+was made (``created_at``: allocated by the charge task, minutes after the call),
+whatever its status now, an offline decision to the day it was made. These are
+the database server's clock: see ``ops.clock`` for how days and times are kept
+in Asia/Shanghai whatever zone the server runs in.
+Accounting, which allocates by the call's ``start_time`` date, may put a call
+received just after midnight on the day before. Pending orders, the quarantine,
+the broker sync and the K3 export are shown as they are now, whatever the day.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sublessor_billing.ops import alerts, quarantine_ops
+from sublessor_billing.ops.clock import Day, in_shanghai
+
+RULES = {
+    0: "not judged yet",
+    1: "valid",
+    2: "not connected",
+    3: "too short",
+    4: "repeat",
+    5: "broker",
+}
+OUTCOMES = ("success", "insufficient", "failed", "pending")
+
+# The day's calls: a range of idx_received (received_at, filter_rule), index only.
+# The day's orders: a range of idx_created (created_at, status, amount), index only.
+# Params: the window's start, then the window (database clock). ORDER BY NULL:
+# MariaDB and MySQL 5.7 would otherwise sort the groups.
+_CALLS_BY_HOUR = (
+    "SELECT FLOOR(TIMESTAMPDIFF(SECOND, %s, received_at) / 3600) AS h, filter_rule, COUNT(*)"
+    " FROM sublessor_call_log_201409 FORCE INDEX (idx_received)"
+    " WHERE received_at >= %s AND received_at < %s GROUP BY h, filter_rule ORDER BY NULL"
+)
+_CHARGES_BY_HOUR = (
+    "SELECT FLOOR(TIMESTAMPDIFF(SECOND, %s, created_at) / 3600) AS h, status, COUNT(*),"
+    " SUM(amount) FROM sublessor_call_payment_log_201409 FORCE INDEX (idx_created)"
+    " WHERE created_at >= %s AND created_at < %s GROUP BY h, status ORDER BY NULL"
+)
+SUMMARY_QUERIES = {"calls_by_hour": _CALLS_BY_HOUR, "charges_by_hour": _CHARGES_BY_HOUR}
+
+
+def hourly_params(day: Day) -> tuple:
+    """The parameters of the two hourly queries."""
+    return (day.db_window[0], *day.db_window)
+
+
+def calls_and_charges(cur: Any, day: Day) -> dict:
+    """Calls per filter_rule, orders per outcome (count, fen), revenue, and the same per hour."""
+    hours = [{"hour": h, "calls": 0, "valid": 0, "charged": 0, "revenue_fen": 0} for h in range(24)]
+    by_rule = dict.fromkeys(RULES, 0)
+    cur.execute(_CALLS_BY_HOUR, hourly_params(day))
+    for hour, rule, count in cur.fetchall():
+        by_rule[int(rule)] = by_rule.get(int(rule), 0) + int(count)
+        hours[int(hour)]["calls"] += int(count)
+        if int(rule) == 1:
+            hours[int(hour)]["valid"] += int(count)
+    outcomes = {name: {"count": 0, "amount_fen": 0} for name in OUTCOMES}
+    cur.execute(_CHARGES_BY_HOUR, hourly_params(day))
+    for hour, status, count, amount in cur.fetchall():
+        slot = outcomes.setdefault(str(status), {"count": 0, "amount_fen": 0})
+        slot["count"] += int(count)
+        slot["amount_fen"] += int(amount or 0)
+        if status == "success":
+            hours[int(hour)]["charged"] += int(count)
+            hours[int(hour)]["revenue_fen"] += int(amount or 0)
+    return {
+        "calls": {
+            "total": sum(by_rule.values()),
+            "valid": by_rule[1],
+            "by_filter_rule": {str(rule): n for rule, n in sorted(by_rule.items())},
+        },
+        "charges": {
+            "orders": sum(o["count"] for o in outcomes.values()),
+            "by_outcome": outcomes,
+            "revenue_fen": outcomes["success"]["amount_fen"],
+        },
+        "hourly": hours,
+    }
+
+
+def pending_orders(cur: Any, *, limit: int = 10) -> dict:
+    """Orders still pending (any day): count, the oldest's age (database clock), the oldest rows."""
+    cur.execute(
+        "SELECT COUNT(*), MIN(created_at), TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
+        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
+    )
+    count, oldest, age = cur.fetchone()
+    cur.execute(
+        "SELECT id, call_id, sublessor_id, amount, attempts, last_error, created_at"
+        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending' ORDER BY id LIMIT %s",
+        (limit,),
+    )
+    keys = (
+        "order_id",
+        "call_id",
+        "sublessor_id",
+        "amount_fen",
+        "attempts",
+        "last_error",
+        "created_at",
+    )
+    return {
+        "count": int(count),
+        "oldest_created_at": oldest,
+        "oldest_age_seconds": int(age) if age is not None else None,
+        "oldest": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
+    }
+
+
+def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
+    """Decisions to take a sublessor's listings offline made that day, delivered or not."""
+    cur.execute(
+        "SELECT status, COUNT(*), COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
+        " WHERE created_at >= %s AND created_at < %s GROUP BY status",
+        day.db_window,
+    )
+    by_status = {str(s): {"decisions": int(n), "sublessors": int(u)} for s, n, u in cur.fetchall()}
+    cur.execute(
+        "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
+        " WHERE created_at >= %s AND created_at < %s",
+        day.db_window,
+    )
+    sublessors = int(cur.fetchone()[0])
+    cur.execute(
+        "SELECT id, sublessor_id, status, offlined, attempts, last_error, trigger_order_id,"
+        " created_at, done_at FROM sublessor_offline_event"
+        " WHERE created_at >= %s AND created_at < %s ORDER BY created_at DESC, id DESC LIMIT %s",
+        (*day.db_window, limit),
+    )
+    keys = (
+        "id", "sublessor_id", "status", "offlined", "attempts", "last_error",
+        "trigger_order_id", "created_at", "done_at",
+    )  # fmt: skip
+    return {
+        "decisions": sum(v["decisions"] for v in by_status.values()),
+        "sublessors": sublessors,
+        "delivered": by_status.get("done", {}).get("decisions", 0),
+        "undelivered": by_status.get("pending", {}).get("decisions", 0),
+        "superseded": by_status.get("superseded", {}).get("decisions", 0),
+        "by_status": by_status,
+        "rows": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
+    }
+
+
+def broker_phone_sync(cur: Any) -> dict:
+    """The sync's high-water (source local time) and its last full resync, from job_cursor."""
+    cur.execute(
+        "SELECT name, position_time, updated_at FROM job_cursor"
+        " WHERE name IN ('broker_phone_sync', 'broker_phone_sync_full')"
+    )
+    rows = {name: (position, updated) for name, position, updated in cur.fetchall()}
+    high_water, cursor_updated = rows.get("broker_phone_sync", (None, None))
+    full_at, _ = rows.get("broker_phone_sync_full", (None, None))
+    return {
+        "high_water": high_water,
+        "cursor_updated_at": cursor_updated,
+        "full_resync_at": full_at,
+    }
+
+
+def k3_export(cur: Any, *, limit: int = 50) -> dict:
+    """Contracts K3 refused (newest first) and creates still in flight."""
+    cur.execute("SELECT state, COUNT(*) FROM k3_contract_export_state GROUP BY state")
+    by_state = {str(s): int(n) for s, n in cur.fetchall()}
+    cur.execute(
+        "SELECT contract_id, contract_no, attempts, last_error, updated_at"
+        " FROM k3_contract_export_state WHERE state = 'refused'"
+        " ORDER BY updated_at DESC LIMIT %s",
+        (limit,),
+    )
+    keys = ("contract_id", "contract_no", "attempts", "last_error", "updated_at")
+    return {
+        "refused": by_state.get("refused", 0),
+        "in_flight": by_state.get("in_flight", 0),
+        "exported": by_state.get("exported", 0),
+        "errors": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
+    }
+
+
+def quarantine(cur: Any, *, limit: int = 50) -> dict:
+    return {
+        "open": quarantine_ops.open_count(cur),
+        "by_reason": quarantine_ops.open_by_reason(cur),
+        "newest": quarantine_ops.list_rows(cur, limit=limit),
+    }
+
+
+def day_summary(conn: Any, day: date) -> dict:
+    """Everything the page shows for ``day``, read in one consistent snapshot."""
+    with conn.cursor() as cur:
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            window = Day(day).on_database_clock(cur)
+            cur.execute("SELECT NOW(3)")
+            summary = {"day": day.isoformat(), "database_time": cur.fetchone()[0]}
+            summary.update(calls_and_charges(cur, window))
+            summary["pending"] = pending_orders(cur)
+            summary["offline"] = offline_decisions(cur, window)
+            summary["quarantine"] = quarantine(cur)
+            summary["broker_phone_sync"] = broker_phone_sync(cur)
+            summary["k3_export"] = k3_export(cur)
+            summary["alerts"] = alerts.active_alerts(cur)
+        finally:
+            conn.rollback()
+    return in_shanghai(summary, window.shift)

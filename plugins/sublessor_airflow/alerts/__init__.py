@@ -1,0 +1,1 @@
+"""Alerts of the billing pipeline: the webhook notifier and the periodic checks."""

@@ -1,0 +1,74 @@
+"""The billing_alerts check: evaluate the alerts, notify, and emit the metrics through Airflow."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from airflow.sdk.observability.stats import Stats
+
+from sublessor_airflow.alerts.notifier import BillingAlertNotifier
+from sublessor_airflow.hooks.mysql import user_prop_db
+from sublessor_airflow.variables import get_int
+from sublessor_billing.ops import alerts, metrics
+from sublessor_billing.ops.clock import today
+from sublessor_billing.ops.summary import day_summary
+
+log = logging.getLogger(__name__)
+
+BILLING_DAG_ID = "call400_billing"
+
+
+def read_settings() -> alerts.AlertSettings:
+    """The alert thresholds from their Variables (inside the task)."""
+    return alerts.AlertSettings(
+        pending_minutes=get_int(alerts.PENDING_MINUTES, minimum=1),
+        no_success_minutes=get_int(alerts.NO_SUCCESS_MINUTES, minimum=1),
+        repeat_minutes=get_int(alerts.REPEAT_MINUTES, minimum=1),
+    )
+
+
+def run_billing_checks(
+    *,
+    successful_runs_of: Callable[[str], int],
+    settings: alerts.AlertSettings | None = None,
+    notifier: BillingAlertNotifier | None = None,
+) -> dict:
+    """One check: metrics out, alert rows updated, notices sent. Returns what it did (XCom).
+
+    ``successful_runs_of(dag_id)`` counts the successful runs of a DAG (in a task:
+    ``ti.get_dr_count(dag_id=..., states=["success"])``).
+    """
+    settings = settings or read_settings()
+    notifier = notifier or BillingAlertNotifier()
+    conn = user_prop_db()
+    try:
+        gauges = metrics.gauges(day_summary(conn, today()))
+        counters = metrics.judged_since_last_check(conn)
+        for name, value in gauges.items():
+            Stats.gauge(name, value)
+        for name, count in counters.items():
+            Stats.incr(name, count)
+        runs = successful_runs_of(BILLING_DAG_ID)
+        with conn.cursor() as cur:
+            notices = alerts.evaluate(cur, settings, successful_runs=runs)
+        sent = 0
+        try:
+            for notice in notices:
+                log.warning("Billing alert %s (%s): %s", notice.alert, notice.state, notice.summary)
+                if notifier.send(notice.payload()):
+                    sent += 1
+                    Stats.incr(f"{metrics.PREFIX}.alerts.{notice.alert}")
+        except Exception:
+            conn.rollback()  # not recorded as notified: the retry sends again
+            raise
+        conn.commit()
+    finally:
+        conn.close()
+    return {
+        "notices": [n.payload() for n in notices],
+        "sent": sent,
+        "gauges": gauges,
+        "counters": counters,
+        "successful_billing_runs": runs,
+    }

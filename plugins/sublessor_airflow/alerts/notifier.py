@@ -1,0 +1,89 @@
+"""Post alerts as JSON to the HTTP connection ``billing_alert_webhook``; nothing when it is not defined.
+
+The connection (type http) holds the whole webhook URL in ``host`` (scheme, host,
+port, path); its extra holds the headers to send (e.g. an ``Authorization``
+token) and optionally ``timeout`` (seconds, default 10). Without the connection
+alerts are off: that is logged once per process, and nothing is sent.
+
+Used as ``on_failure_callback`` of the billing DAGs (a task that failed for good,
+retries exhausted) and by the billing_alerts DAG's checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+log = logging.getLogger(__name__)
+
+ALERT_CONN_ID = "billing_alert_webhook"
+_TIMEOUT_S = 10
+_EXCEPTION_CHARS = 1000
+_reported_missing: set[str] = set()
+
+
+class AlertWebhookError(RuntimeError):
+    pass
+
+
+class BillingAlertNotifier(BaseNotifier):
+    """Send one JSON object per alert to the webhook of ``conn_id``."""
+
+    def __init__(self, *, conn_id: str = ALERT_CONN_ID) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+
+    def notify(self, context: Any) -> None:
+        self.send(task_failure_payload(context))
+
+    def send(self, payload: dict) -> bool:
+        """POST ``payload``; False when alerts are off (no connection), raises when the post fails."""
+        try:
+            conn = BaseHook.get_connection(self.conn_id)
+        except AirflowNotFoundException:
+            if self.conn_id not in _reported_missing:
+                _reported_missing.add(self.conn_id)
+                log.warning(
+                    "Billing alerts are off: Airflow connection %r is not defined (type http, host ="
+                    " the webhook URL); define it to receive alerts. Not sent: %s",
+                    self.conn_id,
+                    payload.get("summary"),
+                )
+            return False
+        timeout = float(conn.extra_dejson.get("timeout", _TIMEOUT_S))
+        try:
+            HttpHook(method="POST", http_conn_id=self.conn_id).run(
+                json=payload, extra_options={"timeout": timeout}
+            )
+        except Exception as exc:
+            raise AlertWebhookError(
+                f"Could not post the alert {payload.get('alert')!r} to the webhook of connection "
+                f"{self.conn_id!r}: {exc}. Check the connection's URL and that the receiver is up."
+            ) from exc
+        return True
+
+
+def task_failure_payload(context: Any) -> dict:
+    """The alert for a task that failed for good, from its Airflow context."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", None)
+    task_id = getattr(ti, "task_id", None)
+    run_id = context.get("run_id") or getattr(ti, "run_id", None)
+    exception = context.get("exception")
+    error = f"{type(exception).__name__}: {exception}" if exception is not None else None
+    return {
+        "alert": "task_failed",
+        "state": "firing",
+        "dedup_key": f"task_failed.{dag_id}.{task_id}",
+        "summary": f"{dag_id}.{task_id} failed in run {run_id}"
+        + (f": {error[:300]}" if error else ""),
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "run_id": run_id,
+        "try_number": getattr(ti, "try_number", None),
+        "exception": error[:_EXCEPTION_CHARS] if error else None,
+    }

@@ -1,0 +1,212 @@
+"""The billing_alerts check against the real database and a real webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+
+import pytest
+from webhook import WebhookReceiver
+
+from sublessor_airflow.alerts import notifier
+from sublessor_airflow.alerts.checks import run_billing_checks
+from sublessor_airflow.alerts.notifier import AlertWebhookError
+from sublessor_billing.ops.alerts import AlertSettings
+from sublessor_billing.ops.clock import TIMEZONE
+
+pytestmark = pytest.mark.integration
+SETTINGS = AlertSettings(pending_minutes=30, no_success_minutes=15, repeat_minutes=60)
+
+
+class RecordingStats:
+    """A metrics backend for Airflow's Stats that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.gauges: dict[str, float] = {}
+        self.counters: Counter = Counter()
+
+    def gauge(self, stat, value, rate=1, delta=False, *, tags=None) -> None:
+        self.gauges[stat] = value
+
+    def incr(self, stat, count=1, rate=1, *, tags=None) -> None:
+        self.counters[stat] += count
+
+    def decr(self, stat, count=1, rate=1, *, tags=None) -> None:
+        self.counters[stat] -= count
+
+
+@pytest.fixture
+def stats(monkeypatch) -> RecordingStats:
+    from airflow.sdk._shared.observability.metrics import stats as sdk_stats
+
+    recorder = RecordingStats()
+    monkeypatch.setattr(sdk_stats, "_factory", lambda: recorder)
+    monkeypatch.setattr(sdk_stats, "_backend", None)
+    monkeypatch.setattr(sdk_stats, "_export_legacy_names", False)
+    return recorder
+
+
+@pytest.fixture
+def billing(user_prop_conn, user_prop_target, airflow_connections):
+    """Today: three calls (two valid), one charged, one pending for 45 minutes; one quarantined."""
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
+    now = datetime.now(TIMEZONE).replace(tzinfo=None)
+    today = now.replace(hour=0, minute=0, second=1)
+    execute(
+        user_prop_conn,
+        "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
+        " start_time, duration, filter_rule, judged_at) VALUES"
+        " ('t1', 1, '1', '400', 1, %s, 60, 1, NOW(3) - INTERVAL 1 HOUR),"
+        " ('t2', 1, '2', '400', 1, %s, 60, 1, NOW(3) - INTERVAL 1 HOUR),"
+        " ('t3', 1, '3', '400', 0, %s, 60, 2, NOW(3) - INTERVAL 1 HOUR)",
+        (today, today, today),
+    )
+    execute(
+        user_prop_conn,
+        "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject,"
+        " status, created_at) VALUES ('t1', 1, 4000, 's', 'success', NOW(3)),"
+        " ('t2', 1, 4000, 's', 'pending', NOW(3) - INTERVAL 45 MINUTE)",
+    )
+    quarantine(user_prop_conn, b"first")
+    return user_prop_conn
+
+
+def execute(conn, sql: str, params=()) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+    conn.commit()
+
+
+def quarantine(conn, body: bytes) -> None:
+    execute(
+        conn,
+        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason) VALUES (SHA2(%s, 256), %s,"
+        " 'body is not JSON')",
+        (body, body),
+    )
+
+
+def test_alerts_fire_once_repeat_never_early_resolve_and_metrics_go_out(
+    billing, airflow_connections, stats
+):
+    runs = {"call400_billing": 5}
+
+    def check() -> dict:
+        return run_billing_checks(successful_runs_of=runs.__getitem__, settings=SETTINGS)
+
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection(**{"X-Alert-Token": "s3cret"}))
+
+        first = check()
+        assert hook.alerts() == [("pending_too_old", "firing")]
+        assert hook.received[0]["oldest_age_seconds"] >= 45 * 60
+        assert hook.headers[0]["X-Alert-Token"] == "s3cret"
+        assert first["sent"] == 1
+        assert {
+            name: stats.gauges[f"sublessor_billing.{name}"]
+            for name in (
+                "calls.today.total", "calls.today.rule_1", "calls.today.rule_2",
+                "charges.today.success", "revenue.today_fen",
+                "pending.count", "quarantine.open",
+            )
+        } == {
+            "calls.today.total": 3, "calls.today.rule_1": 2, "calls.today.rule_2": 1,
+            "charges.today.success": 1, "revenue.today_fen": 4000,
+            "pending.count": 1, "quarantine.open": 1,
+        }  # fmt: skip
+        assert stats.gauges["sublessor_billing.pending.oldest_age_seconds"] >= 45 * 60
+
+        check()  # nothing new: a firing alert is not repeated before repeat_minutes
+        assert len(hook.received) == 1
+
+        quarantine(billing, b"second")
+        quarantine(billing, b"third")
+        check()
+        assert hook.alerts()[1:] == [("quarantine_growth", "firing")]
+        assert (hook.received[1]["new"], hook.received[1]["open"]) == (2, 3)
+
+        execute(billing, "UPDATE sublessor_call_payment_log_201409 SET status = 'success'")
+        check()
+        assert hook.alerts()[2:] == [("pending_too_old", "resolved")]
+
+        # No successful call400_billing run since the count was last seen to grow, 20 min ago.
+        execute(
+            billing,
+            "UPDATE billing_alert SET since = NOW(3) - INTERVAL 20 MINUTE"
+            " WHERE name = 'no_successful_billing_run'",
+        )
+        check()
+        assert hook.alerts()[3:] == [("no_successful_billing_run", "firing")]
+        runs["call400_billing"] = 6
+        check()
+        assert hook.alerts()[4:] == [("no_successful_billing_run", "resolved")]
+    assert stats.counters["sublessor_billing.alerts.pending_too_old"] == 2
+
+
+def test_judged_calls_are_counted_once_per_window(billing, stats):
+    run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)
+    assert not [name for name in stats.counters if ".calls.judged." in name]  # first: cursor only
+    execute(
+        billing,
+        "UPDATE job_cursor SET position_time = NOW() - INTERVAL 10 MINUTE"
+        " WHERE name = 'billing_metrics_judged'",
+    )
+    execute(
+        billing,
+        "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
+        " start_time, duration, filter_rule, judged_at) VALUES"
+        " ('j1', 1, '1', '400', 1, NOW(), 60, 1, NOW(3) - INTERVAL 5 MINUTE),"
+        " ('j2', 1, '2', '400', 1, NOW(), 60, 1, NOW(3) - INTERVAL 4 MINUTE),"
+        " ('j3', 1, '3', '400', 1, NOW(), 60, 4, NOW(3) - INTERVAL 3 MINUTE),"
+        " ('j4', 1, '4', '400', 1, NOW(), 60, 1, NOW(3))",  # still settling: next window
+    )
+    run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)
+    run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)  # a rerun
+    assert {k: v for k, v in stats.counters.items() if ".calls.judged." in k} == {
+        "sublessor_billing.calls.judged.rule_1": 2,
+        "sublessor_billing.calls.judged.rule_4": 1,
+    }
+
+
+def test_a_webhook_that_fails_fails_the_check_and_the_retry_sends_it(
+    billing, airflow_connections, stats
+):
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        hook.status = 500
+        with pytest.raises(AlertWebhookError, match="billing_alert_webhook"):
+            run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)
+        hook.status = 200
+        run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)
+    assert hook.alerts() == [("pending_too_old", "firing")]
+
+
+def test_without_the_webhook_connection_alerts_are_off_and_said_once(
+    billing, stats, caplog, monkeypatch
+):
+    monkeypatch.setattr(notifier, "_reported_missing", set())
+    caplog.set_level(logging.WARNING)
+    first = run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)
+    execute(billing, "UPDATE billing_alert SET notified_at = NOW(3) - INTERVAL 2 HOUR")
+    second = run_billing_checks(successful_runs_of=lambda dag_id: 0, settings=SETTINGS)
+    assert [n["alert"] for n in first["notices"]] == ["pending_too_old"]
+    assert [n["alert"] for n in second["notices"]] == ["pending_too_old"]  # repeat was due
+    assert first["sent"] == second["sent"] == 0
+    off = [r for r in caplog.records if "Billing alerts are off" in r.getMessage()]
+    assert len(off) == 1
+    assert stats.gauges["sublessor_billing.pending.count"] == 1  # metrics go out regardless
+
+
+def test_the_failure_payload_names_the_task_and_its_error():
+    class Ti:
+        dag_id, task_id, run_id, try_number = "k3_contract_export", "export_contracts", "r1", 4
+
+    payload = notifier.task_failure_payload(
+        {"ti": Ti(), "run_id": "r1", "exception": RuntimeError("K3 refused HT-1")}
+    )
+    assert payload["summary"] == (
+        "k3_contract_export.export_contracts failed in run r1: RuntimeError: K3 refused HT-1"
+    )
+    assert (payload["alert"], payload["try_number"]) == ("task_failed", 4)
+    assert payload["dedup_key"] == "task_failed.k3_contract_export.export_contracts"

@@ -1,0 +1,119 @@
+"""Quarantine actions: the command's replay/discard path, replay all of a reason, the action record."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import pytest
+
+from sublessor_billing.calls.quarantine import AlreadyResolved, StillInvalid, discard, main, replay
+from sublessor_billing.ops.quarantine_ops import list_rows, open_by_reason, replay_all_of_reason
+
+pytestmark = pytest.mark.integration
+
+
+def message(call_id: str, **changes) -> bytes:
+    body = {
+        "call_id": call_id, "sublessor_id": 10086, "caller": "13800138000",
+        "called": "4008123456", "status": 1, "start_time": "2026-03-01 10:15:02", "duration": 95,
+    }  # fmt: skip
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+def quarantine(conn, rows: list[tuple[bytes, str]]) -> list[int]:
+    ids = []
+    with conn.cursor() as cur:
+        for body, reason in rows:
+            cur.execute(
+                "INSERT INTO call400_quarantine (body_sha256, raw_body, reason)"
+                " VALUES (SHA2(%s, 256), %s, %s)",
+                (body, body, reason),
+            )
+            ids.append(cur.lastrowid)
+    conn.commit()
+    return ids
+
+
+def fetch(conn, sql: str, params=()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = list(cur.fetchall())
+    conn.rollback()
+    return rows
+
+
+def test_replay_of_the_body_as_received_is_logged_and_recorded(user_prop_conn) -> None:
+    [first, second] = quarantine(
+        user_prop_conn,
+        [(message("r-1"), "the call log refused it: lock wait"), (message("r-2", status="1"), "status must be an integer, got string")],
+    )  # fmt: skip
+    outcome = replay(user_prop_conn, first, actor="alice")
+    assert (outcome.call_id, outcome.logged) == ("r-1", True)
+    with pytest.raises(
+        StillInvalid, match="received body is still invalid: status must be an integer"
+    ):
+        replay(user_prop_conn, second, actor="alice")
+    with pytest.raises(AlreadyResolved):
+        replay(user_prop_conn, first, actor="alice")
+    discard(user_prop_conn, second, "sender fixed, resent as r-2b", actor="bob")
+
+    assert fetch(user_prop_conn, "SELECT call_id, filter_rule FROM sublessor_call_log_201409") == [
+        ("r-1", 0)
+    ]
+    assert fetch(
+        user_prop_conn,
+        "SELECT actor, action, quarantine_id, detail FROM billing_ops_action ORDER BY id",
+    ) == [
+        ("alice", "replay", first, "replayed as call_id r-1: logged (body as received)"),
+        ("bob", "discard", second, "sender fixed, resent as r-2b"),
+    ]
+
+
+def test_replay_all_of_a_reason_takes_that_exact_reason_only(user_prop_conn) -> None:
+    upper = "call_type 'VIP' is not one of normal, callback"
+    lower = "call_type 'vip' is not one of normal, callback"  # equal under the column's collation
+    ids = quarantine(
+        user_prop_conn,
+        [
+            (message("a-1"), upper),
+            (message("a-2"), upper),
+            (b"still not json", upper),
+            (message("b-1"), lower),
+        ],
+    )
+    assert {r["reason"]: r["count"] for r in open_by_reason(_cur(user_prop_conn))} == {
+        upper: 3,
+        lower: 1,
+    }
+    result = replay_all_of_reason(user_prop_conn, upper, actor="carol").as_dict()
+    assert result["replayed"] == 2 and result["logged"] == 2
+    assert result["still_invalid"] == {
+        str(ids[2]): "body is not JSON: Expecting value: line 1 column 1 (char 0)"
+    }
+    assert result["remaining"] == 1
+    assert [r["id"] for r in list_rows(_cur(user_prop_conn))] == [ids[3], ids[2]]
+    assert fetch(
+        user_prop_conn, "SELECT call_id FROM sublessor_call_log_201409 ORDER BY call_id"
+    ) == [("a-1",), ("a-2",)]
+    assert fetch(
+        user_prop_conn, "SELECT COUNT(*) FROM billing_ops_action WHERE actor = 'carol'"
+    ) == [(2,)]
+
+
+def test_the_command_records_the_os_user_and_reads_the_airflow_connection(
+    user_prop_conn, user_prop_target, airflow_connections, capsys
+) -> None:
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
+    [row] = quarantine(user_prop_conn, [(message("c-1"), "the call log refused it: deadlock")])
+    assert main(["replay", str(row)]) == 0
+    assert "call_id c-1 logged" in capsys.readouterr().out
+    assert fetch(user_prop_conn, "SELECT actor FROM billing_ops_action") == [
+        (f"cli:{getpass.getuser()}",)
+    ]
+
+
+def _cur(conn):
+    conn.rollback()
+    return conn.cursor()

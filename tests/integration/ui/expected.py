@@ -1,0 +1,119 @@
+"""What the Billing page must show for a day, computed by the test's own SQL (not the page's)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+# Asia/Shanghai time as the database server's clock writes it
+DB_CLOCK = "CONVERT_TZ(%s, '+08:00', @@session.time_zone)"
+
+
+def rows(conn, sql: str, params=()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        found = list(cur.fetchall())
+    conn.rollback()
+    return found
+
+
+def figures(conn, day: date) -> dict[str, str]:
+    """``data-metric`` name -> the value the page must carry (as text)."""
+    lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    received_in_day = f"received_at >= {DB_CLOCK} AND received_at < {DB_CLOCK}"
+    by_rule = dict(
+        rows(
+            conn,
+            f"SELECT filter_rule, COUNT(*) FROM sublessor_call_log_201409 WHERE {received_in_day}"
+            " GROUP BY 1",
+            (lo, hi),
+        )
+    )
+    made_in_day = f"created_at >= {DB_CLOCK} AND created_at < {DB_CLOCK}"
+    charges = {
+        status: (n, amount)
+        for status, n, amount in rows(
+            conn,
+            "SELECT status, COUNT(*), SUM(amount) FROM sublessor_call_payment_log_201409"
+            f" WHERE {made_in_day} GROUP BY status",
+            (lo, hi),
+        )
+    }
+    offline = dict(
+        rows(
+            conn,
+            f"SELECT status, COUNT(*) FROM sublessor_offline_event WHERE {made_in_day}"
+            " GROUP BY status",
+            (lo, hi),
+        )
+    )
+    [(offline_sublessors,)] = rows(
+        conn,
+        f"SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event WHERE {made_in_day}",
+        (lo, hi),
+    )
+    [(pending,)] = rows(
+        conn, "SELECT COUNT(*) FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
+    )
+    [(open_rows,)] = rows(
+        conn, "SELECT COUNT(*) FROM call400_quarantine WHERE status = 'quarantined'"
+    )
+    k3 = dict(rows(conn, "SELECT state, COUNT(*) FROM k3_contract_export_state GROUP BY state"))
+    [(high_water,)] = rows(
+        conn, "SELECT position_time FROM job_cursor WHERE name = 'broker_phone_sync'"
+    )
+    expected = {
+        "calls.total": sum(by_rule.values()),
+        "calls.valid": by_rule.get(1, 0),
+        "charges.success": charges.get("success", (0, 0))[0],
+        "charges.orders": sum(n for n, _ in charges.values()),
+        "charges.revenue_fen": int(charges.get("success", (0, 0))[1] or 0),
+        "pending.count": pending,
+        "offline.sublessors": offline_sublessors,
+        "offline.delivered": offline.get("done", 0),
+        "offline.undelivered": offline.get("pending", 0),
+        "quarantine.open": open_rows,
+        "quarantine.open.section": open_rows,
+        "k3.refused": k3.get("refused", 0),
+        "k3.in_flight": k3.get("in_flight", 0),
+        "broker.high_water": high_water.isoformat(sep=" ", timespec="seconds"),
+    }
+    for rule in range(6):
+        expected[f"calls.rule.{rule}"] = by_rule.get(rule, 0)
+    for status in ("success", "insufficient", "failed", "pending"):
+        n, amount = charges.get(status, (0, 0))
+        expected[f"charges.{status}.count"] = n
+        expected[f"charges.{status}.amount_fen"] = int(amount or 0)
+    return {name: str(value) for name, value in expected.items()}
+
+
+def hourly(conn, day: date) -> dict[tuple[int, str], int]:
+    """(hour, series) -> calls received in that hour ('calls'), successful orders made in it ('charged')."""
+    lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    found = {(h, s): 0 for h in range(24) for s in ("calls", "charged")}
+    for hour, n in rows(
+        conn,
+        "SELECT HOUR(CONVERT_TZ(received_at, @@session.time_zone, '+08:00')), COUNT(*)"
+        " FROM sublessor_call_log_201409"
+        f" WHERE received_at >= {DB_CLOCK} AND received_at < {DB_CLOCK} GROUP BY 1",
+        (lo, hi),
+    ):
+        found[(hour, "calls")] = n
+    for hour, n in rows(
+        conn,
+        f"SELECT HOUR(CONVERT_TZ(created_at, @@session.time_zone, '+08:00')), COUNT(*)"
+        " FROM sublessor_call_payment_log_201409"
+        f" WHERE status = 'success' AND created_at >= {DB_CLOCK} AND created_at < {DB_CLOCK}"
+        " GROUP BY 1",
+        (lo, hi),
+    ):
+        found[(hour, "charged")] = n
+    return found
+
+
+def oldest_pending_age(conn) -> int:
+    [(age,)] = rows(
+        conn,
+        "SELECT TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
+        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'",
+    )
+    return int(age)
