@@ -5,13 +5,16 @@
     python -m sublessor_billing.calls.quarantine show ID            # raw body to stdout
     python -m sublessor_billing.calls.quarantine replay ID --body corrected.json
     python -m sublessor_billing.calls.quarantine discard ID --reason "test message"
-    python -m sublessor_billing.calls.quarantine held               # calls the judge holds
+    python -m sublessor_billing.calls.quarantine held [--limit 100] # calls the judge holds
     python -m sublessor_billing.calls.quarantine release LOG_ID     # after fixing the row
+    python -m sublessor_billing.calls.quarantine release --reason-prefix "the judge failed" --yes
+    python -m sublessor_billing.calls.quarantine release --all --yes
 
 A replay validates the corrected body exactly like intake does, logs it
 (unjudged: the next run of call400_billing judges and charges it) and marks
 the quarantine row replayed, in one transaction. A held call is already logged
-but could not be judged (calls.held): fix its row, then release it.
+but could not be judged (calls.held): fix its row, then release it. A bulk
+release without ``--yes`` only says how many calls it would release.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sublessor_billing.calls.held import held_calls, release
+from sublessor_billing.calls.held import count_held, held_calls, release, release_all
 from sublessor_billing.calls.message import Invalid, intake_clock, parse_message
 from sublessor_billing.calls.store import (
     insert_calls,
@@ -119,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     discarding.add_argument("id", type=int)
     discarding.add_argument("--reason", required=True)
     sub.add_parser("held").add_argument("--limit", type=int, default=100)
-    sub.add_parser("release").add_argument("id", type=int, help="the call log id (see `held`)")
+    releasing = sub.add_parser("release")
+    which = releasing.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", type=int, nargs="?", help="the call log id (see `held`)")
+    which.add_argument("--reason-prefix", help="every held call whose reason starts so")
+    which.add_argument("--all", action="store_true", help="every held call")
+    releasing.add_argument("--yes", action="store_true", help="confirm a bulk release")
     args = parser.parse_args(argv)
     if not args.db:
         parser.error(f"give --db or set {DB_URL_ENV}")
@@ -165,21 +173,51 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
 
 
 def _held(conn: Any, args: argparse.Namespace) -> int:
+    if args.command == "held":
+        with conn.cursor() as cur:
+            rows = held_calls(cur, limit=args.limit)
+            total = count_held(cur)
+        conn.rollback()
+        for row in rows:
+            print(
+                f"{row['id']}\t{row['call_id']}\tsublessor {row['sublessor_id']}\t"
+                f"caller {row['caller']}\tstart {row['start_time']}\t"
+                f"held {row['held_at']} ({row['held_count']}x)\t{row['reason']}"
+            )
+        if total > len(rows):
+            print(
+                f"{total} calls are held; the oldest {len(rows)} are shown (--limit)",
+                file=sys.stderr,
+            )
+        return 0
+    if args.id is not None:
+        with conn.cursor() as cur:
+            released = release(cur, args.id)
+        conn.commit()
+        if not released:
+            raise ReplayRefused(f"Call log id {args.id} is not held; see `held`.")
+        print(f"Call log id {args.id} released: the next call400_billing run judges it")
+        return 0
+    return _release_many(conn, None if args.all else args.reason_prefix, args.yes)
+
+
+def _release_many(conn: Any, reason_prefix: str | None, confirmed: bool) -> int:
+    which = (
+        "held calls"
+        if reason_prefix is None
+        else f"held calls whose reason starts {reason_prefix!r}"
+    )
     with conn.cursor() as cur:
-        if args.command == "held":
-            for row in held_calls(cur, limit=args.limit):
-                print(
-                    f"{row['id']}\t{row['call_id']}\tsublessor {row['sublessor_id']}\t"
-                    f"caller {row['caller']}\tstart {row['start_time']}\t"
-                    f"held {row['held_at']}\t{row['reason']}"
-                )
+        if not confirmed:
+            found = count_held(cur, reason_prefix=reason_prefix)
             conn.rollback()
-            return 0
-        released = release(cur, args.id)
+            raise ReplayRefused(
+                f"{found} {which} would be released (judged by the next call400_billing run, "
+                "and charged if valid). Nothing changed; add --yes to release them."
+            )
+        released = release_all(cur, reason_prefix=reason_prefix)
     conn.commit()
-    if not released:
-        raise ReplayRefused(f"Call log id {args.id} is not held; see `held`.")
-    print(f"Call log id {args.id} released: the next call400_billing run judges it")
+    print(f"{released} {which} released: the next call400_billing run judges them")
     return 0
 
 
