@@ -57,10 +57,10 @@ SELECT
   MAX(IF(TABLE_NAME = 'sublessor_call_log_201409' AND COLUMN_NAME = 'call_id', CHARACTER_MAXIMUM_LENGTH, 0)),
   MAX(IF(TABLE_NAME = 'sublessor_call_payment_log_201409' AND COLUMN_NAME = 'call_id', CHARACTER_MAXIMUM_LENGTH, 0)),
   MAX(IF(TABLE_NAME = 'call400_quarantine' AND COLUMN_NAME = 'call_id', CHARACTER_MAXIMUM_LENGTH, 0))
-INTO @log_held_reason, @log_held_count, @log_width, @payment_width, @quarantine_width
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE()
-  AND TABLE_NAME IN ('sublessor_call_log_201409', 'sublessor_call_payment_log_201409', 'call400_quarantine');
+  AND TABLE_NAME IN ('sublessor_call_log_201409', 'sublessor_call_payment_log_201409', 'call400_quarantine')
+INTO @log_held_reason, @log_held_count, @log_width, @payment_width, @quarantine_width;
 SELECT
   (SELECT COUNT(*) FROM (SELECT 1 FROM sublessor_call_log_201409 LIMIT 100001) r) > 100000,
   (SELECT COUNT(*) FROM (SELECT 1 FROM sublessor_call_payment_log_201409 LIMIT 100001) r) > 100000,
