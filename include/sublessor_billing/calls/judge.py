@@ -35,6 +35,7 @@ from sublessor_billing.calls.verdicts import (
     write_rules,
 )
 from sublessor_billing.db.named_lock import LockTimeout, named_lock
+from sublessor_billing.phone import mask_numbers
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def judge_pending(
                 log.warning(
                     "Judging a batch failed (%s: %s); judging its calls one by one",
                     exc_name(exc),
-                    exc,
+                    mask_numbers(str(exc)),
                 )
                 done = judge_singly(conn, **options, batch_size=batch_size)
             if not done:
@@ -112,7 +113,8 @@ def _warn_held(held_total: int, oldest: list[dict]) -> None:
         held_total,
         "; ".join(
             f"call_id {c['call_id']!r} (call log id {c['id']}, sublessor {c['sublessor_id']}, "
-            f"caller {c['caller']}, held {c['held_count']}x, last {c['held_at']}: {c['reason']})"
+            f"caller {c['caller']}, held {c['held_count']}x, last {c['held_at']}: "
+            f"{mask_numbers(c['reason'])})"
             for c in oldest
         ),
     )

@@ -34,6 +34,7 @@ from sublessor_billing.calls.verdicts import (
     server_now,
     write_rules,
 )
+from sublessor_billing.phone import mask_numbers
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def retry_held(conn: Any, *, short_threshold: int, repeat_window: int) -> Counte
                     "Held call (call log id %s) failed again on a retry (%s: %s); it stays held",
                     call.id,
                     exc_name(failure),
-                    failure,
+                    mask_numbers(str(failure)),
                 )
         conn.commit()
     except BaseException:
@@ -126,7 +127,7 @@ def hold_and_report(cur: Any, reasons: dict[int, str]) -> int:
             call["id"],
             call["sublessor_id"],
             call["caller"],
-            call["reason"],
+            mask_numbers(call["reason"]),
             "a retry succeeds or an operator releases it"
             if retried
             else "an operator fixes the row and releases it",
@@ -154,7 +155,8 @@ def _fault(failures: dict[int, BaseException], batch: int) -> JudgeFault:
     log_id, first = next(iter(failures.items()))
     return JudgeFault(
         f"Judging failed for {len(failures)}{'+' if len(failures) > FAULT_CALLS else ''} of the "
-        f"{batch} calls of a batch (call log id {log_id}: {exc_name(first)}: {first}). More "
+        f"{batch} calls of a batch (call log id {log_id}: {exc_name(first)}: "
+        f"{mask_numbers(str(first))}). More "
         f"than {FAULT_CALLS} calls or {FAULT_SHARE:.0%} of a batch failing is a fault of the "
         "judge or the database, not of the calls: nothing was held or judged in this batch. "
         "Fix the cause; the task retries."

@@ -9,6 +9,7 @@ from call400_fixtures import call_body
 from test_call400_judge import at, judge, log_calls, rules
 from test_call400_judge_held import fail_on, filler, hold_state, insert_raw, log_ids
 
+from sublessor_billing.calls import verdicts
 from sublessor_billing.calls.held import count_held
 from sublessor_billing.calls.singly import JudgeFault
 
@@ -124,3 +125,26 @@ def test_retries_stop_after_eight_and_a_start_time_hold_is_never_retried(
     assert (again["held_retried"], again["held_total"]) == (0, 2)
     assert held_count(user_prop_conn, "y9999") == 1
     assert set(hold_state(user_prop_conn)) == {"poison", "y9999"}
+
+
+def test_a_phone_number_in_the_error_is_masked_in_every_log_line(
+    user_prop_conn, monkeypatch, caplog
+) -> None:
+    log_calls(user_prop_conn, filler(100))
+    log_calls(user_prop_conn, [call_body("poison", caller="13900000004", start_time=at(1))])
+    (poison,) = log_ids(user_prop_conn, "poison")
+
+    def failing(candidates, *args, **kwargs):
+        if any(c.id == poison for c in candidates):
+            raise KeyError("13900000004")
+        return real(candidates, *args, **kwargs)
+
+    real = verdicts.judge_calls
+    monkeypatch.setattr(verdicts, "judge_calls", failing)
+    caplog.set_level(logging.INFO)
+    judge(user_prop_conn, batch_size=5000)
+    age_hold(user_prop_conn, "poison", 5)
+    judge(user_prop_conn)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("*******0004" in m for m in logged)
+    assert not [m for m in logged if "13900000004" in m]
