@@ -18,7 +18,7 @@
 -- bytes, compared exactly, never padded (mysqlclient then returns bytes).
 --
 -- Locks: a table of more than 100,000 rows is altered with LOCK=NONE, which
--- MariaDB 10.6+ does online and MySQL 5.7/8 refuses at once (changing an indexed
+-- MariaDB does online (10.11 checked) and MySQL 5.7/8 refuses at once (changing an indexed
 -- column's collation or type copies the table there): the migration then fails,
 -- nothing is locked or changed, and 060 is to be applied out of band first. The
 -- runner waits at most 60 s for a table lock (db/migrate.py), then fails.
