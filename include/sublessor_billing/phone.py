@@ -33,3 +33,11 @@ def mask_phone(raw: str | None) -> str:
     if not digits:
         return "<none>"
     return "*" * max(len(digits) - 4, 0) + digits[-4:]
+
+
+_LONG_DIGIT_RUN = re.compile(r"\d{7,}")
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every run of 7 or more digits in free text (an error message) for logs."""
+    return _LONG_DIGIT_RUN.sub(lambda found: mask_phone(found.group()), text)

@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from sublessor_billing.accounting.allocation import Contract, SettledPayment, allocate
+from sublessor_billing.calls.store import call_id_for_display
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,8 @@ def _with_call_dates(cur: Any, payments: list[dict[str, Any]]) -> list[SettledPa
     for p in payments:
         if p["call_id"] not in dates:
             raise LookupError(
-                f"payment {p['id']} refers to call_id {p['call_id']!r}, which is not in "
-                "sublessor_call_log_201409; income cannot be dated. Restore the call row, then rerun."
+                f"payment {p['id']} refers to call_id {call_id_for_display(p['call_id'])!r}, which is "
+                "not in sublessor_call_log_201409; income cannot be dated. Restore the row, then rerun."
             )
         settled.append(SettledPayment(p["id"], p["sublessor_id"], p["amount"], dates[p["call_id"]]))
     return settled

@@ -4,32 +4,43 @@ Per batch: the oldest unjudged calls (index ``idx_filter_rule``), the valid
 calls of the same (caller, sublessor) pairs near them (``idx_caller_sublessor``),
 the brokers among their callers (``broker_phone.idx_phone``); the rules are
 applied in Python (rules.judge_calls) and written back with one UPDATE per rule
-value, guarded by ``filter_rule = 0`` so a judged call is never judged again.
+value, guarded by ``filter_rule = 0`` so a judged call is never judged again
+(calls.verdicts).
 
 No single call can stop the others: a call whose start_time intake would refuse
 is held (calls.held) before judging, the date arithmetic is clamped, and a batch
 that still fails on a value is judged again one call per savepoint, holding the
-calls that fail alone while the others are judged.
+few calls that fail alone while the others are judged (calls.singly), and
+retrying them on later passes. Every pass reports the calls still held.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sublessor_billing.calls.held import count_held, held_calls, hold, implausible_start
-from sublessor_billing.calls.history import IN_CHUNK, fetch_brokers, fetch_valid_starts
-from sublessor_billing.calls.rules import Candidate, judge_calls, needs_history, window_delta
-from sublessor_billing.calls.store import CALL_LOG, is_data_error
+from sublessor_billing.calls.held import count_held, held_calls
+from sublessor_billing.calls.rules import window_delta
+from sublessor_billing.calls.singly import hold_and_report, judge_singly, retry_held
+from sublessor_billing.calls.store import CALL_LOG
+from sublessor_billing.calls.verdicts import (
+    RULE_NAMES,
+    decide,
+    exc_name,
+    one_call_could_cause,
+    read_candidates,
+    write_rules,
+)
 from sublessor_billing.db.named_lock import LockTimeout, named_lock
+from sublessor_billing.phone import mask_numbers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
-RULE_NAMES = {1: "valid", 2: "not_connected", 3: "too_short", 4: "repeat", 5: "broker"}
+OLDEST_HELD_SHOWN = 5
 
 
 class JudgeLockTimeout(LockTimeout):
@@ -43,10 +54,6 @@ def judge_lock(conn: Any, timeout: int) -> Iterator[None]:
         yield
 
 
-class JudgeFault(RuntimeError):
-    """Judging failed for every call of a batch: the judge or the database is at fault."""
-
-
 def judge_pending(
     conn: Any,
     *,
@@ -57,47 +64,60 @@ def judge_pending(
 ) -> dict[str, int]:
     """Judge every call with filter_rule 0; return how many got each rule.
 
-    ``held`` counts the calls this pass held (never judged nor charged until an
-    operator releases them, see calls.held), ``held_total`` all calls now held.
+    ``held`` counts the calls this pass held (neither judged nor charged until a
+    retry judges them or an operator releases them, see calls.held),
+    ``held_retried`` / ``held_recovered`` the held calls retried / judged on a
+    retry, ``held_total`` all calls held now.
     """
     window_delta(repeat_window)  # a negative window is a configuration error: fail early
-    options = {
-        "short_threshold": short_threshold,
-        "repeat_window": repeat_window,
-        "batch_size": batch_size,
-    }
+    options = {"short_threshold": short_threshold, "repeat_window": repeat_window}
     totals: Counter[str] = Counter()
     with judge_lock(conn, lock_timeout):
         reopen_hand_reset(conn)
+        totals.update(retry_held(conn, **options))  # oldest first: they started earlier
         while True:
             try:
-                done = judge_batch(conn, **options)
+                done = judge_batch(conn, **options, batch_size=batch_size)
             except Exception as exc:
-                if not _one_call_could_cause(exc):
+                if not one_call_could_cause(exc):
                     raise  # connection, lock or permission: the task fails and retries
                 conn.rollback()
                 log.warning(
-                    "Judging a batch failed (%s: %s); judging its calls one by one", _name(exc), exc
+                    "Judging a batch failed (%s: %s); judging its calls one by one",
+                    exc_name(exc),
+                    mask_numbers(str(exc)),
                 )
-                done = judge_singly(conn, **options)
+                done = judge_singly(conn, **options, batch_size=batch_size)
             if not done:
                 break
             totals.update(done)
         with conn.cursor() as cur:
             held_total = count_held(cur)
+            oldest = held_calls(cur, limit=OLDEST_HELD_SHOWN) if held_total else []
         conn.rollback()
     result = {name: totals.get(name, 0) for name in RULE_NAMES.values()}
     result["judged"] = sum(result.values())
-    result["held"] = totals.get("held", 0)
+    for key in ("held", "held_retried", "held_recovered"):
+        result[key] = totals.get(key, 0)
     result["held_total"] = held_total
     log.info("Judged %s calls: %s", result["judged"], result)
     if held_total:
-        log.warning(
-            "%s calls are held (never judged nor charged until released): "
-            "python -m sublessor_billing.calls.quarantine held; see docs/intake.md",
-            held_total,
-        )
+        _warn_held(held_total, oldest)
     return result
+
+
+def _warn_held(held_total: int, oldest: list[dict]) -> None:
+    log.warning(
+        "%s calls are held, neither judged nor charged (python -m sublessor_billing.calls."
+        "quarantine held; docs/intake.md). Oldest: %s",
+        held_total,
+        "; ".join(
+            f"call_id {c['call_id']!r} (call log id {c['id']}, sublessor {c['sublessor_id']}, "
+            f"caller {c['caller']}, held {c['held_count']}x, last {c['held_at']}: "
+            f"{mask_numbers(c['reason'])})"
+            for c in oldest
+        ),
+    )
 
 
 def reopen_hand_reset(conn: Any) -> int:
@@ -121,141 +141,12 @@ def reopen_hand_reset(conn: Any) -> int:
 def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int) -> Counter:
     """Judge the oldest ``batch_size`` unjudged calls and commit; empty when none was left."""
     with conn.cursor() as cur:
-        candidates, implausible = _candidates(cur, batch_size)
+        candidates, implausible = read_candidates(cur, batch_size)
         if not candidates and not implausible:
             conn.rollback()
             return Counter()
-        decided = _decide(cur, candidates, short_threshold, repeat_window)
-        counts = _write_rules(cur, decided)
-        counts["held"] += _hold_and_report(cur, implausible)
+        decided = decide(cur, candidates, short_threshold, repeat_window)
+        counts = write_rules(cur, decided)
+        counts["held"] += hold_and_report(cur, implausible)
     conn.commit()
     return counts
-
-
-def judge_singly(
-    conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int
-) -> Counter:
-    """Judge the same batch one call per savepoint, in order; hold the calls that fail alone.
-
-    Each call sees the valid calls written before it in this transaction, so the
-    outcome is the batch's. When every call of a batch of two or more fails, the
-    fault is not in the calls: nothing is held and JudgeFault is raised.
-    """
-    counts: Counter = Counter()
-    try:
-        with conn.cursor() as cur:
-            candidates, held = _candidates(cur, batch_size)
-            failures: dict[int, BaseException] = {}
-            for call in sorted(candidates, key=lambda c: (c.start_time, c.id)):
-                cur.execute("SAVEPOINT one_call")
-                try:
-                    counts.update(
-                        _write_rules(cur, _decide(cur, [call], short_threshold, repeat_window))
-                    )
-                except Exception as exc:
-                    if not _one_call_could_cause(exc):
-                        raise
-                    cur.execute("ROLLBACK TO SAVEPOINT one_call")
-                    failures[call.id] = exc
-            if len(candidates) > 1 and len(failures) == len(candidates):
-                first = next(iter(failures.items()))
-                raise JudgeFault(
-                    f"Judging failed for each of the {len(candidates)} calls of a batch (call log "
-                    f"id {first[0]}: {_name(first[1])}: {first[1]}): a fault of the judge or the "
-                    "database, not of one call. Nothing was held; fix the cause, the task retries."
-                ) from first[1]
-            for log_id, exc in failures.items():
-                held[log_id] = f"the judge failed on this call: {_name(exc)}: {exc}"
-            counts["held"] += _hold_and_report(cur, held)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    return counts
-
-
-def _candidates(cur: Any, batch_size: int) -> tuple[list[Candidate], dict[int, str]]:
-    """The oldest unjudged calls, and (call log id -> why) those whose start_time cannot be judged."""
-    cur.execute("SELECT NOW()")
-    now = cur.fetchone()[0]
-    cur.execute(
-        "SELECT id, caller_normalized, sublessor_id, status, start_time, duration, received_at "
-        f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) "
-        "WHERE filter_rule = 0 AND judged_at IS NULL "
-        "ORDER BY start_time, id LIMIT %s",
-        (batch_size,),
-    )
-    candidates, implausible = [], {}
-    for *fields, received_at in cur.fetchall():
-        why = implausible_start(fields[4], received_at, now)
-        if why is None:
-            candidates.append(Candidate(*fields))
-        else:
-            implausible[fields[0]] = why
-    return candidates, implausible
-
-
-def _decide(
-    cur: Any, candidates: Sequence[Candidate], short_threshold: int, repeat_window: int
-) -> dict[int, int]:
-    history = [c for c in candidates if needs_history(c, short_threshold)]
-    valid_starts = fetch_valid_starts(cur, history, repeat_window)
-    brokers = fetch_brokers(cur, {c.caller_normalized for c in history})
-    return judge_calls(
-        candidates,
-        valid_starts,
-        brokers,
-        short_threshold=short_threshold,
-        repeat_window=repeat_window,
-    )
-
-
-def _write_rules(cur: Any, decided: dict[int, int]) -> Counter:
-    by_rule: dict[int, list[int]] = defaultdict(list)
-    for call_id, rule in decided.items():
-        by_rule[rule].append(call_id)
-    counts: Counter = Counter()
-    for rule, ids in sorted(by_rule.items()):
-        for start in range(0, len(ids), IN_CHUNK):
-            chunk = ids[start : start + IN_CHUNK]
-            cur.execute(
-                f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
-                f"WHERE filter_rule = 0 AND id IN ({_ints(chunk)})"
-            )
-            counts[RULE_NAMES[rule]] += cur.rowcount
-    return counts
-
-
-def _hold_and_report(cur: Any, reasons: dict[int, str]) -> int:
-    if not reasons:
-        return 0
-    held = hold(cur, reasons)
-    for call in held_calls(cur, ids=sorted(reasons), limit=len(reasons)):
-        log.error(
-            "Held call_id %r (call log id %s, sublessor %s, caller %s): %s. It is neither "
-            "judged nor charged until an operator fixes the row and releases it "
-            "(python -m sublessor_billing.calls.quarantine release %s).",
-            call["call_id"],
-            call["id"],
-            call["sublessor_id"],
-            call["caller"],
-            call["reason"],
-            call["id"],
-        )
-    return held
-
-
-def _one_call_could_cause(exc: BaseException) -> bool:
-    """A value problem (Python arithmetic/type errors, a server data error), not the connection."""
-    import MySQLdb
-
-    return not isinstance(exc, MySQLdb.Error | LockTimeout) or is_data_error(exc)
-
-
-def _name(exc: BaseException) -> str:
-    return type(exc).__name__
-
-
-def _ints(values: Sequence[int]) -> str:
-    """Ids from the log as SQL: integers formatted as such cannot inject (no escaping needed)."""
-    return ",".join([f"{value:d}" for value in values])

@@ -4,8 +4,10 @@
     python -m sublessor_billing.calls.quarantine show ID            # raw body to stdout
     python -m sublessor_billing.calls.quarantine replay ID [--body corrected.json]
     python -m sublessor_billing.calls.quarantine discard ID --reason "test message"
-    python -m sublessor_billing.calls.quarantine held               # calls the judge holds
+    python -m sublessor_billing.calls.quarantine held [--limit 100] # calls the judge holds
     python -m sublessor_billing.calls.quarantine release LOG_ID     # after fixing the row
+    python -m sublessor_billing.calls.quarantine release --reason-prefix "the judge failed" --yes
+    python -m sublessor_billing.calls.quarantine release --all --yes
 
 A replay validates the body (the corrected one, or the one received) exactly like
 intake does, logs it (unjudged: the next run of call400_billing judges and
@@ -19,7 +21,8 @@ page (one source of credentials): run it where the ``airflow`` command works
 this module that needs Airflow.
 
 A held call is already logged but could not be judged (calls.held): fix its
-row, then release it.
+row, then release it. A bulk release without ``--yes`` only says how many calls
+it would release.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from sublessor_billing.calls.held import held_calls, release
+from sublessor_billing.calls.held_command import HeldRefused, run_held_command
 from sublessor_billing.calls.message import Invalid, intake_clock, parse_message
 from sublessor_billing.calls.store import (
     insert_calls,
@@ -174,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     discarding.add_argument("id", type=int)
     discarding.add_argument("--reason", required=True)
     sub.add_parser("held").add_argument("--limit", type=int, default=100)
-    sub.add_parser("release").add_argument("id", type=int, help="the call log id (see `held`)")
+    releasing = sub.add_parser("release")
+    which = releasing.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", type=int, nargs="?", help="the call log id (see `held`)")
+    which.add_argument("--reason-prefix", help="every held call whose reason starts so")
+    which.add_argument("--all", action="store_true", help="every held call")
+    releasing.add_argument("--yes", action="store_true", help="confirm a bulk release")
     args = parser.parse_args(argv)
     if os.environ.get(LEGACY_DB_URL_ENV):
         print(
@@ -185,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     conn = _open_user_prop_db(args.conn_id)
     try:
         return _run(conn, args)
-    except ReplayRefused as exc:
+    except (ReplayRefused, HeldRefused) as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:
@@ -220,28 +228,9 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
         print(f"Quarantine row {outcome.quarantine_id} replayed: call_id {outcome.call_id} {state}")
         return 0
     if args.command in ("held", "release"):
-        return _held(conn, args)
+        return run_held_command(conn, args)
     discard(conn, args.id, args.reason, actor=_cli_actor())
     print(f"Quarantine row {args.id} discarded")
-    return 0
-
-
-def _held(conn: Any, args: argparse.Namespace) -> int:
-    with conn.cursor() as cur:
-        if args.command == "held":
-            for row in held_calls(cur, limit=args.limit):
-                print(
-                    f"{row['id']}\t{row['call_id']}\tsublessor {row['sublessor_id']}\t"
-                    f"caller {row['caller']}\tstart {row['start_time']}\t"
-                    f"held {row['held_at']}\t{row['reason']}"
-                )
-            conn.rollback()
-            return 0
-        released = release(cur, args.id)
-    conn.commit()
-    if not released:
-        raise ReplayRefused(f"Call log id {args.id} is not held; see `held`.")
-    print(f"Call log id {args.id} released: the next call400_billing run judges it")
     return 0
 
 

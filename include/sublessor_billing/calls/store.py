@@ -147,8 +147,17 @@ def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
 
 
 def as_text(call_id: str | bytes) -> str:
-    """A call_id as read back: bytes where the server has no NO PAD collation (VARBINARY)."""
+    """A call_id as read back, to compare or key on: bytes where the column is VARBINARY.
+
+    Strict UTF-8 (what intake writes): bytes that are not UTF-8 raise rather than
+    turn into a different id.
+    """
     return call_id.decode("utf-8") if isinstance(call_id, bytes) else call_id
+
+
+def call_id_for_display(call_id: str | bytes) -> str:
+    """A call_id to show (logs, messages, the command line), never to key on: bad bytes as \\xNN."""
+    return call_id.decode("utf-8", "backslashreplace") if isinstance(call_id, bytes) else call_id
 
 
 def quarantine(cur: Any, items: Sequence[tuple[str, bytes, Invalid, str | None]]) -> None:

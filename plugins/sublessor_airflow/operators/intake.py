@@ -76,7 +76,9 @@ class Call400JudgeOperator(BaseOperator):
     lock in the database, so a manual and a scheduled run never judge together.
     A call that cannot be judged is held and the others are judged; the task then
     fails without retrying (the run is not green while a call it took is neither
-    judged nor charged), and the next run goes on as usual.
+    judged nor charged). Every run's result (XCom ``return_value``, pushed also
+    when the task fails) carries ``held_total``, and the log names the oldest held
+    calls; calls the judge failed on are retried by later runs (calls.held).
     """
 
     template_fields = ("mysql_conn_id",)
@@ -98,10 +100,13 @@ class Call400JudgeOperator(BaseOperator):
                 db, short_threshold=short, repeat_window=window, lock_timeout=self.lock_timeout
             )
         if result["held"]:
+            if context.get("ti") is not None:  # the result, for alerting, even though we fail
+                context["ti"].xcom_push(key="return_value", value=result)
             raise AirflowFailException(
                 f"{result['held']} calls could not be judged and are held (the log above names "
-                f"them; {result['judged']} others were judged). A held call is neither judged nor "
-                "charged until an operator fixes its row and releases it: "
+                f"them; {result['judged']} others were judged; {result['held_total']} held in "
+                "all). A held call is neither judged nor charged until a retry judges it (calls "
+                "the judge failed on) or an operator fixes its row and releases it: "
                 "python -m sublessor_billing.calls.quarantine held / release ID (docs/intake.md)."
             )
         return result

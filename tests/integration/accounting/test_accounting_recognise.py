@@ -129,3 +129,20 @@ def test_a_payment_without_its_call_row_stops_the_cursor_naming_it(seed, account
         recognise_batch(accounting_conn, batch_size=10)
     assert seed.income() == [] and seed.cursor() == 0
     assert good < orphan
+
+
+def test_a_missing_call_row_is_named_as_text_where_call_ids_are_bytes(
+    seed, accounting_conn
+) -> None:
+    """MySQL 5.7 (no NO PAD collation): migration 060 makes call_id VARBINARY, read back as bytes."""
+    for table in ("sublessor_call_log_201409", "sublessor_call_payment_log_201409"):
+        seed.execute(f"ALTER TABLE {table} MODIFY call_id VARBINARY(256) NOT NULL")
+    orphan = seed.payment(7, 4000)
+    seed.execute(
+        "DELETE c FROM sublessor_call_log_201409 c JOIN sublessor_call_payment_log_201409 p"
+        " ON p.call_id = c.call_id WHERE p.id = %s",
+        (orphan,),
+    )
+    with pytest.raises(LookupError) as missing:
+        recognise_batch(accounting_conn, batch_size=10)
+    assert f"payment {orphan} refers to call_id 'call-1'," in str(missing.value)

@@ -8,8 +8,9 @@ import pytest
 from call400_fixtures import call_body
 from test_call400_judge import DAY, at, judge, log_calls, rules
 
-from sublessor_billing.calls import judge as judge_module
+from sublessor_billing.calls import verdicts
 from sublessor_billing.calls.held import count_held, held_calls, release
+from sublessor_billing.calls.singly import JudgeFault
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,9 @@ def hold_state(conn) -> dict[str, tuple]:
             "SELECT call_id, filter_rule, judged_at IS NOT NULL, held_reason"
             " FROM sublessor_call_log_201409 WHERE held_reason IS NOT NULL"
         )
-        return {row[0]: row[1:] for row in cur.fetchall()}
+        found = {row[0]: row[1:] for row in cur.fetchall()}
+    conn.rollback()
+    return found
 
 
 def normal_calls() -> list[bytes]:
@@ -45,6 +48,37 @@ def normal_calls() -> list[bytes]:
 
 
 EXPECTED = {"first": 1, "repeat": 4, "next-day": 1, "other": 1, "unanswered": 2}
+
+
+def filler(count: int) -> list[bytes]:
+    """Valid calls of distinct callers: one failing call of 100 is within the 1% a batch may hold."""
+    return [
+        call_body(f"filler-{i}", caller=f"1350000{i:04d}", sublessor_id=20000, start_time=at(i))
+        for i in range(count)
+    ]
+
+
+def log_ids(conn, pattern: str) -> list[int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM sublessor_call_log_201409 WHERE call_id LIKE %s ORDER BY id", (pattern,)
+        )
+        found = [row[0] for row in cur.fetchall()]
+    conn.rollback()
+    return found
+
+
+def fail_on(monkeypatch, log_ids: set[int]) -> None:
+    """Fault injection: judging any of these calls raises a value error (not foreseen by the judge)."""
+    real = verdicts.judge_calls
+
+    def failing(candidates, *args, **kwargs):
+        candidates = list(candidates)
+        if any(c.id in log_ids for c in candidates):
+            raise OverflowError("date value out of range")
+        return real(candidates, *args, **kwargs)
+
+    monkeypatch.setattr(verdicts, "judge_calls", failing)
 
 
 def test_rows_intake_would_refuse_are_held_and_the_other_calls_judged(
@@ -74,11 +108,17 @@ def test_rows_intake_would_refuse_are_held_and_the_other_calls_judged(
     assert any("'y9999'" in m and "release" in m and "13800138000" not in m for m in reported)
     assert len(reported) == 4
 
-    # Held calls stay out of every later pass and of the hand-reset reopening.
+    # Held calls stay out of every later pass and of the hand-reset reopening, and
+    # every pass names the oldest of them again (caller masked).
     log_calls(user_prop_conn, [call_body("later", caller="13900000003", start_time=at(5))])
+    caplog.clear()
     again = judge(user_prop_conn)
     assert again["held"] == 0 and again["held_total"] == 4 and again["valid"] == 1
     assert hold_state(user_prop_conn) == held
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("4 calls are held")
+    assert "call_id 'y9999'" in warning and "caller *******8000" in warning
+    assert "13800138000" not in warning
 
 
 def test_a_held_call_is_judged_once_fixed_and_released(user_prop_conn) -> None:
@@ -122,31 +162,32 @@ def test_a_repeat_window_beyond_the_calendar_is_clamped(user_prop_conn, window) 
 def test_a_call_the_judge_fails_on_is_held_and_the_batch_judged_around_it(
     user_prop_conn, monkeypatch
 ) -> None:
-    """Fault injection: any value error of one call (not foreseen above) isolates that call."""
+    """One call of a batch fails on a value: it alone is held, the batch judged in start order.
+
+    "late" is logged before "early" (a lower id, a later start): judging one by one
+    walks by start_time, so "early" is the valid one, as in the batch.
+    """
     log_calls(user_prop_conn, normal_calls())
-    log_calls(user_prop_conn, [call_body("poison", caller="13900000004", start_time=at(1))])
-    with user_prop_conn.cursor() as cur:
-        cur.execute("SELECT id FROM sublessor_call_log_201409 WHERE call_id = 'poison'")
-        poison = cur.fetchone()[0]
-    user_prop_conn.rollback()
-    real = judge_module.judge_calls
-
-    def failing(candidates, *args, **kwargs):
-        candidates = list(candidates)
-        if any(c.id == poison for c in candidates):
-            raise OverflowError("date value out of range")
-        return real(candidates, *args, **kwargs)
-
-    monkeypatch.setattr(judge_module, "judge_calls", failing)
-    counts = judge(user_prop_conn, batch_size=100)
+    log_calls(
+        user_prop_conn,
+        [
+            call_body("late", caller="13900000005", start_time=at(600)),
+            call_body("early", caller="13900000005", start_time=at(0)),
+            call_body("poison", caller="13900000004", start_time=at(1)),
+        ],
+    )
+    log_calls(user_prop_conn, filler(100))
+    fail_on(monkeypatch, set(log_ids(user_prop_conn, "poison")))
+    counts = judge(user_prop_conn, batch_size=200)
     decided = rules(user_prop_conn)
     assert {call_id: decided[call_id] for call_id in EXPECTED} == EXPECTED
+    assert (decided["early"], decided["late"]) == (1, 4)
     held = hold_state(user_prop_conn)
     assert list(held) == ["poison"]
     assert (
         held["poison"][2] == "the judge failed on this call: OverflowError: date value out of range"
     )
-    assert counts["held"] == 1 and counts["judged"] == 5
+    assert counts["held"] == 1 and counts["judged"] == 107
 
 
 def test_a_fault_on_every_call_is_raised_not_held(user_prop_conn, monkeypatch) -> None:
@@ -155,8 +196,8 @@ def test_a_fault_on_every_call_is_raised_not_held(user_prop_conn, monkeypatch) -
     def broken(*args, **kwargs):
         raise TypeError("a bug in the judge")
 
-    monkeypatch.setattr(judge_module, "judge_calls", broken)
-    with pytest.raises(judge_module.JudgeFault, match="each of the 5 calls"):
+    monkeypatch.setattr(verdicts, "judge_calls", broken)
+    with pytest.raises(JudgeFault, match="5 of the 5 calls"):
         judge(user_prop_conn)
     with user_prop_conn.cursor() as cur:
         assert count_held(cur) == 0
@@ -165,6 +206,14 @@ def test_a_fault_on_every_call_is_raised_not_held(user_prop_conn, monkeypatch) -
     user_prop_conn.rollback()
     monkeypatch.undo()
     assert judge(user_prop_conn)["judged"] == 5
+
+
+class PushedXComs:
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
 
 
 def test_the_judge_task_fails_once_after_judging_the_rest(call400) -> None:
@@ -177,8 +226,10 @@ def test_the_judge_task_fails_once_after_judging_the_rest(call400) -> None:
         log_calls(conn, normal_calls())
         insert_raw(conn, "y9999", "9999-12-31 12:00:00")
         task = Call400JudgeOperator(task_id="judge")
+        ti = PushedXComs()
         with pytest.raises(AirflowFailException, match="1 calls could not be judged"):
-            task.execute({})
+            task.execute({"ti": ti})
+        assert ti.pushed["return_value"]["held_total"] == 1  # for alerting, though it failed
         decided = rules(conn)
         assert {call_id: decided[call_id] for call_id in EXPECTED} == EXPECTED
         assert decided["y9999"] == 0
@@ -212,3 +263,70 @@ def test_the_operator_lists_and_releases_held_calls_from_the_command_line(
     user_prop_conn.commit()
     assert main(["release", log_id]) == 0
     assert judge(user_prop_conn)["valid"] == 1
+
+
+def test_held_says_when_more_calls_are_held_and_bulk_release_needs_yes(
+    user_prop_target, user_prop_conn, airflow_connections, capsys
+) -> None:
+    from sublessor_billing.calls.quarantine import main
+
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
+
+    insert_raw(user_prop_conn, "y9999", "9999-12-31 12:00:00")
+    insert_raw(user_prop_conn, "y1999", "1999-12-31 23:59:59")
+    insert_raw(user_prop_conn, "zero", "0000-00-00 00:00:00")
+    judge(user_prop_conn)
+    assert main(["held", "--limit", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1
+    assert "3 calls are held; the oldest 1 are shown (--limit)" in err
+
+    assert main(["release", "--all"]) == 1  # no --yes: says, changes nothing
+    assert "3 held calls would be released" in capsys.readouterr().err
+    assert main(["release", "--reason-prefix", "start_time is not"]) == 1
+    assert "1 held calls whose reason starts 'start_time is not'" in capsys.readouterr().err
+    with user_prop_conn.cursor() as cur:
+        assert count_held(cur) == 3
+    user_prop_conn.rollback()
+
+    assert main(["release", "--reason-prefix", "start_time is not", "--yes"]) == 0
+    assert capsys.readouterr().out.startswith("1 held calls whose reason starts")
+    assert set(hold_state(user_prop_conn)) == {"y9999", "y1999"}
+    assert main(["release", "--all", "--yes"]) == 0
+    assert capsys.readouterr().out.startswith("2 held calls released")
+    assert hold_state(user_prop_conn) == {}
+
+
+def test_a_held_call_gets_no_order(user_prop_conn) -> None:
+    from sublessor_billing.payments.store import allocate_orders
+
+    log_calls(user_prop_conn, [call_body("first", start_time=at(0))])
+    insert_raw(user_prop_conn, "y9999", "9999-12-31 12:00:00", caller="13900000001")
+    judge(user_prop_conn)
+    with user_prop_conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE held_reason IS NOT NULL")
+        assert cur.fetchone()[0] == 1
+    user_prop_conn.rollback()
+    assert allocate_orders(user_prop_conn, 4000) == 1
+    with user_prop_conn.cursor() as cur:
+        cur.execute("SELECT call_id FROM sublessor_call_payment_log_201409")
+        assert cur.fetchall() == (("first",),)
+    user_prop_conn.rollback()
+
+
+def test_a_held_call_id_that_is_not_utf8_is_shown_escaped_and_judging_goes_on(
+    user_prop_conn, caplog
+) -> None:
+    """On MySQL 5.7 call_id is VARBINARY: any bytes. Showing them must not stop the judge."""
+    with user_prop_conn.cursor() as cur:
+        cur.execute("ALTER TABLE sublessor_call_log_201409 MODIFY call_id VARBINARY(256) NOT NULL")
+    insert_raw(user_prop_conn, b"bad\xff", "9999-12-31 12:00:00")
+    log_calls(user_prop_conn, [call_body("first", start_time=at(0))])
+    caplog.set_level(logging.WARNING)
+    counts = judge(user_prop_conn)
+    assert (counts["held"], counts["valid"]) == (1, 1)
+    with user_prop_conn.cursor() as cur:
+        (listed,) = held_calls(cur)
+    user_prop_conn.rollback()
+    assert listed["call_id"] == "bad\\xff"
+    assert any("call_id 'bad\\\\xff'" in r.getMessage() for r in caplog.records)

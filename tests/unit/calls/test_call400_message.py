@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +15,7 @@ from sublessor_billing.calls.message import (
     MAX_STRING,
     Call,
     Invalid,
+    intake_clock,
     parse_message,
 )
 
@@ -149,6 +150,24 @@ def test_the_intake_time_given_decides_not_the_clock() -> None:
     later = datetime(2026, 3, 9, 10, 0, 0)
     assert isinstance(parse_message(raw, received_at=later), Call)
     assert isinstance(parse_message(raw, received_at=later - timedelta(seconds=1)), Invalid)
+
+
+class _ClockAtUtc1630(datetime):
+    """The clock of a server in UTC at 2026-02-28 16:30 (2026-03-01 00:30 in Shanghai)."""
+
+    @classmethod
+    def now(cls, tz=None):
+        instant = datetime(2026, 2, 28, 16, 30, tzinfo=UTC)
+        return instant.replace(tzinfo=None) if tz is None else instant.astimezone(tz)
+
+
+def test_the_intake_clock_is_asia_shanghai_wall_time_whatever_the_server_zone(
+    monkeypatch,
+) -> None:
+    """start_time is Shanghai wall time: the bound must be too, on a host set to UTC."""
+    monkeypatch.setattr(message_module, "datetime", _ClockAtUtc1630)
+    clock = intake_clock()
+    assert clock == datetime(2026, 3, 1, 0, 30) and clock.tzinfo is None
 
 
 @pytest.mark.parametrize(
