@@ -13,7 +13,6 @@ drops everything afterwards.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import resource
 import secrets
@@ -21,6 +20,7 @@ import time
 from datetime import datetime, timedelta
 
 import pika
+from _support import AMQP_URL, call_body, one_by_one, publish, settle, wait_queued
 
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
 from sublessor_billing.calls.judge import judge_pending
@@ -29,7 +29,6 @@ from sublessor_billing.calls.rules import REPEAT, VALID, base_rule
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_migrations
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 SHORT, WINDOW = 8, 86400
 CALLERS = 200_000
 SUBLESSORS = 1000
@@ -69,91 +68,64 @@ def message(i: int, rng: random.Random, prefix: str, log_rows: int) -> bytes:
     else:
         caller, sublessor = rng.randrange(CALLERS), 1 + rng.randrange(SUBLESSORS)
         start = NOW - timedelta(seconds=rng.randrange(0, 2 * 86400))
-    return json.dumps(
-        {
-            "call_id": f"{prefix}-{i}",
-            "sublessor_id": sublessor,
-            "prop_id": rng.randrange(100000),
-            "caller": f"+86 139-{caller:08d}",
-            "called": "4008123456",
-            "ext": "",
-            "status": rng.choice((1, 1, 1, 0)),
-            "start_time": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "duration": rng.choice((5, 8, 9, 30, 120)),
-            "call_type": "normal",
-        }
-    ).encode()
-
-
-def publish(channel, exchange: str, key: str, bodies) -> None:
-    for body in bodies:
-        channel.basic_publish(exchange, key, body)
-
-
-def settle(conn, *, below: int = 1000, limit_s: float = 60.0) -> None:
-    """Let InnoDB purge the batched phase's old row versions before the naive one runs.
-
-    Otherwise the naive consumer shares the server with that purge and looks slower.
-    """
-    t = time.perf_counter()
-    with conn.cursor() as cur:
-        while True:
-            cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'")
-            row = cur.fetchone()
-            if row is None or int(row[1]) < below or time.perf_counter() - t > limit_s:
-                break
-            time.sleep(0.5)
-    conn.commit()
-    print(f"purge backlog {row[1] if row else '?'} after waiting {time.perf_counter() - t:.1f}s")
+    return call_body(
+        f"{prefix}-{i}",
+        sublessor,
+        f"+86 139-{caller:08d}",
+        prop_id=rng.randrange(100000),
+        status=rng.choice((1, 1, 1, 0)),
+        start=start,
+        duration=rng.choice((5, 8, 9, 30, 120)),
+    )
 
 
 def naive_consume(channel, queue: str, conn, limit: int) -> int:
     """The per-message design: one get, one insert, rule queries, one update, one ack each."""
-    done = 0
-    with conn.cursor() as cur:
-        while done < limit:
-            method, _props, body = channel.basic_get(queue)
-            if method is None:
-                break
-            call = parse_message(body, received_at=intake_clock())
-            if isinstance(call, Call):
+    cur = conn.cursor()
+
+    def handle(body: bytes, _routing_key: str | None) -> None:
+        call = parse_message(body, received_at=intake_clock())
+        if not isinstance(call, Call):
+            return
+        cur.execute(
+            "INSERT IGNORE INTO sublessor_call_log_201409 (call_id, sublessor_id, prop_id,"
+            " caller, caller_normalized, called, ext, status, start_time, duration, call_type)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            call.row(),
+        )
+        conn.commit()
+        rule = base_rule(call.status, call.duration, SHORT)
+        if rule is None and call.caller_normalized:
+            cur.execute(
+                "SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE caller_normalized = %s"
+                " AND sublessor_id = %s AND filter_rule = 1 AND start_time > %s"
+                " AND start_time < %s",
+                (
+                    call.caller_normalized,
+                    call.sublessor_id,
+                    call.start_time - timedelta(seconds=WINDOW),
+                    call.start_time + timedelta(seconds=WINDOW),
+                ),
+            )
+            if cur.fetchone()[0]:
+                rule = REPEAT
+            else:
                 cur.execute(
-                    "INSERT IGNORE INTO sublessor_call_log_201409 (call_id, sublessor_id, prop_id,"
-                    " caller, caller_normalized, called, ext, status, start_time, duration, call_type)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    call.row(),
+                    "SELECT COUNT(*) FROM broker_phone WHERE phone = %s",
+                    (call.caller_normalized,),
                 )
-                conn.commit()
-                rule = base_rule(call.status, call.duration, SHORT)
-                if rule is None and call.caller_normalized:
-                    cur.execute(
-                        "SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE caller_normalized = %s"
-                        " AND sublessor_id = %s AND filter_rule = 1 AND start_time > %s"
-                        " AND start_time < %s",
-                        (
-                            call.caller_normalized,
-                            call.sublessor_id,
-                            call.start_time - timedelta(seconds=WINDOW),
-                            call.start_time + timedelta(seconds=WINDOW),
-                        ),
-                    )
-                    if cur.fetchone()[0]:
-                        rule = REPEAT
-                    else:
-                        cur.execute(
-                            "SELECT COUNT(*) FROM broker_phone WHERE phone = %s",
-                            (call.caller_normalized,),
-                        )
-                        rule = 5 if cur.fetchone()[0] else None
-                cur.execute(
-                    "UPDATE sublessor_call_log_201409 SET filter_rule = %s WHERE call_id = %s"
-                    " AND filter_rule = 0",
-                    (rule or VALID, call.call_id),
-                )
-                conn.commit()
-            channel.basic_ack(method.delivery_tag)
-            done += 1
-    return done
+                rule = 5 if cur.fetchone()[0] else None
+        cur.execute(
+            "UPDATE sublessor_call_log_201409 SET filter_rule = %s WHERE call_id = %s"
+            " AND filter_rule = 0",
+            (rule or VALID, call.call_id),
+        )
+        conn.commit()
+
+    try:
+        return one_by_one(channel, queue, limit, handle)
+    finally:
+        cur.close()
 
 
 def main() -> None:
@@ -198,8 +170,7 @@ def main() -> None:
             key + ".naive",
             (message(i, rng, "naive", args.log_rows) for i in range(args.naive)),
         )
-        while channel.queue_declare(fast_q, passive=True).method.message_count < args.messages:
-            time.sleep(0.2)
+        wait_queued(channel, fast_q, args.messages)
         print(
             f"queued {args.messages:,} + {args.naive:,} messages in {time.perf_counter() - t:.1f}s"
         )

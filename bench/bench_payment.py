@@ -29,10 +29,9 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
-import urllib.request
+
+from _support import MYSQL, control, cpu_seconds, load, start_sandbox
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import MIGRATIONS_DIR, apply_migrations, split_sql
@@ -42,26 +41,6 @@ from sublessor_billing.payments.sending import RETRY, charge_until_known
 from sublessor_billing.sandbox.__main__ import PAYMENT_KEY, SANDBOX_APP_ID
 
 PRICE_FEN = 4000
-MYSQL = MySqlTarget(host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"))
-
-
-def control(url: str, path: str, body: dict | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
-def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sublessor_billing.sandbox", "--only", "payment", "--free-ports",
-         "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = proc.stdout.readline()
-    return proc, line.split()[1]
 
 
 def make_db(
@@ -231,17 +210,6 @@ def sequential(conn, client) -> int:
 
     asyncio.run(run())
     return len(orders)
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
