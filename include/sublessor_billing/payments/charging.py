@@ -36,7 +36,7 @@ from sublessor_billing.payments.outcomes import (
     PendingOrder,
     describe,
 )
-from sublessor_billing.payments.sending import RETRY, RetryPolicy, send_in_order
+from sublessor_billing.payments.sending import RETRY, RetryPolicy, send_in_order, send_within
 from sublessor_billing.payments.sweep import Sweep, sweep_unallocated
 
 log = logging.getLogger(__name__)
@@ -127,12 +127,14 @@ def charge_valid_calls(
     flush_seconds: float = 0.25,
     retry: RetryPolicy = RETRY,
     on_phase: Callable[[str], None] = _no_phase,
+    deadline_s: float | None = None,
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
     Pending ids below ORDER_ID_MIN are held back (never sent) while every other
     order is settled; the pass then raises ``OrderIdOutOfRange`` naming them.
 
+    ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
@@ -145,7 +147,9 @@ def charge_valid_calls(
     log.info("Settling %s pending order(s), %s sublessor(s) at a time", len(orders), workers)
     recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
     with event_loop() as loop:
-        bad_signature = loop.run(settle(client, orders, recorder, workers=workers, retry=retry))
+        bad_signature = loop.run(
+            settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=deadline_s)
+        )
     # The table, not this pass's bookkeeping, says whether anything is left.
     report.counts[PENDING], report.pending_orders = store.pending_orders(conn, min_id=ORDER_ID_MIN)
     log.info("Charging result: %s", report.as_dict())
@@ -189,6 +193,7 @@ async def settle(
     *,
     workers: int,
     retry: RetryPolicy,
+    deadline_s: float | None = None,
 ) -> bool:
     """Send every order (sublessors in parallel, each one's in order) while ``recorder`` writes answers.
 
@@ -205,8 +210,9 @@ async def settle(
             async for outcome in send_in_order(client, queue, retry, stop):
                 recorder.add(outcome)
 
+    senders = [sublessor(q) for q in by_sublessor.values()]
     async with client:
-        await _together(recorder.run(), *(sublessor(q) for q in by_sublessor.values()))
+        await _together(recorder.run(), send_within(deadline_s, senders, recorder.finish))
     return stop.is_set()
 
 
@@ -241,6 +247,11 @@ class Recorder:
         self._buffer.append(outcome)
         if self._batch_ready():
             self._ready.set()
+
+    def finish(self) -> None:
+        """No more answers come (the senders ended, or the pass deadline passed): write what came."""
+        self.expected = self._received
+        self._ready.set()
 
     def _batch_ready(self) -> bool:
         return len(self._buffer) >= self.batch_size or (

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sublessor_billing.payments.outcomes import (
     PENDING,
@@ -108,3 +109,29 @@ async def charge_until_known(
 
 def _not_sent(order: PendingOrder, why: str) -> Outcome:
     return Outcome(order.order_id, order.sublessor_id, PENDING, order.amount, error=why, attempts=0)
+
+
+async def send_within(
+    deadline_s: float | None, senders: list[Coroutine[Any, Any, None]], done: Callable[[], None]
+) -> None:
+    """Run ``senders`` together until they end or ``deadline_s`` passes, then call ``done``.
+
+    At the deadline the senders are cancelled: requests in flight are abandoned
+    (unknown: their rows stay pending with their order ids) and no order is
+    started any more. ``done`` tells the recorder that no more answers come, so it
+    writes what it received and ends; the pass then raises ``ChargesPending``.
+    """
+    try:
+        async with asyncio.timeout(deadline_s), asyncio.TaskGroup() as group:
+            for sender in senders:
+                group.create_task(sender)
+    except TimeoutError:
+        log.warning(
+            "The pass deadline of %s s passed: no more orders are sent in this pass; what was "
+            "answered is recorded, the rest stays pending for the next try",
+            deadline_s,
+        )
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    finally:
+        done()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import closing
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,12 @@ def _timeout_ms() -> int:
     from sublessor_airflow.variables import get_int
 
     return get_int(config.PAYMENT_API_TIMEOUT, minimum=1)
+
+
+def pass_deadline_s(execution_timeout: timedelta | None) -> float | None:
+    """The sending deadline of a charging pass: 90% of ``execution_timeout``, so the pass ends
+    with ChargesPending and its answers recorded before Airflow kills the task (None: unbounded)."""
+    return None if execution_timeout is None else execution_timeout.total_seconds() * 0.9
 
 
 class ChargeValidCallsOperator(BaseOperator):
@@ -69,8 +76,9 @@ class ChargeValidCallsOperator(BaseOperator):
         try:
             with closing(user_prop_db(self.user_prop_conn_id)) as conn:
                 report = charge_valid_calls(
-                    conn, client, price_fen=price_fen, workers=int(self.workers)
-                )
+                    conn, client, price_fen=price_fen, workers=int(self.workers),
+                    deadline_s=pass_deadline_s(self.execution_timeout),
+                )  # fmt: skip
         except PaymentConfigurationError as exc:
             # A retry cannot fix a wrong key: fail now, without burning the retries.
             raise AirflowFailException(
