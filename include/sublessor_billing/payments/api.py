@@ -21,7 +21,7 @@ import json
 import ssl
 from typing import Any
 
-from sublessor_billing.payments.outcomes import UnknownOutcome, check_order_ids
+from sublessor_billing.payments.outcomes import CODE_BAD_SIGN, UnknownOutcome, check_order_ids
 from sublessor_billing.signing import Signer
 
 # identity: a compressing proxy in front of the service must leave the answer readable
@@ -176,6 +176,11 @@ class PaymentApi(SignedJsonClient):
 class ListingApi(SignedJsonClient):
     """The listing service: ``offline_all``."""
 
+    refused_signature = False  # a 1003 answer: our app id / key is wrong (checked by the operator)
+
     async def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
         fields = {"user_id": user_id, "reason": reason, "request_id": request_id}
-        return await self.post("/listing/offline_all", fields)
+        body = await self.post("/listing/offline_all", fields)
+        if body.get("code") == CODE_BAD_SIGN:
+            self.refused_signature = True
+        return body

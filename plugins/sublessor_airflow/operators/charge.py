@@ -14,7 +14,7 @@ from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 from sublessor_billing import config
 from sublessor_billing.payments.charging import OrderIdsReused, charge_valid_calls
-from sublessor_billing.payments.offline import send_offline_decisions
+from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
 from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
 
 if TYPE_CHECKING:
@@ -124,6 +124,15 @@ class TakeListingsOfflineOperator(BaseOperator):
 
         # No price: whether a decision is current was settled when its charge was recorded.
         client = self.hook.get_conn()  # the connection is read here, once
-        with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-            report = send_offline_decisions(conn, client, workers=int(self.workers))
+        try:
+            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
+                report = send_offline_decisions(conn, client, workers=int(self.workers))
+        except OfflinePending as exc:
+            if getattr(client, "refused_signature", False):  # a retry cannot fix a wrong key
+                raise AirflowFailException(
+                    "The listing service refused our signature (code 1003): the app id (login) or "
+                    f"app key (password) is wrong. {exc} Fix Admin -> Connections -> "
+                    f"{self.listing_conn_id}, then clear this task."
+                ) from exc
+            raise
         return report.as_dict()
