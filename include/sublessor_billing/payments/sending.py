@@ -132,6 +132,24 @@ async def send_within(
             deadline_s,
         )
     except BaseExceptionGroup as failed:
+        _log_others(failed)
         raise failed.exceptions[0] from None
     finally:
         done()
+
+
+async def together(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` concurrently; the first error cancels the others and is raised as it is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        _log_others(failed)
+        raise failed.exceptions[0] from None
+
+
+def _log_others(failed: BaseExceptionGroup) -> None:
+    """The first error of a group is raised; log the others so that none is lost."""
+    for error in failed.exceptions[1:]:
+        log.error("Also failed in this pass: %r", error, exc_info=error)
