@@ -60,3 +60,31 @@ def test_a_reused_signer_signs_every_body_as_a_fresh_hmac_would():
 def test_non_ascii_and_bool_values_render_as_the_contract_says():
     body = {"subject": "400 来电 c-1", "b": False, "f": 1.5, "i": -3}
     assert canonical_string(body) == "b=false&f=1.5&i=-3&subject=400 来电 c-1"
+
+
+# Our reading of "values as their JSON scalar text, no quoting" for strings: the string
+# itself, its characters as they are (no JSON escaping of quotes, backslashes or control
+# characters, no \u escapes), encoded as UTF-8 before the HMAC. docs/payments.md, "Signing".
+AWKWARD_SUBJECT = '400 call c-"1"\\x\n\u5b89\u5168'  # a quote, a backslash, a newline, 安全
+
+
+def test_a_string_is_signed_as_its_own_characters_in_utf8_never_escaped():
+    body = sign_body(
+        {"order_id": 820000000001, "user_id": 10086, "amount": 4000, "subject": AWKWARD_SUBJECT},
+        "sublessor", "secret-key", now=1772331302,
+    )  # fmt: skip
+    expected_text = (
+        'amount=4000&app_id=sublessor&order_id=820000000001&subject=400 call c-"1"\\x\n安全'
+        "&timestamp=1772331302&user_id=10086"
+    )
+    assert canonical_string(body) == expected_text
+    assert expected_text.encode("utf-8") == (
+        b'amount=4000&app_id=sublessor&order_id=820000000001&subject=400 call c-"1"\\x\n'
+        b"\xe5\xae\x89\xe5\x85\xa8&timestamp=1772331302&user_id=10086"
+    )
+    assert body["sign"] == (
+        hmac.new(b"secret-key", expected_text.encode("utf-8"), hashlib.sha256).hexdigest()
+    )
+    # the vector to hand to the payment center team (key "secret-key")
+    assert body["sign"] == "1b52a56bd18e057567ce1010e2f2229ab503676201f592a1662f75f992b72364"
+    assert verify(body, "secret-key")

@@ -5,8 +5,11 @@ One ``aiohttp`` keep-alive pool per client (``limit`` connections), opened with
 signed per the contract and bounded by ONE deadline, ``timeout_ms``, covering
 connect, send and the complete answer: a service that drips its answer cannot
 hold a request past it. Every answer that proves nothing (deadline, connection
-error, HTTP 5xx, a body that is not a JSON object) raises ``UnknownOutcome``
-naming the connection and address. The app key only signs: it is never sent,
+error, any HTTP status but 200, a compressed body, a body that is not a JSON
+object) raises ``UnknownOutcome`` naming the connection and address: only a
+plain HTTP 200 JSON answer is classified. Redirects are never followed (a 302
+would be re-sent as a GET, a 307 would send the signed body elsewhere), and the
+answer is asked for uncompressed (``Accept-Encoding: identity``). The app key only signs: it is never sent,
 logged or put in an error. The Airflow hooks build these from connections
 (``sublessor_airflow.hooks.signed_http``).
 """
@@ -18,10 +21,11 @@ import json
 import ssl
 from typing import Any
 
-from sublessor_billing.payments.outcomes import UnknownOutcome, check_order_ids
+from sublessor_billing.payments.outcomes import CODE_BAD_SIGN, UnknownOutcome, check_order_ids
 from sublessor_billing.signing import Signer
 
-_HEADERS = {"Content-Type": "application/json"}
+# identity: a compressing proxy in front of the service must leave the answer readable
+_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 
 
 class SignedJsonClient:
@@ -89,8 +93,11 @@ class SignedJsonClient:
             raise RuntimeError(f"{type(self).__name__} is not open: use 'async with client:'")
         body = json.dumps(self.signer.sign(fields), ensure_ascii=False).encode("utf-8")
         try:
-            async with self._session.post(self._url(endpoint), data=body) as response:
+            async with self._session.post(
+                self._url(endpoint), data=body, allow_redirects=False
+            ) as response:
                 status = response.status
+                encoding = response.headers.get("Content-Encoding", "identity")
                 raw = await response.read()
         except TimeoutError:  # aiohttp's total deadline (connect + send + whole answer)
             raise UnknownOutcome(
@@ -105,8 +112,14 @@ class SignedJsonClient:
                 f"connection lost before a complete answer from {self.describe(endpoint)}: "
                 f"{type(exc).__name__}: {_short(exc)}"
             ) from None
-        if status >= 500:
-            raise UnknownOutcome(f"HTTP {status} from {self.describe(endpoint)}")
+        if status != 200:
+            raise UnknownOutcome(self._not_200(endpoint, status))
+        if encoding.strip().lower() != "identity":
+            raise UnknownOutcome(
+                f"answer with Content-Encoding {encoding!r} from {self.describe(endpoint)} although "
+                "we ask for 'identity': a proxy in front of it compresses; have it pass answers "
+                "through uncompressed"
+            )
         try:
             data = json.loads(raw)
         except ValueError:
@@ -118,15 +131,27 @@ class SignedJsonClient:
             )
         return data
 
+    def _not_200(self, endpoint: str, status: int) -> str:
+        """Why an answer that is not HTTP 200 proves nothing (only a 200's code is classified)."""
+        where = self.describe(endpoint)
+        if 300 <= status < 400:
+            return (
+                f"HTTP {status} (a redirect, not followed) from {where}: fix the host of "
+                f"connection {self.conn_id!r} (Admin -> Connections) to the service's own address"
+            )
+        return f"HTTP {status} from {where}: only an HTTP 200 answer is classified"
+
 
 def event_loop() -> asyncio.Runner:
-    """The loop the clients run on: uvloop when installed (it is, in requirements-lock.txt),
-    about a fifth less CPU per request; the standard loop otherwise."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.Runner()
-    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    """The loop the passes run on: the standard asyncio loop, never uvloop.
+
+    Airflow's ``execution_timeout`` raises ``AirflowTaskTimeout`` from a SIGALRM
+    handler; uvloop runs that handler inside one of its callbacks and logs the
+    exception instead of raising it, so the task would run on past its timeout
+    (``tests/unit/payments/test_event_loop.py``). uvloop stays for the sandbox
+    server process of the benchmark only.
+    """
+    return asyncio.Runner()
 
 
 def _short(exc: BaseException) -> str:
@@ -151,6 +176,11 @@ class PaymentApi(SignedJsonClient):
 class ListingApi(SignedJsonClient):
     """The listing service: ``offline_all``."""
 
+    refused_signature = False  # a 1003 answer: our app id / key is wrong (checked by the operator)
+
     async def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
         fields = {"user_id": user_id, "reason": reason, "request_id": request_id}
-        return await self.post("/listing/offline_all", fields)
+        body = await self.post("/listing/offline_all", fields)
+        if body.get("code") == CODE_BAD_SIGN:
+            self.refused_signature = True
+        return body

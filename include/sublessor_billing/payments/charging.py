@@ -14,10 +14,9 @@ order ids again and the payment center answers with the first result
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,15 +27,20 @@ from sublessor_billing.payments.outcomes import (
     ORDER_ID_MIN,
     PENDING,
     SETTLED,
-    SUCCESS,
     OrderIdOutOfRange,
-    Outcome,
     PaymentClient,
     PaymentConfigurationError,
     PendingOrder,
     describe,
 )
-from sublessor_billing.payments.sending import RETRY, RetryPolicy, send_in_order
+from sublessor_billing.payments.recorder import Recorder
+from sublessor_billing.payments.sending import (
+    RETRY,
+    RetryPolicy,
+    send_in_order,
+    send_within,
+    together,
+)
 from sublessor_billing.payments.sweep import Sweep, sweep_unallocated
 
 log = logging.getLogger(__name__)
@@ -127,12 +131,14 @@ def charge_valid_calls(
     flush_seconds: float = 0.25,
     retry: RetryPolicy = RETRY,
     on_phase: Callable[[str], None] = _no_phase,
+    deadline_s: float | None = None,
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
     Pending ids below ORDER_ID_MIN are held back (never sent) while every other
     order is settled; the pass then raises ``OrderIdOutOfRange`` naming them.
 
+    ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
@@ -145,7 +151,9 @@ def charge_valid_calls(
     log.info("Settling %s pending order(s), %s sublessor(s) at a time", len(orders), workers)
     recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
     with event_loop() as loop:
-        bad_signature = loop.run(settle(client, orders, recorder, workers=workers, retry=retry))
+        bad_signature = loop.run(
+            settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=deadline_s)
+        )
     # The table, not this pass's bookkeeping, says whether anything is left.
     report.counts[PENDING], report.pending_orders = store.pending_orders(conn, min_id=ORDER_ID_MIN)
     log.info("Charging result: %s", report.as_dict())
@@ -189,6 +197,7 @@ async def settle(
     *,
     workers: int,
     retry: RetryPolicy,
+    deadline_s: float | None = None,
 ) -> bool:
     """Send every order (sublessors in parallel, each one's in order) while ``recorder`` writes answers.
 
@@ -205,81 +214,7 @@ async def settle(
             async for outcome in send_in_order(client, queue, retry, stop):
                 recorder.add(outcome)
 
+    senders = [sublessor(q) for q in by_sublessor.values()]
     async with client:
-        await _together(recorder.run(), *(sublessor(q) for q in by_sublessor.values()))
+        await together(recorder.run(), send_within(deadline_s, senders, recorder.finish))
     return stop.is_set()
-
-
-class Recorder:
-    """Write answers while requests are in flight: batches of ``batch_size`` (or every
-    ``flush_seconds``), each in one transaction (``store.record_outcomes``) with its offline
-    decisions. A crash loses at most the unwritten batch: those rows stay pending and are re-sent.
-    """
-
-    def __init__(
-        self,
-        conn: Any,
-        report: ChargeReport,
-        expected: int,
-        price_fen: int,
-        batch_size: int,
-        flush_seconds: float,
-        on_phase: Callable[[str], None],
-    ) -> None:
-        self.conn, self.report, self.expected = conn, report, expected
-        self.price_fen, self.batch_size, self.flush_seconds = price_fen, batch_size, flush_seconds
-        self.on_phase = on_phase
-        self._buffer: list[Outcome] = []
-        self._received = 0
-        self._ready = asyncio.Event()  # a full batch, or every answer is in
-        self._decided: set[int] = set()  # sublessors with an offline decision in this pass
-
-    def add(self, outcome: Outcome) -> None:
-        if self._received == 0:
-            self.on_phase("first_answer")
-        self._received += 1
-        self._buffer.append(outcome)
-        if self._batch_ready():
-            self._ready.set()
-
-    def _batch_ready(self) -> bool:
-        return len(self._buffer) >= self.batch_size or (
-            bool(self._buffer) and self._received == self.expected
-        )
-
-    async def run(self) -> None:
-        """Flush until every expected outcome is written (one per order: sent or not)."""
-        written = 0
-        while written < self.expected:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_seconds):
-                    await self._ready.wait()
-            self._ready.clear()
-            batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
-            if self._batch_ready():  # more than a batch came in while the last one was written
-                self._ready.set()
-            if batch:
-                await asyncio.to_thread(self._write, batch)
-                written += len(batch)
-                self.on_phase("batch_recorded")
-
-    def _write(self, batch: list[Outcome]) -> None:
-        settled, decisions = store.record_outcomes(
-            self.conn, batch, price_fen=self.price_fen, decided=self._decided
-        )
-        self.report.offline_decisions += decisions
-        self.report.retried += sum(1 for o in batch if o.attempts > 1)
-        for o in settled:
-            self.report.counts[o.status] += 1
-            if o.status == SUCCESS:
-                self.report.charged_fen += o.amount
-
-
-async def _together(*jobs: Coroutine[Any, Any, None]) -> None:
-    """Run ``jobs`` concurrently; the first error cancels the others and is raised as it is."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for job in jobs:
-                group.create_task(job)
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None

@@ -199,11 +199,19 @@ def offline_signal(outcome: Outcome, price_fen: int) -> bool | None:
 
 
 def offline_reason(outcome: Outcome) -> str:
+    """The signed ``reason`` of an offline request: ASCII fields only (codes, ids, balance).
+
+    The payment center's free-text ``message`` (often Chinese) stays out: how the
+    contract signs non-ASCII text, quotes or backslashes is our reading only
+    (docs/payments.md, "Signing"), and a reason must never make a request unsignable.
+    """
     if outcome.status == SUCCESS:
         return f"balance {outcome.balance} fen after order {outcome.order_id} is below one call's price"
-    return f"order {outcome.order_id} refused with code {outcome.result_code}: {outcome.message or ''}"[
-        :255
-    ]
+    balance = "" if outcome.balance is None else f", balance {outcome.balance} fen"
+    return (
+        f"order {outcome.order_id} of sublessor {outcome.sublessor_id} refused with code "
+        f"{outcome.result_code}{balance}"
+    )
 
 
 def offline_request_id(trigger_order_id: int) -> str:

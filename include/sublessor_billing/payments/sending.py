@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sublessor_billing.payments.outcomes import (
     PENDING,
@@ -108,3 +109,47 @@ async def charge_until_known(
 
 def _not_sent(order: PendingOrder, why: str) -> Outcome:
     return Outcome(order.order_id, order.sublessor_id, PENDING, order.amount, error=why, attempts=0)
+
+
+async def send_within(
+    deadline_s: float | None, senders: list[Coroutine[Any, Any, None]], done: Callable[[], None]
+) -> None:
+    """Run ``senders`` together until they end or ``deadline_s`` passes, then call ``done``.
+
+    At the deadline the senders are cancelled: requests in flight are abandoned
+    (unknown: their rows stay pending with their order ids) and no order is
+    started any more. ``done`` tells the recorder that no more answers come, so it
+    writes what it received and ends; the pass then raises ``ChargesPending``.
+    """
+    try:
+        async with asyncio.timeout(deadline_s), asyncio.TaskGroup() as group:
+            for sender in senders:
+                group.create_task(sender)
+    except TimeoutError:
+        log.warning(
+            "The pass deadline of %s s passed: no more orders are sent in this pass; what was "
+            "answered is recorded, the rest stays pending for the next try",
+            deadline_s,
+        )
+    except BaseExceptionGroup as failed:
+        _log_others(failed)
+        raise failed.exceptions[0] from None
+    finally:
+        done()
+
+
+async def together(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` concurrently; the first error cancels the others and is raised as it is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    except BaseExceptionGroup as failed:
+        _log_others(failed)
+        raise failed.exceptions[0] from None
+
+
+def _log_others(failed: BaseExceptionGroup) -> None:
+    """The first error of a group is raised; log the others so that none is lost."""
+    for error in failed.exceptions[1:]:
+        log.error("Also failed in this pass: %r", error, exc_info=error)

@@ -24,7 +24,12 @@ or after the request is processed: "after" means the state already changed),
 ``garbage_after`` (HTTP 200 with a non-JSON body), ``drop_before`` /
 ``drop_after`` (connection closed without an answer), ``drip_after`` (the state
 changed, then the answer is written one byte every ``seconds``: a deadline per
-socket read never fires, only a deadline on the whole answer). A fault fires for
+socket read never fires, only a deadline on the whole answer); what a proxy in
+front of the service may do (``sandbox.replies``): ``gzip_after`` /
+``gzip_forced_after`` (the answer gzip-compressed when the request's
+Accept-Encoding allows it / regardless), ``status_before`` / ``status_after``
+(HTTP ``status`` with the JSON ``body``), ``redirect_before`` (HTTP ``status``,
+default 302, to ``location``). A fault fires for
 requests to ``path`` that match every field of ``match`` in the JSON body,
 whose per-path request number is in ``nth`` (1-based) if given, with
 ``probability``, at most ``times`` times (None: unlimited).
@@ -39,8 +44,12 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ACTIONS = {f"{k}_{w}" for k in ("delay", "error", "garbage", "drop") for w in ("before", "after")}
-ACTIONS.add("drip_after")
+from sublessor_billing.sandbox import replies
+
+ACTIONS = {
+    f"{k}_{w}" for k in ("delay", "error", "garbage", "drop", "status") for w in ("before", "after")
+}
+ACTIONS |= {"drip_after", "gzip_after", "gzip_forced_after", "redirect_before"}
 
 
 @dataclass
@@ -53,6 +62,9 @@ class Fault:
     probability: float = 1.0
     times: int | None = None
     fired: int = 0
+    status: int = 0  # status_* and redirect_before (0: 302 for a redirect)
+    body: dict[str, Any] = field(default_factory=dict)  # status_*
+    location: str = ""  # redirect_before
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -254,7 +266,9 @@ class SandboxServer:
             elif kind == "drop":
                 raise _Drop()
             elif kind == "drip" and answer is not None:
-                return await _drip(request, *answer, fault.seconds)
+                return await replies.drip(request, *answer, fault.seconds)
+            elif kind in ("status", "redirect") or (kind.startswith("gzip") and answer is not None):
+                return replies.proxy_reply(fault, kind, request, answer)
         return None
 
     def _control(self, method: str, path: str, body: dict[str, Any]) -> Any:
@@ -278,21 +292,3 @@ class SandboxServer:
         except (TypeError, ValueError) as exc:
             return web.json_response({"code": 400, "message": str(exc)}, status=400)
         return web.json_response(self.full_state())
-
-
-async def _drip(request: Any, status: int, payload: dict[str, Any], seconds: float) -> Any:
-    """Write the JSON answer one byte every ``seconds`` (until the client gives up)."""
-    from aiohttp import web
-
-    data = json.dumps(payload).encode()
-    reply = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
-    reply.content_length = len(data)
-    await reply.prepare(request)
-    try:
-        for i in range(len(data)):
-            await reply.write(data[i : i + 1])
-            await asyncio.sleep(seconds)
-        await reply.write_eof()
-    except ConnectionError:  # the client stopped waiting
-        pass
-    return reply

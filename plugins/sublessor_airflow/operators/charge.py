@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import closing
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 from sublessor_billing import config
 from sublessor_billing.payments.charging import OrderIdsReused, charge_valid_calls
-from sublessor_billing.payments.offline import send_offline_decisions
+from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
 from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
 
 if TYPE_CHECKING:
@@ -24,6 +25,12 @@ def _timeout_ms() -> int:
     from sublessor_airflow.variables import get_int
 
     return get_int(config.PAYMENT_API_TIMEOUT, minimum=1)
+
+
+def pass_deadline_s(execution_timeout: timedelta | None) -> float | None:
+    """The sending deadline of a charging pass: 90% of ``execution_timeout``, so the pass ends
+    with ChargesPending and its answers recorded before Airflow kills the task (None: unbounded)."""
+    return None if execution_timeout is None else execution_timeout.total_seconds() * 0.9
 
 
 class ChargeValidCallsOperator(BaseOperator):
@@ -69,8 +76,9 @@ class ChargeValidCallsOperator(BaseOperator):
         try:
             with closing(user_prop_db(self.user_prop_conn_id)) as conn:
                 report = charge_valid_calls(
-                    conn, client, price_fen=price_fen, workers=int(self.workers)
-                )
+                    conn, client, price_fen=price_fen, workers=int(self.workers),
+                    deadline_s=pass_deadline_s(self.execution_timeout),
+                )  # fmt: skip
         except PaymentConfigurationError as exc:
             # A retry cannot fix a wrong key: fail now, without burning the retries.
             raise AirflowFailException(
@@ -116,6 +124,15 @@ class TakeListingsOfflineOperator(BaseOperator):
 
         # No price: whether a decision is current was settled when its charge was recorded.
         client = self.hook.get_conn()  # the connection is read here, once
-        with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-            report = send_offline_decisions(conn, client, workers=int(self.workers))
+        try:
+            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
+                report = send_offline_decisions(conn, client, workers=int(self.workers))
+        except OfflinePending as exc:
+            if getattr(client, "refused_signature", False):  # a retry cannot fix a wrong key
+                raise AirflowFailException(
+                    "The listing service refused our signature (code 1003): the app id (login) or "
+                    f"app key (password) is wrong. {exc} Fix Admin -> Connections -> "
+                    f"{self.listing_conn_id}, then clear this task."
+                ) from exc
+            raise
         return report.as_dict()

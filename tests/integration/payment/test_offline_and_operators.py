@@ -96,12 +96,28 @@ def test_offline_error_names_the_connection_and_address(
 ):
     seed_calls(28, 1)  # no account: 1002, a decision
     charge_task().execute({})
-    listing_service.apps.clear()  # answers 1003 to anyone: a JSON answer that is not code 0
+    listing_service.add_fault(  # an HTTP 200 JSON answer that is not code 0
+        Fault("status_before", path="/listing/offline_all", status=200, body={"code": 1009})
+    )
     with pytest.raises(
         OfflinePending,
         match=r"connection 'listing_api' at http://127\.0\.0\.1:\d+/listing/offline_all",
     ):
         offline_task().execute({})
+
+
+def test_a_listing_bad_signature_fails_without_retries_and_keeps_the_decision_pending(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls
+):
+    seed_calls(29, 1)  # no account: 1002, a decision
+    charge_task().execute({})
+    listing_service.apps.clear()  # answers 1003 (bad signature) to anyone
+    with pytest.raises(AirflowFailException, match="Admin -> Connections -> listing_api") as raised:
+        offline_task().execute({})
+    assert isinstance(raised.value.__cause__, OfflinePending)
+    (event,) = offline_rows(user_prop_target)
+    assert event["status"] == "pending" and "1003" in event["last_error"]
+    assert listing_service.offline_calls == {}
 
 
 def test_low_balance_after_success_triggers_at_the_current_price(

@@ -7,8 +7,10 @@ from sublessor_billing.payments.outcomes import (
     INSUFFICIENT,
     PENDING,
     SUCCESS,
+    Outcome,
     PendingOrder,
     classify_charge,
+    offline_reason,
     offline_request_id,
     offline_signal,
 )
@@ -108,3 +110,15 @@ def test_a_message_that_is_not_valid_unicode_is_stored_readable():
     outcome = classify_charge(ORDER, {"code": 1002, "message": "frozen \ud800 " + "x" * 300})
     assert outcome.message.encode("utf-8") and outcome.message.startswith("frozen ? x")
     assert len(outcome.message) == 255
+
+
+def test_the_offline_reason_is_built_from_ascii_fields_only():
+    """The payment center's free-text message (often Chinese) never reaches the signed ``reason``."""
+    refused = Outcome(820000000007, 3, INSUFFICIENT, 4000, result_code=1001,
+                      message="余额不足 \\ \"x\"\n", balance=1200)  # fmt: skip
+    assert offline_reason(refused) == (
+        "order 820000000007 of sublessor 3 refused with code 1001, balance 1200 fen"
+    )
+    frozen = Outcome(820000000008, 3, FAILED, 4000, result_code=1002, message="账户冻结")
+    assert offline_reason(frozen) == "order 820000000008 of sublessor 3 refused with code 1002"
+    assert offline_reason(frozen).isascii()
