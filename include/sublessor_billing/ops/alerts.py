@@ -1,8 +1,13 @@
 """Alert conditions of the billing_alerts DAG and their state (``billing_alert``).
 
-Three alerts, each a row of ``billing_alert`` (locked while it is evaluated):
+Five alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 
-* ``pending_too_old``: an order has been pending longer than the threshold.
+* ``pending_too_old``: an order charging sends (id >= ORDER_ID_MIN) has been
+  pending longer than the threshold.
+* ``held_back_orders``: pending rows below ORDER_ID_MIN exist; charging never
+  sends them (condition: fires while any exists).
+* ``held_calls``: calls the judge held aside exist (condition: fires while any
+  exists); they are neither judged nor charged until released.
 * ``no_successful_billing_run``: the number of successful call400_billing runs has
   not grown for the threshold (the row keeps the count and when it last grew).
 * ``quarantine_growth``: messages were quarantined since the last check (the row
@@ -20,12 +25,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sublessor_billing.calls.held import count_held
 from sublessor_billing.config import Tunable
 from sublessor_billing.ops.clock import shift_of
+from sublessor_billing.ops.pending import HELD_BACK_RUNBOOK, held_back_orders, pending_orders
 
 PENDING_TOO_OLD = "pending_too_old"
 NO_SUCCESSFUL_RUN = "no_successful_billing_run"
 QUARANTINE_GROWTH = "quarantine_growth"
+HELD_BACK_ORDERS = "held_back_orders"
+HELD_CALLS = "held_calls"
 FIRING = "firing"
 RESOLVED = "resolved"
 
@@ -82,6 +91,8 @@ def evaluate(cur: Any, settings: AlertSettings, *, successful_runs: int) -> list
     now = cur.fetchone()[0]
     notices = [
         *_pending(cur, now, settings),
+        *_held_back(cur, now, settings),
+        *_held_calls(cur, now, settings),
         *_no_successful_run(cur, now, settings, successful_runs),
         *_quarantine_growth(cur, now),
     ]
@@ -99,16 +110,13 @@ def active_alerts(cur: Any) -> list[dict]:
 
 def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
     row = _lock(cur, PENDING_TOO_OLD)
-    cur.execute(
-        "SELECT COUNT(*), MIN(id), TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
-    )
-    count, oldest_id, age = cur.fetchone()
-    firing = age is not None and int(age) >= settings.pending_minutes * 60
+    pending = pending_orders(cur, limit=0)
+    count, oldest_id, age = pending["count"], pending["oldest_order_id"], pending["oldest_age_seconds"]
+    firing = age is not None and age >= settings.pending_minutes * 60
     details = {
-        "pending_orders": int(count),
+        "pending_orders": count,
         "oldest_order_id": oldest_id,
-        "oldest_age_seconds": int(age) if age is not None else None,
+        "oldest_age_seconds": age,
         "threshold_minutes": settings.pending_minutes,
     }
     summary = (
@@ -119,6 +127,32 @@ def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
         else f"no order pending longer than {settings.pending_minutes} min"
     )
     return _condition(cur, row, now, settings, firing, summary, details)
+
+
+def _held_back(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
+    row = _lock(cur, HELD_BACK_ORDERS)
+    held = held_back_orders(cur)
+    firing = held["count"] > 0
+    summary = (
+        f"{held['count']} pending order(s) below 820000000000 are never sent"
+        f" (ids {', '.join(map(str, held['ids']))}): see {HELD_BACK_RUNBOOK}"
+        if firing
+        else "no pending order below 820000000000"
+    )
+    details = {"held_back_orders": held["count"], "order_ids": held["ids"]}
+    return _condition(cur, row, now, settings, firing, summary, details)
+
+
+def _held_calls(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
+    row = _lock(cur, HELD_CALLS)
+    held = count_held(cur)
+    summary = (
+        f"{held} call(s) held by the judge, neither judged nor charged: see the Billing page"
+        " and docs/intake.md 'Judging' (python -m sublessor_billing.calls.quarantine held / release)"
+        if held
+        else "no call held by the judge"
+    )
+    return _condition(cur, row, now, settings, held > 0, summary, {"held_calls": held})
 
 
 def _no_successful_run(

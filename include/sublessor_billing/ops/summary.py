@@ -16,11 +16,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sublessor_billing.calls.held import count_held, held_calls
 from sublessor_billing.ops import alerts, quarantine_ops
+from sublessor_billing.ops.pending import held_back_orders, pending_orders
 from sublessor_billing.ops.clock import Day, in_shanghai
 
 RULES = {
-    0: "not judged yet",
+    0: "not judged yet (held calls apart)",
     1: "valid",
     2: "not connected",
     3: "too short",
@@ -70,10 +72,14 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
         if status == "success":
             hours[int(hour)]["charged"] += int(count)
             hours[int(hour)]["revenue_fen"] += int(amount or 0)
+    held = count_held(cur, received=day.db_window)  # rule 0 too, but judged: not waiting
+    total = sum(by_rule.values())
+    by_rule[0] -= held
     return {
         "calls": {
-            "total": sum(by_rule.values()),
+            "total": total,
             "valid": by_rule[1],
+            "held": held,
             "by_filter_rule": {str(rule): n for rule, n in sorted(by_rule.items())},
         },
         "charges": {
@@ -82,35 +88,6 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
             "revenue_fen": outcomes["success"]["amount_fen"],
         },
         "hourly": hours,
-    }
-
-
-def pending_orders(cur: Any, *, limit: int = 10) -> dict:
-    """Orders still pending (any day): count, the oldest's age (database clock), the oldest rows."""
-    cur.execute(
-        "SELECT COUNT(*), MIN(created_at), TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
-    )
-    count, oldest, age = cur.fetchone()
-    cur.execute(
-        "SELECT id, call_id, sublessor_id, amount, attempts, last_error, created_at"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending' ORDER BY id LIMIT %s",
-        (limit,),
-    )
-    keys = (
-        "order_id",
-        "call_id",
-        "sublessor_id",
-        "amount_fen",
-        "attempts",
-        "last_error",
-        "created_at",
-    )
-    return {
-        "count": int(count),
-        "oldest_created_at": oldest,
-        "oldest_age_seconds": int(age) if age is not None else None,
-        "oldest": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
     }
 
 
@@ -202,6 +179,8 @@ def day_summary(conn: Any, day: date) -> dict:
             summary = {"day": day.isoformat(), "database_time": cur.fetchone()[0]}
             summary.update(calls_and_charges(cur, window))
             summary["pending"] = pending_orders(cur)
+            summary["held_back_orders"] = held_back_orders(cur)
+            summary["held_calls"] = {"count": count_held(cur), "calls": held_calls(cur, limit=50)}
             summary["offline"] = offline_decisions(cur, window)
             summary["quarantine"] = quarantine(cur)
             summary["broker_phone_sync"] = broker_phone_sync(cur)

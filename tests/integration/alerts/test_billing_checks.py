@@ -210,3 +210,40 @@ def test_the_failure_payload_names_the_task_and_its_error():
     )
     assert (payload["alert"], payload["try_number"]) == ("task_failed", 4)
     assert payload["dedup_key"] == "task_failed.k3_contract_export.export_contracts"
+
+
+def test_held_calls_and_held_back_orders_have_their_own_alerts_and_gauges(
+    billing, airflow_connections, stats
+):
+    execute(billing, "UPDATE sublessor_call_payment_log_201409 SET status = 'success'")
+    execute(
+        billing,
+        "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount,"
+        " subject, status, created_at) VALUES (5, 'by-hand', 1, 4000, 's', 'pending',"
+        " NOW(3) - INTERVAL 2 HOUR)",
+    )
+    execute(
+        billing,
+        "UPDATE sublessor_call_log_201409 SET filter_rule = 0, judged_at = NOW(3),"
+        " held_reason = 'start_time is not a readable date', held_count = 1 WHERE call_id = 't3'",
+    )
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        check = lambda: run_billing_checks(successful_runs_of=lambda _: 5, settings=SETTINGS)  # noqa: E731
+        check()
+        # The held-back row is two hours old but never sent: not "pending too old".
+        assert sorted(hook.alerts()) == [("held_back_orders", "firing"), ("held_calls", "firing")]
+        held_back = next(r for r in hook.received if r["alert"] == "held_back_orders")
+        assert held_back["order_ids"] == [5] and "OrderIdOutOfRange" in held_back["summary"]
+        assert {
+            name: stats.gauges[f"sublessor_billing.{name}"]
+            for name in ("pending.count", "orders.held_back", "calls.held", "calls.today.rule_0")
+        } == {"pending.count": 0, "orders.held_back": 1, "calls.held": 1, "calls.today.rule_0": 0}
+
+        execute(billing, "DELETE FROM sublessor_call_payment_log_201409 WHERE id = 5")
+        execute(billing, "UPDATE sublessor_call_log_201409 SET held_reason = NULL, judged_at = NULL")
+        check()
+        assert sorted(hook.alerts()[2:]) == [
+            ("held_back_orders", "resolved"),
+            ("held_calls", "resolved"),
+        ]
