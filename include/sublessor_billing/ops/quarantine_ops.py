@@ -9,6 +9,7 @@ Reasons are compared byte for byte (the column's collation would treat
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,14 @@ from sublessor_billing.calls.quarantine import (
     StillInvalid,
     replay,
 )
+from sublessor_billing.phone import mask_phone, mask_numbers
 
 OPEN = "quarantined"
 STATUSES = ("quarantined", "replayed", "discarded")
-PREVIEW_BYTES = 160
+PREVIEW_CHARS = 160
+# A preview is masked from the body's start up to this many bytes; a longer body
+# cannot be parsed from it and has every run of 7+ digits masked instead.
+MASK_READ_BYTES = 65536
 MAX_REPLAY_BATCH = 1000
 
 
@@ -60,7 +65,7 @@ def list_rows(
         " LENGTH(raw_body), LEFT(raw_body, %s), resolved_at, resolution FROM call400_quarantine"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY id DESC LIMIT %s",
-        [PREVIEW_BYTES, *params, limit],
+        [MASK_READ_BYTES, *params, limit],
     )
     keys = (
         "id", "status", "seen_count", "received_at", "call_id", "reason", "routing_key",
@@ -69,18 +74,44 @@ def list_rows(
     rows = []
     for row in cur.fetchall():
         item = dict(zip(keys, row, strict=True))
-        item["body_start"] = bytes(item["body_start"]).decode("utf-8", "replace")
+        item["body_start"] = masked_text(bytes(item["body_start"]))[:PREVIEW_CHARS]
         rows.append(item)
     return rows
 
 
-def body(cur: Any, quarantine_id: int) -> dict | None:
-    """The raw body of one row: as text when it is UTF-8, always as base64."""
+def masked_text(raw: bytes) -> str:
+    """A body as people without edit access see it: ``caller`` masked (keep the last 4 digits).
+
+    A JSON object gets its ``caller`` masked; anything else (not JSON, not an
+    object, cut short) gets every run of 7 or more digits masked.
+    """
+    try:
+        parsed = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        return mask_numbers(raw.decode("utf-8", "replace"))
+    if not isinstance(parsed, dict):
+        return mask_numbers(raw.decode("utf-8", "replace"))
+    if parsed.get("caller") is not None:
+        parsed["caller"] = mask_phone(str(parsed["caller"]))
+    return json.dumps(parsed, ensure_ascii=False)
+
+
+def body(cur: Any, quarantine_id: int, *, unmasked: bool = False) -> dict | None:
+    """One row's body: raw (text when UTF-8, and base64) for ``unmasked``, else masked text only."""
     cur.execute("SELECT raw_body FROM call400_quarantine WHERE id = %s", (quarantine_id,))
     row = cur.fetchone()
     if row is None:
         return None
     raw = bytes(row[0])
+    if not unmasked:
+        return {
+            "id": quarantine_id,
+            "length": len(raw),
+            "utf8": True,
+            "masked": True,
+            "text": masked_text(raw),
+            "base64": None,
+        }
     try:
         text, utf8 = raw.decode("utf-8"), True
     except UnicodeDecodeError:
@@ -89,6 +120,7 @@ def body(cur: Any, quarantine_id: int) -> dict | None:
         "id": quarantine_id,
         "length": len(raw),
         "utf8": utf8,
+        "masked": False,
         "text": text,
         "base64": base64.b64encode(raw).decode("ascii"),
     }

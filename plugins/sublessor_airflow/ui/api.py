@@ -207,11 +207,12 @@ def api_quarantine(
 
 
 @app.get("/api/quarantine/{quarantine_id}/body", dependencies=[access.can_view])
-def api_body(quarantine_id: int) -> dict:
-    """The raw body of one quarantined message."""
+def api_body(quarantine_id: int, user: GetUserDep) -> dict:
+    """One quarantined message: raw for users who may act, caller masked for the others."""
+    unmasked = access.user_may(user, "PUT")
     with user_prop() as conn:
         with conn.cursor() as cur:
-            found = quarantine_ops.body(cur, quarantine_id)
+            found = quarantine_ops.body(cur, quarantine_id, unmasked=unmasked)
         conn.rollback()
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No quarantine row {quarantine_id}")

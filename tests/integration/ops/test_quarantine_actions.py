@@ -8,7 +8,12 @@ import json
 import pytest
 
 from sublessor_billing.calls.quarantine import AlreadyResolved, StillInvalid, discard, main, replay
-from sublessor_billing.ops.quarantine_ops import list_rows, open_by_reason, replay_all_of_reason
+from sublessor_billing.ops.quarantine_ops import (
+    body,
+    list_rows,
+    open_by_reason,
+    replay_all_of_reason,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +117,26 @@ def test_the_command_records_the_os_user_and_reads_the_airflow_connection(
     assert fetch(user_prop_conn, "SELECT actor FROM billing_ops_action") == [
         (f"cli:{getpass.getuser()}",)
     ]
+
+
+def test_previews_and_the_body_mask_the_caller_unless_raw_is_asked_for(user_prop_conn) -> None:
+    json_id, text_id = quarantine(
+        user_prop_conn,
+        [
+            (message("m-1", caller="+86 138-0013-8000"), "call_type 'VIP' is not one"),
+            (b"caller=13900139000;called=4008123456", "body is not JSON"),
+        ],
+    )
+    previews = {r["id"]: r["body_start"] for r in list_rows(_cur(user_prop_conn))}
+    assert '"caller": "*********8000"' in previews[json_id]
+    assert "138-0013-8000" not in previews[json_id] and "13800138000" not in previews[json_id]
+    assert previews[text_id] == "caller=*******9000;called=******3456"
+    masked = body(_cur(user_prop_conn), json_id)
+    assert masked["masked"] and masked["base64"] is None
+    assert json.loads(masked["text"])["caller"] == "*********8000"
+    raw = body(_cur(user_prop_conn), json_id, unmasked=True)
+    assert json.loads(raw["text"])["caller"] == "+86 138-0013-8000"
+    assert body(_cur(user_prop_conn), text_id)["text"] == "caller=*******9000;called=******3456"
 
 
 def _cur(conn):

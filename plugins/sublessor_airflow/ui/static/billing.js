@@ -52,7 +52,7 @@ async function showBody(id) {
   const data = await response.json();
   holder.replaceChildren();
   const info = document.createElement("div");
-  info.textContent = `${data.length} bytes${data.utf8 ? "" : " (not UTF-8: shown with replacement characters)"}`;
+  info.textContent = `${data.length} bytes${data.masked ? " (caller numbers masked)" : data.utf8 ? "" : " (not UTF-8: shown with replacement characters)"}`;
   const area = document.createElement("textarea");
   area.value = data.text;
   area.rows = 6;
