@@ -20,7 +20,8 @@ from sublessor_billing.calls.quarantine import (
     StillInvalid,
     replay,
 )
-from sublessor_billing.phone import mask_phone, mask_numbers
+from sublessor_billing.calls.store import is_data_error
+from sublessor_billing.phone import mask_numbers, mask_phone
 
 OPEN = "quarantined"
 STATUSES = ("quarantined", "replayed", "discarded")
@@ -132,6 +133,7 @@ class ReasonReplay:
     replayed: list[ReplayOutcome] = field(default_factory=list)
     still_invalid: dict[int, str] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)  # resolved meanwhile by someone else
+    failed: dict[int, str] = field(default_factory=dict)  # rolled back; still open; retry later
     remaining: int = 0
 
     def as_dict(self) -> dict:
@@ -142,6 +144,7 @@ class ReasonReplay:
             "already_logged": sum(1 for o in self.replayed if not o.logged),
             "still_invalid": {str(k): v for k, v in self.still_invalid.items()},
             "skipped": self.skipped,
+            "failed": {str(k): v for k, v in self.failed.items()},
             "remaining": self.remaining,
         }
 
@@ -152,7 +155,10 @@ def replay_all_of_reason(
     """Replay the bodies as received of up to ``limit`` open rows with this exact reason.
 
     Each row is its own transaction (``calls.quarantine.replay``): a body that is
-    still invalid stays quarantined and is reported; the others are logged.
+    still invalid (or that the call log refuses: a data error) stays quarantined
+    and is reported; any other error on a row (a lock wait, a lost connection)
+    rolls that row back, is reported in ``failed`` and the next rows go on; the
+    others are logged.
     ``remaining`` counts the open rows of that reason left afterwards (those still
     invalid, and any beyond ``limit``).
     """
@@ -164,6 +170,12 @@ def replay_all_of_reason(
             result.still_invalid[quarantine_id] = exc.reason
         except (AlreadyResolved, QuarantineRowMissing):
             result.skipped.append(quarantine_id)
+        except Exception as exc:  # replay rolled the row back
+            _rollback_quietly(conn)
+            if is_data_error(exc):
+                result.still_invalid[quarantine_id] = refused_reason(exc)
+            else:
+                result.failed[quarantine_id] = mask_numbers(f"{type(exc).__name__}: {exc}")[:500]
     with conn.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM call400_quarantine WHERE status = %s"
@@ -173,6 +185,18 @@ def replay_all_of_reason(
         result.remaining = int(cur.fetchone()[0])
     conn.rollback()
     return result
+
+
+def refused_reason(exc: BaseException) -> str:
+    """Why the call log refused a replayed body (a data error), as intake words it."""
+    return mask_numbers(f"the call log refused it: {exc}")[:500]
+
+
+def _rollback_quietly(conn: Any) -> None:
+    try:
+        conn.rollback()
+    except Exception:  # the connection is gone; the next row's replay says so
+        pass
 
 
 def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:

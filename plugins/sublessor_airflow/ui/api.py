@@ -30,6 +30,7 @@ from sublessor_billing.calls.quarantine import (
     discard,
     replay,
 )
+from sublessor_billing.calls.store import is_data_error
 from sublessor_billing.ops import audit, quarantine_ops
 from sublessor_billing.ops.clock import TIMEZONE, in_shanghai, shift_of, today
 from sublessor_billing.ops.summary import day_summary
@@ -282,3 +283,8 @@ def _refusals() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except StillInvalid as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        detail = f"{quarantine_ops.refused_reason(exc)}. Nothing changed: correct the body and replay."
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None
