@@ -132,9 +132,7 @@ def held_calls(cur: Any, *, ids: Sequence[int] | None = None, limit: int = 100) 
     return rows
 
 
-def count_held(
-    cur: Any, *, reason_prefix: str | None = None, received: tuple | None = None
-) -> int:
+def count_held(cur: Any, *, reason_prefix: str | None = None, received: tuple | None = None) -> int:
     """How many calls are held (with this reason prefix; received in this window)."""
     sql, params = f"SELECT COUNT(*) FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE {_HELD}", []
     if reason_prefix is not None:

@@ -111,7 +111,11 @@ def active_alerts(cur: Any) -> list[dict]:
 def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
     row = _lock(cur, PENDING_TOO_OLD)
     pending = pending_orders(cur, limit=0)
-    count, oldest_id, age = pending["count"], pending["oldest_order_id"], pending["oldest_age_seconds"]
+    count, oldest_id, age = (
+        pending["count"],
+        pending["oldest_order_id"],
+        pending["oldest_age_seconds"],
+    )
     firing = age is not None and age >= settings.pending_minutes * 60
     details = {
         "pending_orders": count,

@@ -18,7 +18,15 @@ PAYMENT_LOG = "sublessor_call_payment_log_201409"
 _PENDING = f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id >= {ORDER_ID_MIN}"
 _HELD_BACK = f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id < {ORDER_ID_MIN}"
 _COLUMNS = "id, call_id, sublessor_id, amount, attempts, last_error, created_at"
-_KEYS = ("order_id", "call_id", "sublessor_id", "amount_fen", "attempts", "last_error", "created_at")
+_KEYS = (
+    "order_id",
+    "call_id",
+    "sublessor_id",
+    "amount_fen",
+    "attempts",
+    "last_error",
+    "created_at",
+)
 HELD_BACK_RUNBOOK = "docs/payments.md 'Order ids below 820000000000' (OrderIdOutOfRange)"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,10 +194,8 @@ def refused_reason(exc: BaseException) -> str:
 
 
 def _rollback_quietly(conn: Any) -> None:
-    try:
+    with suppress(Exception):  # the connection is gone; the next row's replay says so
         conn.rollback()
-    except Exception:  # the connection is gone; the next row's replay says so
-        pass
 
 
 def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls
 from sublessor_billing.ops import alerts, quarantine_ops
-from sublessor_billing.ops.pending import held_back_orders, pending_orders
 from sublessor_billing.ops.clock import Day, in_shanghai
+from sublessor_billing.ops.pending import held_back_orders, pending_orders
 
 RULES = {
     0: "not judged yet (held calls apart)",

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from sublessor_airflow.ui import access, runs
+from sublessor_airflow.ui.database import open_user_prop, user_prop
 from sublessor_airflow.ui.page import render_page
 from sublessor_billing.calls.quarantine import (
     AlreadyResolved,
@@ -75,25 +76,6 @@ class ReasonBody(BaseModel):
 
 class DiscardBody(BaseModel):
     note: str = Field(..., min_length=1, max_length=500, description="why it is discarded")
-
-
-def open_user_prop() -> Any:
-    # Imported here: every Airflow process imports the plugin, some while loading the hook.
-    from sublessor_airflow.hooks.mysql import user_prop_db
-
-    try:
-        return user_prop_db()
-    except ConnectionError as exc:  # names the connection and what to check
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-
-
-@contextmanager
-def user_prop() -> Iterator[Any]:
-    conn = open_user_prop()
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 class ServerTiming:
@@ -286,5 +268,7 @@ def _refusals() -> Iterator[None]:
     except Exception as exc:
         if not is_data_error(exc):
             raise
-        detail = f"{quarantine_ops.refused_reason(exc)}. Nothing changed: correct the body and replay."
+        detail = (
+            f"{quarantine_ops.refused_reason(exc)}. Nothing changed: correct the body and replay."
+        )
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None

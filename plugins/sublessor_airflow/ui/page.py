@@ -73,7 +73,9 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
         f"<tr><td>{rule}</td><td>{e(RULES.get(int(rule), '?'))}</td>"
         f"<td class=num>{metric(f'calls.rule.{rule}', n)}</td></tr>"
         for rule, n in calls["by_filter_rule"].items()
-    ] + [f"<tr><td>0</td><td>held by the judge</td><td class=num>{metric('calls.rule.held', calls['held'])}</td></tr>"]
+    ] + [
+        f"<tr><td>0</td><td>held by the judge</td><td class=num>{metric('calls.rule.held', calls['held'])}</td></tr>"
+    ]
     outcome_rows = [
         f"<tr><td>{e(name)}</td><td class=num>{metric(f'charges.{name}.count', o['count'])}</td>"
         f"<td class=num>{metric(f'charges.{name}.amount_fen', o['amount_fen'], yuan(o['amount_fen']))}</td></tr>"

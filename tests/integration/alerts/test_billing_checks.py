@@ -241,7 +241,9 @@ def test_held_calls_and_held_back_orders_have_their_own_alerts_and_gauges(
         } == {"pending.count": 0, "orders.held_back": 1, "calls.held": 1, "calls.today.rule_0": 0}
 
         execute(billing, "DELETE FROM sublessor_call_payment_log_201409 WHERE id = 5")
-        execute(billing, "UPDATE sublessor_call_log_201409 SET held_reason = NULL, judged_at = NULL")
+        execute(
+            billing, "UPDATE sublessor_call_log_201409 SET held_reason = NULL, judged_at = NULL"
+        )
         check()
         assert sorted(hook.alerts()[2:]) == [
             ("held_back_orders", "resolved"),

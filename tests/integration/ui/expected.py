@@ -124,6 +124,7 @@ def hourly(conn, day: date) -> dict[tuple[int, str], int]:
 
 def oldest_pending_age(conn) -> int:
     [(age,)] = rows(
-        conn, f"SELECT TIMESTAMPDIFF(SECOND, created_at, NOW(3)) {PENDING} ORDER BY created_at LIMIT 1"
+        conn,
+        f"SELECT TIMESTAMPDIFF(SECOND, created_at, NOW(3)) {PENDING} ORDER BY created_at LIMIT 1",
     )
     return int(age)
