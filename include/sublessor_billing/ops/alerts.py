@@ -47,6 +47,8 @@ NO_SUCCESS_MINUTES = Tunable(
     15,
     "minutes without a successful call400_billing run before an alert",
 )
+# A quarantine insert commits within seconds; rows younger than this are left to the next check.
+SETTLE_SECONDS = 60
 REPEAT_MINUTES = Tunable(
     "billing_alert_repeat_minutes", 60, "minutes between two notices of an alert still firing"
 )
@@ -189,26 +191,36 @@ def _no_successful_run(
 
 
 def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
+    """New quarantined rows, counted once settled (received more than SETTLE_SECONDS ago).
+
+    Ids are allocated at insert and committed in any order: a row with a lower id
+    may commit after a higher one was seen. Only rows received SETTLE_SECONDS
+    before this check are counted, and the high-water mark is the highest such id,
+    so a row whose transaction commits within that lag is never skipped.
+    """
     row = _lock(cur, QUARANTINE_GROWTH)
+    settled = "received_at < %s - INTERVAL %s SECOND"
     if row.value is None:  # first check: the baseline, nothing to report yet
-        cur.execute("SELECT IFNULL(MAX(id), 0) FROM call400_quarantine")
+        cur.execute(
+            f"SELECT IFNULL(MAX(id), 0) FROM call400_quarantine WHERE {settled}",
+            (now, SETTLE_SECONDS),
+        )
         cur.execute(
             "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
             (int(cur.fetchone()[0]), now, row.name),
         )
         return []
-    cur.execute(
-        "SELECT COUNT(*), MAX(id) FROM call400_quarantine WHERE id > %s AND status = 'quarantined'",
-        (row.value,),
-    )
+    new_rows = f"FROM call400_quarantine WHERE id > %s AND status = 'quarantined' AND {settled}"
+    params = (row.value, now, SETTLE_SECONDS)
+    cur.execute(f"SELECT COUNT(*), MAX(id) {new_rows}", params)
     new, newest = cur.fetchone()
     if not new:
         cur.execute("UPDATE billing_alert SET active = 0 WHERE name = %s", (row.name,))
         return []
     cur.execute(
-        "SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n FROM call400_quarantine"
-        " WHERE id > %s AND status = 'quarantined' GROUP BY r ORDER BY n DESC LIMIT 5",
-        (row.value,),
+        f"SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n {new_rows}"
+        " GROUP BY r ORDER BY n DESC LIMIT 5",
+        params,
     )
     reasons = {bytes(r).decode("utf-8", "replace"): int(n) for r, n in cur.fetchall()}
     cur.execute("SELECT COUNT(*) FROM call400_quarantine WHERE status = 'quarantined'")

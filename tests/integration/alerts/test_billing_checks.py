@@ -12,7 +12,8 @@ from webhook import WebhookReceiver
 from sublessor_airflow.alerts import notifier
 from sublessor_airflow.alerts.checks import run_billing_checks
 from sublessor_airflow.alerts.notifier import AlertWebhookError
-from sublessor_billing.ops.alerts import AlertSettings
+from sublessor_billing.db.connect import connect
+from sublessor_billing.ops.alerts import AlertSettings, evaluate
 from sublessor_billing.ops.clock import TIMEZONE
 
 pytestmark = pytest.mark.integration
@@ -78,12 +79,13 @@ def execute(conn, sql: str, params=()) -> None:
     conn.commit()
 
 
-def quarantine(conn, body: bytes) -> None:
+def quarantine(conn, body: bytes, *, settled: bool = True) -> None:
+    """A quarantined message, received two minutes ago (settled) or now."""
     execute(
         conn,
-        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason) VALUES (SHA2(%s, 256), %s,"
-        " 'body is not JSON')",
-        (body, body),
+        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason, received_at)"
+        " VALUES (SHA2(%s, 256), %s, 'body is not JSON', NOW(3) - INTERVAL %s MINUTE)",
+        (body, body, 2 if settled else 0),
     )
 
 
@@ -249,3 +251,33 @@ def test_held_calls_and_held_back_orders_have_their_own_alerts_and_gauges(
             ("held_back_orders", "resolved"),
             ("held_calls", "resolved"),
         ]
+
+
+def test_quarantine_growth_never_skips_a_row_committed_after_a_higher_id(
+    user_prop_conn, user_prop_target
+):
+    def growth() -> list[int]:
+        with user_prop_conn.cursor() as cur:
+            notices = evaluate(cur, SETTINGS, successful_runs=1)
+        user_prop_conn.commit()
+        return [n.details["new"] for n in notices if n.alert == "quarantine_growth"]
+
+    assert growth() == []  # the baseline
+    slow = connect(user_prop_target)  # its insert takes the lower id and commits last
+    try:
+        with slow.cursor() as cur:
+            cur.execute(
+                "INSERT INTO call400_quarantine (body_sha256, raw_body, reason)"
+                " VALUES (SHA2('slow', 256), 'slow', 'body is not JSON')"
+            )
+        quarantine(user_prop_conn, b"fast", settled=False)
+        assert growth() == []  # nothing settled yet
+        slow.commit()
+    finally:
+        slow.close()
+    execute(
+        user_prop_conn,
+        "UPDATE call400_quarantine SET received_at = received_at - INTERVAL 2 MINUTE",
+    )
+    assert growth() == [2]
+    assert growth() == []
