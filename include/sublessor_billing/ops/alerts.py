@@ -15,8 +15,9 @@ Five alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 
 A condition alert notifies when it starts firing, again every ``repeat_minutes``
 while it fires, and once when it is resolved. ``evaluate`` updates the rows in
-the caller's transaction and returns the notices; the caller sends them, then
-commits: a crash in between sends a notice twice rather than never.
+the caller's transaction and returns the notices; the caller sends them, marks
+each one sent (``mark_notified``: one not sent, e.g. alerts off, stays due),
+then commits: a crash in between sends a notice twice rather than never.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def evaluate(cur: Any, settings: AlertSettings, *, successful_runs: int) -> list
     return notices
 
 
+def mark_notified(cur: Any, notice: Notice) -> None:
+    """Record that ``notice`` was sent (only then: an alert not sent stays due)."""
+    cur.execute("UPDATE billing_alert SET notified_at = NOW(3) WHERE name = %s", (notice.alert,))
+
+
 def active_alerts(cur: Any) -> list[dict]:
     """The alerts firing now (for the page)."""
     cur.execute(
@@ -165,11 +171,16 @@ def _no_successful_run(
     cur: Any, now: datetime, settings: AlertSettings, successful_runs: int
 ) -> list[Notice]:
     row = _lock(cur, NO_SUCCESSFUL_RUN)
-    if row.value is None or row.value != successful_runs:
+    if row.value is None or successful_runs > row.value:  # grown: a run succeeded
         row.value, row.since = successful_runs, now
         cur.execute(
             "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
             (successful_runs, now, row.name),
+        )
+    elif successful_runs < row.value:  # runs deleted from Airflow's database: not a success
+        row.value = successful_runs
+        cur.execute(
+            "UPDATE billing_alert SET value = %s WHERE name = %s", (successful_runs, row.name)
         )
     quiet = now - row.since
     firing = quiet >= timedelta(minutes=settings.no_success_minutes)
@@ -230,9 +241,8 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
         "see the Billing page"
     )
     cur.execute(
-        "UPDATE billing_alert SET active = 1, value = %s, since = %s, notified_at = %s,"
-        " detail = %s WHERE name = %s",
-        (int(newest), now, now, summary[:1024], row.name),
+        "UPDATE billing_alert SET active = 1, value = %s, since = %s, detail = %s WHERE name = %s",
+        (int(newest), now, summary[:1024], row.name),
     )
     details = {"new": int(new), "open": open_rows, "newest_id": int(newest), "reasons": reasons}
     return [Notice(QUARANTINE_GROWTH, FIRING, summary, details)]
@@ -254,15 +264,14 @@ def _condition(
         due = not row.active or row.notified_at is None or now - row.notified_at >= repeat
         since = row.since if (keep_since or row.active) else now
         cur.execute(
-            "UPDATE billing_alert SET active = 1, since = %s, detail = %s,"
-            " notified_at = IF(%s, %s, notified_at) WHERE name = %s",
-            (since, summary[:1024], due, now, row.name),
+            "UPDATE billing_alert SET active = 1, since = %s, detail = %s WHERE name = %s",
+            (since, summary[:1024], row.name),
         )
         return [Notice(row.name, FIRING, summary, details)] if due else []
     if row.active:
         cur.execute(
-            "UPDATE billing_alert SET active = 0, notified_at = %s, detail = %s WHERE name = %s",
-            (now, summary[:1024], row.name),
+            "UPDATE billing_alert SET active = 0, detail = %s WHERE name = %s",
+            (summary[:1024], row.name),
         )
         return [Notice(row.name, RESOLVED, summary, details)]
     return []

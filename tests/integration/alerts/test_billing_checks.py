@@ -281,3 +281,27 @@ def test_quarantine_growth_never_skips_a_row_committed_after_a_higher_id(
     )
     assert growth() == [2]
     assert growth() == []
+
+
+def test_a_notice_not_sent_stays_due_and_fewer_runs_are_not_a_success(
+    billing, airflow_connections, stats
+):
+    runs = {"call400_billing": 5}
+
+    def check() -> dict:
+        return run_billing_checks(successful_runs_of=runs.__getitem__, settings=SETTINGS)
+
+    assert check()["sent"] == 0  # no webhook connection: alerts off
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        check()  # within repeat_minutes, but the first notice never went out
+        assert hook.alerts() == [("pending_too_old", "firing")]
+        # Runs deleted from Airflow's database make the count drop: still no success.
+        execute(
+            billing,
+            "UPDATE billing_alert SET since = NOW(3) - INTERVAL 20 MINUTE"
+            " WHERE name = 'no_successful_billing_run'",
+        )
+        runs["call400_billing"] = 3
+        check()
+        assert hook.alerts()[1:] == [("no_successful_billing_run", "firing")]
