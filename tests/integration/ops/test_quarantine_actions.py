@@ -181,3 +181,13 @@ def test_previews_and_the_body_mask_the_caller_unless_raw_is_asked_for(user_prop
 def _cur(conn):
     conn.rollback()
     return conn.cursor()
+
+
+def test_the_command_refuses_a_discard_reason_longer_than_the_column(
+    user_prop_conn, capsys
+) -> None:
+    [row] = quarantine(user_prop_conn, [(message("d-1"), "body is not JSON")])
+    with pytest.raises(SystemExit) as refused:
+        main(["discard", str(row), "--reason", "x" * 501])
+    assert refused.value.code == 2 and "1 to 500 characters" in capsys.readouterr().err
+    assert fetch(user_prop_conn, "SELECT status FROM call400_quarantine") == [("quarantined",)]
