@@ -30,6 +30,7 @@ def gauges(summary: dict) -> dict[str, float]:
         "calls.today.held": summary["calls"]["held"],
         "quarantine.open": summary["quarantine"]["open"],
         "offline.today.undelivered": summary["offline"]["undelivered"],
+        "offline.undelivered": summary["offline"]["undelivered_all_days"],
         "k3.refused": summary["k3_export"]["refused"],
     }
     for rule, count in summary["calls"]["by_filter_rule"].items():

@@ -99,12 +99,15 @@ def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
         day.db_window,
     )
     by_status = {str(s): {"decisions": int(n), "sublessors": int(u)} for s, n, u in cur.fetchall()}
+    # Sublessors taken (or being taken) offline: a superseded decision takes no one offline.
     cur.execute(
         "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
-        " WHERE created_at >= %s AND created_at < %s",
+        " WHERE created_at >= %s AND created_at < %s AND status IN ('done', 'pending')",
         day.db_window,
     )
     sublessors = int(cur.fetchone()[0])
+    cur.execute("SELECT COUNT(*) FROM sublessor_offline_event WHERE status = 'pending'")
+    undelivered_all_days = int(cur.fetchone()[0])
     cur.execute(
         "SELECT id, sublessor_id, status, offlined, attempts, last_error, trigger_order_id,"
         " created_at, done_at FROM sublessor_offline_event"
@@ -120,6 +123,7 @@ def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
         "sublessors": sublessors,
         "delivered": by_status.get("done", {}).get("decisions", 0),
         "undelivered": by_status.get("pending", {}).get("decisions", 0),
+        "undelivered_all_days": undelivered_all_days,
         "superseded": by_status.get("superseded", {}).get("decisions", 0),
         "by_status": by_status,
         "rows": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],

@@ -64,7 +64,7 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
             card("Pending orders", metric("pending.count", pending["count"]), "oldest " + metric("pending.oldest_age_seconds", pending["oldest_age_seconds"], age(pending["oldest_age_seconds"])), alarm=pending["count"] > 0),
             card("Held calls", metric("calls.held", held["count"]), "all days; not judged, not charged", alarm=held["count"] > 0),
             card("Held-back orders", metric("orders.held_back", held_back["count"]), "id below 820000000000: never sent", alarm=held_back["count"] > 0),
-            card("Taken offline", metric("offline.sublessors", offline["sublessors"]), f"delivered {metric('offline.delivered', offline['delivered'])}, not yet {metric('offline.undelivered', offline['undelivered'])}", alarm=offline["undelivered"] > 0),
+            card("Taken offline", metric("offline.sublessors", offline["sublessors"]), f"delivered {metric('offline.delivered', offline['delivered'])}, not yet {metric('offline.undelivered', offline['undelivered'])} (all days {metric('offline.undelivered_all_days', offline['undelivered_all_days'])})", alarm=offline["undelivered_all_days"] > 0),
             card("Quarantine", metric("quarantine.open", quarantine["open"]), "open messages", alarm=quarantine["open"] > 0),
             card("K3 errors", metric("k3.refused", k3["refused"]), f"in flight {metric('k3.in_flight', k3['in_flight'])}", alarm=k3["refused"] > 0),
         ]

@@ -141,3 +141,27 @@ def test_pending_rows_below_the_order_id_range_are_held_back_not_pending(user_pr
     assert 40 * 60 <= pending["oldest_age_seconds"] < 41 * 60
     assert [p["order_id"] for p in pending["oldest"]] == [820000000100, 820000000200]
     assert summary["held_back_orders"] == {"count": 1, "ids": [5]}
+
+
+def test_offline_counts_only_sublessors_taken_offline_and_undelivered_of_all_days(
+    user_prop_conn,
+) -> None:
+    with user_prop_conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sublessor_offline_event (request_id, sublessor_id, trigger_order_id,"
+            " reason, status, created_at) VALUES (%s, %s, %s, 'insufficient balance', %s,"
+            " CONVERT_TZ(%s, '+08:00', @@session.time_zone))",
+            [
+                (f"r{n}", n, n, status, at)
+                for n, status, at in [
+                    (1, "done", "2026-03-01 10:00:00"),
+                    (2, "pending", "2026-03-01 11:00:00"),
+                    (3, "superseded", "2026-03-01 12:00:00"),  # took no one offline
+                    (4, "pending", "2026-02-20 12:00:00"),  # an older day, still undelivered
+                ]
+            ],
+        )
+    user_prop_conn.commit()
+    offline = day_summary(user_prop_conn, DAY)["offline"]
+    assert offline["sublessors"] == 2
+    assert (offline["undelivered"], offline["undelivered_all_days"]) == (1, 2)

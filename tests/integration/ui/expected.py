@@ -51,7 +51,8 @@ def figures(conn, day: date) -> dict[str, str]:
     )
     [(offline_sublessors,)] = rows(
         conn,
-        f"SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event WHERE {made_in_day}",
+        "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
+        f" WHERE {made_in_day} AND status IN ('done', 'pending')",
         (lo, hi),
     )
     [(pending,)] = rows(conn, f"SELECT COUNT(*) {PENDING}")
@@ -83,6 +84,9 @@ def figures(conn, day: date) -> dict[str, str]:
         "offline.sublessors": offline_sublessors,
         "offline.delivered": offline.get("done", 0),
         "offline.undelivered": offline.get("pending", 0),
+        "offline.undelivered_all_days": rows(
+            conn, "SELECT COUNT(*) FROM sublessor_offline_event WHERE status = 'pending'"
+        )[0][0],
         "quarantine.open": open_rows,
         "quarantine.open.section": open_rows,
         "k3.refused": k3.get("refused", 0),

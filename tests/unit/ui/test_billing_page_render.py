@@ -32,7 +32,7 @@ def summary() -> dict:
         "held_calls": {"count": 1, "calls": [{"id": 3, "call_id": HOSTILE, "sublessor_id": 1, "caller": "*******8000",
                                               "start_time": None, "held_at": None, "held_count": 1, "reason": HOSTILE}]},
         "held_back_orders": {"count": 1, "ids": [5]},
-        "offline": {"sublessors": 0, "delivered": 0, "undelivered": 0, "rows": []},
+        "offline": {"sublessors": 0, "delivered": 0, "undelivered": 0, "undelivered_all_days": 0, "rows": []},
         "quarantine": {
             "open": 1,
             "by_reason": [{"reason": HOSTILE, "count": 1, "newest_id": 7}],
