@@ -35,7 +35,7 @@ def open_user_prop() -> Any:
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "Cannot open the Airflow connection user_prop_db: "
             + (
-                "`user_prop_db` isn't defined; define it in Admin -> Connections."
+                "`user_prop_db` isn't defined: define it in Admin -> Connections -> user_prop_db."
                 if undefined
                 else "the database refused it or is unreachable; the api-server log says why."
             ),
