@@ -132,10 +132,13 @@ def held_calls(cur: Any, *, ids: Sequence[int] | None = None, limit: int = 100) 
     return rows
 
 
-def count_held(cur: Any, *, reason_prefix: str | None = None) -> int:
+def count_held(cur: Any, *, reason_prefix: str | None = None, received: tuple | None = None) -> int:
+    """How many calls are held (with this reason prefix; received in this window)."""
     sql, params = f"SELECT COUNT(*) FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE {_HELD}", []
     if reason_prefix is not None:
         sql, params = sql + " AND held_reason LIKE %s", [_like_prefix(reason_prefix)]
+    if received is not None:
+        sql, params = sql + " AND received_at >= %s AND received_at < %s", [*params, *received]
     cur.execute(sql, params)
     return int(cur.fetchone()[0])
 

@@ -118,6 +118,19 @@ def discard(conn: Any, quarantine_id: int, reason: str, *, actor: str | None = N
         raise
 
 
+DISCARD_REASON_MAX = 500  # as the Billing page; call400_quarantine.resolution is VARCHAR(512)
+
+
+def _discard_reason(text: str) -> str:
+    import argparse
+
+    if not text.strip() or len(text) > DISCARD_REASON_MAX:
+        raise argparse.ArgumentTypeError(
+            f"give a reason of 1 to {DISCARD_REASON_MAX} characters (got {len(text)})"
+        )
+    return text
+
+
 def _valid(body: bytes, which: str):
     parsed = parse_message(body, received_at=intake_clock())
     if isinstance(parsed, Invalid):
@@ -175,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     discarding = sub.add_parser("discard")
     discarding.add_argument("id", type=int)
-    discarding.add_argument("--reason", required=True)
+    discarding.add_argument(
+        "--reason", required=True, type=_discard_reason, help="why (1 to 500 characters)"
+    )
     sub.add_parser("held").add_argument("--limit", type=int, default=100)
     releasing = sub.add_parser("release")
     which = releasing.add_mutually_exclusive_group(required=True)

@@ -1,8 +1,13 @@
 """Alert conditions of the billing_alerts DAG and their state (``billing_alert``).
 
-Three alerts, each a row of ``billing_alert`` (locked while it is evaluated):
+Five alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 
-* ``pending_too_old``: an order has been pending longer than the threshold.
+* ``pending_too_old``: an order charging sends (id >= ORDER_ID_MIN) has been
+  pending longer than the threshold.
+* ``held_back_orders``: pending rows below ORDER_ID_MIN exist; charging never
+  sends them (condition: fires while any exists).
+* ``held_calls``: calls the judge held aside exist (condition: fires while any
+  exists); they are neither judged nor charged until released.
 * ``no_successful_billing_run``: the number of successful call400_billing runs has
   not grown for the threshold (the row keeps the count and when it last grew).
 * ``quarantine_growth``: messages were quarantined since the last check (the row
@@ -10,8 +15,9 @@ Three alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 
 A condition alert notifies when it starts firing, again every ``repeat_minutes``
 while it fires, and once when it is resolved. ``evaluate`` updates the rows in
-the caller's transaction and returns the notices; the caller sends them, then
-commits: a crash in between sends a notice twice rather than never.
+the caller's transaction and returns the notices; the caller sends them, marks
+each one sent (``mark_notified``: one not sent, e.g. alerts off, stays due),
+then commits: a crash in between sends a notice twice rather than never.
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sublessor_billing.calls.held import count_held
 from sublessor_billing.config import Tunable
 from sublessor_billing.ops.clock import shift_of
+from sublessor_billing.ops.pending import HELD_BACK_RUNBOOK, held_back_orders, pending_orders
 
 PENDING_TOO_OLD = "pending_too_old"
 NO_SUCCESSFUL_RUN = "no_successful_billing_run"
 QUARANTINE_GROWTH = "quarantine_growth"
+HELD_BACK_ORDERS = "held_back_orders"
+HELD_CALLS = "held_calls"
 FIRING = "firing"
 RESOLVED = "resolved"
 
@@ -38,6 +48,8 @@ NO_SUCCESS_MINUTES = Tunable(
     15,
     "minutes without a successful call400_billing run before an alert",
 )
+# A quarantine insert commits within seconds; rows younger than this are left to the next check.
+SETTLE_SECONDS = 60
 REPEAT_MINUTES = Tunable(
     "billing_alert_repeat_minutes", 60, "minutes between two notices of an alert still firing"
 )
@@ -82,10 +94,17 @@ def evaluate(cur: Any, settings: AlertSettings, *, successful_runs: int) -> list
     now = cur.fetchone()[0]
     notices = [
         *_pending(cur, now, settings),
+        *_held_back(cur, now, settings),
+        *_held_calls(cur, now, settings),
         *_no_successful_run(cur, now, settings, successful_runs),
         *_quarantine_growth(cur, now),
     ]
     return notices
+
+
+def mark_notified(cur: Any, notice: Notice) -> None:
+    """Record that ``notice`` was sent (only then: an alert not sent stays due)."""
+    cur.execute("UPDATE billing_alert SET notified_at = NOW(3) WHERE name = %s", (notice.alert,))
 
 
 def active_alerts(cur: Any) -> list[dict]:
@@ -99,16 +118,17 @@ def active_alerts(cur: Any) -> list[dict]:
 
 def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
     row = _lock(cur, PENDING_TOO_OLD)
-    cur.execute(
-        "SELECT COUNT(*), MIN(id), TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
+    pending = pending_orders(cur, limit=0)
+    count, oldest_id, age = (
+        pending["count"],
+        pending["oldest_order_id"],
+        pending["oldest_age_seconds"],
     )
-    count, oldest_id, age = cur.fetchone()
-    firing = age is not None and int(age) >= settings.pending_minutes * 60
+    firing = age is not None and age >= settings.pending_minutes * 60
     details = {
-        "pending_orders": int(count),
+        "pending_orders": count,
         "oldest_order_id": oldest_id,
-        "oldest_age_seconds": int(age) if age is not None else None,
+        "oldest_age_seconds": age,
         "threshold_minutes": settings.pending_minutes,
     }
     summary = (
@@ -121,15 +141,46 @@ def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
     return _condition(cur, row, now, settings, firing, summary, details)
 
 
+def _held_back(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
+    row = _lock(cur, HELD_BACK_ORDERS)
+    held = held_back_orders(cur)
+    firing = held["count"] > 0
+    summary = (
+        f"{held['count']} pending order(s) below 820000000000 are never sent"
+        f" (ids {', '.join(map(str, held['ids']))}): see {HELD_BACK_RUNBOOK}"
+        if firing
+        else "no pending order below 820000000000"
+    )
+    details = {"held_back_orders": held["count"], "order_ids": held["ids"]}
+    return _condition(cur, row, now, settings, firing, summary, details)
+
+
+def _held_calls(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
+    row = _lock(cur, HELD_CALLS)
+    held = count_held(cur)
+    summary = (
+        f"{held} call(s) held by the judge, neither judged nor charged: see the Billing page"
+        " and docs/intake.md 'Judging' (python -m sublessor_billing.calls.quarantine held / release)"
+        if held
+        else "no call held by the judge"
+    )
+    return _condition(cur, row, now, settings, held > 0, summary, {"held_calls": held})
+
+
 def _no_successful_run(
     cur: Any, now: datetime, settings: AlertSettings, successful_runs: int
 ) -> list[Notice]:
     row = _lock(cur, NO_SUCCESSFUL_RUN)
-    if row.value is None or row.value != successful_runs:
+    if row.value is None or successful_runs > row.value:  # grown: a run succeeded
         row.value, row.since = successful_runs, now
         cur.execute(
             "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
             (successful_runs, now, row.name),
+        )
+    elif successful_runs < row.value:  # runs deleted from Airflow's database: not a success
+        row.value = successful_runs
+        cur.execute(
+            "UPDATE billing_alert SET value = %s WHERE name = %s", (successful_runs, row.name)
         )
     quiet = now - row.since
     firing = quiet >= timedelta(minutes=settings.no_success_minutes)
@@ -151,26 +202,36 @@ def _no_successful_run(
 
 
 def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
+    """New quarantined rows, counted once settled (received more than SETTLE_SECONDS ago).
+
+    Ids are allocated at insert and committed in any order: a row with a lower id
+    may commit after a higher one was seen. Only rows received SETTLE_SECONDS
+    before this check are counted, and the high-water mark is the highest such id,
+    so a row whose transaction commits within that lag is never skipped.
+    """
     row = _lock(cur, QUARANTINE_GROWTH)
+    settled = "received_at < %s - INTERVAL %s SECOND"
     if row.value is None:  # first check: the baseline, nothing to report yet
-        cur.execute("SELECT IFNULL(MAX(id), 0) FROM call400_quarantine")
+        cur.execute(
+            f"SELECT IFNULL(MAX(id), 0) FROM call400_quarantine WHERE {settled}",
+            (now, SETTLE_SECONDS),
+        )
         cur.execute(
             "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
             (int(cur.fetchone()[0]), now, row.name),
         )
         return []
-    cur.execute(
-        "SELECT COUNT(*), MAX(id) FROM call400_quarantine WHERE id > %s AND status = 'quarantined'",
-        (row.value,),
-    )
+    new_rows = f"FROM call400_quarantine WHERE id > %s AND status = 'quarantined' AND {settled}"
+    params = (row.value, now, SETTLE_SECONDS)
+    cur.execute(f"SELECT COUNT(*), MAX(id) {new_rows}", params)
     new, newest = cur.fetchone()
     if not new:
         cur.execute("UPDATE billing_alert SET active = 0 WHERE name = %s", (row.name,))
         return []
     cur.execute(
-        "SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n FROM call400_quarantine"
-        " WHERE id > %s AND status = 'quarantined' GROUP BY r ORDER BY n DESC LIMIT 5",
-        (row.value,),
+        f"SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n {new_rows}"
+        " GROUP BY r ORDER BY n DESC LIMIT 5",
+        params,
     )
     reasons = {bytes(r).decode("utf-8", "replace"): int(n) for r, n in cur.fetchall()}
     cur.execute("SELECT COUNT(*) FROM call400_quarantine WHERE status = 'quarantined'")
@@ -180,9 +241,8 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
         "see the Billing page"
     )
     cur.execute(
-        "UPDATE billing_alert SET active = 1, value = %s, since = %s, notified_at = %s,"
-        " detail = %s WHERE name = %s",
-        (int(newest), now, now, summary[:1024], row.name),
+        "UPDATE billing_alert SET active = 1, value = %s, since = %s, detail = %s WHERE name = %s",
+        (int(newest), now, summary[:1024], row.name),
     )
     details = {"new": int(new), "open": open_rows, "newest_id": int(newest), "reasons": reasons}
     return [Notice(QUARANTINE_GROWTH, FIRING, summary, details)]
@@ -204,15 +264,14 @@ def _condition(
         due = not row.active or row.notified_at is None or now - row.notified_at >= repeat
         since = row.since if (keep_since or row.active) else now
         cur.execute(
-            "UPDATE billing_alert SET active = 1, since = %s, detail = %s,"
-            " notified_at = IF(%s, %s, notified_at) WHERE name = %s",
-            (since, summary[:1024], due, now, row.name),
+            "UPDATE billing_alert SET active = 1, since = %s, detail = %s WHERE name = %s",
+            (since, summary[:1024], row.name),
         )
         return [Notice(row.name, FIRING, summary, details)] if due else []
     if row.active:
         cur.execute(
-            "UPDATE billing_alert SET active = 0, notified_at = %s, detail = %s WHERE name = %s",
-            (now, summary[:1024], row.name),
+            "UPDATE billing_alert SET active = 0, detail = %s WHERE name = %s",
+            (summary[:1024], row.name),
         )
         return [Notice(row.name, RESOLVED, summary, details)]
     return []

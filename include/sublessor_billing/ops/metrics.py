@@ -25,8 +25,12 @@ def gauges(summary: dict) -> dict[str, float]:
         "revenue.today_fen": summary["charges"]["revenue_fen"],
         "pending.count": summary["pending"]["count"],
         "pending.oldest_age_seconds": summary["pending"]["oldest_age_seconds"] or 0,
+        "orders.held_back": summary["held_back_orders"]["count"],
+        "calls.held": summary["held_calls"]["count"],
+        "calls.today.held": summary["calls"]["held"],
         "quarantine.open": summary["quarantine"]["open"],
         "offline.today.undelivered": summary["offline"]["undelivered"],
+        "offline.undelivered": summary["offline"]["undelivered_all_days"],
         "k3.refused": summary["k3_export"]["refused"],
     }
     for rule, count in summary["calls"]["by_filter_rule"].items():

@@ -9,6 +9,8 @@ Reasons are compared byte for byte (the column's collation would treat
 from __future__ import annotations
 
 import base64
+import json
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +21,15 @@ from sublessor_billing.calls.quarantine import (
     StillInvalid,
     replay,
 )
+from sublessor_billing.calls.store import is_data_error
+from sublessor_billing.phone import mask_numbers, mask_phone
 
 OPEN = "quarantined"
 STATUSES = ("quarantined", "replayed", "discarded")
-PREVIEW_BYTES = 160
+PREVIEW_CHARS = 160
+# A preview is masked from the body's start up to this many bytes; a longer body
+# cannot be parsed from it and has every run of 7+ digits masked instead.
+MASK_READ_BYTES = 65536
 MAX_REPLAY_BATCH = 1000
 
 
@@ -60,7 +67,7 @@ def list_rows(
         " LENGTH(raw_body), LEFT(raw_body, %s), resolved_at, resolution FROM call400_quarantine"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY id DESC LIMIT %s",
-        [PREVIEW_BYTES, *params, limit],
+        [MASK_READ_BYTES, *params, limit],
     )
     keys = (
         "id", "status", "seen_count", "received_at", "call_id", "reason", "routing_key",
@@ -69,18 +76,44 @@ def list_rows(
     rows = []
     for row in cur.fetchall():
         item = dict(zip(keys, row, strict=True))
-        item["body_start"] = bytes(item["body_start"]).decode("utf-8", "replace")
+        item["body_start"] = masked_text(bytes(item["body_start"]))[:PREVIEW_CHARS]
         rows.append(item)
     return rows
 
 
-def body(cur: Any, quarantine_id: int) -> dict | None:
-    """The raw body of one row: as text when it is UTF-8, always as base64."""
+def masked_text(raw: bytes) -> str:
+    """A body as people without edit access see it: ``caller`` masked (keep the last 4 digits).
+
+    A JSON object gets its ``caller`` masked; anything else (not JSON, not an
+    object, cut short) gets every run of 7 or more digits masked.
+    """
+    try:
+        parsed = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        return mask_numbers(raw.decode("utf-8", "replace"))
+    if not isinstance(parsed, dict):
+        return mask_numbers(raw.decode("utf-8", "replace"))
+    if parsed.get("caller") is not None:
+        parsed["caller"] = mask_phone(str(parsed["caller"]))
+    return json.dumps(parsed, ensure_ascii=False)
+
+
+def body(cur: Any, quarantine_id: int, *, unmasked: bool = False) -> dict | None:
+    """One row's body: raw (text when UTF-8, and base64) for ``unmasked``, else masked text only."""
     cur.execute("SELECT raw_body FROM call400_quarantine WHERE id = %s", (quarantine_id,))
     row = cur.fetchone()
     if row is None:
         return None
     raw = bytes(row[0])
+    if not unmasked:
+        return {
+            "id": quarantine_id,
+            "length": len(raw),
+            "utf8": True,
+            "masked": True,
+            "text": masked_text(raw),
+            "base64": None,
+        }
     try:
         text, utf8 = raw.decode("utf-8"), True
     except UnicodeDecodeError:
@@ -89,6 +122,7 @@ def body(cur: Any, quarantine_id: int) -> dict | None:
         "id": quarantine_id,
         "length": len(raw),
         "utf8": utf8,
+        "masked": False,
         "text": text,
         "base64": base64.b64encode(raw).decode("ascii"),
     }
@@ -100,6 +134,7 @@ class ReasonReplay:
     replayed: list[ReplayOutcome] = field(default_factory=list)
     still_invalid: dict[int, str] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)  # resolved meanwhile by someone else
+    failed: dict[int, str] = field(default_factory=dict)  # rolled back; still open; retry later
     remaining: int = 0
 
     def as_dict(self) -> dict:
@@ -110,6 +145,7 @@ class ReasonReplay:
             "already_logged": sum(1 for o in self.replayed if not o.logged),
             "still_invalid": {str(k): v for k, v in self.still_invalid.items()},
             "skipped": self.skipped,
+            "failed": {str(k): v for k, v in self.failed.items()},
             "remaining": self.remaining,
         }
 
@@ -120,7 +156,10 @@ def replay_all_of_reason(
     """Replay the bodies as received of up to ``limit`` open rows with this exact reason.
 
     Each row is its own transaction (``calls.quarantine.replay``): a body that is
-    still invalid stays quarantined and is reported; the others are logged.
+    still invalid (or that the call log refuses: a data error) stays quarantined
+    and is reported; any other error on a row (a lock wait, a lost connection)
+    rolls that row back, is reported in ``failed`` and the next rows go on; the
+    others are logged.
     ``remaining`` counts the open rows of that reason left afterwards (those still
     invalid, and any beyond ``limit``).
     """
@@ -132,6 +171,12 @@ def replay_all_of_reason(
             result.still_invalid[quarantine_id] = exc.reason
         except (AlreadyResolved, QuarantineRowMissing):
             result.skipped.append(quarantine_id)
+        except Exception as exc:  # replay rolled the row back
+            _rollback_quietly(conn)
+            if is_data_error(exc):
+                result.still_invalid[quarantine_id] = refused_reason(exc)
+            else:
+                result.failed[quarantine_id] = mask_numbers(f"{type(exc).__name__}: {exc}")[:500]
     with conn.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM call400_quarantine WHERE status = %s"
@@ -141,6 +186,16 @@ def replay_all_of_reason(
         result.remaining = int(cur.fetchone()[0])
     conn.rollback()
     return result
+
+
+def refused_reason(exc: BaseException) -> str:
+    """Why the call log refused a replayed body (a data error), as intake words it."""
+    return mask_numbers(f"the call log refused it: {exc}")[:500]
+
+
+def _rollback_quietly(conn: Any) -> None:
+    with suppress(Exception):  # the connection is gone; the next row's replay says so
+        conn.rollback()
 
 
 def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sublessor_billing.calls.held import count_held, held_calls
 from sublessor_billing.ops import alerts, quarantine_ops
 from sublessor_billing.ops.clock import Day, in_shanghai
+from sublessor_billing.ops.pending import held_back_orders, pending_orders
 
 RULES = {
-    0: "not judged yet",
+    0: "not judged yet (held calls apart)",
     1: "valid",
     2: "not connected",
     3: "too short",
@@ -70,10 +72,14 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
         if status == "success":
             hours[int(hour)]["charged"] += int(count)
             hours[int(hour)]["revenue_fen"] += int(amount or 0)
+    held = count_held(cur, received=day.db_window)  # rule 0 too, but judged: not waiting
+    total = sum(by_rule.values())
+    by_rule[0] -= held
     return {
         "calls": {
-            "total": sum(by_rule.values()),
+            "total": total,
             "valid": by_rule[1],
+            "held": held,
             "by_filter_rule": {str(rule): n for rule, n in sorted(by_rule.items())},
         },
         "charges": {
@@ -85,35 +91,6 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
     }
 
 
-def pending_orders(cur: Any, *, limit: int = 10) -> dict:
-    """Orders still pending (any day): count, the oldest's age (database clock), the oldest rows."""
-    cur.execute(
-        "SELECT COUNT(*), MIN(created_at), TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
-    )
-    count, oldest, age = cur.fetchone()
-    cur.execute(
-        "SELECT id, call_id, sublessor_id, amount, attempts, last_error, created_at"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending' ORDER BY id LIMIT %s",
-        (limit,),
-    )
-    keys = (
-        "order_id",
-        "call_id",
-        "sublessor_id",
-        "amount_fen",
-        "attempts",
-        "last_error",
-        "created_at",
-    )
-    return {
-        "count": int(count),
-        "oldest_created_at": oldest,
-        "oldest_age_seconds": int(age) if age is not None else None,
-        "oldest": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
-    }
-
-
 def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
     """Decisions to take a sublessor's listings offline made that day, delivered or not."""
     cur.execute(
@@ -122,12 +99,15 @@ def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
         day.db_window,
     )
     by_status = {str(s): {"decisions": int(n), "sublessors": int(u)} for s, n, u in cur.fetchall()}
+    # Sublessors taken (or being taken) offline: a superseded decision takes no one offline.
     cur.execute(
         "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
-        " WHERE created_at >= %s AND created_at < %s",
+        " WHERE created_at >= %s AND created_at < %s AND status IN ('done', 'pending')",
         day.db_window,
     )
     sublessors = int(cur.fetchone()[0])
+    cur.execute("SELECT COUNT(*) FROM sublessor_offline_event WHERE status = 'pending'")
+    undelivered_all_days = int(cur.fetchone()[0])
     cur.execute(
         "SELECT id, sublessor_id, status, offlined, attempts, last_error, trigger_order_id,"
         " created_at, done_at FROM sublessor_offline_event"
@@ -143,6 +123,7 @@ def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
         "sublessors": sublessors,
         "delivered": by_status.get("done", {}).get("decisions", 0),
         "undelivered": by_status.get("pending", {}).get("decisions", 0),
+        "undelivered_all_days": undelivered_all_days,
         "superseded": by_status.get("superseded", {}).get("decisions", 0),
         "by_status": by_status,
         "rows": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
@@ -202,6 +183,8 @@ def day_summary(conn: Any, day: date) -> dict:
             summary = {"day": day.isoformat(), "database_time": cur.fetchone()[0]}
             summary.update(calls_and_charges(cur, window))
             summary["pending"] = pending_orders(cur)
+            summary["held_back_orders"] = held_back_orders(cur)
+            summary["held_calls"] = {"count": count_held(cur), "calls": held_calls(cur, limit=50)}
             summary["offline"] = offline_decisions(cur, window)
             summary["quarantine"] = quarantine(cur)
             summary["broker_phone_sync"] = broker_phone_sync(cur)

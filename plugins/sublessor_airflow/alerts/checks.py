@@ -57,6 +57,8 @@ def run_billing_checks(
             for notice in notices:
                 log.warning("Billing alert %s (%s): %s", notice.alert, notice.state, notice.summary)
                 if notifier.send(notice.payload()):
+                    with conn.cursor() as cur:
+                        alerts.mark_notified(cur, notice)
                     sent += 1
                     Stats.incr(f"{metrics.PREFIX}.alerts.{notice.alert}")
         except Exception:

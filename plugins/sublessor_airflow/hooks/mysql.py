@@ -62,10 +62,16 @@ class BillingMySqlHook(MySqlHook):
         return conn
 
 
-def user_prop_db(conn_id: str = USER_PROP_DB) -> Any:
-    """Open ``user_prop_db`` with the project's schema applied (once per process)."""
+def user_prop_db(conn_id: str = USER_PROP_DB, *, migrate: bool = True) -> Any:
+    """Open ``user_prop_db`` with the project's schema applied (once per process).
+
+    ``migrate=False`` (the Billing page, read-only requests): open it as it is;
+    the caller checks the schema version itself.
+    """
     hook = BillingMySqlHook(mysql_conn_id=conn_id)
     conn = hook.get_conn()
+    if not migrate:
+        return conn
     airflow_conn = hook.get_connection(conn_id)
     key = (conn_id, str(airflow_conn.host), str(airflow_conn.schema))
     if key not in _migrated:

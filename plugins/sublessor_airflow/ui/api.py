@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from sublessor_airflow.ui import access, runs
+from sublessor_airflow.ui.database import open_user_prop, user_prop
 from sublessor_airflow.ui.page import render_page
 from sublessor_billing.calls.quarantine import (
     AlreadyResolved,
@@ -30,6 +31,7 @@ from sublessor_billing.calls.quarantine import (
     discard,
     replay,
 )
+from sublessor_billing.calls.store import is_data_error
 from sublessor_billing.ops import audit, quarantine_ops
 from sublessor_billing.ops.clock import TIMEZONE, in_shanghai, shift_of, today
 from sublessor_billing.ops.summary import day_summary
@@ -74,25 +76,6 @@ class ReasonBody(BaseModel):
 
 class DiscardBody(BaseModel):
     note: str = Field(..., min_length=1, max_length=500, description="why it is discarded")
-
-
-def open_user_prop() -> Any:
-    # Imported here: every Airflow process imports the plugin, some while loading the hook.
-    from sublessor_airflow.hooks.mysql import user_prop_db
-
-    try:
-        return user_prop_db()
-    except ConnectionError as exc:  # names the connection and what to check
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-
-
-@contextmanager
-def user_prop() -> Iterator[Any]:
-    conn = open_user_prop()
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 class ServerTiming:
@@ -207,11 +190,12 @@ def api_quarantine(
 
 
 @app.get("/api/quarantine/{quarantine_id}/body", dependencies=[access.can_view])
-def api_body(quarantine_id: int) -> dict:
-    """The raw body of one quarantined message."""
+def api_body(quarantine_id: int, user: GetUserDep) -> dict:
+    """One quarantined message: raw for users who may act, caller masked for the others."""
+    unmasked = access.user_may(user, "PUT")
     with user_prop() as conn:
         with conn.cursor() as cur:
-            found = quarantine_ops.body(cur, quarantine_id)
+            found = quarantine_ops.body(cur, quarantine_id, unmasked=unmasked)
         conn.rollback()
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No quarantine row {quarantine_id}")
@@ -281,3 +265,10 @@ def _refusals() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except StillInvalid as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        detail = (
+            f"{quarantine_ops.refused_reason(exc)}. Nothing changed: correct the body and replay."
+        )
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None

@@ -54,6 +54,7 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
     s = summary
     calls, charges, pending = s["calls"], s["charges"], s["pending"]
     offline, quarantine, k3 = s["offline"], s["quarantine"], s["k3_export"]
+    held, held_back = s["held_calls"], s["held_back_orders"]
     success = charges["by_outcome"]["success"]
     cards = "".join(
         [
@@ -61,7 +62,9 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
             card("Charged", metric("charges.success", success["count"]), f"of {metric('charges.orders', charges['orders'])} orders"),
             card("Revenue (yuan)", metric("charges.revenue_fen", charges["revenue_fen"], yuan(charges["revenue_fen"]))),
             card("Pending orders", metric("pending.count", pending["count"]), "oldest " + metric("pending.oldest_age_seconds", pending["oldest_age_seconds"], age(pending["oldest_age_seconds"])), alarm=pending["count"] > 0),
-            card("Taken offline", metric("offline.sublessors", offline["sublessors"]), f"delivered {metric('offline.delivered', offline['delivered'])}, not yet {metric('offline.undelivered', offline['undelivered'])}", alarm=offline["undelivered"] > 0),
+            card("Held calls", metric("calls.held", held["count"]), "all days; not judged, not charged", alarm=held["count"] > 0),
+            card("Held-back orders", metric("orders.held_back", held_back["count"]), "id below 820000000000: never sent", alarm=held_back["count"] > 0),
+            card("Taken offline", metric("offline.sublessors", offline["sublessors"]), f"delivered {metric('offline.delivered', offline['delivered'])}, not yet {metric('offline.undelivered', offline['undelivered'])} (all days {metric('offline.undelivered_all_days', offline['undelivered_all_days'])})", alarm=offline["undelivered_all_days"] > 0),
             card("Quarantine", metric("quarantine.open", quarantine["open"]), "open messages", alarm=quarantine["open"] > 0),
             card("K3 errors", metric("k3.refused", k3["refused"]), f"in flight {metric('k3.in_flight', k3['in_flight'])}", alarm=k3["refused"] > 0),
         ]
@@ -70,6 +73,8 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
         f"<tr><td>{rule}</td><td>{e(RULES.get(int(rule), '?'))}</td>"
         f"<td class=num>{metric(f'calls.rule.{rule}', n)}</td></tr>"
         for rule, n in calls["by_filter_rule"].items()
+    ] + [
+        f"<tr><td>0</td><td>held by the judge</td><td class=num>{metric('calls.rule.held', calls['held'])}</td></tr>"
     ]
     outcome_rows = [
         f"<tr><td>{e(name)}</td><td class=num>{metric(f'charges.{name}.count', o['count'])}</td>"
@@ -92,6 +97,7 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
 <link rel="stylesheet" href="static/billing.css"><script src="static/billing.js" defer></script></head>
 <body data-can-act="{"1" if can_act else "0"}">
 <header><h1>Billing operations</h1>
+<p class="note">A call belongs to the day it was received (received_at), an order to the day it was made (created_at), Asia/Shanghai.</p>
 <form method="get" action="./"><label>Day (Asia/Shanghai) <input type="date" name="day" value="{e(s["day"])}"></label>
 <button type="submit">Show</button></form>
 <span class="who">{e(user)}{"" if can_act else " (read only)"} · generated {e(s["generated_at"])}</span></header>
@@ -101,6 +107,7 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
 <section class="cols"><div><h2>Calls received, by filter_rule</h2>{table(["rule", "meaning", "calls"], rule_rows, "No calls.")}</div>
 <div><h2>Orders made, by outcome</h2>{table(["outcome", "orders", "yuan"], outcome_rows, "No charges.")}</div></section>
 <section><h2>Pending orders (all days)</h2>{table(["order id", "call id", "sublessor", "attempts", "created", "last error"], pending_rows, "Nothing pending.")}</section>
+{_held(held, held_back)}
 <section><h2>Taken offline this day</h2>{table(["sublessor", "status", "listings", "decided", "delivered", "last error"], offline_rows, "No offline decisions this day.")}</section>
 {_quarantine(quarantine, can_act)}
 {_syncs(s)}
@@ -108,6 +115,25 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
 {_actions(actions)}
 <div id="status" role="status"></div>
 </body></html>"""
+
+
+def _held(held: dict, held_back: dict) -> str:
+    rows = [
+        f"<tr><td>{e(c['id'])}</td><td>{e(c['call_id'])}</td><td>{e(c['sublessor_id'])}</td><td>{e(c['caller'])}</td>"
+        f"<td>{e(c['start_time'])}</td><td>{e(c['held_at'])}</td><td class=num>{e(c['held_count'])}</td><td>{e(c['reason'])}</td></tr>"
+        for c in held["calls"]
+    ]
+    ids = ", ".join(str(i) for i in held_back["ids"])
+    back = (
+        f"<p>{e(held_back['count'])} pending order(s) below 820000000000, never sent "
+        f"(ids {e(ids)}): see docs/payments.md 'Order ids below 820000000000'.</p>"
+        if held_back["count"]
+        else ""
+    )
+    return (
+        f"<section id=held><h2>Held calls (all days)</h2>{table(['log id', 'call id', 'sublessor', 'caller', 'start', 'held at', 'holds', 'why'], rows, 'No held call.')}"
+        f"{back}</section>"
+    )
 
 
 def _alerts(active: list[dict]) -> str:

@@ -101,6 +101,8 @@ def test_airflow_runs_the_check_and_the_failure_callback(
     with user_prop_conn.cursor() as cur:
         cur.execute("SELECT name, active FROM billing_alert ORDER BY name")
         assert cur.fetchall() == (
+            ("held_back_orders", 0),
+            ("held_calls", 0),
             ("no_successful_billing_run", 0),
             ("pending_too_old", 1),
             ("quarantine_growth", 0),

@@ -12,7 +12,8 @@ from webhook import WebhookReceiver
 from sublessor_airflow.alerts import notifier
 from sublessor_airflow.alerts.checks import run_billing_checks
 from sublessor_airflow.alerts.notifier import AlertWebhookError
-from sublessor_billing.ops.alerts import AlertSettings
+from sublessor_billing.db.connect import connect
+from sublessor_billing.ops.alerts import AlertSettings, evaluate
 from sublessor_billing.ops.clock import TIMEZONE
 
 pytestmark = pytest.mark.integration
@@ -78,12 +79,13 @@ def execute(conn, sql: str, params=()) -> None:
     conn.commit()
 
 
-def quarantine(conn, body: bytes) -> None:
+def quarantine(conn, body: bytes, *, settled: bool = True) -> None:
+    """A quarantined message, received two minutes ago (settled) or now."""
     execute(
         conn,
-        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason) VALUES (SHA2(%s, 256), %s,"
-        " 'body is not JSON')",
-        (body, body),
+        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason, received_at)"
+        " VALUES (SHA2(%s, 256), %s, 'body is not JSON', NOW(3) - INTERVAL %s MINUTE)",
+        (body, body, 2 if settled else 0),
     )
 
 
@@ -210,3 +212,96 @@ def test_the_failure_payload_names_the_task_and_its_error():
     )
     assert (payload["alert"], payload["try_number"]) == ("task_failed", 4)
     assert payload["dedup_key"] == "task_failed.k3_contract_export.export_contracts"
+
+
+def test_held_calls_and_held_back_orders_have_their_own_alerts_and_gauges(
+    billing, airflow_connections, stats
+):
+    execute(billing, "UPDATE sublessor_call_payment_log_201409 SET status = 'success'")
+    execute(
+        billing,
+        "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount,"
+        " subject, status, created_at) VALUES (5, 'by-hand', 1, 4000, 's', 'pending',"
+        " NOW(3) - INTERVAL 2 HOUR)",
+    )
+    execute(
+        billing,
+        "UPDATE sublessor_call_log_201409 SET filter_rule = 0, judged_at = NOW(3),"
+        " held_reason = 'start_time is not a readable date', held_count = 1 WHERE call_id = 't3'",
+    )
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        check = lambda: run_billing_checks(successful_runs_of=lambda _: 5, settings=SETTINGS)  # noqa: E731
+        check()
+        # The held-back row is two hours old but never sent: not "pending too old".
+        assert sorted(hook.alerts()) == [("held_back_orders", "firing"), ("held_calls", "firing")]
+        held_back = next(r for r in hook.received if r["alert"] == "held_back_orders")
+        assert held_back["order_ids"] == [5] and "OrderIdOutOfRange" in held_back["summary"]
+        assert {
+            name: stats.gauges[f"sublessor_billing.{name}"]
+            for name in ("pending.count", "orders.held_back", "calls.held", "calls.today.rule_0")
+        } == {"pending.count": 0, "orders.held_back": 1, "calls.held": 1, "calls.today.rule_0": 0}
+
+        execute(billing, "DELETE FROM sublessor_call_payment_log_201409 WHERE id = 5")
+        execute(
+            billing, "UPDATE sublessor_call_log_201409 SET held_reason = NULL, judged_at = NULL"
+        )
+        check()
+        assert sorted(hook.alerts()[2:]) == [
+            ("held_back_orders", "resolved"),
+            ("held_calls", "resolved"),
+        ]
+
+
+def test_quarantine_growth_never_skips_a_row_committed_after_a_higher_id(
+    user_prop_conn, user_prop_target
+):
+    def growth() -> list[int]:
+        with user_prop_conn.cursor() as cur:
+            notices = evaluate(cur, SETTINGS, successful_runs=1)
+        user_prop_conn.commit()
+        return [n.details["new"] for n in notices if n.alert == "quarantine_growth"]
+
+    assert growth() == []  # the baseline
+    slow = connect(user_prop_target)  # its insert takes the lower id and commits last
+    try:
+        with slow.cursor() as cur:
+            cur.execute(
+                "INSERT INTO call400_quarantine (body_sha256, raw_body, reason)"
+                " VALUES (SHA2('slow', 256), 'slow', 'body is not JSON')"
+            )
+        quarantine(user_prop_conn, b"fast", settled=False)
+        assert growth() == []  # nothing settled yet
+        slow.commit()
+    finally:
+        slow.close()
+    execute(
+        user_prop_conn,
+        "UPDATE call400_quarantine SET received_at = received_at - INTERVAL 2 MINUTE",
+    )
+    assert growth() == [2]
+    assert growth() == []
+
+
+def test_a_notice_not_sent_stays_due_and_fewer_runs_are_not_a_success(
+    billing, airflow_connections, stats
+):
+    runs = {"call400_billing": 5}
+
+    def check() -> dict:
+        return run_billing_checks(successful_runs_of=runs.__getitem__, settings=SETTINGS)
+
+    assert check()["sent"] == 0  # no webhook connection: alerts off
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        check()  # within repeat_minutes, but the first notice never went out
+        assert hook.alerts() == [("pending_too_old", "firing")]
+        # Runs deleted from Airflow's database make the count drop: still no success.
+        execute(
+            billing,
+            "UPDATE billing_alert SET since = NOW(3) - INTERVAL 20 MINUTE"
+            " WHERE name = 'no_successful_billing_run'",
+        )
+        runs["call400_billing"] = 3
+        check()
+        assert hook.alerts()[1:] == [("no_successful_billing_run", "firing")]

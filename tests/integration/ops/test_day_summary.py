@@ -93,3 +93,75 @@ def test_the_day_queries_read_a_range_of_an_index_only(user_prop_conn) -> None:
     [orders] = plans["charges_by_hour"]
     assert (orders["type"], orders["key"]) == ("range", "idx_created"), plans
     assert "Using index" in orders["Extra"], plans  # status and amount come from the index
+
+
+def test_held_calls_are_not_counted_as_waiting_to_be_judged(user_prop_conn) -> None:
+    add_calls(
+        user_prop_conn,
+        [
+            ("waiting", "2026-03-01 09:00:00", 0),
+            ("held", "2026-03-01 10:00:00", 0),
+            ("held-before", "2026-02-27 10:00:00", 0),
+        ],
+    )
+    with user_prop_conn.cursor() as cur:
+        cur.execute(
+            "UPDATE sublessor_call_log_201409 SET caller = '13800138000', judged_at = NOW(3),"
+            " held_reason = 'start_time 2099-01-01 is too late', held_count = 1"
+            " WHERE call_id IN ('held', 'held-before')"
+        )
+    user_prop_conn.commit()
+    summary = day_summary(user_prop_conn, DAY)
+    assert summary["calls"]["total"] == 2
+    assert summary["calls"]["by_filter_rule"]["0"] == 1  # only the call still waiting
+    assert summary["calls"]["held"] == 1
+    held = summary["held_calls"]
+    assert held["count"] == 2  # all days
+    assert {c["call_id"] for c in held["calls"]} == {"held", "held-before"}
+    assert {c["caller"] for c in held["calls"]} == {"*******8000"}
+
+
+def test_pending_rows_below_the_order_id_range_are_held_back_not_pending(user_prop_conn) -> None:
+    with user_prop_conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount,"
+            " subject, status, created_at) VALUES (%s, %s, 1, 4000, 's', 'pending',"
+            " NOW() - INTERVAL %s MINUTE)",
+            [
+                (5, "by-hand", 90),  # the oldest row and the lowest id: never sent
+                (820000000200, "newer-id-older-row", 40),
+                (820000000100, "older-id-newer-row", 10),
+            ],
+        )
+    user_prop_conn.commit()
+    summary = day_summary(user_prop_conn, DAY)
+    pending = summary["pending"]
+    assert pending["count"] == 2
+    assert pending["oldest_order_id"] == 820000000200
+    assert 40 * 60 <= pending["oldest_age_seconds"] < 41 * 60
+    assert [p["order_id"] for p in pending["oldest"]] == [820000000100, 820000000200]
+    assert summary["held_back_orders"] == {"count": 1, "ids": [5]}
+
+
+def test_offline_counts_only_sublessors_taken_offline_and_undelivered_of_all_days(
+    user_prop_conn,
+) -> None:
+    with user_prop_conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sublessor_offline_event (request_id, sublessor_id, trigger_order_id,"
+            " reason, status, created_at) VALUES (%s, %s, %s, 'insufficient balance', %s,"
+            " CONVERT_TZ(%s, '+08:00', @@session.time_zone))",
+            [
+                (f"r{n}", n, n, status, at)
+                for n, status, at in [
+                    (1, "done", "2026-03-01 10:00:00"),
+                    (2, "pending", "2026-03-01 11:00:00"),
+                    (3, "superseded", "2026-03-01 12:00:00"),  # took no one offline
+                    (4, "pending", "2026-02-20 12:00:00"),  # an older day, still undelivered
+                ]
+            ],
+        )
+    user_prop_conn.commit()
+    offline = day_summary(user_prop_conn, DAY)["offline"]
+    assert offline["sublessors"] == 2
+    assert (offline["undelivered"], offline["undelivered_all_days"]) == (1, 2)

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from sublessor_billing.calls.quarantine import AlreadyResolved, StillInvalid, discard, main, replay
-from sublessor_billing.ops.quarantine_ops import list_rows, open_by_reason, replay_all_of_reason
+from sublessor_billing.calls.store import is_data_error
+from sublessor_billing.db.connect import connect
+from sublessor_billing.ops.quarantine_ops import (
+    body,
+    list_rows,
+    open_by_reason,
+    replay_all_of_reason,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +121,73 @@ def test_the_command_records_the_os_user_and_reads_the_airflow_connection(
     ]
 
 
+def test_replay_all_reports_rows_the_call_log_refuses_or_that_fail_and_goes_on(
+    user_prop_conn, user_prop_target
+) -> None:
+    reason = "the call log refused it: (1406, \"Data too long for column 'caller'\")"
+    refused, locked, fine = quarantine(
+        user_prop_conn,
+        [
+            (message("r-long", caller="+86 138-0013-8000"), reason),
+            (message("r-locked"), reason),
+            (message("r-fine"), reason),
+        ],
+    )
+    with user_prop_conn.cursor() as cur:  # a call log that refuses a caller this long
+        cur.execute("ALTER TABLE sublessor_call_log_201409 MODIFY caller VARCHAR(12) NOT NULL")
+        cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    other = connect(user_prop_target)  # someone else holds one row
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT id FROM call400_quarantine WHERE id = %s FOR UPDATE", (locked,))
+        result = replay_all_of_reason(user_prop_conn, reason, actor="carol").as_dict()
+    finally:
+        other.rollback()
+        other.close()
+    assert result["replayed"] == 1 and result["remaining"] == 2
+    assert list(result["still_invalid"]) == [str(refused)]
+    assert result["still_invalid"][str(refused)].startswith("the call log refused it:")
+    assert list(result["failed"]) == [str(locked)] and "1205" in result["failed"][str(locked)]
+    again = replay_all_of_reason(user_prop_conn, reason, actor="carol").as_dict()
+    assert (again["replayed"], again["remaining"], again["failed"]) == (1, 1, {})
+    assert fetch(
+        user_prop_conn, "SELECT call_id FROM sublessor_call_log_201409 ORDER BY call_id"
+    ) == [("r-fine",), ("r-locked",)]
+    with pytest.raises(Exception) as single:
+        replay(user_prop_conn, refused, actor="carol")
+    assert is_data_error(single.value)
+
+
+def test_previews_and_the_body_mask_the_caller_unless_raw_is_asked_for(user_prop_conn) -> None:
+    json_id, text_id = quarantine(
+        user_prop_conn,
+        [
+            (message("m-1", caller="+86 138-0013-8000"), "call_type 'VIP' is not one"),
+            (b"caller=13900139000;called=4008123456", "body is not JSON"),
+        ],
+    )
+    previews = {r["id"]: r["body_start"] for r in list_rows(_cur(user_prop_conn))}
+    assert '"caller": "*********8000"' in previews[json_id]
+    assert "138-0013-8000" not in previews[json_id] and "13800138000" not in previews[json_id]
+    assert previews[text_id] == "caller=*******9000;called=******3456"
+    masked = body(_cur(user_prop_conn), json_id)
+    assert masked["masked"] and masked["base64"] is None
+    assert json.loads(masked["text"])["caller"] == "*********8000"
+    raw = body(_cur(user_prop_conn), json_id, unmasked=True)
+    assert json.loads(raw["text"])["caller"] == "+86 138-0013-8000"
+    assert body(_cur(user_prop_conn), text_id)["text"] == "caller=*******9000;called=******3456"
+
+
 def _cur(conn):
     conn.rollback()
     return conn.cursor()
+
+
+def test_the_command_refuses_a_discard_reason_longer_than_the_column(
+    user_prop_conn, capsys
+) -> None:
+    [row] = quarantine(user_prop_conn, [(message("d-1"), "body is not JSON")])
+    with pytest.raises(SystemExit) as refused:
+        main(["discard", str(row), "--reason", "x" * 501])
+    assert refused.value.code == 2 and "1 to 500 characters" in capsys.readouterr().err
+    assert fetch(user_prop_conn, "SELECT status FROM call400_quarantine") == [("quarantined",)]

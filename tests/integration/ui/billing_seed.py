@@ -105,6 +105,18 @@ def seed(conn, day: date) -> None:
                     midnight + timedelta(hours=10 + n), midnight + timedelta(hours=10 + n, minutes=1),
                 ),
             )  # fmt: skip
+        # a pending row below the order id range (inserted by hand): held back, never sent
+        cur.execute(
+            "INSERT INTO sublessor_call_payment_log_201409 (id, call_id, sublessor_id, amount,"
+            f" subject, status, created_at) VALUES (7, 'by-hand', 10001, 4000, 's', 'pending', {DB_CLOCK})",
+            (midnight - timedelta(days=3),),
+        )
+        # a call of the day the judge held aside (rule 0, not waiting to be judged)
+        cur.execute(
+            "UPDATE sublessor_call_log_201409 SET filter_rule = 0, judged_at = NOW(3),"
+            " held_reason = 'start_time is not a readable date', held_count = 1"
+            " WHERE filter_rule = 0 AND call_id LIKE 'd-%' ORDER BY id LIMIT 1"
+        )
         cur.execute(  # a decision of the previous day
             "INSERT INTO sublessor_offline_event (request_id, sublessor_id, trigger_order_id, reason,"
             " status, offlined, created_at)"

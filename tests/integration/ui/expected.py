@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 # Asia/Shanghai time as the database server's clock writes it
 DB_CLOCK = "CONVERT_TZ(%s, '+08:00', @@session.time_zone)"
+# Pending orders charging sends; a pending row below 820000000000 is held back (never sent)
+PENDING = "FROM sublessor_call_payment_log_201409 WHERE status = 'pending' AND id >= 820000000000"
 
 
 def rows(conn, sql: str, params=()) -> list[tuple]:
@@ -23,11 +25,12 @@ def figures(conn, day: date) -> dict[str, str]:
     by_rule = dict(
         rows(
             conn,
-            f"SELECT filter_rule, COUNT(*) FROM sublessor_call_log_201409 WHERE {received_in_day}"
-            " GROUP BY 1",
+            "SELECT IF(held_reason IS NULL, filter_rule, 'held'), COUNT(*)"
+            f" FROM sublessor_call_log_201409 WHERE {received_in_day} GROUP BY 1",
             (lo, hi),
         )
     )
+    by_rule = {k if k == "held" else int(k): n for k, n in by_rule.items()}
     made_in_day = f"created_at >= {DB_CLOCK} AND created_at < {DB_CLOCK}"
     charges = {
         status: (n, amount)
@@ -48,11 +51,18 @@ def figures(conn, day: date) -> dict[str, str]:
     )
     [(offline_sublessors,)] = rows(
         conn,
-        f"SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event WHERE {made_in_day}",
+        "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
+        f" WHERE {made_in_day} AND status IN ('done', 'pending')",
         (lo, hi),
     )
-    [(pending,)] = rows(
-        conn, "SELECT COUNT(*) FROM sublessor_call_payment_log_201409 WHERE status = 'pending'"
+    [(pending,)] = rows(conn, f"SELECT COUNT(*) {PENDING}")
+    [(held_back,)] = rows(
+        conn,
+        "SELECT COUNT(*) FROM sublessor_call_payment_log_201409"
+        " WHERE status = 'pending' AND id < 820000000000",
+    )
+    [(held_calls,)] = rows(
+        conn, "SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE held_reason IS NOT NULL"
     )
     [(open_rows,)] = rows(
         conn, "SELECT COUNT(*) FROM call400_quarantine WHERE status = 'quarantined'"
@@ -62,15 +72,21 @@ def figures(conn, day: date) -> dict[str, str]:
         conn, "SELECT position_time FROM job_cursor WHERE name = 'broker_phone_sync'"
     )
     expected = {
-        "calls.total": sum(by_rule.values()),
+        "calls.total": sum(by_rule.values()),  # held calls included
         "calls.valid": by_rule.get(1, 0),
         "charges.success": charges.get("success", (0, 0))[0],
         "charges.orders": sum(n for n, _ in charges.values()),
         "charges.revenue_fen": int(charges.get("success", (0, 0))[1] or 0),
         "pending.count": pending,
+        "orders.held_back": held_back,
+        "calls.held": held_calls,
+        "calls.rule.held": by_rule.get("held", 0),
         "offline.sublessors": offline_sublessors,
         "offline.delivered": offline.get("done", 0),
         "offline.undelivered": offline.get("pending", 0),
+        "offline.undelivered_all_days": rows(
+            conn, "SELECT COUNT(*) FROM sublessor_offline_event WHERE status = 'pending'"
+        )[0][0],
         "quarantine.open": open_rows,
         "quarantine.open.section": open_rows,
         "k3.refused": k3.get("refused", 0),
@@ -113,7 +129,6 @@ def hourly(conn, day: date) -> dict[tuple[int, str], int]:
 def oldest_pending_age(conn) -> int:
     [(age,)] = rows(
         conn,
-        "SELECT TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(3))"
-        " FROM sublessor_call_payment_log_201409 WHERE status = 'pending'",
+        f"SELECT TIMESTAMPDIFF(SECOND, created_at, NOW(3)) {PENDING} ORDER BY created_at LIMIT 1",
     )
     return int(age)

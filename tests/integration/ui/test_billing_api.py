@@ -7,6 +7,8 @@ Users: ``editor`` (role OP: edit access to call400_billing) and ``viewer``
 from __future__ import annotations
 
 import getpass
+import json
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -57,6 +59,30 @@ def test_an_editor_can_replay_and_a_viewer_gets_403(server, tokens, billing_db):
     conn.close()
 
 
+def test_a_viewer_never_sees_a_full_caller_number_an_editor_gets_the_raw_body(
+    server, tokens, billing_db
+):
+    conn = connect(billing_db)
+    target = quarantine_id(conn, "q-fix-1")
+    full = re.compile(r"138-?0013-?8000|1390000\d{4}")
+    viewer = tokens["viewer"]
+    status, html = server.request("GET", f"/billing/?day={DAY}", token=viewer)
+    assert status == 200 and "held by the judge" in html
+    assert re.search(r"<td>\*{7}\d{4}</td>", html)  # the held call's caller, masked
+    assert not full.search(html)
+    for path in ("/billing/api/quarantine?status=all", f"/billing/api/summary?day={DAY}"):
+        status, answer = server.request("GET", path, token=viewer)
+        assert status == 200 and not full.search(json.dumps(answer)), path
+    status, masked = server.request("GET", f"/billing/api/quarantine/{target}/body", token=viewer)
+    assert status == 200 and masked["masked"] and masked["base64"] is None
+    assert json.loads(masked["text"])["caller"] == "*********8000"
+    status, raw = server.request(
+        "GET", f"/billing/api/quarantine/{target}/body", token=tokens["editor"]
+    )
+    assert status == 200 and json.loads(raw["text"])["caller"] == "+86 138-0013-8000"
+    conn.close()
+
+
 def test_summary_answers_the_database_figures(server, tokens, billing_db):
     conn = connect(billing_db)
     status, s = server.request("GET", f"/billing/api/summary?day={DAY}", token=tokens["viewer"])
@@ -69,6 +95,9 @@ def test_summary_answers_the_database_figures(server, tokens, billing_db):
         "charges.orders": s["charges"]["orders"],
         "charges.revenue_fen": s["charges"]["revenue_fen"],
         "pending.count": s["pending"]["count"],
+        "orders.held_back": s["held_back_orders"]["count"],
+        "calls.held": s["held_calls"]["count"],
+        "calls.rule.held": s["calls"]["held"],
         "offline.sublessors": s["offline"]["sublessors"],
         "offline.delivered": s["offline"]["delivered"],
         "offline.undelivered": s["offline"]["undelivered"],

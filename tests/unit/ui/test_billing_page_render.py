@@ -20,7 +20,7 @@ def summary() -> dict:
     return {
         "day": "2026-03-01",
         "generated_at": datetime(2026, 3, 1, 18, 0),
-        "calls": {"total": 37, "valid": 20, "by_filter_rule": {"0": 0, "1": 20, "2": 17, "3": 0, "4": 0, "5": 0}},
+        "calls": {"total": 37, "valid": 20, "held": 0, "by_filter_rule": {"0": 0, "1": 20, "2": 17, "3": 0, "4": 0, "5": 0}},
         "charges": {
             "orders": 20,
             "revenue_fen": 72000,
@@ -29,7 +29,10 @@ def summary() -> dict:
         },
         "hourly": hours,
         "pending": {"count": 2, "oldest_age_seconds": 3725, "oldest": []},
-        "offline": {"sublessors": 0, "delivered": 0, "undelivered": 0, "rows": []},
+        "held_calls": {"count": 1, "calls": [{"id": 3, "call_id": HOSTILE, "sublessor_id": 1, "caller": "*******8000",
+                                              "start_time": None, "held_at": None, "held_count": 1, "reason": HOSTILE}]},
+        "held_back_orders": {"count": 1, "ids": [5]},
+        "offline": {"sublessors": 0, "delivered": 0, "undelivered": 0, "undelivered_all_days": 0, "rows": []},
         "quarantine": {
             "open": 1,
             "by_reason": [{"reason": HOSTILE, "count": 1, "newest_id": 7}],

@@ -52,7 +52,7 @@ async function showBody(id) {
   const data = await response.json();
   holder.replaceChildren();
   const info = document.createElement("div");
-  info.textContent = `${data.length} bytes${data.utf8 ? "" : " (not UTF-8: shown with replacement characters)"}`;
+  info.textContent = `${data.length} bytes${data.masked ? " (caller numbers masked)" : data.utf8 ? "" : " (not UTF-8: shown with replacement characters)"}`;
   const area = document.createElement("textarea");
   area.value = data.text;
   area.rows = 6;
@@ -93,7 +93,9 @@ async function act(el) {
     case "replay-reason": {
       const r = await post("api/quarantine/replay-reason", { reason: el.dataset.reason });
       const invalid = Object.keys(r.still_invalid).length;
-      return say(`Replayed ${r.replayed} (${invalid} still invalid, ${r.remaining} left with this reason). Reload for the new figures.`, true);
+      const failed = Object.entries(r.failed || {});
+      const failures = failed.length ? ` ${failed.length} failed and stay open (retry later): ${failed.map(([row, why]) => `row ${row}: ${why}`).join("; ")}.` : "";
+      return say(`Replayed ${r.replayed} (${invalid} still invalid, ${r.remaining} left with this reason).${failures} Reload for the new figures.`, failed.length === 0);
     }
     default:
       return undefined;
