@@ -5,6 +5,11 @@ port, path); its extra holds the headers to send (e.g. an ``Authorization``
 token) and optionally ``timeout`` (seconds, default 10). Without the connection
 alerts are off: that is logged once per process, and nothing is sent.
 
+A post that meets a transient fault (connection refused or reset, timeout, HTTP 429
+or 5xx) is tried again at once, up to ``ATTEMPTS`` times with a short backoff: a
+failure callback runs once, so a receiver that blips must not lose the alert.
+Any other answer (a 4xx: wrong URL or token) is not retried.
+
 Used as ``on_failure_callback`` of the billing DAGs (a task that failed for good,
 retries exhausted) and by the billing_alerts DAG's checks.
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import requests
+import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -22,6 +29,8 @@ log = logging.getLogger(__name__)
 
 ALERT_CONN_ID = "billing_alert_webhook"
 _TIMEOUT_S = 10
+ATTEMPTS = 3
+RETRY_WAIT_S = 1.0  # then 2 s: a callback is done within timeout * 3 + 3 s
 _EXCEPTION_CHARS = 1000
 _reported_missing: set[str] = set()
 
@@ -30,12 +39,17 @@ class AlertWebhookError(RuntimeError):
     pass
 
 
+class _Transient(Exception):
+    """An answer worth trying again (HTTP 429 or 5xx)."""
+
+
 class BillingAlertNotifier(BaseNotifier):
     """Send one JSON object per alert to the webhook of ``conn_id``."""
 
-    def __init__(self, *, conn_id: str = ALERT_CONN_ID) -> None:
+    def __init__(self, *, conn_id: str = ALERT_CONN_ID, retry_wait_s: float = RETRY_WAIT_S) -> None:
         super().__init__()
         self.conn_id = conn_id
+        self.retry_wait_s = retry_wait_s
 
     def notify(self, context: Any) -> None:
         self.send(task_failure_payload(context))
@@ -55,16 +69,31 @@ class BillingAlertNotifier(BaseNotifier):
                 )
             return False
         timeout = float(conn.extra_dejson.get("timeout", _TIMEOUT_S))
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(ATTEMPTS),
+            wait=tenacity.wait_exponential(multiplier=self.retry_wait_s),
+            retry=tenacity.retry_if_exception_type((_Transient, requests.RequestException)),
+            reraise=True,
+        )
         try:
-            HttpHook(method="POST", http_conn_id=self.conn_id).run(
-                json=payload, extra_options={"timeout": timeout}
-            )
+            retrying(self._post_once, payload, timeout)
         except Exception as exc:
             raise AlertWebhookError(
                 f"Could not post the alert {payload.get('alert')!r} to the webhook of connection "
-                f"{self.conn_id!r}: {exc}. Check the connection's URL and that the receiver is up."
+                f"{self.conn_id!r} ({ATTEMPTS} attempts at most): {exc}. Check the connection's "
+                "URL and that the receiver is up."
             ) from exc
         return True
+
+    def _post_once(self, payload: dict, timeout: float) -> None:
+        response = HttpHook(method="POST", http_conn_id=self.conn_id).run(
+            json=payload, extra_options={"timeout": timeout, "check_response": False}
+        )
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Transient(f"HTTP {status} {response.reason}")
+        if status >= 400:
+            raise AlertWebhookError(f"HTTP {status} {response.reason} (not retried)")
 
 
 def task_failure_payload(context: Any) -> dict:

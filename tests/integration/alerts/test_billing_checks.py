@@ -305,3 +305,34 @@ def test_a_notice_not_sent_stays_due_and_fewer_runs_are_not_a_success(
         runs["call400_billing"] = 3
         check()
         assert hook.alerts()[1:] == [("no_successful_billing_run", "firing")]
+
+
+FAILED_TASK = {"run_id": "r7", "exception": RuntimeError("payment center answered HTTP 503")}
+
+
+class _Ti:
+    dag_id, task_id, run_id, try_number = "call400_billing", "bill", "r7", 4
+
+
+def test_a_failure_alert_is_tried_again_when_the_receiver_blips(airflow_connections):
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        hook.answers = [503, 502]
+        notifier.BillingAlertNotifier(retry_wait_s=0.01).notify({**FAILED_TASK, "ti": _Ti()})
+        assert hook.posts == 3
+    assert hook.alerts() == [("task_failed", "firing")]
+
+
+def test_a_failure_alert_gives_up_after_three_tries_and_a_4xx_at_once(airflow_connections):
+    sender = notifier.BillingAlertNotifier(retry_wait_s=0.01)
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        hook.status = 500
+        with pytest.raises(AlertWebhookError, match="3 attempts at most"):
+            sender.notify({**FAILED_TASK, "ti": _Ti()})
+        assert hook.posts == 3
+        hook.status = 404
+        with pytest.raises(AlertWebhookError, match="HTTP 404"):
+            sender.notify({**FAILED_TASK, "ti": _Ti()})
+        assert hook.posts == 4  # a wrong URL is not worth a second try
+    assert hook.received == []

@@ -8,21 +8,31 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookReceiver:
-    """``with WebhookReceiver() as hook:`` ... ``hook.url``, ``hook.received``, ``hook.status = 500``."""
+    """``with WebhookReceiver() as hook:`` ... ``hook.url``, ``hook.received``, ``hook.status = 500``.
+
+    ``hook.answers = [503, 503]`` answers the next posts so, then ``status`` again;
+    ``hook.posts`` counts every post, answered or refused.
+    """
 
     def __init__(self) -> None:
         self.received: list[dict] = []
         self.headers: list[dict] = []
         self.status = 200
+        self.answers: list[int] = []
+        self.posts = 0
         receiver = self
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if receiver.status == 200:
-                    receiver.received.append(json.loads(body))
-                    receiver.headers.append(dict(self.headers))
-                self.send_response(receiver.status)
+                with lock:
+                    receiver.posts += 1
+                    status = receiver.answers.pop(0) if receiver.answers else receiver.status
+                    if status == 200:
+                        receiver.received.append(json.loads(body))
+                        receiver.headers.append(dict(self.headers))
+                self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"{}")
 
