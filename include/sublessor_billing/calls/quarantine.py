@@ -39,11 +39,13 @@ from sublessor_billing.calls.held_command import HeldRefused, run_held_command
 from sublessor_billing.calls.message import Invalid, intake_clock, parse_message
 from sublessor_billing.calls.store import (
     insert_calls,
+    is_data_error,
     list_quarantine,
     lock_quarantined,
     resolve_quarantined,
 )
 from sublessor_billing.ops.audit import DISCARD, REPLAY, record_action
+from sublessor_billing.phone import mask_numbers
 
 # Read by earlier versions of the command; now ignored (with a warning).
 LEGACY_DB_URL_ENV = "USER_PROP_DB_URL"
@@ -210,6 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         return _run(conn, args)
     except (ReplayRefused, HeldRefused) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        print(
+            mask_numbers(
+                f"The call log refused the body: {exc}. Nothing changed: the row stays "
+                "quarantined. Replay a corrected copy (--body FILE) or discard it (--reason)."
+            ),
+            file=sys.stderr,
+        )
         return 1
     finally:
         conn.close()

@@ -121,6 +121,22 @@ def test_the_command_records_the_os_user_and_reads_the_airflow_connection(
     ]
 
 
+def test_the_command_says_the_call_log_refused_a_body_and_changes_nothing(
+    user_prop_conn, user_prop_target, airflow_connections, capsys
+) -> None:
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
+    [row] = quarantine(user_prop_conn, [(message("c-long", caller="+86 138-0013-8000"), "x")])
+    with user_prop_conn.cursor() as cur:  # a call log that refuses a caller this long
+        cur.execute("ALTER TABLE sublessor_call_log_201409 MODIFY caller VARCHAR(12) NOT NULL")
+    assert main(["replay", str(row)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("The call log refused the body: ") and "caller" in err
+    assert "stays quarantined" in err and "Traceback" not in err
+    assert "13800138000" not in err
+    assert fetch(user_prop_conn, "SELECT status FROM call400_quarantine") == [("quarantined",)]
+    assert fetch(user_prop_conn, "SELECT COUNT(*) FROM sublessor_call_log_201409") == [(0,)]
+
+
 def test_replay_all_reports_rows_the_call_log_refuses_or_that_fail_and_goes_on(
     user_prop_conn, user_prop_target
 ) -> None:
