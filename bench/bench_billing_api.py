@@ -45,18 +45,24 @@ def fill(conn, calls: int, days: int) -> None:
         for first in range(1, calls + 1, STEP):
             last = min(first + STEP - 1, calls)
             # rules: 40% valid, 20% not connected, 10% short, repeat, broker; 10% unjudged
+            # (filter_rule 0 with judged_at NULL: a held call has judged_at set, below)
             cur.execute(
                 "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller,"
                 " caller_normalized, called, status, start_time, duration, filter_rule, judged_at,"
                 " received_at)"
                 " SELECT CONCAT('b-', seq), 1 + seq % 5000, CONCAT('139', LPAD(seq % 300000, 8, '0')),"
                 " CONCAT('139', LPAD(seq % 300000, 8, '0')), '4008123456', 1, t, 60,"
-                " ELT(1 + seq % 10, 1, 1, 1, 1, 2, 2, 3, 4, 5, 0), NOW(3),"
+                " ELT(1 + seq % 10, 1, 1, 1, 1, 2, 2, 3, 4, 5, 0), IF(seq % 10 = 9, NULL, NOW(3)),"
                 " CONVERT_TZ(t + INTERVAL 65 SECOND, '+08:00', @@session.time_zone)"
                 f" FROM (SELECT seq, TIMESTAMP('{end}') - INTERVAL CEIL(seq * {spacing}) SECOND AS t"
                 f" FROM seq_{first}_to_{last}) s"
             )
             conn.commit()
+        cur.execute(  # 20 calls the judge holds (calls.held), the newest unjudged ones
+            "UPDATE sublessor_call_log_201409 SET judged_at = NOW(3), held_count = 1,"
+            " held_reason = 'judge failed on this call' WHERE filter_rule = 0"
+            " ORDER BY id LIMIT 20"
+        )
         # each order made two minutes after its call started, on the server's clock
         cur.execute(
             "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject,"
