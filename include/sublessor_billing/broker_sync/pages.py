@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sublessor_billing.broker_sync.rules import MalformedRow, phones_for_page
+from sublessor_billing.broker_sync.rules import MalformedRow, implausible_row, phones_for_page
 
 _UPSERT = (
     "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)"
@@ -23,6 +23,7 @@ class PageChanges:
     upserts: list[tuple[int, str, datetime]] = field(default_factory=list)
     removals: list[int] = field(default_factory=list)
     malformed: list[MalformedRow] = field(default_factory=list)
+    implausible: list[MalformedRow] = field(default_factory=list)
     added: int = 0
     changed: int = 0
     unchanged: int = 0
@@ -58,6 +59,9 @@ def page_changes(
             if old is not None:
                 changes.removals.append(broker_id)
             continue
+        odd = implausible_row(broker_id, phone)
+        if odd is not None:
+            changes.implausible.append(odd)
         if old is None:
             changes.added += 1
         elif old[0] != phone:
