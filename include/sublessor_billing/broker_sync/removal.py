@@ -12,11 +12,13 @@ rows after the count.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.broker_sync.pages import count_rows, page_changes
+from sublessor_billing.config import BROKER_PHONE_MAX_REMOVAL_SHARE, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,20 @@ def _has_rows(target: Any) -> bool:
     return found
 
 
+def check_share(max_share: float) -> float:
+    """The share as given, or a SettingError saying what to set."""
+    if isinstance(max_share, bool) or not isinstance(max_share, int | float):
+        max_share = math.nan
+    if not 0 <= max_share <= 1:  # NaN fails too
+        name = BROKER_PHONE_MAX_REMOVAL_SHARE.name
+        raise SettingError(
+            f"max_removal_share (Variable {name!r}) must be a number between 0 and 1; got "
+            f"{max_share!r}. Set it in Admin -> Variables (0.2 is 20 %), or delete it to use "
+            f"the default {BROKER_PHONE_MAX_REMOVAL_SHARE.default}."
+        )
+    return float(max_share)
+
+
 def exceeds(removals: int, total: int, max_share: float) -> bool:
     """More than ``max_share`` of ``total`` rows? Removing 0 of 0 never is."""
     return total > 0 and removals / total > max_share
@@ -89,8 +105,13 @@ class RemovalGuard:
     planned: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_share <= 1:
-            raise ValueError(f"max_removal_share must be between 0 and 1; got {self.max_share!r}")
+        self.max_share = check_share(self.max_share)
+        if self.max_share >= 1 and not self.allowed:
+            log.warning(
+                "Variable %s is 1: the removal guard is off, a sync may empty broker_phone. "
+                "Set it back to a share such as 0.2 (or delete it) once the removals are done.",
+                BROKER_PHONE_MAX_REMOVAL_SHARE.name,
+            )
 
     @property
     def active(self) -> bool:

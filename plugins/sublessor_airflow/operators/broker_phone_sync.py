@@ -20,6 +20,7 @@ from sublessor_billing.broker_sync import (
     sync_interval,
     sync_since_high_water,
 )
+from sublessor_billing.config import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,23 @@ def run_broker_phone_sync(
     everything else is written; the report is pushed to XCom through ``ti`` first.
     A sync that would remove more than ``broker_phone_max_removal_share`` of
     broker_phone writes nothing and fails without retries, unless
-    ``allow_mass_removal`` (the run's Param).
+    ``allow_mass_removal`` (the run's Param), as does a Variable that cannot be
+    used (``SettingError``: the message says what to set).
     """
     from airflow.sdk.exceptions import AirflowFailException
 
     from sublessor_airflow.hooks.mysql import anjuke_db, mysql_address, user_prop_db
 
-    limits = {"max_removal_share": max_removal_share(), "allow_mass_removal": allow_mass_removal}
+    try:
+        limits = {
+            "max_removal_share": max_removal_share(),
+            "allow_mass_removal": allow_mass_removal,
+        }
+        overlap = overlap_seconds()
+        every = full_resync_every_hours()
+    except SettingError as exc:
+        # A decision for a person: a retry in 30 s would read the same value.
+        raise AirflowFailException(str(exc)) from exc
     has_interval = data_interval_start is not None and data_interval_end is not None
     source_name = f"{source_conn_id} ({mysql_address(source_conn_id)})"
     with (
@@ -83,15 +94,16 @@ def run_broker_phone_sync(
             # and brokers' calls would be charged.
             log.warning("broker_phone_sync has never completed a window: doing a full resync")
             full_resync_requested = True
-        if not full_resync_requested and scheduled and has_interval:
-            every = full_resync_every_hours()
-            if periodic_full_resync_due(source, target, every_hours=every, source_name=source_name):
-                log.warning(
-                    "broker_phone_sync: last full resync is %s h old or more (%s): doing one now",
-                    every,
-                    last_full_resync(target),
-                )
-                full_resync_requested = True
+        due = scheduled and has_interval and not full_resync_requested
+        if due and periodic_full_resync_due(
+            source, target, every_hours=every, source_name=source_name
+        ):
+            log.warning(
+                "broker_phone_sync: last full resync is %s h old or more (%s): doing one now",
+                every,
+                last_full_resync(target),
+            )
+            full_resync_requested = True
         kwargs = {"page_size": page_size, "source_name": source_name, **limits}
         try:
             if full_resync_requested:
@@ -102,13 +114,11 @@ def run_broker_phone_sync(
                     target,
                     start=data_interval_start,
                     end=data_interval_end,
-                    overlap_seconds=overlap_seconds(),
+                    overlap_seconds=overlap,
                     **kwargs,
                 )
             else:
-                report = sync_since_high_water(
-                    source, target, overlap_seconds=overlap_seconds(), **kwargs
-                )
+                report = sync_since_high_water(source, target, overlap_seconds=overlap, **kwargs)
         except MalformedMobile as exc:
             if exc.report is not None and ti is not None:
                 ti.xcom_push(key="return_value", value=exc.report.as_dict())

@@ -258,15 +258,58 @@ def test_a_mass_removal_fails_the_run_and_the_param_lets_one_run_through(
     assert target_phones(target) == set() == source_phones(source)
 
 
+def call_task(params: dict, run_type: str = "manual", run_id: str = "manual__t") -> dict:
+    return (
+        load_dag()
+        .get_task("sync_broker_phones")
+        .python_callable(
+            params={"full_resync": True, **params},
+            data_interval_start=None,
+            data_interval_end=None,
+            dag_run=SimpleNamespace(run_type=run_type, run_id=run_id),
+        )
+    )
+
+
 @pytest.mark.parametrize("raw", ["1.5", "-0.1", "20%", "nan", "a fifth"])
-def test_a_removal_share_outside_0_to_1_is_refused(
+def test_a_removal_share_outside_0_to_1_fails_without_retries(
     source, target, connections, airflow_variables, raw
 ) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
     first_full_resync()
     airflow_variables("broker_phone_max_removal_share", raw)
-    task = load_dag().get_task("sync_broker_phones")
-    with pytest.raises(ValueError, match="broker_phone_max_removal_share") as failure:
-        task.python_callable(
-            params={"full_resync": True}, data_interval_start=None, data_interval_end=None
-        )
+    with pytest.raises(AirflowFailException, match="broker_phone_max_removal_share") as failure:
+        call_task({})
     assert "between 0 and 1" in str(failure.value)
+    assert "Admin -> Variables" in str(failure.value)
+
+
+def test_a_run_with_a_bad_variable_is_not_retried(source, target, connections, airflow_variables):
+    from airflow.utils.db import initdb
+
+    initdb()
+    airflow_variables("broker_phone_max_removal_share", "20%")
+    run = load_dag().test(logical_date=T0 + timedelta(minutes=5))
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert run.get_task_instance("sync_broker_phones").try_number == 1
+    airflow_variables("broker_phone_sync_overlap_seconds", "ten minutes")
+    airflow_variables("broker_phone_max_removal_share", "0.2")
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="broker_phone_sync_overlap_seconds"):
+        load_dag().get_task("sync_broker_phones").python_callable(
+            params={}, data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)
+        )
+
+
+def test_a_share_of_1_warns_that_the_guard_is_off(
+    source, target, connections, airflow_variables, caplog
+) -> None:
+    airflow_variables("broker_phone_max_removal_share", "1")
+    with caplog.at_level("WARNING"):
+        call_task({})
+    assert any(
+        "broker_phone_max_removal_share is 1" in r.getMessage() and "guard is off" in r.getMessage()
+        for r in caplog.records
+    )
