@@ -1,4 +1,7 @@
-"""Rules of the broker phone sync that need no database: time windows and mobiles."""
+"""Rules of the broker phone sync that need no database: time windows and mobiles.
+
+The removal guard's own rules (the day, the share, the Param) are in ``limits``.
+"""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ def test_dag_shape() -> None:
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.get_task("sync_broker_phones").retries >= 2
     assert dag.params["full_resync"] is False
-    assert dag.params["allow_mass_removal"] is False
+    assert dag.params["allow_removals_up_to"] == 0
+    assert "allow_mass_removal" not in dag.params
 
 
 def first_full_resync() -> None:
@@ -249,13 +250,25 @@ def test_a_mass_removal_fails_the_run_and_the_param_lets_one_run_through(
     assert run.get_task_instance("sync_broker_phones").try_number == 1  # no retry: it is a decision
     assert target_phones(target) == before
 
-    # The operator checked: the brokers really left. One run is allowed to remove them.
+    # An allowance below what the run would remove refuses as well: it is a bound.
     run = dag.test(
         logical_date=T0 + timedelta(minutes=6),
-        run_conf={"full_resync": True, "allow_mass_removal": True},
+        run_conf={"full_resync": True, "allow_removals_up_to": 4},
+    )
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert target_phones(target) == before
+
+    # The operator checked: the 5 brokers really left. One run may remove 5 numbers.
+    run = dag.test(
+        logical_date=T0 + timedelta(minutes=7),
+        run_conf={"full_resync": True, "allow_removals_up_to": 5},
     )
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     assert target_phones(target) == set() == source_phones(source)
+    with target.cursor() as cur:
+        cur.execute("SELECT run_id, up_to, removed FROM broker_phone_removal_allowance")
+        assert cur.fetchall() == ((run.run_id, 5, 5),)
+    target.rollback()
 
 
 def call_task(params: dict, run_type: str = "manual", run_id: str = "manual__t") -> dict:
@@ -269,6 +282,30 @@ def call_task(params: dict, run_type: str = "manual", run_id: str = "manual__t")
             dag_run=SimpleNamespace(run_type=run_type, run_id=run_id),
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("params", "run_type", "says"),
+    [
+        ({"allow_removals_up_to": 3}, "backfill", "not on a backfill"),
+        ({"allow_removals_up_to": 3}, "scheduled", "only on a manually triggered run"),
+        ({"allow_removals_up_to": -1}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_removals_up_to": "5"}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_removals_up_to": True}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_removals_up_to": 2.5}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_mass_removal": True}, "manual", "replaced by allow_removals_up_to"),
+    ],
+)
+def test_a_bad_or_misplaced_allowance_fails_without_retries(
+    source, target, connections, params, run_type, says
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    put_brokers(source, [(1, "13800000001", "2025-06-01 08:00:00")])
+    with pytest.raises(AirflowFailException, match="allow_removals_up_to") as failure:
+        call_task(params, run_type)
+    assert says in str(failure.value)
+    assert target_phones(target) == set()  # refused before anything was read or written
 
 
 @pytest.mark.parametrize("raw", ["1.5", "-0.1", "20%", "nan", "a fifth"])
