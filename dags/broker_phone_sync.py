@@ -8,9 +8,10 @@ rule 5 reads).
 - Each run reads the rows whose `updated_datetime` (Asia/Shanghai local time)
   lies in its data interval (UTC, converted), widened backwards by the Variable
   `broker_phone_sync_overlap_seconds` (default 900, minimum 600) to catch late commits.
-- Rows are read in keyset pages on (`updated_datetime`, `BrokerId`); each page is
-  one transaction: upsert normalized mobiles, delete brokers whose mobile is empty,
-  move `job_cursor['broker_phone_sync']`.
+- Rows are read in keyset pages on (`updated_datetime`, `BrokerId`); the whole run
+  is one transaction: upsert normalized mobiles, delete brokers whose mobile is
+  empty, check the removals, move `job_cursor['broker_phone_sync']`, commit. A run
+  that fails or refuses writes nothing.
 - Idempotent: a retry re-syncs the same interval with current rows.
 - Backfill (re-syncs exactly those intervals, also ones that already ran):
   `airflow backfill create --dag-id broker_phone_sync --from-date 2026-03-01T00:00:00+00:00
@@ -19,18 +20,28 @@ rule 5 reads).
   run, i.e. nearly all of them. To repair the whole table, trigger `full_resync` instead.
 - Trigger with `{"full_resync": true}` to rebuild the whole table (adds, changes,
   removes; counts in the task's XCom and log).
-- A sync that would remove more than the Variable `broker_phone_max_removal_share`
-  (default 0.2) of `broker_phone` writes nothing and fails, naming the counts: an
-  empty or wrong source must not empty the blacklist. When the brokers really
-  left, trigger once with `{"full_resync": true, "allow_mass_removal": true}`.
+- Removal guard: the numbers that leave the blacklist (deleted brokers and the
+  old numbers of changed mobiles; a number shared by brokers leaves with the last
+  of them) are counted per Asia/Shanghai day. A run that would take the day's
+  total above the Variable `broker_phone_max_removal_share` (default 0.2) of the
+  numbers `broker_phone` had at the start of the day writes nothing and fails
+  without retries, naming the counts: an empty or wrong source must not empty
+  the blacklist. Share 1 turns the guard off (a warning says so).
+- When the brokers really left, trigger one run manually with
+  `{"full_resync": true, "allow_removals_up_to": N}`: that run (its retries
+  included) may remove up to N numbers, and refuses above N. Each use is recorded
+  in `broker_phone_removal_allowance`. Refused on backfills and scheduled runs.
+- A bad Variable or Param fails the run without retries, saying what to set.
 - A plain manual trigger (no logical date: no data interval) syncs from the
   high-water minus the overlap to now.
 - A scheduled run does a full resync instead when the last one is older than the
   Variable `broker_phone_full_resync_hours` (default 24, 0 turns it off): it catches
   commits later than the overlap.
 - Any mobile with digits is synced as normalized, foreign ones included
-  (`+852 9123 4567`). A mobile that is not blank but has no digit (`n/a`) is
-  malformed: it does not stop the sync: every valid row is written, that broker
+  (`+852 9123 4567`); one of fewer than 5 or more than 20 digits is counted as
+  `implausible` in the report and logged masked. A mobile that is not blank but
+  has no digit (`n/a`) is malformed: it does not stop the sync: every valid row
+  is written, that broker
   keeps its current row, then the task fails naming each malformed BrokerId.
   Have the broker system fix the row; the next run syncs the fix.
 
@@ -65,12 +76,14 @@ from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
             type="boolean",
             description="Rebuild broker_phone from every current mobile instead of one interval.",
         ),
-        "allow_mass_removal": Param(
-            False,
-            type="boolean",
+        "allow_removals_up_to": Param(
+            0,
+            type="integer",
+            minimum=0,
             description=(
-                "Let this run remove more than broker_phone_max_removal_share of broker_phone"
-                " (only after checking that the brokers really left)."
+                "How many numbers this manually triggered run may take out of broker_phone,"
+                " instead of the day's broker_phone_max_removal_share (0: the share applies)."
+                " Only after checking that the brokers really left."
             ),
         ),
     },
@@ -86,9 +99,9 @@ def broker_phone_sync():
         return run_broker_phone_sync(
             data_interval_start=data_interval_start,
             data_interval_end=data_interval_end,
-            full_resync_requested=bool((params or {}).get("full_resync", False)),
-            allow_mass_removal=bool((params or {}).get("allow_mass_removal", False)),
-            scheduled=str(getattr(dag_run, "run_type", "")).lower().endswith("scheduled"),
+            params=dict(params or {}),
+            run_id=getattr(dag_run, "run_id", None),
+            run_type=getattr(dag_run, "run_type", None),
             ti=ti,
         )
 

@@ -19,6 +19,13 @@ LISTING_API = "listing_api"
 K3_CLOUD = "k3_cloud"
 
 
+class SettingError(ValueError):
+    """A Variable or Param holds a value the project cannot use; the message says what to set.
+
+    A retry cannot fix it: tasks fail without retries (AirflowFailException).
+    """
+
+
 @dataclass(frozen=True)
 class Tunable:
     name: str
@@ -87,13 +94,14 @@ def parse_int_setting(tunable: Tunable, raw: object, *, minimum: int = 0) -> int
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise ValueError(
+        raise SettingError(
             f"Variable {tunable.name!r} must be an integer ({tunable.meaning}); got {raw!r}. "
             f"Fix it in Admin -> Variables or delete it to use the default {tunable.default}."
         ) from None
     if value < minimum:
-        raise ValueError(
-            f"Variable {tunable.name!r} must be >= {minimum} ({tunable.meaning}); got {value}."
+        raise SettingError(
+            f"Variable {tunable.name!r} must be >= {minimum} ({tunable.meaning}); got {value}. "
+            f"Fix it in Admin -> Variables or delete it to use the default {tunable.default}."
         )
     return value
 
@@ -107,7 +115,7 @@ def parse_share_setting(tunable: Tunable, raw: object) -> float:
     except ValueError:
         value = math.nan
     if not 0 <= value <= 1:  # NaN fails too
-        raise ValueError(
+        raise SettingError(
             f"Variable {tunable.name!r} must be a number between 0 and 1 ({tunable.meaning}; "
             f"0.2 is 20 %); got {raw!r}. Fix it in Admin -> Variables or delete it to use "
             f"the default {tunable.default}."

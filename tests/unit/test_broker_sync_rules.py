@@ -16,7 +16,12 @@ from sublessor_billing.broker_sync import (
     source_window,
     to_source_time,
 )
-from sublessor_billing.broker_sync.rules import MAX_NAMED_MALFORMED, phones_for_page
+from sublessor_billing.broker_sync.rules import (
+    MAX_NAMED_MALFORMED,
+    implausible_row,
+    mask_number,
+    phones_for_page,
+)
 from sublessor_billing.phone import normalize_phone
 
 UTC = UTC
@@ -156,3 +161,28 @@ def test_a_mobile_is_synced_exactly_when_it_has_digits(raw: str) -> None:
         assert raw.strip() == ""
     else:
         assert phone == normalize_phone(raw) and phone.isascii() and phone.isdigit()
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked", "why"),
+    [
+        ("1234", "****", "4 digits, fewer than 5"),
+        ("12", "**", "2 digits, fewer than 5"),
+        ("1" * 21, "*" * 17 + "1111", "21 digits, more than 20"),
+    ],
+)
+def test_implausible_numbers_are_named_masked(phone, masked, why) -> None:
+    row = implausible_row(7, phone)
+    assert (row.broker_id, row.masked) == (7, masked)
+    assert why in row.why
+
+
+@pytest.mark.parametrize("phone", ["12345", "13800138000", "9" * 20])
+def test_plausible_numbers_are_not_named(phone) -> None:
+    assert implausible_row(7, phone) is None
+
+
+def test_masking_keeps_at_most_the_last_four_digits() -> None:
+    assert mask_number("13800138000") == "*******8000"
+    assert mask_number("12345") == "*2345"
+    assert mask_number("1234") == "****"

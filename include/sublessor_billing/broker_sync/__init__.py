@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sublessor_billing.broker_sync.limits import Allowance, allowance_from_params
 from sublessor_billing.broker_sync.removal import MassRemoval
 from sublessor_billing.broker_sync.report import SyncReport
 from sublessor_billing.broker_sync.rules import (
@@ -13,6 +14,7 @@ from sublessor_billing.broker_sync.rules import (
     source_window,
     to_source_time,
 )
+from sublessor_billing.broker_sync.source import source_now
 from sublessor_billing.broker_sync.sync import (
     MAX_REMOVAL_SHARE,
     PAGE_SIZE,
@@ -20,7 +22,6 @@ from sublessor_billing.broker_sync.sync import (
     high_water,
     last_full_resync,
     periodic_full_resync_due,
-    source_now,
     sync_interval,
     sync_since_high_water,
 )
@@ -29,10 +30,12 @@ __all__ = [
     "MAX_REMOVAL_SHARE",
     "MIN_OVERLAP_SECONDS",
     "PAGE_SIZE",
+    "Allowance",
     "MalformedMobile",
     "MalformedRow",
     "MassRemoval",
     "SyncReport",
+    "allowance_from_params",
     "full_resync",
     "full_resync_due",
     "high_water",

@@ -1,38 +1,69 @@
-"""The mass-removal guard: a sync that would remove too much of broker_phone refuses.
+"""The removal guard: a sync that would take too many numbers out of the blacklist refuses.
 
 An empty or wrong source (restored empty, truncated, the connection naming
 another schema) looks to a full resync like every broker left: it would empty
-the blacklist and every broker's call would be charged. So before any page is
-written the sync reads its pages once without writing and counts what it would
-remove; more than ``max_share`` of broker_phone refuses with nothing written.
-While writing, removals are held to the same limit, in case the source loses
-rows after the count.
+the blacklist and every broker's call would be charged. So the guard counts
+the *numbers* that leave broker_phone: a deleted broker's number and a changed
+mobile's old number alike, each number once, and only when no broker still has
+it once the sync is done. It decides inside the sync's one transaction
+(``write.write_in_one_transaction``), after the writes and before the commit:
+a refusal rolls everything back.
+
+Limits (``limits``): the share of the numbers broker_phone had at the start of
+the day, for all the day's runs together (``window``); or the run's allowance
+(Param ``allow_removals_up_to``, recorded by ``allowance``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sublessor_billing.broker_sync.pages import count_rows, page_changes
+from sublessor_billing.broker_sync import allowance as allowances
+from sublessor_billing.broker_sync.limits import (
+    PARAM,
+    Allowance,
+    check_share,
+    day_start,
+    most_within,
+    plural,
+    within_allowance,
+    within_day_share,
+)
+from sublessor_billing.broker_sync.window import DayWindow, open_day, record_day
+from sublessor_billing.config import BROKER_PHONE_MAX_REMOVAL_SHARE
+
+if TYPE_CHECKING:
+    from sublessor_billing.broker_sync.report import SyncReport
 
 log = logging.getLogger(__name__)
 
-Page = tuple[list[tuple[Any, ...]], tuple[int, int | None] | None]
+SHARE_VARIABLE = BROKER_PHONE_MAX_REMOVAL_SHARE.name
+# Numbers taken from brokers by this run: a connection's own temporary table.
+_DEPARTED = "broker_phone_sync_departed"
+_CREATE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DEPARTED}"
+    " (phone VARCHAR(32) NOT NULL, PRIMARY KEY (phone)) ENGINE=InnoDB"
+)
+_NOTE = f"INSERT IGNORE INTO {_DEPARTED} (phone) VALUES (%s)"
+_LEAVING = (
+    f"SELECT COUNT(*) FROM {_DEPARTED} d"
+    " WHERE NOT EXISTS (SELECT 1 FROM broker_phone b WHERE b.phone = d.phone)"
+)
 
 _WHAT_TO_DO = (
-    "An empty or wrong source looks like this: check that the connection {source} points at "
-    "the broker system's database and that ajk_brokerextend holds its brokers. If the brokers "
-    'really left, trigger broker_phone_sync once with {{"allow_mass_removal": true}} (add '
-    '"full_resync": true for a full resync), or raise the Variable '
-    "broker_phone_max_removal_share. Until then every run refuses the same way."
+    " Nothing was written. An empty or wrong source looks like this: check that the "
+    "connection {source} points at the broker system's database and that ajk_brokerextend "
+    "holds its brokers. If the brokers really left, trigger broker_phone_sync manually once "
+    'with {{"' + PARAM + '": {leaving}}} (the numbers this run may remove; add '
+    '"full_resync": true for a full resync), or raise the Variable ' + SHARE_VARIABLE + "."
 )
 
 
 class MassRemoval(RuntimeError):
-    """A sync refused to remove more than the allowed share of broker_phone."""
+    """A sync refused to take more numbers out of broker_phone than it may."""
 
     def __init__(self, message: str, *, would_remove: int, total: int) -> None:
         super().__init__(message)
@@ -40,120 +71,115 @@ class MassRemoval(RuntimeError):
         self.total = total
 
 
-@dataclass(frozen=True)
-class RemovalPlan:
-    """What a read of the sync's pages found: rows it would remove, rows read, mobiles."""
-
-    removals: int
-    read: int
-    with_mobile: int
-
-
-def _has_rows(target: Any) -> bool:
-    with target.cursor() as cur:
-        cur.execute("SELECT 1 FROM broker_phone LIMIT 1")
-        found = cur.fetchone() is not None
-    target.rollback()
-    return found
-
-
-def exceeds(removals: int, total: int, max_share: float) -> bool:
-    """More than ``max_share`` of ``total`` rows? Removing 0 of 0 never is."""
-    return total > 0 and removals / total > max_share
-
-
-def plan_removals(target: Any, pages: Iterable[Page]) -> RemovalPlan:
-    """Read the pages against broker_phone without writing or locking; count what they remove."""
-    removals = read = with_mobile = 0
-    try:
-        for rows, id_range in pages:
-            with target.cursor() as cur:
-                changes = page_changes(cur, rows, id_range, lock=False)
-            target.rollback()
-            removals += len(changes.removals)
-            read += len(rows)
-            with_mobile += changes.added + changes.changed + changes.unchanged
-    finally:
-        target.rollback()
-    return RemovalPlan(removals, read, with_mobile)
-
-
 @dataclass
 class RemovalGuard:
-    """The limit of one sync: ``max_share`` of broker_phone, unless ``allowed`` (the Param)."""
+    """The limit of one sync: the day's share of broker_phone, or the run's ``allowance``.
+
+    ``now`` (aware) picks the day; by default the target server's UTC clock,
+    one clock for every worker.
+    """
 
     max_share: float
-    allowed: bool = False
+    allowance: Allowance | None = None
     source_name: str = "anjuke_db"
-    total: int | None = None  # broker_phone's rows, counted when a removal first needs them
-    planned: int = 0
+    now: datetime | None = None
+    window: DayWindow | None = field(default=None, init=False)
+    allowed: tuple[int, int] | None = field(default=None, init=False)  # (up_to, used)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_share <= 1:
-            raise ValueError(f"max_removal_share must be between 0 and 1; got {self.max_share!r}")
-
-    @property
-    def active(self) -> bool:
-        return not self.allowed and self.max_share < 1
-
-    def check(self, target: Any, pages: Iterable[Page], mode: str) -> None:
-        """Refuse, before anything is written, a sync that would remove too much."""
-        if self.allowed:
-            log.warning("broker_phone_sync %s: allow_mass_removal is set: no removal limit", mode)
-        if not self.active or not _has_rows(target):
-            return  # an empty broker_phone (the first run) has nothing to lose: 0 of 0
-        plan = plan_removals(target, pages)
-        self.planned = plan.removals
-        if not plan.removals:
-            return
-        total = self._total(target)
-        target.rollback()
-        share = self._share(plan.removals)
-        if exceeds(plan.removals, total, self.max_share):
-            raise MassRemoval(
-                f"broker_phone_sync ({mode}) refused: it would remove {plan.removals} of "
-                f"{total} broker_phone rows ({share} > {self._limit()}, Variable "
-                f"broker_phone_max_removal_share); of the {plan.read} source rows read, "
-                f"{plan.with_mobile} have a mobile. Nothing was written. "
-                + _WHAT_TO_DO.format(source=self.source_name),
-                would_remove=plan.removals,
-                total=total,
+        self.max_share = check_share(self.max_share)
+        if self.max_share >= 1 and self.allowance is None:
+            log.warning(
+                "Variable %s is 1: the removal guard is off, a sync may empty broker_phone. "
+                "Set it back to a share such as 0.2 (or delete it) once the removals are done.",
+                SHARE_VARIABLE,
             )
-        log.info(
-            "broker_phone_sync %s will remove %s of %s broker_phone rows (%s, limit %s)",
-            mode,
-            plan.removals,
-            total,
-            share,
-            self._limit(),
-        )
 
-    def admit(self, target: Any, removed: int, more: int, mode: str) -> None:
-        """Refuse a page whose removals would take the sync past the limit (inside its transaction)."""
-        if not self.active or not more:
+    def begin(self, cur: Any) -> None:
+        """Open the run's count (first in its transaction, before any write)."""
+        cur.execute(_CREATE)
+        cur.execute(f"DELETE FROM {_DEPARTED}")  # an earlier run's, on this connection
+        self.window = open_day(cur, day_start(self.now or _server_now(cur)))
+        if self.allowance is not None:
+            self.allowed = allowances.open_allowance(cur, self.allowance)
+
+    def note(self, cur: Any, departed: list[str]) -> None:
+        """Remember numbers a page took from brokers (each once)."""
+        if departed:
+            cur.executemany(_NOTE, [(phone,) for phone in departed])
+
+    def decide(self, cur: Any, report: SyncReport) -> None:
+        """After the writes: refuse (the caller rolls back) or record the removals."""
+        cur.execute(_LEAVING)
+        leaving = int(cur.fetchone()[0])
+        window = self.window
+        report.numbers_removed, report.day_base = leaving, window.base
+        report.day_removed = window.removed
+        if self.allowance is not None:
+            up_to, used = self.allowed
+            if not within_allowance(leaving, up_to=up_to, used=used):
+                raise self._refusal(report, self._over_allowance(up_to, used), leaving)
+            allowances.spend(cur, self.allowance.run_id, used + leaving)
+            record_day(cur, window, 0)  # the day's start stands; the share's count is untouched
+            log.warning(
+                "broker_phone_sync %s removes %s under %s=%s of run %s (%s before)",
+                report.mode,
+                plural(leaving, "number"),
+                PARAM,
+                up_to,
+                self.allowance.run_id,
+                used,
+            )
             return
-        total = self._total(target)
-        if not exceeds(removed + more, total, self.max_share):
-            return
-        raise MassRemoval(
-            f"broker_phone_sync ({mode}) stopped: the source changed while it was synced: the "
-            f"next page would bring the removals to {removed + more} of {total} "
-            f"broker_phone rows ({self._share(removed + more)} > {self._limit()}) where the "
-            f"check before writing found {self.planned}. It removed {removed} of {total} "
-            "before stopping, within the limit; that page and the rest are not written. "
-            + _WHAT_TO_DO.format(source=self.source_name),
-            would_remove=removed + more,
+        if not within_day_share(
+            leaving, day_removed=window.removed, day_base=window.base, max_share=self.max_share
+        ):
+            raise self._refusal(report, self._over_share(leaving), leaving)
+        report.day_removed = record_day(cur, window, leaving)
+
+    def end(self, conn: Any) -> None:
+        """Drop the count (after the commit or the rollback)."""
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {_DEPARTED}")
+        except Exception:  # the connection is gone: its temporary table went with it
+            log.debug("Could not drop %s; the server drops it with the connection", _DEPARTED)
+
+    def _refusal(self, report: SyncReport, why: str, leaving: int) -> MassRemoval:
+        total = self.allowed[0] if self.allowance is not None else self.window.base
+        with_mobile = report.added + report.changed + report.unchanged
+        return MassRemoval(
+            f"broker_phone_sync ({report.mode}) refused: it would remove "
+            f"{plural(leaving, 'number')} from the blacklist (of {report.removed} removed brokers "
+            f"and {report.changed} changed mobiles; a number counts once, when no broker has it "
+            f"any more); {why} Of the {report.read} source rows read, "
+            f"{with_mobile} have a mobile."
+            + _WHAT_TO_DO.format(source=self.source_name, leaving=leaving),
+            would_remove=leaving,
             total=total,
         )
 
-    def _total(self, target: Any) -> int:
-        if self.total is None:
-            with target.cursor() as cur:
-                self.total = count_rows(cur)
-        return self.total
+    def _over_share(self, leaving: int) -> str:
+        window = self.window
+        total = window.removed + leaving
+        share = f"{100 * total / window.base:.1f}%" if window.base else "all"
+        return (
+            f"with the {window.removed} already removed today (Asia/Shanghai day "
+            f"{window.day:%Y-%m-%d}) that is {total} of {window.base} numbers broker_phone "
+            f"had at the start of the day ({share} > {100 * self.max_share:.1f}%, Variable "
+            f"{SHARE_VARIABLE}: at most {most_within(window.base, self.max_share)} a day). "
+            "The day's count starts again at midnight Asia/Shanghai."
+        )
 
-    def _share(self, removals: int) -> str:
-        return f"{100 * removals / self.total:.1f}%" if self.total else "0.0%"
+    def _over_allowance(self, up_to: int, used: int) -> str:
+        if not used:
+            return f"this run's {PARAM} is {up_to}."
+        return (
+            f"this run ({self.allowance.run_id}) has {max(up_to - used, 0)} left of {PARAM} "
+            f"{up_to} (its earlier tries removed {used})."
+        )
 
-    def _limit(self) -> str:
-        return f"{100 * self.max_share:.1f}%"
+
+def _server_now(cur: Any) -> datetime:
+    cur.execute("SELECT UTC_TIMESTAMP()")
+    return cur.fetchone()[0].replace(tzinfo=UTC)

@@ -16,7 +16,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SyncReport:
-    """What one sync did; ``added``/``changed``/``removed`` count broker_phone rows."""
+    """What one sync did; ``added``/``changed``/``removed`` count broker_phone rows.
+
+    ``numbers_removed``: numbers that left the blacklist (no broker has them any
+    more); ``day_removed``/``day_base``: the day's removals under the share and the
+    numbers at the start of the day (``window``). ``implausible``: rows read whose
+    number was synced but is too short or too long to be a phone number.
+    """
 
     mode: str
     window_start: str | None = None
@@ -30,6 +36,11 @@ class SyncReport:
     resumed_from: str | None = None
     malformed: int = 0
     malformed_rows: list[MalformedRow] = field(default_factory=list)  # the first ones, masked
+    numbers_removed: int = 0
+    day_removed: int = 0
+    day_base: int = 0
+    implausible: int = 0
+    implausible_rows: list[MalformedRow] = field(default_factory=list)  # the first ones, masked
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,9 +54,19 @@ def note_malformed(report: SyncReport, bad: list[MalformedRow]) -> None:
     report.malformed_rows.extend(bad[: max(room, 0)])
 
 
+def note_implausible(report: SyncReport, odd: list[MalformedRow]) -> None:
+    """Count implausible numbers; log the first ones masked, then only how many there were."""
+    room = MAX_NAMED_MALFORMED - len(report.implausible_rows)
+    for row in odd[: max(room, 0)]:
+        log.warning("broker_phone_sync syncs an implausible number: %s", row)
+    report.implausible += len(odd)
+    report.implausible_rows.extend(odd[: max(room, 0)])
+
+
 def count_page(report: SyncReport, changes: PageChanges, *, removed: int, read: int) -> None:
-    """Add a committed page to the report."""
+    """Add a written page to the report."""
     note_malformed(report, changes.malformed)
+    note_implausible(report, changes.implausible)
     report.added += changes.added
     report.changed += changes.changed
     report.unchanged += changes.unchanged
@@ -65,7 +86,8 @@ def finish(report: SyncReport) -> SyncReport:
 def log_report(report: SyncReport) -> None:
     log.info(
         "broker_phone_sync %s [%s, %s): read %s rows in %s pages;"
-        " added %s, changed %s, removed %s, unchanged %s, malformed %s",
+        " added %s, changed %s, removed %s, unchanged %s, malformed %s, implausible %s;"
+        " numbers removed %s (today %s of %s at the start of the day)",
         report.mode,
         report.window_start,
         report.window_end,
@@ -76,4 +98,8 @@ def log_report(report: SyncReport) -> None:
         report.removed,
         report.unchanged,
         report.malformed,
+        report.implausible,
+        report.numbers_removed,
+        report.day_removed,
+        report.day_base,
     )

@@ -1,4 +1,7 @@
-"""Rules of the broker phone sync that need no database: time windows and mobiles."""
+"""Rules of the broker phone sync that need no database: time windows and mobiles.
+
+The removal guard's own rules (the day, the share, the Param) are in ``limits``.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +28,19 @@ MIN_OVERLAP_SECONDS = 600
 PHONE_MAX_DIGITS = 32
 
 
-# How many malformed rows one failure message names; the log names every one.
+# Lengths of a plausible phone number once normalized (digits). A number outside
+# them is still the broker's and is synced as normalized; the run counts it and
+# logs it masked, for someone to look at the source row.
+PLAUSIBLE_DIGITS = (5, 20)
+
+# How many malformed (or implausible) rows one report or message names; the log
+# names every malformed one.
 MAX_NAMED_MALFORMED = 50
 
 
 @dataclass(frozen=True)
-class MalformedRow:
-    """A source row whose UserMobile cannot be compared: its BrokerId, masked number and why."""
+class NotedRow:
+    """A source row a report names: its BrokerId, its number masked (or its length) and why."""
 
     broker_id: int
     masked: str
@@ -39,6 +48,9 @@ class MalformedRow:
 
     def __str__(self) -> str:
         return f"BrokerId {self.broker_id} (UserMobile {self.masked}: {self.why})"
+
+
+MalformedRow = NotedRow  # a row whose UserMobile cannot be compared
 
 
 class MalformedMobile(ValueError):
@@ -92,6 +104,20 @@ def phone_for_broker(broker_id: int, raw_mobile: str | None) -> str | None:
     else:
         return phone
     raise MalformedMobile([MalformedRow(broker_id, shown, why)])
+
+
+def mask_number(phone: str) -> str:
+    """Mask a normalized number for logs: its last 4 digits, none of a number that short."""
+    return "*" * len(phone) if len(phone) <= 4 else mask_phone(phone)
+
+
+def implausible_row(broker_id: int, phone: str) -> NotedRow | None:
+    """Name a synced number too short or too long to be a phone number; None when plausible."""
+    shortest, longest = PLAUSIBLE_DIGITS
+    if shortest <= len(phone) <= longest:
+        return None
+    bound = f"fewer than {shortest}" if len(phone) < shortest else f"more than {longest}"
+    return NotedRow(broker_id, mask_number(phone), f"{len(phone)} digits, {bound}: implausible")
 
 
 def phones_for_page(

@@ -48,3 +48,19 @@ def job_cursor(conn, name: str = "broker_phone_sync") -> tuple | None:
         row = cur.fetchone()
     conn.rollback()
     return row
+
+
+def brokers(ids, stamp="2025-06-01 08:00:00", mobile="1380000{:04d}"):
+    """Rows of brokers ``ids``, each with its own mobile (or '' when ``mobile`` is empty)."""
+    return [(i, mobile.format(i) if mobile else "", stamp) for i in ids]
+
+
+def table_and_cursors(target) -> tuple:
+    """Everything a sync writes: broker_phone rows (with their source time) and job_cursor."""
+    with target.cursor() as cur:
+        cur.execute("SELECT broker_id, phone, source_updated_datetime FROM broker_phone")
+        rows = sorted(cur.fetchall())
+        cur.execute("SELECT name, position_id, position_time FROM job_cursor ORDER BY name")
+        cursors = cur.fetchall()
+    target.rollback()
+    return rows, cursors

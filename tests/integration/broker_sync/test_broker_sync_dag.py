@@ -37,7 +37,8 @@ def test_dag_shape() -> None:
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.get_task("sync_broker_phones").retries >= 2
     assert dag.params["full_resync"] is False
-    assert dag.params["allow_mass_removal"] is False
+    assert dag.params["allow_removals_up_to"] == 0
+    assert "allow_mass_removal" not in dag.params
 
 
 def first_full_resync() -> None:
@@ -249,24 +250,103 @@ def test_a_mass_removal_fails_the_run_and_the_param_lets_one_run_through(
     assert run.get_task_instance("sync_broker_phones").try_number == 1  # no retry: it is a decision
     assert target_phones(target) == before
 
-    # The operator checked: the brokers really left. One run is allowed to remove them.
+    # An allowance below what the run would remove refuses as well: it is a bound.
     run = dag.test(
         logical_date=T0 + timedelta(minutes=6),
-        run_conf={"full_resync": True, "allow_mass_removal": True},
+        run_conf={"full_resync": True, "allow_removals_up_to": 4},
+    )
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert target_phones(target) == before
+
+    # The operator checked: the 5 brokers really left. One run may remove 5 numbers.
+    run = dag.test(
+        logical_date=T0 + timedelta(minutes=7),
+        run_conf={"full_resync": True, "allow_removals_up_to": 5},
     )
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     assert target_phones(target) == set() == source_phones(source)
+    with target.cursor() as cur:
+        cur.execute("SELECT run_id, up_to, removed FROM broker_phone_removal_allowance")
+        assert cur.fetchall() == ((run.run_id, 5, 5),)
+    target.rollback()
+
+
+def call_task(params: dict, run_type: str = "manual", run_id: str = "manual__t") -> dict:
+    return (
+        load_dag()
+        .get_task("sync_broker_phones")
+        .python_callable(
+            params={"full_resync": True, **params},
+            data_interval_start=None,
+            data_interval_end=None,
+            dag_run=SimpleNamespace(run_type=run_type, run_id=run_id),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "run_type", "says"),
+    [
+        ({"allow_removals_up_to": 3}, "backfill", "not on a backfill"),
+        ({"allow_removals_up_to": 3}, "scheduled", "only on a manually triggered run"),
+        ({"allow_removals_up_to": -1}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_removals_up_to": "5"}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_removals_up_to": True}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_removals_up_to": 2.5}, "manual", "a whole number of phone numbers, 0 or more"),
+        ({"allow_mass_removal": True}, "manual", "replaced by allow_removals_up_to"),
+    ],
+)
+def test_a_bad_or_misplaced_allowance_fails_without_retries(
+    source, target, connections, params, run_type, says
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    put_brokers(source, [(1, "13800000001", "2025-06-01 08:00:00")])
+    with pytest.raises(AirflowFailException, match="allow_removals_up_to") as failure:
+        call_task(params, run_type)
+    assert says in str(failure.value)
+    assert target_phones(target) == set()  # refused before anything was read or written
 
 
 @pytest.mark.parametrize("raw", ["1.5", "-0.1", "20%", "nan", "a fifth"])
-def test_a_removal_share_outside_0_to_1_is_refused(
+def test_a_removal_share_outside_0_to_1_fails_without_retries(
     source, target, connections, airflow_variables, raw
 ) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
     first_full_resync()
     airflow_variables("broker_phone_max_removal_share", raw)
-    task = load_dag().get_task("sync_broker_phones")
-    with pytest.raises(ValueError, match="broker_phone_max_removal_share") as failure:
-        task.python_callable(
-            params={"full_resync": True}, data_interval_start=None, data_interval_end=None
-        )
+    with pytest.raises(AirflowFailException, match="broker_phone_max_removal_share") as failure:
+        call_task({})
     assert "between 0 and 1" in str(failure.value)
+    assert "Admin -> Variables" in str(failure.value)
+
+
+def test_a_run_with_a_bad_variable_is_not_retried(source, target, connections, airflow_variables):
+    from airflow.utils.db import initdb
+
+    initdb()
+    airflow_variables("broker_phone_max_removal_share", "20%")
+    run = load_dag().test(logical_date=T0 + timedelta(minutes=5))
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert run.get_task_instance("sync_broker_phones").try_number == 1
+    airflow_variables("broker_phone_sync_overlap_seconds", "ten minutes")
+    airflow_variables("broker_phone_max_removal_share", "0.2")
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="broker_phone_sync_overlap_seconds"):
+        load_dag().get_task("sync_broker_phones").python_callable(
+            params={}, data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)
+        )
+
+
+def test_a_share_of_1_warns_that_the_guard_is_off(
+    source, target, connections, airflow_variables, caplog
+) -> None:
+    airflow_variables("broker_phone_max_removal_share", "1")
+    with caplog.at_level("WARNING"):
+        call_task({})
+    assert any(
+        "broker_phone_max_removal_share is 1" in r.getMessage() and "guard is off" in r.getMessage()
+        for r in caplog.records
+    )

@@ -109,3 +109,31 @@ def test_an_interval_syncs_a_foreign_mobile_and_reports_only_rows_without_digits
     assert "no digits" in str(failure.value)
     # Synced as the contract normalizes it: a foreign 00 is kept (docs: "Foreign numbers").
     assert target_phones(target) == {(1, "0085291234567"), (2, "13800000002"), (3, "12345")}
+
+
+def test_implausible_numbers_are_synced_counted_and_logged_masked(source, target, caplog) -> None:
+    """Too short or too long for a phone number: still a broker's, but someone should look."""
+    put_brokers(
+        source,
+        [
+            (1, "1234", "2025-06-01 08:00:00"),  # 4 digits
+            (2, "12345", "2025-06-01 08:00:00"),  # 5: plausible
+            (3, "\u2152" * 7, "2025-06-01 08:00:00"),  # NFKC: 21 digits
+            (4, "13800000004", "2025-06-01 08:00:00"),
+            (5, "9" * 20, "2025-06-01 08:00:00"),  # 20: plausible
+        ],
+    )
+    with caplog.at_level("WARNING"):
+        report = full_resync(source, target)
+    assert (report.added, report.malformed, report.implausible) == (5, 0, 2)
+    assert target_phones(target) == source_phones(source)
+    named = {row["broker_id"]: row for row in report.as_dict()["implausible_rows"]}
+    assert set(named) == {1, 3}
+    assert named[1]["masked"] == "****"  # a short number is hidden whole
+    assert named[3]["masked"] == "*" * 17 + "0110"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "BrokerId 1 " in logged and "BrokerId 3 " in logged
+    assert "1234" not in logged and "110" * 7 not in logged
+
+    again = full_resync(source, target)  # reported by every run that reads them
+    assert (again.unchanged, again.implausible) == (5, 2)

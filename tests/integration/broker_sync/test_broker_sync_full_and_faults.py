@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from broker_sync_db import job_cursor, put_brokers, source_phones, target_phones
 
-from sublessor_billing.broker_sync import MalformedMobile, full_resync, sync_interval
+from sublessor_billing.broker_sync import Allowance, MalformedMobile, full_resync, sync_interval
 from sublessor_billing.db.connect import MySqlTarget
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def test_full_resync_counts_and_equality(source, target, page_size) -> None:
 
 def test_an_allowed_full_resync_of_an_empty_source_empties_the_table(source, target) -> None:
     seed_stale_target(target)
-    report = full_resync(source, target, page_size=10, allow_mass_removal=True)
+    report = full_resync(source, target, page_size=10, allowance=Allowance("manual__1", 5))
     assert report.removed == 5
     assert target_phones(target) == set() == source_phones(source)
 
@@ -86,6 +86,7 @@ def interval(source, target, start=T0, page_size=5):
         end=start + timedelta(minutes=5),
         overlap_seconds=900,
         page_size=page_size,
+        **NO_LIMIT,
     )
 
 

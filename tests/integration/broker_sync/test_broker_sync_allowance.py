@@ -1,0 +1,74 @@
+"""allow_removals_up_to: a bounded allowance of one DAG run, recorded (real MariaDB)."""
+
+from __future__ import annotations
+
+import pytest
+from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
+
+from sublessor_billing.broker_sync import Allowance, MassRemoval, full_resync
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ten_brokers(source, target):
+    put_brokers(source, brokers(range(1, 11)))
+    full_resync(source, target)
+
+
+def allowances(target) -> dict:
+    with target.cursor() as cur:
+        cur.execute("SELECT run_id, up_to, removed FROM broker_phone_removal_allowance")
+        rows = {run_id: (up_to, removed) for run_id, up_to, removed in cur.fetchall()}
+    target.rollback()
+    return rows
+
+
+def leave(source, ids, stamp) -> None:
+    put_brokers(source, brokers(ids, stamp, mobile=""))
+
+
+def test_an_allowance_is_a_bound_not_a_switch(source, target, ten_brokers) -> None:
+    leave(source, range(1, 11), "2026-03-01 09:00:00")  # every broker left
+    before = table_and_cursors(target)
+    with pytest.raises(MassRemoval) as failure:
+        full_resync(source, target, allowance=Allowance("manual__a", 9))
+    message = str(failure.value)
+    assert "would remove 10 numbers" in message and "allow_removals_up_to is 9" in message
+    assert table_and_cursors(target) == before and allowances(target) == {}
+
+    report = full_resync(source, target, allowance=Allowance("manual__b", 10))
+    assert report.numbers_removed == 10
+    assert target_phones(target) == set() == source_phones(source)
+    assert allowances(target) == {"manual__b": (10, 10)}
+
+
+def test_a_retry_of_the_run_reuses_what_is_left_of_its_allowance(
+    source, target, ten_brokers
+) -> None:
+    leave(source, [1, 2, 3], "2026-03-01 09:00:00")
+    assert full_resync(source, target, allowance=Allowance("manual__r", 5)).numbers_removed == 3
+    assert allowances(target) == {"manual__r": (5, 3)}
+
+    # The same run again (a retry, or the run cleared): 2 are left of its 5.
+    leave(source, [4, 5, 6], "2026-03-01 09:10:00")
+    with pytest.raises(MassRemoval, match=r"2 left of allow_removals_up_to 5"):
+        full_resync(source, target, allowance=Allowance("manual__r", 5))
+    leave(source, [6], "2026-03-01 09:20:00")
+    put_brokers(source, [(6, "13800000006", "2026-03-01 09:20:00")])
+    assert full_resync(source, target, allowance=Allowance("manual__r", 5)).numbers_removed == 2
+    assert allowances(target) == {"manual__r": (5, 5)}
+
+
+def test_removals_under_an_allowance_do_not_use_up_the_days_share(
+    source, target, ten_brokers
+) -> None:
+    leave(source, [1, 2, 3, 4, 5], "2026-03-01 09:00:00")
+    report = full_resync(source, target, allowance=Allowance("manual__c", 5))
+    assert (report.numbers_removed, report.day_removed) == (5, 0)
+    # Later runs of the day keep the share of the day's start: 2 of 10 numbers.
+    leave(source, [6, 7], "2026-03-01 09:10:00")
+    assert full_resync(source, target).numbers_removed == 2
+    leave(source, [8], "2026-03-01 09:20:00")
+    with pytest.raises(MassRemoval):
+        full_resync(source, target)
