@@ -201,7 +201,7 @@ def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
     user_prop_target, seed_calls
 ):
     """A balance beyond BIGINT or a message with a lone surrogate, recorded with normal answers."""
-    from sublessor_billing.payments import store
+    from sublessor_billing.payments import allocation, store
     from sublessor_billing.payments.outcomes import classify_charge
 
     seed_calls(61, 1)
@@ -209,7 +209,7 @@ def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
     seed_calls(63, 1)
     conn = connect(user_prop_target)
     try:
-        store.allocate_orders(conn, PRICE_FEN)
+        allocation.allocate_orders(conn, PRICE_FEN)
         odd, frozen, normal = store.load_pending(conn)
         batch = [
             classify_charge(odd, {"code": 0, "balance": "99999999999999999999"}),
