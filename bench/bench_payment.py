@@ -211,7 +211,7 @@ def sequential(conn, client) -> int:
         async with client:
             for order in orders:
                 outcome = await charge_until_known(client, order, RETRY, where)
-                store.record_outcomes(conn, [outcome], price_fen=PRICE_FEN, decided=set())
+                store.record_outcomes(conn, [outcome], price_fen=PRICE_FEN)
 
     asyncio.run(run())
     return len(orders)

@@ -116,6 +116,7 @@ class UnallocatableCalls(RuntimeError):
 
 
 PENDING_IDS_SHOWN = 50
+OFFLINE_SHOWN = 20  # sublessors named in the result, at most
 
 
 @dataclass
@@ -126,9 +127,16 @@ class ChargeReport:
     counts: Counter[str] = field(default_factory=Counter)
     charged_fen: int = 0
     offline_decisions: int = 0
+    offline_sublessors: list[int] = field(default_factory=list)  # the first OFFLINE_SHOWN
     retried: int = 0  # orders that needed more than one request in this pass
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # pending ids below ORDER_ID_MIN, never sent
+
+    def decided(self, sublessors: list[int]) -> None:
+        """Count new offline decisions; keep the first ``OFFLINE_SHOWN`` sublessors to name."""
+        self.offline_decisions += len(sublessors)
+        room = OFFLINE_SHOWN - len(self.offline_sublessors)
+        self.offline_sublessors.extend(sublessors[: max(0, room)])
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +148,8 @@ class ChargeReport:
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
             "offline_decisions": self.offline_decisions,
+            # Bounded like the ids below: a pass that takes thousands offline names 20.
+            "offline_sublessors": self.offline_sublessors[:OFFLINE_SHOWN],
             "retried": self.retried,
             # Bounded, so a payment center outage does not flood the log and XCom.
             "pending_order_ids": [oid for oid, _ in self.pending_orders[:PENDING_IDS_SHOWN]],

@@ -86,18 +86,16 @@ def _union(template: str, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[An
 
 
 def record_outcomes(
-    conn: Any, outcomes: Iterable[Outcome], *, price_fen: int, decided: set[int]
-) -> tuple[list[Outcome], int]:
+    conn: Any, outcomes: Iterable[Outcome], *, price_fen: int
+) -> tuple[list[Outcome], list[int]]:
     """Write one batch of answers and the offline decisions they cause, in one transaction.
 
-    The decisions follow ``decisions.record_decisions``. ``decided`` gets the
-    sublessors that got a new decision (updated in place, for the caller's
-    bookkeeping; the table, not this set, decides). Returns the outcomes that
-    actually settled a pending row and the number of offline decisions recorded.
+    The decisions follow ``decisions.record_decisions``. Returns the outcomes that
+    actually settled a pending row and the sublessors that got a new offline decision.
     """
     outcomes = list(outcomes)
     if not outcomes:
-        return [], 0
+        return [], []
     with conn.cursor() as cur:
         ids = [o.order_id for o in outcomes]
         cur.execute(
@@ -125,8 +123,7 @@ def record_outcomes(
             cur.execute(_STILL_PENDING.format(rows=sql), params)
         new_decisions = record_decisions(cur, settled, price_fen)
     conn.commit()
-    decided.update(new_decisions)
-    return settled, len(new_decisions)
+    return settled, new_decisions
 
 
 def pending_orders(

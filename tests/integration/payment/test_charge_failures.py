@@ -216,7 +216,7 @@ def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
             classify_charge(frozen, {"code": 1002, "message": "frozen \ud800"}),
             classify_charge(normal, {"code": 0, "balance": 5 * PRICE_FEN}),
         ]
-        settled, _ = store.record_outcomes(conn, batch, price_fen=PRICE_FEN, decided=set())
+        settled, _ = store.record_outcomes(conn, batch, price_fen=PRICE_FEN)
     finally:
         conn.close()
     assert len(settled) == 3

@@ -151,7 +151,6 @@ def test_every_sequence_of_outcomes_keeps_the_offline_invariant(
 
     with closing(connect(user_prop_target)) as conn:
         for pass_batches, listing in history:
-            decided: set[int] = set()
             for kinds in pass_batches:
                 outcomes = []
                 for order_id, kind in zip(pending_rows(conn, sub, len(kinds)), kinds, strict=True):
@@ -159,7 +158,7 @@ def test_every_sequence_of_outcomes_keeps_the_offline_invariant(
                     outcomes.append(Outcome(order_id, sub, status, PRICE_FEN, code, None, balance))
                     if kind in DRY:
                         dry_since = next(clock) if DRY[kind] else None
-                store.record_outcomes(conn, outcomes, price_fen=PRICE_FEN, decided=decided)
+                store.record_outcomes(conn, outcomes, price_fen=PRICE_FEN)
             deliver(conn, listing)
 
             waiting = [
