@@ -11,11 +11,12 @@ charges/s and >= 40x the sequential client.
 
 Then order allocation on a long history (``--history`` valid calls already
 charged, judged two days ago, plus ``--new`` just judged): the previous
-full-scan allocation (run and rolled back) vs ``store.allocate_orders`` from a
-high-water, with the EXPLAIN row of the call log; migration 080's backfill of
-``order_allocated`` on that history; and the sweep (``payments/sweep.py``) on a
-pass with nothing missed and on one after a clock step back (``--missed`` calls
-judged an hour behind the high-water), against an anti-join over every valid call.
+full-scan allocation (run and rolled back) vs ``allocation.allocate_orders`` from a
+high-water, with the EXPLAIN row of the call log; flagging ``order_allocated`` on
+that history (``flags.flag_history``, chunks of 10,000 ids); and the allocation with
+its sweep (``payments/sweep.py``) on a pass with nothing new or missed and on one
+after a clock step back (``--missed`` calls judged an hour behind the high-water),
+against an anti-join over every valid call.
 
     .venv/bin/python bench/bench_payment.py [--calls 8000] [--sequential-calls 300] [--workers 64]
         [--history 1000000 (0: skip the allocation part)] [--new 2000] [--missed 100]
@@ -34,8 +35,8 @@ import time
 from _support import MYSQL, control, cpu_seconds, load, start_sandbox
 
 from sublessor_billing.db.connect import MySqlTarget, connect
-from sublessor_billing.db.migrate import MIGRATIONS_DIR, apply_migrations, split_sql
-from sublessor_billing.payments import store, sweep
+from sublessor_billing.db.migrate import apply_migrations
+from sublessor_billing.payments import allocation, flags, store
 from sublessor_billing.payments.charging import charge_valid_calls
 from sublessor_billing.payments.sending import RETRY, charge_until_known
 from sublessor_billing.sandbox.__main__ import PAYMENT_KEY, SANDBOX_APP_ID
@@ -108,10 +109,11 @@ def wait_for_purge(conn, limit: int = 100, timeout_s: float = 300) -> None:
 
 
 def bench_sweep(conn, missed: int) -> str:
-    """The sweep with nothing missed, then with ``missed`` calls judged an hour behind the high-water."""
-    plan = next(r for r in sweep.sweep_plan(conn) if r["table"] == "c")
+    """The allocation (sweep included) with nothing new or missed, then with ``missed`` calls
+    judged an hour behind the high-water."""
+    plan = next(r for r in allocation.sweep_plan(conn) if r["table"] == "c")
     started = time.perf_counter()
-    idle = sweep.sweep_unallocated(conn, PRICE_FEN)
+    idle = allocation.allocate_orders(conn, PRICE_FEN)
     idle_s = time.perf_counter() - started
     timed(
         conn,
@@ -123,18 +125,20 @@ def bench_sweep(conn, missed: int) -> str:
     started = time.perf_counter()
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT COUNT(*) FROM {store.CALL_LOG} c WHERE c.filter_rule = 1 AND {store.NO_ORDER}"
+            f"SELECT COUNT(*) FROM {store.CALL_LOG} c {store.WITHOUT_ORDER} "
+            f"WHERE c.filter_rule = 1 AND {store.NO_ORDER}"
         )
         by_anti_join = cur.fetchone()[0]
     conn.commit()
     anti_s = time.perf_counter() - started
     started = time.perf_counter()
-    stepped = sweep.sweep_unallocated(conn, PRICE_FEN)
+    stepped = allocation.allocate_orders(conn, PRICE_FEN)
     stepped_s = time.perf_counter() - started
     return (
-        f"  sweep, nothing missed    {len(idle.found)} found in {idle_s * 1000:.1f} ms; EXPLAIN "
-        f"type={plan['type']} key={plan['key']} rows={plan['rows']}\n"
-        f"  sweep, {missed} missed       {len(stepped.found)} found and allocated in "
+        f"  allocation + sweep, nothing new or missed    {idle.found_by_sweep} found in "
+        f"{idle_s * 1000:.1f} ms; sweep EXPLAIN type={plan['type']} key={plan['key']} "
+        f"rows={plan['rows']}\n"
+        f"  allocation + sweep, {missed} missed       {stepped.found_by_sweep} found and allocated in "
         f"{stepped_s * 1000:.1f} ms\n"
         f"  anti-join, every valid call (not used): {by_anti_join} found in {anti_s:.2f} s"
     )
@@ -143,7 +147,6 @@ def bench_sweep(conn, missed: int) -> str:
 def bench_allocation(admin, history: int, new: int, missed: int) -> str:
     """Allocation on ``history`` charged calls + ``new`` fresh ones: full scan, high-water, sweep."""
     target = make_db(admin, 0, 1, 1, 820000000000)
-    backfill = split_sql((MIGRATIONS_DIR / "080_payment_decisions_and_sweep.sql").read_text())[-1]
     conn = connect(target)
     try:
         with conn.cursor() as cur:
@@ -167,18 +170,20 @@ def bench_allocation(admin, history: int, new: int, missed: int) -> str:
                     )
                     cur.execute(
                         "INSERT INTO job_cursor (name, position_time) VALUES (%s, NOW() - INTERVAL 1 MINUTE)",
-                        (store.ALLOCATION_CURSOR,),
+                        (allocation.ALLOCATION_CURSOR,),
                     )
                     conn.commit()
-                    flagged, backfill_s = timed(conn, backfill)
+                    started = time.perf_counter()
+                    flagged = flags.flag_history(conn).flagged
+                    backfill_s = time.perf_counter() - started
                     wait_for_purge(conn)
             started = time.perf_counter()
             full = cur.execute(FULL_SCAN_ALLOCATE, (PRICE_FEN,))
             full_s = time.perf_counter() - started
             conn.rollback()
-        plan = next(r for r in store.allocation_plan(conn) if r["table"] == "c")
+        plan = next(r for r in allocation.allocation_plan(conn) if r["table"] == "c")
         started = time.perf_counter()
-        bounded = store.allocate_orders(conn, PRICE_FEN)
+        bounded = allocation.allocate_orders(conn, PRICE_FEN).allocated
         bounded_s = time.perf_counter() - started
         wait_for_purge(conn)
         sweeping = bench_sweep(conn, missed)
@@ -188,7 +193,7 @@ def bench_allocation(admin, history: int, new: int, missed: int) -> str:
             cur.execute(f"DROP DATABASE IF EXISTS `{target.database}`")
     return (
         f"allocation, {history} calls of history + {new} new (4/5 valid):\n"
-        f"  migration 080 backfill   {flagged} calls flagged in {backfill_s:.2f} s (once)\n"
+        f"  history flagged          {flagged} calls in {backfill_s:.2f} s (once, in chunks)\n"
         f"  full scan (previous)     {full} orders in {full_s:.2f} s\n"
         f"  high-water (index)       {bounded} orders in {bounded_s:.3f} s = "
         f"{full_s / max(bounded_s, 1e-6):.0f}x; EXPLAIN type={plan['type']} key={plan['key']} "
@@ -198,7 +203,7 @@ def bench_allocation(admin, history: int, new: int, missed: int) -> str:
 
 def sequential(conn, client) -> int:
     """One request at a time, each answer recorded before the next request (the legacy job)."""
-    store.allocate_orders(conn, PRICE_FEN)
+    allocation.allocate_orders(conn, PRICE_FEN)
     orders = store.load_pending(conn)
     where = client.describe("/trade/charge")
 
@@ -206,7 +211,7 @@ def sequential(conn, client) -> int:
         async with client:
             for order in orders:
                 outcome = await charge_until_known(client, order, RETRY, where)
-                store.record_outcomes(conn, [outcome], price_fen=PRICE_FEN, decided=set())
+                store.record_outcomes(conn, [outcome], price_fen=PRICE_FEN)
 
     asyncio.run(run())
     return len(orders)

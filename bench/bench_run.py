@@ -301,7 +301,7 @@ class Legacy:
         answer = self.http.post(self.url, json=self.signer.sign(fields), timeout=TIMEOUT_MS / 1000)
         answer.raise_for_status()
         outcome = classify_charge(order, answer.json(), self.url)
-        store.record_outcomes(self.conn, [outcome], price_fen=PRICE_FEN, decided=set())
+        store.record_outcomes(self.conn, [outcome], price_fen=PRICE_FEN)
 
 
 # -- checks -------------------------------------------------------------------------------

@@ -19,10 +19,14 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
    the first request) and charges it through connection `payment_api`
    (Variable `payment_price_per_call` yuan, `payment_api_timeout` ms). An unknown
    outcome stays `pending`, the task fails, and the retry settles it with the same
-   order id. Runs whatever happened upstream (recovery of pending charges).
+   order id. A valid call that cannot be given an order fails the task (no
+   retries) at the end of a pass that charged every other call: repair the row,
+   or write it off with `order_allocated = 2`. Runs whatever happened upstream
+   (recovery of pending charges).
 5. `offline`: sends the recorded "take all listings offline" decisions (refused
    charge, or balance below one call's price) to connection `listing_api`,
-   each once (its request id is stored).
+   each claimed before it is sent, so two runs never send one twice (its
+   request id is stored).
 6. `done`: fails the run when any step above failed (they all run regardless,
    as recovery), so a charge left pending is a failed run, not a green one.
 

@@ -105,12 +105,12 @@ def check_call_ids_are_exact(conn) -> None:
 
 def check_allocation_orders_each(conn) -> None:
     """The payments code on the migrated columns: 'c1' (logged before) and 'c1 ' get an order each."""
-    from sublessor_billing.payments.store import allocate_orders
+    from sublessor_billing.payments.allocation import allocate_orders
 
     with conn.cursor() as cur:
         log_call(cur, "c1 ")
     conn.commit()
-    assert allocate_orders(conn, 4000) == 2
+    assert allocate_orders(conn, 4000).allocated == 2
     with conn.cursor() as cur:
         cur.execute("SELECT call_id, subject FROM sublessor_call_payment_log_201409 ORDER BY id")
         assert sorted((text(c), s) for c, s in cur.fetchall()) == [

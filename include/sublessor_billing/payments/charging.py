@@ -1,7 +1,10 @@
 """Charge every valid call exactly once: a two-phase state machine with recovery points.
 
-Phase 1 (one transaction): every valid call without an order gets a ``pending``
-row whose id is the order id; committed before any request is sent.
+Phase 1 (one transaction, ``allocation.allocate_orders``): every valid call
+without an order gets a ``pending`` row whose id is the order id; committed
+before any request is sent. Before it, the calls charged before migration 080
+are flagged once (``flags.flag_history``) and, once a day, any call with an
+order still unflagged (``flags.daily_check``).
 Phase 2: every ``pending`` row is sent to ``/trade/charge`` with its stored
 order id and parameters; an unknown outcome is sent again at once (same order
 id, short bounded backoff); the answers are recorded in batches while requests
@@ -21,7 +24,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sublessor_billing.payments import store
+from sublessor_billing.payments import flags, store
+from sublessor_billing.payments.allocation import Allocation, allocate_orders
 from sublessor_billing.payments.api import event_loop
 from sublessor_billing.payments.outcomes import (
     ORDER_ID_MIN,
@@ -41,7 +45,7 @@ from sublessor_billing.payments.sending import (
     send_within,
     together,
 )
-from sublessor_billing.payments.sweep import Sweep, sweep_unallocated
+from sublessor_billing.payments.sweep import UNFIT_WHY
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +96,60 @@ class OrderIdsReused(RuntimeError):
         self.rows = rows
 
 
+class UnallocatableCalls(RuntimeError):
+    """Valid calls that cannot be given an order; every other call of the pass was charged."""
+
+    def __init__(self, allocation: Allocation) -> None:
+        shown = ", ".join(
+            f"id {row_id} (call_id {call_id!r})" for row_id, call_id in allocation.unfit
+        )
+        more = allocation.unallocatable - len(allocation.unfit)
+        super().__init__(
+            f"{allocation.unallocatable} valid call(s) of {store.CALL_LOG} cannot be given an "
+            f"order ({UNFIT_WHY}), so they are not charged: {shown}"
+            f"{f'; and {more} more' if more > 0 else ''}. Every other call was charged. Repair "
+            "each row (the next pass charges it), or write it off, never to be charged: UPDATE "
+            f"{store.CALL_LOG} SET order_allocated = 2 WHERE id = <id> AND filter_rule = 1 AND "
+            "order_allocated = 0 (docs/payments.md, 'A call that cannot be stored')."
+        )
+        self.allocation = allocation
+
+
 PENDING_IDS_SHOWN = 50
+OFFLINE_SHOWN = 20  # sublessors named in the result, at most
 
 
 @dataclass
 class ChargeReport:
-    allocated: int = 0
+    allocation: Allocation = field(default_factory=Allocation)
+    history_flagged: int = 0  # calls charged before migration 080, flagged by this pass
+    flagged_by_check: int | None = None  # the daily check's count (None: it did not run)
     counts: Counter[str] = field(default_factory=Counter)
     charged_fen: int = 0
     offline_decisions: int = 0
+    offline_sublessors: list[int] = field(default_factory=list)  # the first OFFLINE_SHOWN
     retried: int = 0  # orders that needed more than one request in this pass
     pending_orders: list[tuple[int, str]] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # pending ids below ORDER_ID_MIN, never sent
-    sweep: Sweep = field(default_factory=lambda: Sweep([], []))
+
+    def decided(self, sublessors: list[int]) -> None:
+        """Count new offline decisions; keep the first ``OFFLINE_SHOWN`` sublessors to name."""
+        self.offline_decisions += len(sublessors)
+        room = OFFLINE_SHOWN - len(self.offline_sublessors)
+        self.offline_sublessors.extend(sublessors[: max(0, room)])
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "allocated": self.allocated,
-            **self.sweep.as_dict(),  # both 0 in normal operation (docs/payments.md, "Sweep")
+            # found_by_sweep and unallocatable_calls: 0 in normal operation (docs/payments.md)
+            **self.allocation.as_dict(),
+            "history_flagged": self.history_flagged,
+            "flagged_by_check": self.flagged_by_check,
             **{status: self.counts.get(status, 0) for status in (*SETTLED, PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
             "offline_decisions": self.offline_decisions,
+            # Bounded like the ids below: a pass that takes thousands offline names 20.
+            "offline_sublessors": self.offline_sublessors[:OFFLINE_SHOWN],
             "retried": self.retried,
             # Bounded, so a payment center outage does not flood the log and XCom.
             "pending_order_ids": [oid for oid, _ in self.pending_orders[:PENDING_IDS_SHOWN]],
@@ -136,16 +172,18 @@ def charge_valid_calls(
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
     Pending ids below ORDER_ID_MIN are held back (never sent) while every other
-    order is settled; the pass then raises ``OrderIdOutOfRange`` naming them.
+    order is settled; the pass then raises ``OrderIdOutOfRange`` naming them. Valid
+    calls that cannot be given an order: the pass ends with ``UnallocatableCalls``.
 
     ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
-    sweep = sweep_unallocated(conn, price_fen)  # what the high-water range cannot reach
-    report = ChargeReport(allocated=len(sweep.found), sweep=sweep)
-    report.allocated += store.allocate_orders(conn, price_fen)
-    log.info("Allocated %s new order(s) at %s fen each", report.allocated, price_fen)
+    history = flags.flag_history(conn)  # once: the calls charged before migration 080
+    checked = flags.daily_check(conn)
+    allocation = allocate_orders(conn, price_fen)  # the sweep included, under the judge lock
+    report = ChargeReport(allocation, history.flagged, checked)
+    log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
     on_phase("allocated")
     orders, report.held = _hold_out_of_range(store.load_pending(conn))
     log.info("Settling %s pending order(s), %s sublessor(s) at a time", len(orders), workers)
@@ -170,6 +208,8 @@ def charge_valid_calls(
         raise OrderIdsReused(reused)
     if report.held:
         raise OrderIdOutOfRange(report.held, others_settled=True)
+    if allocation.unallocatable:  # at the end: every other call is charged first
+        raise UnallocatableCalls(allocation)
     return report
 
 

@@ -13,8 +13,8 @@ Per batch and sublessor only the latest such charge ``L`` counts:
 
 * a pending decision older than a charge of this batch that left at least one
   call's price is stale: ``superseded``, never sent;
-* a pending decision already handed over (``attempts > 0``, counted before the
-  request) may have been acted on, and the service answers its ``request_id``
+* a pending decision already handed over (``attempts > 0``, counted by the
+  claim committed before the request, see ``claim``) may have been acted on, and the service answers its ``request_id``
   again without acting: when ``L`` needs the listings offline, it is
   ``superseded`` by a new decision for ``L`` (a new ``request_id``);
 * a pending decision never handed over is kept: sent later, it is sent after ``L``;
@@ -31,7 +31,7 @@ was not sent, and no request the service may have seen is counted on twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sublessor_billing.payments.outcomes import (
     Outcome,
@@ -41,6 +41,17 @@ from sublessor_billing.payments.outcomes import (
 )
 
 OFFLINE = "sublessor_offline_event"
+
+
+class Event(NamedTuple):
+    """A pending decision as read before claiming it."""
+
+    id: int
+    request_id: str
+    sublessor_id: int
+    reason: str
+    attempts: int
+
 
 # Both statements read a sublessor's pending decisions through
 # idx_sublessor_status (sublessor_id, status, trigger_order_id), migration 080.
@@ -123,43 +134,70 @@ def record_decisions(cur: Any, settled: Iterable[Outcome], price_fen: int) -> li
     return sorted(int(r[0]) for r in cur.fetchall())
 
 
-def load_pending(conn: Any) -> list[tuple[int, str, int, str]]:
-    """``(id, request_id, sublessor_id, reason)`` of every decision not yet delivered."""
+def load_pending(conn: Any) -> list[Event]:
+    """Every decision not yet delivered and not claimed by a live lease, oldest first."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT id, request_id, sublessor_id, reason FROM {OFFLINE} "
-            "WHERE status = 'pending' ORDER BY id"
+            f"SELECT id, request_id, sublessor_id, reason, attempts FROM {OFFLINE} "
+            "WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < NOW(3)) "
+            "ORDER BY id"
         )
         rows = cur.fetchall()
     conn.commit()
-    return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+    return [Event(int(r[0]), str(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows]
 
 
-def mark_handed_over(conn: Any, event_ids: Sequence[int]) -> None:
-    """Count an attempt on each decision before its request goes out (committed first)."""
-    if not event_ids:
-        return
+def claimed_elsewhere(conn: Any) -> int:
+    """How many pending decisions another pass holds a live claim on."""
     with conn.cursor() as cur:
         cur.execute(
-            f"UPDATE {OFFLINE} SET attempts = attempts + 1 "
-            f"WHERE status = 'pending' AND id IN ({','.join(['%s'] * len(event_ids))})",
-            list(event_ids),
+            f"SELECT COUNT(*) FROM {OFFLINE} WHERE status = 'pending' AND claimed_until >= NOW(3)"
+        )
+        (count,) = cur.fetchone()
+    conn.commit()
+    return int(count)
+
+
+def claim(conn: Any, event: Event, claimant: str, lease_s: float) -> bool:
+    """Claim one decision before its request goes out: its own committed UPDATE.
+
+    Counts the attempt and marks ``claimant`` until ``lease_s`` from now, only
+    while the decision is still pending, at the attempt count read with it (no
+    other pass claimed it since) and without a live claim. False: someone else
+    has it, or it was delivered or superseded meanwhile; do not send it.
+    """
+    with conn.cursor() as cur:
+        claimed = cur.execute(
+            f"UPDATE {OFFLINE} SET attempts = attempts + 1, claimed_by = %s, "
+            "claimed_until = NOW(3) + INTERVAL %s MICROSECOND "
+            "WHERE id = %s AND status = 'pending' AND attempts = %s "
+            "AND (claimed_until IS NULL OR claimed_until < NOW(3))",
+            (claimant[:64], int(lease_s * 1_000_000), event.id, event.attempts),
         )
     conn.commit()
+    return claimed == 1
 
 
-def record_delivery(conn: Any, event_id: int, *, offlined: int | None, error: str | None) -> None:
-    """Mark one decision done (``error`` None) or keep it pending with why it failed."""
+def record_delivery(
+    conn: Any, event_id: int, claimant: str, *, offlined: int | None, error: str | None
+) -> None:
+    """Mark one decision done (``error`` None) or release its claim with why it failed.
+
+    Done is recorded whoever holds the claim now (the service acted on the
+    request_id); a failure only releases a claim that is still this one's.
+    """
     with conn.cursor() as cur:
         if error is None:
             cur.execute(
                 f"UPDATE {OFFLINE} SET status = 'done', offlined = %s, last_error = NULL, "
-                "done_at = NOW(3) WHERE id = %s AND status = 'pending'",
+                "done_at = NOW(3), claimed_by = NULL, claimed_until = NULL "
+                "WHERE id = %s AND status = 'pending'",
                 (offlined, event_id),
             )
         else:
             cur.execute(
-                f"UPDATE {OFFLINE} SET last_error = %s WHERE id = %s AND status = 'pending'",
-                (error[:512], event_id),
+                f"UPDATE {OFFLINE} SET last_error = %s, claimed_by = NULL, claimed_until = NULL "
+                "WHERE id = %s AND status = 'pending' AND claimed_by = %s",
+                (error[:512], event_id, claimant[:64]),
             )
     conn.commit()

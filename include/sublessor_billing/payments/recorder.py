@@ -39,7 +39,6 @@ class Recorder:
         self._buffer: list[Outcome] = []
         self._received = 0
         self._ready = asyncio.Event()  # a full batch, or every answer is in
-        self._decided: set[int] = set()  # sublessors with an offline decision in this pass
         self._writing: asyncio.Future[None] | None = None  # the batch being written
 
     def add(self, outcome: Outcome) -> None:
@@ -94,10 +93,8 @@ class Recorder:
                 self.on_phase("batch_recorded")
 
     def _write(self, batch: list[Outcome]) -> None:
-        settled, decisions = store.record_outcomes(
-            self.conn, batch, price_fen=self.price_fen, decided=self._decided
-        )
-        self.report.offline_decisions += decisions
+        settled, decided = store.record_outcomes(self.conn, batch, price_fen=self.price_fen)
+        self.report.decided(decided)
         self.report.retried += sum(1 for o in batch if o.attempts > 1)
         for o in settled:
             self.report.counts[o.status] += 1

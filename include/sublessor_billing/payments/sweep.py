@@ -1,101 +1,67 @@
 """The allocation sweep: every valid call without an order gets one, whatever the DB clock did.
 
-``store.allocate_orders`` reads the calls judged since the high-water minus a
-margin: a clock step back of more than the margin (NTP correction, VM restore)
-stamps calls below that range. This sweep, run right before it in every pass
-(so against the same high-water), reads the rest: valid calls without an order
-judged before high-water - margin. Both together read every ``judged_at``, so
-no valid call can stay without an order. It costs an index range that is empty
-in normal operation: ``order_allocated`` is set in the transaction that writes a
-call's payment row, so (filter_rule 1, order_allocated 0) of ``idx_unallocated``
-only holds the calls just judged and the ones missed (docs/payments.md).
+The high-water allocation (``allocation.allocate_orders``) reads the calls judged
+since the high-water minus a margin: a clock step back of more than the margin
+(NTP correction, VM restore) stamps calls below that range. The sweep reads the
+rest: valid calls without an order judged before high-water - margin. It runs
+inside the allocation's transaction, under the judge's lock, against the same
+high-water, so both together read every ``judged_at`` and no call judged
+meanwhile can be read by both. It costs an index range that is empty in normal
+operation: ``order_allocated`` is set in the transaction that writes a call's
+payment row, so (filter_rule 1, order_allocated 0) of ``idx_unallocated`` only
+holds the calls just judged and the ones missed (docs/payments.md). Until the
+history is flagged (``payments/flags.py``) the range also holds the calls
+charged before migration 080; the anti-join (``WITHOUT_ORDER`` / ``NO_ORDER``) keeps
+them out: never a second order.
 
 A valid call whose values cannot be stored in its payment row (``FITS_PAYMENT_LOG``)
-is never allocated; it is listed on every pass until someone repairs the row.
+is never allocated; it is counted on every pass (the charge task fails at the end
+of its pass) until someone repairs the row or writes it off (``order_allocated = 2``).
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.payments.store import (
-    ALLOCATION_MARGIN_SECONDS,
     CALL_LOG,
     FITS_PAYMENT_LOG,
     INSERT_ORDERS,
-    MARK_ALLOCATED,
     NO_ORDER,
     ORDER_VALUES,
-    explain,
-    high_water,
+    WITHOUT_ORDER,
 )
 
-log = logging.getLogger(__name__)
-
 _MISSED = f"""
-FROM {CALL_LOG} c FORCE INDEX (idx_unallocated)
+FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
 WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.judged_at < %s - INTERVAL %s SECOND
   AND {NO_ORDER} AND {FITS_PAYMENT_LOG}"""
-_SWEEP_SELECT = f"{ORDER_VALUES}{_MISSED}\nORDER BY c.start_time, c.id"
+SWEEP_SELECT = f"{ORDER_VALUES}{_MISSED}\nORDER BY c.start_time, c.id"
 _UNFIT = f"""
-SELECT c.id, LEFT(c.call_id, 64) FROM {CALL_LOG} c FORCE INDEX (idx_unallocated)
-WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND {NO_ORDER} AND NOT ({FITS_PAYMENT_LOG})
-ORDER BY c.id
-"""
-SHOWN = 20
+FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
+WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND {NO_ORDER} AND NOT ({FITS_PAYMENT_LOG})"""
+UNFIT_WHY = (
+    "call_id NULL or longer than 64, sublessor_id not in 1..4294967295, or call_type NULL "
+    "or longer than 16"
+)
 
 
-@dataclass(frozen=True)
-class Sweep:
-    found: list[str]  # call ids the high-water range could not reach, allocated now
-    unfit: list[tuple[int, str]]  # (call log id, call_id) of valid calls that cannot be
+def sweep_missed(cur: Any, amount_fen: int, high_water: Any, margin_seconds: int) -> int:
+    """Insert an order for every valid call below the high-water's range; return how many.
 
-    def as_dict(self) -> dict[str, int]:
-        return {"found_by_sweep": len(self.found), "unallocatable_calls": len(self.unfit)}
-
-
-def sweep_unallocated(
-    conn: Any, amount_fen: int, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS
-) -> Sweep:
-    """Allocate every valid call below the high-water's range; list the ones that cannot be.
-
-    One transaction. Both counts are 0 in normal operation; each > 0 is logged
-    as a warning naming the calls.
+    Runs inside the allocation's transaction (``cur``), which holds the judge lock.
+    No high-water yet: nothing is below it (the first allocation reads every call).
     """
-    try:
-        params = (high_water(conn), int(margin_seconds))
-        with conn.cursor() as cur:
-            cur.execute("SELECT c.call_id" + _MISSED + " ORDER BY c.id LOCK IN SHARE MODE", params)
-            found = [str(r[0]) for r in cur.fetchall()]
-            if found:
-                cur.execute(INSERT_ORDERS + _SWEEP_SELECT, (amount_fen, *params))
-                cur.execute(MARK_ALLOCATED)
-            cur.execute(_UNFIT)
-            unfit = [(int(r[0]), str(r[1])) for r in cur.fetchall()]
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    if found:
-        log.warning(
-            "%s valid call(s) judged more than %s s before the allocation high-water had no "
-            "order (the database clock went back?); the sweep allocated them now: %s. Check "
-            "the clock of the database host.",
-            len(found), margin_seconds, ", ".join(found[:SHOWN]),
-        )  # fmt: skip
-    if unfit:
-        log.warning(
-            "%s valid call(s) of %s cannot be given an order (call_id NULL or longer than 64, "
-            "sublessor_id not in 1..4294967295, or call_type NULL or longer than 16); every "
-            "other call is charged. Repair these rows (id, call_id); the next pass allocates "
-            "them: %s",
-            len(unfit), CALL_LOG, unfit[:SHOWN],
-        )  # fmt: skip
-    return Sweep(found, unfit)
+    if high_water is None:
+        return 0
+    return int(cur.execute(INSERT_ORDERS + SWEEP_SELECT, (amount_fen, high_water, margin_seconds)))
 
 
-def sweep_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
-    """EXPLAIN of the sweep's SELECT at the current high-water (bench, tests)."""
-    return explain(conn, _SWEEP_SELECT, (0, high_water(conn), margin_seconds))
+def unfit_calls(cur: Any, shown: int) -> tuple[int, list[tuple[int, str]]]:
+    """How many valid calls cannot be given an order, and ``(id, call_id)`` of the first ``shown``."""
+    cur.execute("SELECT COUNT(*)" + _UNFIT)
+    total = int(cur.fetchone()[0])
+    if not total:
+        return 0, []
+    cur.execute(f"SELECT c.id, LEFT(c.call_id, 64){_UNFIT} ORDER BY c.id LIMIT %s", (shown,))
+    return total, [(int(r[0]), str(r[1])) for r in cur.fetchall()]

@@ -21,6 +21,7 @@ class ListingService(SandboxServer):
         self.online: dict[int, int] = {}  # user_id -> listings online
         self.requests: dict[str, dict[str, Any]] = {}  # request_id -> first answer
         self.offline_calls: dict[int, int] = {}  # user_id -> requests that took effect
+        self.received: dict[str, int] = {}  # request_id -> valid requests that reached the service
 
     def set_listings(self, user_id: int, count: int) -> None:
         with self.lock:
@@ -32,6 +33,7 @@ class ListingService(SandboxServer):
             self.online.clear()
             self.requests.clear()
             self.offline_calls.clear()
+            self.received.clear()
         for user_id, count in body.get("listings", {}).items():
             self.online[int(user_id)] = int(count)
 
@@ -55,6 +57,7 @@ class ListingService(SandboxServer):
                 raise TypeError("request_id and reason must be JSON strings")
         except (KeyError, TypeError, ValueError) as exc:
             return 400, {"code": 1000, "message": f"bad request: {exc!r}"}
+        self.received[request_id] = self.received.get(request_id, 0) + 1
         if request_id in self.requests:
             return 200, self.requests[request_id]
         offlined = self.online.get(user_id, 0)

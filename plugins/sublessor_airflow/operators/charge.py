@@ -13,7 +13,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 from sublessor_billing import config
-from sublessor_billing.payments.charging import OrderIdsReused, charge_valid_calls
+from sublessor_billing.payments.charging import (
+    OrderIdsReused,
+    UnallocatableCalls,
+    charge_valid_calls,
+)
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
 from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
 
@@ -40,9 +44,10 @@ class ChargeValidCallsOperator(BaseOperator):
     unknown outcome is retried inside the task (same order id); the task fails
     only when a person must act: still unknown after those retries
     (``ChargesPending``, Airflow retries it), a wrong key (1003), a reused order
-    id (1004) or ids below the range (held back, never sent, while every other
-    order is settled); these three fail without retries. Returns counts per
-    outcome and the money charged.
+    id (1004), ids below the range (held back, never sent, while every other
+    order is settled), or valid calls that cannot be given an order (named at the
+    end of a pass that charged every other call; repair or write them off); these
+    four fail without retries. Returns counts per outcome and the money charged.
     """
 
     template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")
@@ -86,6 +91,8 @@ class ChargeValidCallsOperator(BaseOperator):
             ) from exc
         except (OrderIdsReused, OrderIdOutOfRange) as exc:
             raise AirflowFailException(f"{exc} Then clear this task.") from exc
+        except UnallocatableCalls as exc:  # a retry finds the same rows: a person must decide
+            raise AirflowFailException(str(exc)) from exc
         result = report.as_dict()
         self.log.info(
             "Charged %s call(s), %s fen (%s yuan); insufficient %s, failed %s; %s offline decision(s)",

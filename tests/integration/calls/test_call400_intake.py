@@ -213,7 +213,7 @@ def test_bad_messages_among_valid_ones_all_end_in_quarantine(call400, amqp_hook,
 def test_call_ids_differing_by_trailing_spaces_are_two_calls_end_to_end(call400, amqp_hook):
     """'c1' and 'c1 ' are two calls: both logged, judged and given an order of their own."""
     from sublessor_billing.calls.judge import judge_pending
-    from sublessor_billing.payments.store import allocate_orders
+    from sublessor_billing.payments.allocation import allocate_orders
 
     call400.publish([call_body("c1", caller="13900000001"), call_body("C1", caller="13900000003")])
     run_intake(call400, amqp_hook, max_messages=10)
@@ -229,7 +229,7 @@ def test_call_ids_differing_by_trailing_spaces_are_two_calls_end_to_end(call400,
     conn = call400.db()
     try:
         assert judge_pending(conn, short_threshold=8, repeat_window=86400)["valid"] == 4
-        assert allocate_orders(conn, 4000) == 4
+        assert allocate_orders(conn, 4000).allocated == 4
     finally:
         conn.close()
     logged = call400.query(

@@ -298,7 +298,7 @@ def test_held_says_when_more_calls_are_held_and_bulk_release_needs_yes(
 
 
 def test_a_held_call_gets_no_order(user_prop_conn) -> None:
-    from sublessor_billing.payments.store import allocate_orders
+    from sublessor_billing.payments.allocation import allocate_orders
 
     log_calls(user_prop_conn, [call_body("first", start_time=at(0))])
     insert_raw(user_prop_conn, "y9999", "9999-12-31 12:00:00", caller="13900000001")
@@ -307,7 +307,7 @@ def test_a_held_call_gets_no_order(user_prop_conn) -> None:
         cur.execute("SELECT COUNT(*) FROM sublessor_call_log_201409 WHERE held_reason IS NOT NULL")
         assert cur.fetchone()[0] == 1
     user_prop_conn.rollback()
-    assert allocate_orders(user_prop_conn, 4000) == 1
+    assert allocate_orders(user_prop_conn, 4000).allocated == 1
     with user_prop_conn.cursor() as cur:
         cur.execute("SELECT call_id FROM sublessor_call_payment_log_201409")
         assert cur.fetchall() == (("first",),)

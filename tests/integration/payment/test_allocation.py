@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import PRICE_FEN, payment_rows
 
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator
 from sublessor_billing.calls.judge import JudgeLockTimeout, judge_lock
 from sublessor_billing.db.connect import connect
-from sublessor_billing.payments import store, sweep
+from sublessor_billing.payments import allocation, store
 
 pytestmark = pytest.mark.integration
 
 
-def allocate(target, **kw):
+def allocate(target, **kw) -> allocation.Allocation:
     conn = connect(target)
     try:
-        return store.allocate_orders(conn, PRICE_FEN, **kw)
+        return allocation.allocate_orders(conn, PRICE_FEN, **kw)
     finally:
         conn.close()
 
@@ -28,7 +32,7 @@ def high_water(target):
             cur.execute(
                 "SELECT position_time, TIMESTAMPDIFF(SECOND, position_time, NOW(3)) FROM job_cursor "
                 "WHERE name = %s",
-                (store.ALLOCATION_CURSOR,),
+                (allocation.ALLOCATION_CURSOR,),
             )
             return cur.fetchone()
     finally:
@@ -40,19 +44,20 @@ def test_allocates_only_calls_judged_since_the_high_water_minus_the_margin(
 ):
     first = seed_calls(1, 2, judged_ago=7200)
     assert high_water(user_prop_target) is None
-    assert allocate(user_prop_target) == 2, "no high-water yet: the whole history"
+    assert allocate(user_prop_target) == allocation.Allocation(2), "no high-water: the history"
     position, age = high_water(user_prop_target)
     assert position is not None and 0 <= age <= 60
 
     recent = seed_calls(1, 1, judged_ago=300)  # inside the 600 s margin
     unjudged = seed_calls(2, 1, judged_ago=None)  # valid without judged_at (set by hand)
     old = seed_calls(3, 1, judged_ago=3600)  # before high-water - margin: outside the range
-    assert allocate(user_prop_target) == 2
+    # the range reads two; the sweep, in the same transaction, the one below it, first
+    assert allocate(user_prop_target) == allocation.Allocation(3, 1, found=(old[0],))
     rows = payment_rows(user_prop_target)
-    assert set(rows) == {*first, *recent, *unjudged}
-    assert old[0] not in rows
-    # a wider margin reaches it; the NOT EXISTS guard keeps every call at one order
-    assert allocate(user_prop_target, margin_seconds=7200 + 600) == 1
+    assert set(rows) == {*first, *recent, *unjudged, *old}
+    assert rows[old[0]]["id"] < min(rows[c]["id"] for c in (*recent, *unjudged))
+    # a wider margin reads them all again; the NOT EXISTS guard keeps every call at one order
+    assert allocate(user_prop_target, margin_seconds=7200 + 600).allocated == 0
     assert len(payment_rows(user_prop_target)) == 5
 
 
@@ -61,7 +66,7 @@ def test_allocation_reads_a_range_of_the_filter_rule_index(user_prop_target, see
     allocate(user_prop_target)
     conn = connect(user_prop_target)
     try:
-        plan = store.allocation_plan(conn)
+        plan = allocation.allocation_plan(conn)
     finally:
         conn.close()
     calls = next(row for row in plan if row["table"] == "c")
@@ -70,7 +75,7 @@ def test_allocation_reads_a_range_of_the_filter_rule_index(user_prop_target, see
     assert payments["key"] == "uk_call_id"
 
 
-def test_allocation_waits_for_the_judge_lock(user_prop_target, seed_calls):
+def test_allocation_and_its_sweep_wait_for_the_judge_lock(user_prop_target, seed_calls):
     seed_calls(1, 1)
     judge = connect(user_prop_target)
     try:
@@ -79,9 +84,51 @@ def test_allocation_waits_for_the_judge_lock(user_prop_target, seed_calls):
                 allocate(user_prop_target, lock_timeout=1)
             assert payment_rows(user_prop_target) == {}
             assert high_water(user_prop_target) is None
+        assert allocate(user_prop_target).allocated == 1
+        missed = seed_calls(1, 1, judged_ago=3600)  # behind the high-water: the sweep's
+        with judge_lock(judge, 5):
+            with pytest.raises(JudgeLockTimeout):
+                allocate(user_prop_target, lock_timeout=1)
+            assert missed[0] not in payment_rows(user_prop_target), "swept without the lock"
     finally:
         judge.close()
-    assert allocate(user_prop_target) == 1
+    assert allocate(user_prop_target) == allocation.Allocation(1, 1, found=(missed[0],))
+
+
+def test_a_charge_pass_sweeps_under_the_judge_lock_in_the_allocation_transaction(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    """While a judge holds its lock, the pass neither sweeps nor allocates: a call being judged
+    cannot be read by both, and both read the high-water the allocation moves."""
+    payment_center.set_account(42, 10 * PRICE_FEN)
+    seed_calls(42, 1)
+    assert charge_task().execute({})["allocated"] == 1
+    missed = seed_calls(42, 1, judged_ago=3600)
+    fresh = seed_calls(42, 1)
+    results, errors = [], []
+
+    def run_pass() -> None:
+        try:
+            results.append(charge_task().execute({}))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    judge = connect(user_prop_target)
+    try:
+        with judge_lock(judge, 5):
+            charging = threading.Thread(target=run_pass)
+            charging.start()
+            time.sleep(1.5)  # the pass is waiting for the lock by now
+            assert charging.is_alive()
+            rows = payment_rows(user_prop_target)
+            assert missed[0] not in rows and fresh[0] not in rows, "swept outside the lock"
+    finally:
+        judge.close()
+    charging.join(60)
+    assert not errors, errors
+    (result,) = results
+    assert (result["allocated"], result["found_by_sweep"], result["success"]) == (2, 1, 2)
+    assert payment_center.full_state()["double_charged"] == []
 
 
 def charge_task():
@@ -95,7 +142,7 @@ def step_high_water_forward(target, seconds: int) -> None:
         with conn.cursor() as cur:
             cur.execute(
                 "UPDATE job_cursor SET position_time = NOW() + INTERVAL %s SECOND WHERE name = %s",
-                (seconds, store.ALLOCATION_CURSOR),
+                (seconds, allocation.ALLOCATION_CURSOR),
             )
         conn.commit()
     finally:
@@ -137,7 +184,7 @@ def test_the_sweep_reads_an_index_range_that_allocation_empties(user_prop_target
         with conn.cursor() as cur:
             cur.execute(f"SELECT DISTINCT order_allocated FROM {store.CALL_LOG}")
             assert cur.fetchall() == ((1,),), "flagged in the allocation's transaction"
-        plan = sweep.sweep_plan(conn)
+        plan = allocation.sweep_plan(conn)
     finally:
         conn.close()
     calls = next(row for row in plan if row["table"] == "c")
@@ -183,7 +230,7 @@ def widen_call_log(conn) -> None:
     conn.commit()
 
 
-def test_a_call_that_cannot_be_stored_is_reported_and_every_other_call_is_charged(
+def test_a_call_that_cannot_be_stored_fails_the_task_after_every_other_call_is_charged(
     billing_env, user_prop_target, user_prop_conn, payment_center, seed_calls, caplog
 ):
     payment_center.set_account(51, 10 * PRICE_FEN)
@@ -191,19 +238,51 @@ def test_a_call_that_cannot_be_stored_is_reported_and_every_other_call_is_charge
     widen_call_log(user_prop_conn)
     good = seed_calls(51, 2)
 
-    result = charge_task().execute({})
-    assert (result["allocated"], result["success"]) == (2, 2)
-    assert set(payment_rows(user_prop_target)) == set(good)
-    assert result["unallocatable_calls"] == len(BAD_CALLS)
+    with pytest.raises(AirflowFailException) as failed:
+        charge_task().execute({})
+    message = str(failed.value)
+    assert message.startswith(f"{len(BAD_CALLS)} valid call(s)"), message
+    assert "'no-sublessor'" in message and "x" * 64 in message and "order_allocated = 2" in message
+    rows = payment_rows(user_prop_target)
+    assert set(rows) == set(good) and {r["status"] for r in rows.values()} == {"success"}
     warning = next(
         r.getMessage() for r in caplog.records if "cannot be given an order" in r.getMessage()
     )
-    assert "no-sublessor" in warning and "x" * 64 in warning
+    assert "no-sublessor" in warning
 
     with user_prop_conn.cursor() as cur:  # someone repairs one row: the next pass charges it
         cur.execute(f"UPDATE {store.CALL_LOG} SET sublessor_id = 52 WHERE call_id = 'no-sublessor'")
     user_prop_conn.commit()
-    again = charge_task().execute({})
-    assert (again["allocated"], again["success"]) == (1, 1)
-    assert again["unallocatable_calls"] == len(BAD_CALLS) - 1
+    with pytest.raises(AirflowFailException, match=f"^{len(BAD_CALLS) - 1} valid call"):
+        charge_task().execute({})
     assert payment_rows(user_prop_target)["no-sublessor"]["status"] == "success"
+
+
+def test_a_written_off_call_is_never_charged_nor_reported(
+    billing_env, user_prop_target, user_prop_conn, payment_center, seed_calls
+):
+    payment_center.set_account(53, 10 * PRICE_FEN)
+    widen_call_log(user_prop_conn)
+    seed_calls(53, 1)
+    with pytest.raises(AirflowFailException):
+        charge_task().execute({})
+    fits = seed_calls(53, 1)  # valid and storable, but an operator decides it is not to be charged
+    with user_prop_conn.cursor() as cur:  # what the error tells the operator to run, for each id
+        cur.execute(
+            f"UPDATE {store.CALL_LOG} SET order_allocated = 2 "
+            "WHERE filter_rule = 1 AND order_allocated = 0 AND (call_id = %s OR call_id IN %s)",
+            (fits[0], [c for c, _, _ in BAD_CALLS]),
+        )
+        assert cur.rowcount == len(BAD_CALLS) + 1
+    user_prop_conn.commit()
+
+    result = charge_task().execute({})
+    assert (result["allocated"], result["unallocatable_calls"]) == (0, 0)
+    assert fits[0] not in payment_rows(user_prop_target)
+    step_high_water_forward(user_prop_target, 86400)  # every written-off call is below it now
+    assert charge_task().execute({})["found_by_sweep"] == 0
+    assert fits[0] not in payment_rows(user_prop_target)
+    with user_prop_conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {store.CALL_LOG} WHERE order_allocated = 2")
+        assert cur.fetchone()[0] == len(BAD_CALLS) + 1, "a write-off is never undone"
+    user_prop_conn.rollback()

@@ -201,7 +201,7 @@ def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
     user_prop_target, seed_calls
 ):
     """A balance beyond BIGINT or a message with a lone surrogate, recorded with normal answers."""
-    from sublessor_billing.payments import store
+    from sublessor_billing.payments import allocation, store
     from sublessor_billing.payments.outcomes import classify_charge
 
     seed_calls(61, 1)
@@ -209,14 +209,14 @@ def test_an_answer_the_payment_log_cannot_hold_does_not_stop_its_batch(
     seed_calls(63, 1)
     conn = connect(user_prop_target)
     try:
-        store.allocate_orders(conn, PRICE_FEN)
+        allocation.allocate_orders(conn, PRICE_FEN)
         odd, frozen, normal = store.load_pending(conn)
         batch = [
             classify_charge(odd, {"code": 0, "balance": "99999999999999999999"}),
             classify_charge(frozen, {"code": 1002, "message": "frozen \ud800"}),
             classify_charge(normal, {"code": 0, "balance": 5 * PRICE_FEN}),
         ]
-        settled, _ = store.record_outcomes(conn, batch, price_fen=PRICE_FEN, decided=set())
+        settled, _ = store.record_outcomes(conn, batch, price_fen=PRICE_FEN)
     finally:
         conn.close()
     assert len(settled) == 3

@@ -161,3 +161,37 @@ def test_a_down_payment_center_names_the_connection(
     ):
         charge_task().execute({})
     assert {r["status"] for r in payment_rows(user_prop_target).values()} == {"pending"}
+
+
+def test_a_pass_that_takes_many_sublessors_offline_names_twenty_of_them(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls, caplog
+):
+    """Counts are whole; the ids in a result (XCom) or a log line are at most 20."""
+    subs = range(400, 450)
+    for sub in subs:  # no account: 1002 for each, a decision each
+        seed_calls(sub, 1)
+    result = charge_task().execute({})
+    assert (result["failed"], result["offline_decisions"]) == (50, 50)
+    assert len(result["offline_sublessors"]) == 20 and set(result["offline_sublessors"]) <= set(
+        subs
+    )
+
+    listing_service.add_fault(Fault("error_before", path="/listing/offline_all"))
+    caplog.clear()
+    with pytest.raises(OfflinePending, match=r"^50 offline decision\(s\) not delivered") as failed:
+        offline_task().execute({})
+    assert "; and 30 more." in str(failed.value)
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("Offline result")
+    ]
+    assert line.count("sublessor-offline-") == 20 and "'still_pending': 50" in line
+
+    listing_service.clear_faults()
+    caplog.clear()
+    result = offline_task().execute({})
+    assert (result["sent"], len(result["sublessors_offline"])) == (50, 20)
+    assert result["pending_request_ids"] == [] and result["still_pending"] == 0
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("Offline result")
+    ]
+    assert len(line) < 600, line

@@ -2,10 +2,11 @@
 
 Invariant (docs/payments.md, "Offline decisions"): after every pass, a sublessor
 whose latest charge that says something about the account (1001, 1002, or a
-success with its balance) was refused or left less than one call's price has
-had, or will have on the next try, an ``offline_all`` request sent after that
-charge; a sublessor whose latest such charge left at least one call's price has
-nothing waiting to be sent.
+success with its balance) was refused or left less than one call's price (the
+price of the pass that recorded it: Variable ``payment_price_per_call`` may
+change between passes) has had, or will have on the next try, an
+``offline_all`` request sent after that charge; a sublessor whose latest such
+charge left at least one call's price has nothing waiting to be sent.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from contextlib import closing
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+from payment_fixtures import offline_rows, payment_rows
 
 from sublessor_airflow.hooks.signed_http import ListingApiHook
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
+from sublessor_airflow.variables import get_int
+from sublessor_billing import config
 from sublessor_billing.db.connect import connect
 from sublessor_billing.payments import store
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
@@ -87,33 +90,49 @@ def test_low_balance_after_a_top_up_is_taken_offline_once_the_service_is_back(
 # -- the invariant over sequences of outcomes ----------------------------------------------
 # What one charge answered: (status, result_code, balance_after); None in the last place is
 # a success whose answer carried no balance. Only 1001, 1002 and a success with a balance
-# say something about the account; 1004 and a balance-less success do not.
+# say something about the account; 1004 and a balance-less success do not. Whether a
+# success left "less than one call's price" depends on the price of the pass that records
+# it: the balances sit on both sides of every price the passes use.
 KINDS = {
     "refused": (INSUFFICIENT, 1001, 300),
     "frozen": (FAILED, 1002, None),
-    "low": (SUCCESS, 0, PRICE_FEN - 1),
-    "exactly_one_call": (SUCCESS, 0, PRICE_FEN),
-    "plenty": (SUCCESS, 0, 5 * PRICE_FEN),
+    **{f"left_{b}": (SUCCESS, 0, b) for b in (2999, 3000, 3999, 4000, 4999, 5000)},
+    "plenty": (SUCCESS, 0, 20000),
     "no_balance": (SUCCESS, 0, None),
     "reused": (FAILED, 1004, None),
 }
-DRY = {"refused": True, "frozen": True, "low": True, "exactly_one_call": False, "plenty": False}
+PRICES_YUAN = (30, 40, 50)
+
+
+def dry(kind: str, price_fen: int) -> bool | None:
+    """Whether the charge needs the listings offline at ``price_fen``; None: it says nothing."""
+    status, code, balance = KINDS[kind]
+    if code in (1001, 1002):
+        return True
+    if status != SUCCESS or balance is None:
+        return None
+    return balance < price_fen
+
 
 batches = st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=4)
-# a pass: its batches of answers, then how the listing service answers the offline step
+# a pass: the price Variable it reads, its batches of answers, then how the listing service
+# answers the offline step
 listing = st.sampled_from(["up", "down", "answer_lost"])
-passes = st.lists(st.tuples(st.lists(batches, min_size=1, max_size=3), listing), max_size=6)
+passes = st.lists(
+    st.tuples(st.sampled_from(PRICES_YUAN), st.lists(batches, min_size=1, max_size=3), listing),
+    max_size=6,
+)
 SUBLESSORS = itertools.count(1000)
 
 
-def pending_rows(conn, sub: int, count: int) -> list[int]:
+def pending_rows(conn, sub: int, count: int, amount: int) -> list[int]:
     ids = []
     with conn.cursor() as cur:
         for _ in range(count):
             cur.execute(
                 f"INSERT INTO {store.PAYMENT_LOG} (call_id, sublessor_id, amount, subject) "
                 "VALUES (UUID(), %s, %s, 'property')",
-                (sub, PRICE_FEN),
+                (sub, amount),
             )
             ids.append(cur.lastrowid)
     conn.commit()
@@ -126,9 +145,12 @@ def pending_rows(conn, sub: int, count: int) -> list[int]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(history=passes)
-def test_every_sequence_of_outcomes_keeps_the_offline_invariant(
-    billing_env, user_prop_target, listing_service, history
+def test_every_sequence_of_outcomes_and_prices_keeps_the_offline_invariant(
+    billing_env, user_prop_target, listing_service, airflow_variables, history
 ):
+    """After every pass, a sublessor whose latest informative charge was refused or left less
+    than one call's price (the price of the pass that recorded it) has had, or will have on the
+    next try, an offline_all sent after that charge; otherwise nothing of it waits."""
     sub = next(SUBLESSORS)  # each example is its own sublessor: examples do not interfere
     clock = itertools.count(1)
     dry_since: int | None = None  # when the latest informative charge left the account dry
@@ -150,16 +172,19 @@ def test_every_sequence_of_outcomes_keeps_the_offline_invariant(
             delivered_at = next(clock)
 
     with closing(connect(user_prop_target)) as conn:
-        for pass_batches, listing in history:
-            decided: set[int] = set()
+        for yuan, pass_batches, listing in history:
+            airflow_variables(config.PAYMENT_PRICE_PER_CALL.name, yuan)  # changed between passes
+            price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100  # as the task
             for kinds in pass_batches:
+                orders = pending_rows(conn, sub, len(kinds), price_fen)
                 outcomes = []
-                for order_id, kind in zip(pending_rows(conn, sub, len(kinds)), kinds, strict=True):
+                for order_id, kind in zip(orders, kinds, strict=True):
                     status, code, balance = KINDS[kind]
-                    outcomes.append(Outcome(order_id, sub, status, PRICE_FEN, code, None, balance))
-                    if kind in DRY:
-                        dry_since = next(clock) if DRY[kind] else None
-                store.record_outcomes(conn, outcomes, price_fen=PRICE_FEN, decided=decided)
+                    outcomes.append(Outcome(order_id, sub, status, price_fen, code, None, balance))
+                    signal = dry(kind, price_fen)
+                    if signal is not None:
+                        dry_since = next(clock) if signal else None
+                store.record_outcomes(conn, outcomes, price_fen=price_fen)
             deliver(conn, listing)
 
             waiting = [

@@ -1,0 +1,180 @@
+"""Phase 1 of charging: every valid call gets one pending order, in one transaction.
+
+``allocate_orders`` holds the judge's named lock (``calls/judge.py:judge_lock``),
+so no judge transaction is in flight, and in ONE transaction, against ONE
+high-water (``job_cursor`` row ``payment_allocation``, read ``FOR UPDATE``):
+
+1. the sweep (``payments/sweep.py``): valid calls without an order judged before
+   high-water - margin, which the range below cannot reach (the DB clock went back);
+2. the calls judged valid since high-water - margin (or with no ``judged_at``),
+   through ``idx_filter_rule``;
+3. ``order_allocated = 1`` on the calls of every order inserted here (a range of
+   the payment log's primary key), which keeps ``idx_unallocated`` small;
+4. the valid calls that cannot be given an order are counted (``unfit``);
+5. the high-water moves to the ``NOW(3)`` read first.
+
+A call judged while this runs waits for the lock, so it is neither swept nor
+allocated twice, and both steps read the same high-water. ``order_allocated``:
+0 no order yet, 1 has its order, 2 written off by an operator (never charged:
+neither step reads it, nor does the charge task report it). docs/payments.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sublessor_billing.calls.judge import judge_lock
+from sublessor_billing.payments import sweep
+from sublessor_billing.payments.store import (
+    CALL_LOG,
+    FITS_PAYMENT_LOG,
+    INSERT_ORDERS,
+    NO_ORDER,
+    ORDER_VALUES,
+    PAYMENT_LOG,
+    WITHOUT_ORDER,
+    explain,
+)
+
+log = logging.getLogger(__name__)
+
+ALLOCATION_CURSOR = "payment_allocation"
+# Covers clock steps of the DB host and position_time being a whole-second DATETIME.
+ALLOCATION_MARGIN_SECONDS = 600
+SHOWN = 20  # call ids named in a log line or an error, at most
+
+# Order ids come from the payment log's AUTO_INCREMENT, handed out in call order,
+# so a sublessor's calls are charged in the order they were made. Only calls
+# judged valid since the high-water (minus a margin) are read, through
+# idx_filter_rule (filter_rule, judged_at, start_time, id), shared with the
+# judge; NULL judged_at (set by hand) is a second, normally empty, range of it.
+# The first run has no high-water and reads every valid call.
+_ALLOCATE_SELECT = f"""
+{ORDER_VALUES}
+FROM {CALL_LOG} c FORCE INDEX (idx_filter_rule) {WITHOUT_ORDER}
+WHERE c.filter_rule = 1
+  AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
+  AND c.order_allocated = 0 AND {NO_ORDER} AND {FITS_PAYMENT_LOG}
+ORDER BY c.start_time, c.id
+"""
+# The calls of the orders this transaction inserted (ids above the highest one
+# before it), from the payment log's primary key, each call by uk_call_id: never
+# a scan of the call log, whatever is still unflagged in it (payments/flags.py).
+MARK_ALLOCATED = f"""
+UPDATE {PAYMENT_LOG} p FORCE INDEX (PRIMARY)
+  JOIN {CALL_LOG} c FORCE INDEX (uk_call_id) ON c.call_id = p.call_id
+SET c.order_allocated = 1
+WHERE p.id > %s AND c.filter_rule = 1 AND c.order_allocated = 0
+"""
+_LAST_ORDER = f"SELECT IFNULL(MAX(id), 0) FROM {PAYMENT_LOG}"
+_HIGH_WATER = "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE"
+_SET_HIGH_WATER = """
+INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)
+ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)
+"""
+_SWEPT_IDS = f"SELECT call_id FROM {PAYMENT_LOG} WHERE id > %s ORDER BY id LIMIT {SHOWN}"
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """What one allocation did: orders inserted (sweep included), of them found by the sweep,
+    and valid calls that cannot be given one; with at most ``SHOWN`` of their ids to name."""
+
+    allocated: int = 0
+    found_by_sweep: int = 0
+    unallocatable: int = 0
+    found: tuple[str, ...] = ()  # call ids of the first orders the sweep inserted
+    unfit: tuple[tuple[int, str], ...] = ()  # (call log id, call_id) of the first unfit calls
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "allocated": self.allocated,
+            "found_by_sweep": self.found_by_sweep,  # 0 in normal operation
+            "unallocatable_calls": self.unallocatable,  # 0 in normal operation
+        }
+
+
+def allocate_orders(
+    conn: Any,
+    amount_fen: int,
+    *,
+    margin_seconds: int = ALLOCATION_MARGIN_SECONDS,
+    lock_timeout: int = 300,
+) -> Allocation:
+    """Give every valid call without an order a pending one (one transaction, judge lock held)."""
+    margin = int(margin_seconds)
+    with judge_lock(conn, lock_timeout):
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT NOW(3)")
+                started = cur.fetchone()[0]
+                cur.execute(_HIGH_WATER, (ALLOCATION_CURSOR,))
+                row = cur.fetchone()
+                high_water = row[0] if row else None
+                cur.execute(_LAST_ORDER)
+                last_order = int(cur.fetchone()[0])
+                found = sweep.sweep_missed(cur, amount_fen, high_water, margin)
+                found_ids: tuple[str, ...] = ()
+                if found:
+                    cur.execute(_SWEPT_IDS, (last_order,))
+                    found_ids = tuple(str(r[0]) for r in cur.fetchall())
+                inserted = cur.execute(
+                    INSERT_ORDERS + _ALLOCATE_SELECT,
+                    (amount_fen, high_water, high_water, margin),
+                )
+                if found or inserted:
+                    cur.execute(MARK_ALLOCATED, (last_order,))
+                unallocatable, unfit = sweep.unfit_calls(cur, SHOWN)
+                cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    result = Allocation(found + int(inserted), found, unallocatable, found_ids, tuple(unfit))
+    _warn(result, margin)
+    return result
+
+
+def _warn(result: Allocation, margin: int) -> None:
+    if result.found_by_sweep:
+        log.warning(
+            "%s valid call(s) judged more than %s s before the allocation high-water had no "
+            "order (the database clock went back?); the sweep allocated them now: %s%s. Check "
+            "the clock of the database host.",
+            result.found_by_sweep, margin, ", ".join(result.found),
+            " ..." if result.found_by_sweep > len(result.found) else "",
+        )  # fmt: skip
+    if result.unallocatable:
+        log.warning(
+            "%s valid call(s) of %s cannot be given an order (%s); every other call is "
+            "charged, and the charge task fails at the end of its pass while any is left. "
+            "(id, call_id) of the first %s: %s",
+            result.unallocatable, CALL_LOG, sweep.UNFIT_WHY, len(result.unfit), list(result.unfit),
+        )  # fmt: skip
+
+
+def high_water(conn: Any) -> Any:
+    """The allocation high-water (DB time of the last completed allocation), None before the first."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (ALLOCATION_CURSOR,))
+        row = cur.fetchone()
+    conn.commit()
+    return row[0] if row else None
+
+
+def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
+    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+    position = high_water(conn)
+    return explain(conn, _ALLOCATE_SELECT, (0, position, position, margin_seconds))
+
+
+def sweep_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
+    """EXPLAIN of the sweep's SELECT at the current high-water (bench, tests)."""
+    return explain(conn, sweep.SWEEP_SELECT, (0, high_water(conn), margin_seconds))
+
+
+def mark_plan(conn: Any, after: int) -> list[dict]:
+    """EXPLAIN of ``MARK_ALLOCATED`` for the orders above ``after`` (tests: never a scan)."""
+    return explain(conn, MARK_ALLOCATED, (after,))
