@@ -41,11 +41,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHARE_VARIABLE = BROKER_PHONE_MAX_REMOVAL_SHARE.name
-# Numbers taken from brokers by this run: a connection's own temporary table.
+# Numbers taken from brokers by this run: a connection's own temporary table. Its
+# column is broker_phone.phone's own (type, character set, collation), copied, not
+# the database's default: a database created with another default collation
+# (COLLATE utf8mb4_unicode_ci, MariaDB 11.4+) must not make them incomparable.
 _DEPARTED = "broker_phone_sync_departed"
 _CREATE = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DEPARTED}"
-    " (phone VARCHAR(32) NOT NULL, PRIMARY KEY (phone)) ENGINE=InnoDB"
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DEPARTED} (PRIMARY KEY (phone)) ENGINE=InnoDB"
+    " SELECT phone FROM broker_phone LIMIT 0"
 )
 _NOTE = f"INSERT IGNORE INTO {_DEPARTED} (phone) VALUES (%s)"
 _LEAVING = (
