@@ -32,7 +32,7 @@ from sublessor_billing.broker_sync.limits import (
     within_allowance,
     within_day_share,
 )
-from sublessor_billing.broker_sync.window import DayWindow, open_day, record_day
+from sublessor_billing.broker_sync.window import DayWindow, count_numbers, open_day, record_day
 from sublessor_billing.config import BROKER_PHONE_MAX_REMOVAL_SHARE
 
 if TYPE_CHECKING:
@@ -123,7 +123,11 @@ class RemovalGuard:
             if not within_allowance(leaving, up_to=up_to, used=used):
                 raise self._refusal(report, self._over_allowance(up_to, used), leaving)
             allowances.spend(cur, self.allowance.run_id, used + leaving)
-            record_day(cur, window, 0)  # the day's start stands; the share's count is untouched
+            # The day starts again from the table this run leaves: its removals are a
+            # person's decision, and later runs that day get the share of what is left.
+            restarted = DayWindow(window.day, count_numbers(cur), 0)
+            record_day(cur, restarted, 0)
+            report.day_base, report.day_removed = restarted.base, 0
             log.warning(
                 "broker_phone_sync %s removes %s under %s=%s of run %s (%s before)",
                 report.mode,

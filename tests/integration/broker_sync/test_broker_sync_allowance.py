@@ -60,15 +60,33 @@ def test_a_retry_of_the_run_reuses_what_is_left_of_its_allowance(
     assert allowances(target) == {"manual__r": (5, 5)}
 
 
-def test_removals_under_an_allowance_do_not_use_up_the_days_share(
+def test_an_allowance_run_restarts_the_days_count_from_the_table_it_leaves(
     source, target, ten_brokers
 ) -> None:
     leave(source, [1, 2, 3, 4, 5], "2026-03-01 09:00:00")
     report = full_resync(source, target, allowance=Allowance("manual__c", 5))
-    assert (report.numbers_removed, report.day_removed) == (5, 0)
-    # Later runs of the day keep the share of the day's start: 2 of 10 numbers.
-    leave(source, [6, 7], "2026-03-01 09:10:00")
-    assert full_resync(source, target).numbers_removed == 2
-    leave(source, [8], "2026-03-01 09:20:00")
-    with pytest.raises(MassRemoval):
+    assert (report.numbers_removed, report.day_removed, report.day_base) == (5, 0, 5)
+    # Later runs of the day have the share of the table the allowance left: 1 of 5.
+    leave(source, [6], "2026-03-01 09:10:00")
+    report = full_resync(source, target)
+    assert (report.numbers_removed, report.day_removed, report.day_base) == (1, 1, 5)
+    leave(source, [7], "2026-03-01 09:20:00")
+    with pytest.raises(MassRemoval) as failure:
         full_resync(source, target)
+    assert (failure.value.would_remove, failure.value.total) == (1, 5)
+
+
+def test_an_empty_source_after_an_allowance_run_the_same_day_is_refused(source, target) -> None:
+    """80 of 100 brokers really left; later that day the source is restored empty."""
+    put_brokers(source, brokers(range(1, 101)))
+    full_resync(source, target)
+    leave(source, range(1, 81), "2026-03-01 09:00:00")
+    assert full_resync(source, target, allowance=Allowance("manual__d", 80)).numbers_removed == 80
+    with source.cursor() as cur:
+        cur.execute("DELETE FROM ajk_brokerextend")
+    source.commit()
+    before = table_and_cursors(target)
+    with pytest.raises(MassRemoval) as failure:
+        full_resync(source, target)
+    assert (failure.value.would_remove, failure.value.total) == (20, 20)
+    assert table_and_cursors(target) == before and len(target_phones(target)) == 20
