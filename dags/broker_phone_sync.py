@@ -9,9 +9,10 @@ rule 5 reads).
   lies in its data interval (UTC, converted), widened backwards by the Variable
   `broker_phone_sync_overlap_seconds` (default 900, minimum 600) to catch late commits.
 - Rows are read in keyset pages on (`updated_datetime`, `BrokerId`); the whole run
-  is one transaction: upsert normalized mobiles, delete brokers whose mobile is
-  empty, check the removals, move `job_cursor['broker_phone_sync']`, commit. A run
-  that fails or refuses writes nothing.
+  is one transaction: upsert normalized mobiles, record the brokers whose mobile
+  is empty, check the removals, only then delete them, move
+  `job_cursor['broker_phone_sync']`, commit. A run that fails or refuses writes
+  nothing; a refused run has deleted nothing.
 - Idempotent: a retry re-syncs the same interval with current rows.
 - Backfill (re-syncs exactly those intervals, also ones that already ran):
   `airflow backfill create --dag-id broker_phone_sync --from-date 2026-03-01T00:00:00+00:00

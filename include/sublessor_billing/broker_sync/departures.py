@@ -1,0 +1,115 @@
+"""What a sync would take out of broker_phone, recorded before anything is deleted.
+
+Two temporary tables of the sync's connection (so the account needs the
+CREATE TEMPORARY TABLES privilege; docs/broker_phone_sync.md):
+
+- ``broker_phone_sync_removing``: the brokers whose row the sync removes;
+- ``broker_phone_sync_departed``: the numbers it takes from brokers, the old
+  number of every row it removes or whose mobile changes, each once.
+
+Pages record their removals here instead of deleting (their upserts are written
+at once); the removal guard counts the numbers that would leave and decides;
+only an accepted sync deletes, in chunks of a bounded size. A refused sync has
+deleted nothing, and memory stays flat whatever the sync would remove.
+
+Both columns are copied from broker_phone (``CREATE ... SELECT ... LIMIT 0``):
+type, character set and collation. A temporary table otherwise takes the
+database's default collation, and one other than broker_phone.phone's (a
+database created ``COLLATE utf8mb4_unicode_ci``, MariaDB 11.4+ defaults) made
+every comparison fail with error 1267 "Illegal mix of collations".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_REMOVING = "broker_phone_sync_removing"
+_DEPARTED = "broker_phone_sync_departed"
+_CREATE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS {table} (PRIMARY KEY ({column})) ENGINE=InnoDB"
+    " SELECT {column} FROM broker_phone LIMIT 0"
+)
+_NOTE_REMOVING = f"INSERT IGNORE INTO {_REMOVING} (broker_id) VALUES (%s)"
+_NOTE_DEPARTED = f"INSERT IGNORE INTO {_DEPARTED} (phone) VALUES (%s)"
+_NEXT_REMOVING = (
+    f"SELECT broker_id FROM {_REMOVING} WHERE broker_id > %s ORDER BY broker_id LIMIT %s"
+)
+# A departed number leaves when no broker_phone row keeps it: none has it, or
+# only rows that the sync removes. Upserts are already written, so a changed
+# mobile's row holds its new number.
+_LEAVING = (
+    f"SELECT COUNT(*) FROM {_DEPARTED} d WHERE NOT EXISTS ("
+    " SELECT 1 FROM broker_phone b WHERE b.phone = d.phone"
+    f" AND NOT EXISTS (SELECT 1 FROM {_REMOVING} r WHERE r.broker_id = b.broker_id))"
+)
+
+
+def _in(ids: list[int]) -> str:
+    return ", ".join(["%s"] * len(ids))
+
+
+class Departures:
+    """The removals and departing numbers of one sync, on its connection (no commit)."""
+
+    def __init__(self, cur: Any, chunk: int) -> None:
+        """Create (or empty: an earlier sync's, on this connection) the two tables."""
+        self.chunk = max(int(chunk), 1)
+        self.planned = False  # any removal recorded yet
+        for table, column in ((_REMOVING, "broker_id"), (_DEPARTED, "phone")):
+            cur.execute(_CREATE.format(table=table, column=column))
+            cur.execute(f"DELETE FROM {table}")
+
+    def remove(self, cur: Any, rows: list[tuple[int, str]]) -> None:
+        """Record brokers whose row goes, given as (broker_id, their current number)."""
+        if rows:
+            cur.executemany(_NOTE_REMOVING, [(broker_id,) for broker_id, _ in rows])
+            self.depart(cur, [phone for _, phone in rows])
+            self.planned = True
+
+    def depart(self, cur: Any, phones: list[str]) -> None:
+        """Record numbers taken from brokers (each once)."""
+        if phones:
+            cur.executemany(_NOTE_DEPARTED, [(phone,) for phone in phones])
+
+    def keep(self, cur: Any, broker_ids: list[int]) -> None:
+        """Cancel earlier removals of brokers a later page keeps (a row read twice in a window)."""
+        if self.planned and broker_ids:
+            cur.execute(
+                f"DELETE FROM {_REMOVING} WHERE broker_id IN ({_in(broker_ids)})", broker_ids
+            )
+
+    def removing(self, cur: Any) -> int:
+        """How many broker_phone rows the sync would remove."""
+        cur.execute(f"SELECT COUNT(*) FROM {_REMOVING}")
+        return int(cur.fetchone()[0])
+
+    def leaving(self, cur: Any) -> int:
+        """How many numbers would leave the blacklist once the recorded rows are removed."""
+        cur.execute(_LEAVING)
+        return int(cur.fetchone()[0])
+
+    def delete(self, cur: Any) -> int:
+        """Remove the recorded rows, ``chunk`` ids a statement; return how many went."""
+        removed, after = 0, -1
+        while True:
+            cur.execute(_NEXT_REMOVING, (after, self.chunk))
+            ids = [int(row[0]) for row in cur.fetchall()]
+            if not ids:
+                return removed
+            cur.execute(f"DELETE FROM broker_phone WHERE broker_id IN ({_in(ids)})", ids)
+            removed += int(cur.rowcount)
+            after = ids[-1]
+
+
+def drop(conn: Any) -> None:
+    """Drop the tables (after the commit or the rollback)."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {_REMOVING}, {_DEPARTED}")
+    except Exception:  # the connection is gone: its temporary tables went with it
+        log.debug(
+            "Could not drop %s, %s; the server drops them with the connection", _REMOVING, _DEPARTED
+        )
