@@ -37,7 +37,9 @@ rule 5 reads).
   high-water minus the overlap to now.
 - A scheduled run does a full resync instead when the last one is older than the
   Variable `broker_phone_full_resync_hours` (default 24, 0 turns it off): it catches
-  commits later than the overlap.
+  commits later than the overlap. If the removal guard refuses that full resync,
+  the run syncs its interval all the same (new brokers are still blacklisted),
+  then fails naming the refusal; the next scheduled run tries the full resync again.
 - Any mobile with digits is synced as normalized, foreign ones included
   (`+852 9123 4567`); one of fewer than 5 or more than 20 digits is counted as
   `implausible` in the report and logged masked. A mobile that is not blank but
