@@ -78,6 +78,7 @@ class RemovalGuard:
     now: datetime | None = None
     window: DayWindow | None = field(default=None, init=False)
     allowed: tuple[int, int] | None = field(default=None, init=False)  # (up_to, used)
+    expired: allowances.OpenAllowance | None = field(default=None, init=False)
     source_mobiles: int | None = field(default=None, init=False)
     leaving: int = field(default=0, init=False)
 
@@ -110,7 +111,11 @@ class RemovalGuard:
         departures = Departures(cur, chunk)
         self.window = open_day(cur, day_start(self.now or _server_now(cur)))
         if self.allowance is not None:
-            self.allowed = allowances.open_allowance(cur, self.allowance)
+            recorded = allowances.open_allowance(cur, self.allowance)
+            if recorded.expired:  # the share applies, as to any run
+                self.expired, self.allowance = recorded, None
+            else:
+                self.allowed = (recorded.up_to, recorded.used)
         if self.source_mobiles is not None and not self.off:
             numbers = count_numbers(cur)
             must_keep = numbers - self._room()
@@ -214,7 +219,16 @@ class RemovalGuard:
             f"{window.day:%Y-%m-%d}) that is {total} of {window.base} numbers broker_phone "
             f"had at the start of the day ({share} > {100 * self.max_share:.1f}%, Variable "
             f"{SHARE_VARIABLE}: at most {most_within(window.base, self.max_share)} a day). "
-            "The day's count starts again at midnight Asia/Shanghai."
+            "The day's count starts again at midnight Asia/Shanghai." + self._expiry_note()
+        )
+
+    def _expiry_note(self) -> str:
+        if self.expired is None:
+            return ""
+        return (
+            f" This run's {PARAM}={self.expired.up_to} has expired: first used at "
+            f"{self.expired.first_used:%Y-%m-%d %H:%M:%S}, more than {allowances.VALID_HOURS} h "
+            "ago; to allow removals, trigger a new run."
         )
 
     def _over_allowance(self, up_to: int, used: int) -> str:
