@@ -32,13 +32,14 @@ def test_a_database_default_collation_other_than_the_tables_does_not_stop_the_sy
     target = unicode_ci_target
     with target.cursor() as cur:
         cur.execute(
-            "SELECT @@collation_database, COLLATION_NAME FROM information_schema.COLUMNS"
+            "SELECT @@collation_database, COLLATION_NAME, COLUMN_TYPE FROM information_schema.COLUMNS"
             " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'broker_phone'"
             " AND COLUMN_NAME = 'phone'"
         )
-        database_default, column = cur.fetchone()
+        database_default, column, column_type = cur.fetchone()
     target.rollback()
     assert database_default == "utf8mb4_unicode_ci" != column
+    assert column_type == "varchar(63)"  # migration 095 kept the table's collation
 
     put_brokers(source, brokers(range(1, 11)))
     assert full_resync(source, target).added == 10
