@@ -26,6 +26,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+_ACCESS_DENIED = 1044  # the account lacks CREATE TEMPORARY TABLES on the database
 _REMOVING = "broker_phone_sync_removing"
 _DEPARTED = "broker_phone_sync_departed"
 _CREATE = (
@@ -59,7 +60,17 @@ class Departures:
         self.chunk = max(int(chunk), 1)
         self.planned = False  # any removal recorded yet
         for table, column in ((_REMOVING, "broker_id"), (_DEPARTED, "phone")):
-            cur.execute(_CREATE.format(table=table, column=column))
+            try:
+                cur.execute(_CREATE.format(table=table, column=column))
+            except Exception as exc:
+                if exc.args and exc.args[0] == _ACCESS_DENIED:
+                    raise PermissionError(
+                        f"broker_phone_sync cannot create its temporary table {table}: {exc}. "
+                        "The user_prop_db account needs the CREATE TEMPORARY TABLES privilege: "
+                        "GRANT CREATE TEMPORARY TABLES ON <database>.* TO <its login> "
+                        "(README, Database accounts). Nothing was written."
+                    ) from exc
+                raise
             cur.execute(f"DELETE FROM {table}")
 
     def remove(self, cur: Any, rows: list[tuple[int, str]]) -> None:

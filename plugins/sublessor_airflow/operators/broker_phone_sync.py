@@ -173,7 +173,8 @@ def run_broker_phone_sync(
             if exc.report is not None and ti is not None:
                 ti.xcom_push(key="return_value", value=exc.report.as_dict())
             raise
-        except MassRemoval as exc:
+        except (MassRemoval, PermissionError) as exc:
+            # A decision, or a grant, for a person: a retry in 30 s would fail the same way.
             raise AirflowFailException(str(exc)) from exc
     return report.as_dict()
 
