@@ -7,6 +7,9 @@ CREATE TEMPORARY TABLES privilege; docs/broker_phone_sync.md):
 - ``broker_phone_sync_departed``: the numbers it takes from brokers, the old
   number of every row it removes or whose mobile changes, each once.
 
+They are created before the sync's transaction and dropped after it
+(``create_tables``, ``drop_tables``), their rows written inside it.
+
 Pages record their removals here instead of deleting (their upserts are written
 at once); the removal guard counts the numbers that would leave and decides;
 only an accepted sync deletes, in chunks of a bounded size. A refused sync has
@@ -22,6 +25,8 @@ every comparison fail with error 1267 "Illegal mix of collations".
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -56,21 +61,10 @@ class Departures:
     """The removals and departing numbers of one sync, on its connection (no commit)."""
 
     def __init__(self, cur: Any, chunk: int) -> None:
-        """Create (or empty: an earlier sync's, on this connection) the two tables."""
+        """Start on the tables ``create_tables`` made, emptied (an earlier sync's, if any)."""
         self.chunk = max(int(chunk), 1)
         self.planned = False  # any removal recorded yet
-        for table, column in ((_REMOVING, "broker_id"), (_DEPARTED, "phone")):
-            try:
-                cur.execute(_CREATE.format(table=table, column=column))
-            except Exception as exc:
-                if exc.args and exc.args[0] == _ACCESS_DENIED:
-                    raise PermissionError(
-                        f"broker_phone_sync cannot create its temporary table {table}: {exc}. "
-                        "The user_prop_db account needs the CREATE TEMPORARY TABLES privilege: "
-                        "GRANT CREATE TEMPORARY TABLES ON <database>.* TO <its login> "
-                        "(README, Database accounts). Nothing was written."
-                    ) from exc
-                raise
+        for table in (_REMOVING, _DEPARTED):
             cur.execute(f"DELETE FROM {table}")
 
     def remove(self, cur: Any, rows: list[tuple[int, str]]) -> None:
@@ -115,12 +109,44 @@ class Departures:
             after = ids[-1]
 
 
-def drop(conn: Any) -> None:
-    """Drop the tables (after the commit or the rollback)."""
+def create_tables(conn: Any) -> None:
+    """Create the two tables on ``conn``, outside any transaction (no pending writes).
+
+    With autocommit on for the two statements: MySQL 5.6/5.7 with
+    ``enforce_gtid_consistency`` refuses CREATE/DROP TEMPORARY TABLE in a
+    transaction, which a connection with autocommit off always is (error 1787).
+    """
+    conn.rollback()  # nothing is pending here; end any read snapshot first
+    with _autocommit(conn), conn.cursor() as cur:
+        for table, column in ((_REMOVING, "broker_id"), (_DEPARTED, "phone")):
+            try:
+                cur.execute(_CREATE.format(table=table, column=column))
+            except Exception as exc:
+                if exc.args and exc.args[0] == _ACCESS_DENIED:
+                    raise PermissionError(
+                        f"broker_phone_sync cannot create its temporary table {table}: {exc}. "
+                        "The user_prop_db account needs the CREATE TEMPORARY TABLES privilege: "
+                        "GRANT CREATE TEMPORARY TABLES ON <database>.* TO <its login> "
+                        "(README, Database accounts). Nothing was written."
+                    ) from exc
+                raise
+
+
+def drop_tables(conn: Any) -> None:
+    """Drop the tables after the commit or the rollback (autocommit on, as for creating)."""
     try:
-        with conn.cursor() as cur:
+        with _autocommit(conn), conn.cursor() as cur:
             cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {_REMOVING}, {_DEPARTED}")
     except Exception:  # the connection is gone: its temporary tables went with it
         log.debug(
             "Could not drop %s, %s; the server drops them with the connection", _REMOVING, _DEPARTED
         )
+
+
+@contextmanager
+def _autocommit(conn: Any) -> Iterator[None]:
+    conn.autocommit(True)
+    try:
+        yield
+    finally:
+        conn.autocommit(False)

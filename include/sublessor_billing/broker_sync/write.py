@@ -42,6 +42,7 @@ def write_in_one_transaction(
     bounds the rows one statement reads or deletes.
     """
     last: Page | None = None
+    departure_tables.create_tables(target)
     try:
         with target.cursor() as cur:
             departures = guard.begin(cur, chunk)
@@ -59,4 +60,4 @@ def write_in_one_transaction(
         target.rollback()
         raise
     finally:
-        departure_tables.drop(target)
+        departure_tables.drop_tables(target)
