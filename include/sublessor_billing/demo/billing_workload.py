@@ -164,12 +164,12 @@ class BillingWorkload:
         rows = self.query(f"SELECT status, COUNT(*) FROM {PAYMENT_LOG} GROUP BY status")
         return {status: int(n) for status, n in rows}
 
-    def charge_latencies(self) -> list[float]:
-        """Seconds from publishing to the recorded success, per charged call published here."""
+    def charge_times(self) -> list[tuple[float, float]]:
+        """(published, charged) epoch seconds of every call published here and charged."""
         rows = self.query(
             f"SELECT call_id, UNIX_TIMESTAMP(settled_at) FROM {PAYMENT_LOG} WHERE status = 'success'"
         )
-        return [float(t) - self.published[c] for c, t in rows if c in self.published]
+        return [(self.published[c], float(t)) for c, t in rows if c in self.published]
 
     def verify(self) -> dict[str, Any]:
         """The payment log against the sandbox ledger: every published call charged once."""

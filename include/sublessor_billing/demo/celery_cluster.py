@@ -13,7 +13,8 @@ touch it (they talk to the api-server's Execution API), so it serves one machine
 the Celery result backend is a second SQLite file there. The Celery queue (and
 its exchange) has a unique name, workers skip mingle and gossip, so clusters of
 parallel runs on the same broker never take each other's tasks; ``stop()`` deletes
-the queue. Needs ``make install-celery``.
+the queue. Needs ``make install-celery``. ``executor="LocalExecutor"`` with no
+workers starts the same deployment on the default executor, for comparisons.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class CeleryCluster:
         *,
         env: dict[str, str] | None = None,
         worker_concurrency: int = 4,
+        executor: str = "CeleryExecutor",
         fast_recovery: bool = True,
         keep_home: bool = False,
     ) -> None:
@@ -83,7 +85,7 @@ class CeleryCluster:
         self.env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.repo / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.repo / "plugins"),
