@@ -99,7 +99,6 @@ class CeleryCluster:
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{self.home}/celery-results.db",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "PYTHONPATH": os.pathsep.join(
                 [str(self.repo / "include"), str(self.repo / "plugins"), str(self.repo)]
             ),
@@ -136,30 +135,17 @@ class CeleryCluster:
         deadline = time.monotonic() + timeout
         self._wait(self._healthy, deadline, "scheduler, dag-processor and triggerer healthy")
         for i in range(n_workers):
-            self._wait(lambda i=i: "ready" in self.log(f"worker-{i}"), deadline, f"worker {i}")
+            self._wait(lambda i=i: self._worker_ready(i), deadline, f"worker {i} ready")
         return self
 
     def add_worker(self) -> int:
         """Start one more ``airflow celery worker`` on the cluster's queue; its index."""
         i = len(self.workers)
-        self.workers.append(
-            self._spawn(
-                f"worker-{i}",
-                "celery",
-                "worker",
-                "--celery-hostname",
-                f"w{i}-{self.tag}@%h",
-                "--queues",
-                self.queue,
-                "--concurrency",
-                str(self.worker_concurrency),
-                "--pid",
-                str(self.home / f"worker-{i}.pid"),
-                "--skip-serve-logs",
-                "--without-mingle",
-                "--without-gossip",
-            )  # fmt: skip
-        )
+        args = ["celery", "worker", "--celery-hostname", f"w{i}-{self.tag}@%h",
+                "--queues", self.queue, "--concurrency", str(self.worker_concurrency),
+                "--pid", str(self.home / f"worker-{i}.pid"),
+                "--skip-serve-logs", "--without-mingle", "--without-gossip"]  # fmt: skip
+        self.workers.append(self._spawn(f"worker-{i}", *args))
         return i
 
     def kill_worker(self, i: int) -> None:
@@ -167,8 +153,11 @@ class CeleryCluster:
         proc = self.workers[i]
         if proc is None:
             return
-        _kill_tree(proc.pid, signal.SIGKILL)
+        members = _tree(proc.pid)
+        _signal(members, signal.SIGKILL)
         proc.wait(timeout=30)
+        if alive := _wait_gone(members, 30):
+            raise RuntimeError(f"worker {i}: processes {alive} survived SIGKILL")
         self.workers[i] = None
 
     def worker_of(self, pid: int) -> int | None:
@@ -183,7 +172,7 @@ class CeleryCluster:
         procs = [p for p in self.workers if p is not None] + list(self.processes.values())
         members = [member for proc in procs for member in _tree(proc.pid)]
         _signal(members, signal.SIGTERM)
-        psutil.wait_procs(members, timeout=20)
+        _wait_gone(members, 20)
         _signal(members, signal.SIGKILL)
         for proc in procs:
             proc.wait(timeout=30)
@@ -219,7 +208,8 @@ class CeleryCluster:
             f"DAG {dag_id} parsed",
         )
         done = self.airflow("dags", "unpause", dag_id)
-        if done.returncode != 0:
+        paused = self.query("SELECT is_paused FROM dag WHERE dag_id = ?", (dag_id,))
+        if done.returncode != 0 or paused != [(0,)]:
             raise RuntimeError(f"airflow dags unpause {dag_id} failed: {done.stderr[-2000:]}")
 
     # -- internals ------------------------------------------------------------------------
@@ -242,6 +232,9 @@ class CeleryCluster:
             return False
         parts = ("scheduler", "triggerer", "dag_processor")
         return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+    def _worker_ready(self, i: int) -> bool:
+        return " ready." in self.log(f"worker-{i}", chars=10**7)  # Celery's "<name> ready."
 
     def _wait(self, ready, deadline: float, what: str) -> None:
         while time.monotonic() < deadline:
@@ -283,6 +276,17 @@ def _signal(members: list[psutil.Process], sig: int) -> None:
             member.send_signal(sig)  # psutil checks it is still the same process
 
 
-def _kill_tree(pid: int, sig: int) -> None:
-    """Signal ``pid`` and all its descendants (collected first, so none escapes re-parenting)."""
-    _signal(_tree(pid), sig)
+def _wait_gone(members: list[psutil.Process], timeout: float) -> list[int]:
+    """Wait until none of ``members`` runs any more; the pids still running at the timeout."""
+    deadline = time.monotonic() + timeout
+    while (alive := [m.pid for m in members if _alive(m)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Still running (a killed process waiting to be reaped is not)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
