@@ -8,10 +8,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 
-COPY --chown=airflow:root requirements.txt requirements-lock.txt /opt/airflow/project/
-# Direct dependencies, every transitive version pinned by the lock file.
-RUN pip install --no-cache-dir -r /opt/airflow/project/requirements.txt \
-      -c /opt/airflow/project/requirements-lock.txt
+COPY --chown=airflow:root requirements.txt requirements-lock.txt \
+     requirements-celery.txt requirements-celery-lock.txt /opt/airflow/project/
+# Direct dependencies and the CeleryExecutor extra (so the same image runs every component,
+# `airflow celery worker` included), every transitive version pinned by the lock files.
+RUN pip install --no-cache-dir \
+      -r /opt/airflow/project/requirements.txt \
+      -r /opt/airflow/project/requirements-celery.txt \
+      -c /opt/airflow/project/requirements-lock.txt \
+      -c /opt/airflow/project/requirements-celery-lock.txt
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/

@@ -168,7 +168,8 @@ def main() -> None:
             token = server.token("viewer")
             path = f"/billing/api/summary?day={DAY}"
             for _ in range(5):  # first requests import the app and open the hook
-                assert server.request("GET", path, token=token)[0] == 200
+                status, body = server.request("GET", path, token=token)
+                assert status == 200, f"GET {path}: HTTP {status}: {body!r:.500}"
             samples, parts = [], {}
             before = load()
             for _ in range(args.requests):

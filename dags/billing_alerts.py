@@ -7,7 +7,9 @@ Every 5 minutes, watches the billing pipeline and tells people when it needs the
 - an order pending longer than Variable `billing_alert_pending_minutes` (default 30);
 - no successful `call400_billing` run for Variable `billing_alert_no_success_minutes`
   (default 15);
-- messages quarantined since the last check.
+- messages quarantined since the last check;
+- failed runs of `broker_phone_sync`, `call400_billing`, `accounting_income` or
+  `k3_contract_export` since the last check, however they failed.
 
 Notices go as JSON to the webhook of the http connection `billing_alert_webhook`
 (none defined: alerts are off, logged once). A firing alert is repeated every
@@ -52,7 +54,8 @@ def billing_alerts():
         from sublessor_airflow.alerts.checks import run_billing_checks
 
         return run_billing_checks(
-            successful_runs_of=lambda dag_id: ti.get_dr_count(dag_id=dag_id, states=["success"])
+            successful_runs_of=lambda dag_id: ti.get_dr_count(dag_id=dag_id, states=["success"]),
+            failed_runs_of=lambda dag_id: ti.get_dr_count(dag_id=dag_id, states=["failed"]),
         )
 
     check_billing()

@@ -213,17 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ReplayRefused, HeldRefused) as exc:
         print(exc, file=sys.stderr)
         return 1
-    except Exception as exc:
-        if not is_data_error(exc):
-            raise
-        print(
-            mask_numbers(
-                f"The call log refused the body: {exc}. Nothing changed: the row stays "
-                "quarantined. Replay a corrected copy (--body FILE) or discard it (--reason)."
-            ),
-            file=sys.stderr,
-        )
-        return 1
     finally:
         conn.close()
 
@@ -251,7 +240,19 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
         if args.body:
             with open(args.body, "rb") as handle:
                 corrected = handle.read()
-        outcome = replay(conn, args.id, corrected, actor=_cli_actor())
+        try:
+            outcome = replay(conn, args.id, corrected, actor=_cli_actor())
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            print(
+                mask_numbers(
+                    f"The call log refused the body: {exc}. Nothing changed: the row stays "
+                    "quarantined. Replay a corrected copy (--body FILE) or discard it (--reason)."
+                ),
+                file=sys.stderr,
+            )
+            return 1
         state = "logged" if outcome.logged else "already logged (first copy stands)"
         print(f"Quarantine row {outcome.quarantine_id} replayed: call_id {outcome.call_id} {state}")
         return 0

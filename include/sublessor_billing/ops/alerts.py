@@ -1,6 +1,6 @@
 """Alert conditions of the billing_alerts DAG and their state (``billing_alert``).
 
-Five alerts, each a row of ``billing_alert`` (locked while it is evaluated):
+Six alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 
 * ``pending_too_old``: an order charging sends (id >= ORDER_ID_MIN) has been
   pending longer than the threshold.
@@ -12,6 +12,10 @@ Five alerts, each a row of ``billing_alert`` (locked while it is evaluated):
   not grown for the threshold (the row keeps the count and when it last grew).
 * ``quarantine_growth``: messages were quarantined since the last check (the row
   keeps the newest quarantine id already reported).
+* ``run_failed``: runs of a billing DAG failed since the last check, however they
+  failed (a task's failure callback does not fire for a task killed by the OOM
+  killer, or marked failed by hand); one row per DAG, ``run_failed.<dag_id>``,
+  keeps the count of failed runs already reported.
 
 A condition alert notifies when it starts firing, again every ``repeat_minutes``
 while it fires, and once when it is resolved. ``evaluate`` updates the rows in
@@ -36,6 +40,7 @@ NO_SUCCESSFUL_RUN = "no_successful_billing_run"
 QUARANTINE_GROWTH = "quarantine_growth"
 HELD_BACK_ORDERS = "held_back_orders"
 HELD_CALLS = "held_calls"
+RUN_FAILED = "run_failed"
 FIRING = "firing"
 RESOLVED = "resolved"
 
@@ -68,12 +73,17 @@ class Notice:
     state: str
     summary: str
     details: dict = field(default_factory=dict)
+    key: str | None = None  # its billing_alert row and dedup_key, when not the alert's name
+
+    @property
+    def row(self) -> str:
+        return self.key or self.alert
 
     def payload(self) -> dict:
         return {
             "alert": self.alert,
             "state": self.state,
-            "dedup_key": self.alert,
+            "dedup_key": self.row,
             "summary": self.summary,
             **self.details,
         }
@@ -88,8 +98,17 @@ class _Row:
     value: int | None
 
 
-def evaluate(cur: Any, settings: AlertSettings, *, successful_runs: int) -> list[Notice]:
-    """Bring every alert row up to date; return what must be notified (not committed)."""
+def evaluate(
+    cur: Any,
+    settings: AlertSettings,
+    *,
+    successful_runs: int,
+    failed_runs: dict[str, int] | None = None,
+) -> list[Notice]:
+    """Bring every alert row up to date; return what must be notified (not committed).
+
+    ``failed_runs`` maps each watched DAG to its count of failed runs.
+    """
     cur.execute("SELECT NOW(3)")
     now = cur.fetchone()[0]
     notices = [
@@ -98,13 +117,18 @@ def evaluate(cur: Any, settings: AlertSettings, *, successful_runs: int) -> list
         *_held_calls(cur, now, settings),
         *_no_successful_run(cur, now, settings, successful_runs),
         *_quarantine_growth(cur, now),
+        *(
+            n
+            for dag_id, count in (failed_runs or {}).items()
+            for n in _run_failed(cur, dag_id, count)
+        ),
     ]
     return notices
 
 
 def mark_notified(cur: Any, notice: Notice) -> None:
     """Record that ``notice`` was sent (only then: an alert not sent stays due)."""
-    cur.execute("UPDATE billing_alert SET notified_at = NOW(3) WHERE name = %s", (notice.alert,))
+    cur.execute("UPDATE billing_alert SET notified_at = NOW(3) WHERE name = %s", (notice.row,))
 
 
 def active_alerts(cur: Any) -> list[dict]:
@@ -246,6 +270,26 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
     )
     details = {"new": int(new), "open": open_rows, "newest_id": int(newest), "reasons": reasons}
     return [Notice(QUARANTINE_GROWTH, FIRING, summary, details)]
+
+
+def _run_failed(cur: Any, dag_id: str, failed: int) -> list[Notice]:
+    """Runs of ``dag_id`` that failed since the last check (the first check sets the baseline)."""
+    row = _lock(cur, f"{RUN_FAILED}.{dag_id}")
+    new = 0 if row.value is None else failed - row.value
+    # A count that drops (runs deleted from Airflow's database) is the new baseline.
+    cur.execute(
+        "UPDATE billing_alert SET value = %s, active = %s WHERE name = %s",
+        (failed, int(new > 0), row.name),
+    )
+    if new <= 0:
+        return []
+    summary = (
+        f"{new} run(s) of {dag_id} failed since the last check: see the DAG's runs in the"
+        " Airflow UI (a failed task names the step; a run with no failed task was killed or"
+        " marked failed by hand)"
+    )
+    details = {"dag_id": dag_id, "new_failed_runs": new, "failed_runs": failed}
+    return [Notice(RUN_FAILED, FIRING, summary, details, key=row.name)]
 
 
 def _condition(

@@ -17,6 +17,13 @@ from sublessor_billing.ops.summary import day_summary
 log = logging.getLogger(__name__)
 
 BILLING_DAG_ID = "call400_billing"
+# The DAGs whose failed runs are alerted on (``run_failed``).
+WATCHED_DAG_IDS = (
+    "broker_phone_sync",
+    "call400_billing",
+    "accounting_income",
+    "k3_contract_export",
+)
 
 
 def read_settings() -> alerts.AlertSettings:
@@ -31,13 +38,15 @@ def read_settings() -> alerts.AlertSettings:
 def run_billing_checks(
     *,
     successful_runs_of: Callable[[str], int],
+    failed_runs_of: Callable[[str], int] | None = None,
     settings: alerts.AlertSettings | None = None,
     notifier: BillingAlertNotifier | None = None,
 ) -> dict:
     """One check: metrics out, alert rows updated, notices sent. Returns what it did (XCom).
 
     ``successful_runs_of(dag_id)`` counts the successful runs of a DAG (in a task:
-    ``ti.get_dr_count(dag_id=..., states=["success"])``).
+    ``ti.get_dr_count(dag_id=..., states=["success"])``); ``failed_runs_of(dag_id)``
+    counts its failed runs, for the DAGs of ``WATCHED_DAG_IDS`` (None: not watched).
     """
     settings = settings or read_settings()
     notifier = notifier or BillingAlertNotifier()
@@ -50,8 +59,13 @@ def run_billing_checks(
         for name, count in counters.items():
             Stats.incr(name, count)
         runs = successful_runs_of(BILLING_DAG_ID)
+        failed = (
+            {dag_id: failed_runs_of(dag_id) for dag_id in WATCHED_DAG_IDS}
+            if failed_runs_of is not None
+            else None
+        )
         with conn.cursor() as cur:
-            notices = alerts.evaluate(cur, settings, successful_runs=runs)
+            notices = alerts.evaluate(cur, settings, successful_runs=runs, failed_runs=failed)
         sent = 0
         try:
             for notice in notices:
@@ -73,4 +87,5 @@ def run_billing_checks(
         "gauges": gauges,
         "counters": counters,
         "successful_billing_runs": runs,
+        "failed_runs": failed,
     }

@@ -2,13 +2,16 @@
 
 The connection (type http) holds the whole webhook URL in ``host`` (scheme, host,
 port, path); its extra holds the headers to send (e.g. an ``Authorization``
-token) and optionally ``timeout`` (seconds, default 10). Without the connection
+token) and optionally ``timeout`` (seconds per attempt, default 5). Without the connection
 alerts are off: that is logged once per process, and nothing is sent.
 
 A post that meets a transient fault (connection refused or reset, timeout, HTTP 429
-or 5xx) is tried again at once, up to ``ATTEMPTS`` times with a short backoff: a
-failure callback runs once, so a receiver that blips must not lose the alert.
-Any other answer (a 4xx: wrong URL or token) is not retried.
+or 5xx) is tried again, ``ATTEMPTS`` times in all, 1 s then 2 s apart: a failure
+callback runs once, so a receiver that blips must not lose the alert. Anything
+else (a 4xx, a malformed URL or header) is not retried. A receiver that accepted
+a post but answered late or with a 5xx may get it twice: receivers group on
+``dedup_key``. With the default timeout one alert takes at most 18 s, well inside
+the dag-processor's budget when it runs the callback of a task that lost its process.
 
 Used as ``on_failure_callback`` of the billing DAGs (a task that failed for good,
 retries exhausted) and by the billing_alerts DAG's checks.
@@ -28,7 +31,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 log = logging.getLogger(__name__)
 
 ALERT_CONN_ID = "billing_alert_webhook"
-_TIMEOUT_S = 10
+_TIMEOUT_S = 5
 ATTEMPTS = 3
 RETRY_WAIT_S = 1.0  # then 2 s: a callback is done within timeout * 3 + 3 s
 _EXCEPTION_CHARS = 1000
@@ -72,7 +75,9 @@ class BillingAlertNotifier(BaseNotifier):
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(ATTEMPTS),
             wait=tenacity.wait_exponential(multiplier=self.retry_wait_s),
-            retry=tenacity.retry_if_exception_type((_Transient, requests.RequestException)),
+            retry=tenacity.retry_if_exception_type(
+                (_Transient, requests.ConnectionError, requests.Timeout)
+            ),
             reraise=True,
         )
         try:
@@ -104,12 +109,14 @@ def task_failure_payload(context: Any) -> dict:
     run_id = context.get("run_id") or getattr(ti, "run_id", None)
     exception = context.get("exception")
     error = f"{type(exception).__name__}: {exception}" if exception is not None else None
+    reason = error or (
+        "no exception: its process was lost (heartbeat timeout, killed) or it was marked failed"
+    )
     return {
         "alert": "task_failed",
         "state": "firing",
         "dedup_key": f"task_failed.{dag_id}.{task_id}",
-        "summary": f"{dag_id}.{task_id} failed in run {run_id}"
-        + (f": {error[:300]}" if error else ""),
+        "summary": f"{dag_id}.{task_id} failed in run {run_id}" + f": {reason[:300]}",
         "dag_id": dag_id,
         "task_id": task_id,
         "run_id": run_id,

@@ -336,3 +336,68 @@ def test_a_failure_alert_gives_up_after_three_tries_and_a_4xx_at_once(airflow_co
             sender.notify({**FAILED_TASK, "ti": _Ti()})
         assert hook.posts == 4  # a wrong URL is not worth a second try
     assert hook.received == []
+
+
+def test_failed_runs_of_every_billing_dag_are_alerted_once_from_a_baseline(
+    billing, airflow_connections, stats
+):
+    failed = {"broker_phone_sync": 2, "call400_billing": 7, "accounting_income": 0,
+              "k3_contract_export": 1}  # fmt: skip
+
+    def check() -> dict:
+        return run_billing_checks(
+            successful_runs_of=lambda _: 5, failed_runs_of=failed.__getitem__, settings=SETTINGS
+        )
+
+    with WebhookReceiver() as hook:
+        airflow_connections("billing_alert_webhook", hook.connection())
+        check()  # the baseline: failures before the first check are not news
+        assert [a for a in hook.alerts() if a[0] == "run_failed"] == []
+        failed["call400_billing"] += 2  # e.g. a task OOM-killed: no failure callback ran
+        failed["k3_contract_export"] += 1
+        check()
+        runs = [r for r in hook.received if r["alert"] == "run_failed"]
+        assert [(r["dag_id"], r["new_failed_runs"], r["dedup_key"]) for r in runs] == [
+            ("call400_billing", 2, "run_failed.call400_billing"),
+            ("k3_contract_export", 1, "run_failed.k3_contract_export"),
+        ]
+        check()  # nothing new: nothing said
+        assert len([r for r in hook.received if r["alert"] == "run_failed"]) == 2
+        hook.status = 500
+        failed["accounting_income"] = 1
+        with pytest.raises(AlertWebhookError):
+            run_billing_checks(
+                successful_runs_of=lambda _: 5,
+                failed_runs_of=failed.__getitem__,
+                settings=SETTINGS,
+                notifier=notifier.BillingAlertNotifier(retry_wait_s=0.01),
+            )
+        hook.status = 200
+        check()  # not sent before: the retry says it
+    assert [r["dag_id"] for r in hook.received if r["alert"] == "run_failed"][2:] == [
+        "accounting_income"
+    ]
+    assert stats.counters["sublessor_billing.alerts.run_failed"] == 3
+
+
+def test_a_task_that_lost_its_process_is_alerted_with_the_reason():
+    payload = notifier.task_failure_payload({"ti": _Ti(), "run_id": "r7"})
+    assert payload["exception"] is None
+    assert payload["summary"].startswith("call400_billing.bill failed in run r7: no exception")
+    assert "heartbeat timeout" in payload["summary"]
+
+
+def test_a_malformed_webhook_url_is_not_retried(airflow_connections):
+    airflow_connections(
+        "billing_alert_webhook", {"conn_type": "http", "host": "http://exa mple.invalid:99999/x"}
+    )
+    attempts = []
+
+    class Counting(notifier.BillingAlertNotifier):
+        def _post_once(self, payload: dict, timeout: float) -> None:
+            attempts.append(payload["alert"])
+            super()._post_once(payload, timeout)
+
+    with pytest.raises(AlertWebhookError, match="billing_alert_webhook"):
+        Counting(retry_wait_s=0.01).notify({**FAILED_TASK, "ti": _Ti()})
+    assert attempts == ["task_failed"]  # a URL that cannot be right is not tried again
