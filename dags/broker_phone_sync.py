@@ -9,9 +9,10 @@ rule 5 reads).
   lies in its data interval (UTC, converted), widened backwards by the Variable
   `broker_phone_sync_overlap_seconds` (default 900, minimum 600) to catch late commits.
 - Rows are read in keyset pages on (`updated_datetime`, `BrokerId`); the whole run
-  is one transaction: upsert normalized mobiles, delete brokers whose mobile is
-  empty, check the removals, move `job_cursor['broker_phone_sync']`, commit. A run
-  that fails or refuses writes nothing.
+  is one transaction: upsert normalized mobiles, record the brokers whose mobile
+  is empty, check the removals, only then delete them, move
+  `job_cursor['broker_phone_sync']`, commit. A run that fails or refuses writes
+  nothing; a refused run has deleted nothing.
 - Idempotent: a retry re-syncs the same interval with current rows.
 - Backfill (re-syncs exactly those intervals, also ones that already ran):
   `airflow backfill create --dag-id broker_phone_sync --from-date 2026-03-01T00:00:00+00:00
@@ -36,7 +37,9 @@ rule 5 reads).
   high-water minus the overlap to now.
 - A scheduled run does a full resync instead when the last one is older than the
   Variable `broker_phone_full_resync_hours` (default 24, 0 turns it off): it catches
-  commits later than the overlap.
+  commits later than the overlap. If the removal guard refuses that full resync,
+  the run syncs its interval all the same (new brokers are still blacklisted),
+  then fails naming the refusal; the next scheduled run tries the full resync again.
 - Any mobile with digits is synced as normalized, foreign ones included
   (`+852 9123 4567`); one of fewer than 5 or more than 20 digits is counted as
   `implausible` in the report and logged masked. A mobile that is not blank but

@@ -90,6 +90,7 @@ def test_plausible_mobiles_and_empty_ones(raw: str | None, expected: str | None)
         ("abc138", "138"),
         ("0123", "0123"),
         ("9" * 20, "9" * 20),  # the longest UserMobile (VARCHAR(20)) fits broker_phone.phone
+        ("\u2152" * 20, "110" * 20),  # NFKC widens each into three digits: 60 fit too
     ],
 )
 def test_every_number_with_digits_is_synced_as_normalized(raw: str, expected: str) -> None:
@@ -103,7 +104,7 @@ def test_every_number_with_digits_is_synced_as_normalized(raw: str, expected: st
         ("n/a", "no digits"),
         ("无", "no digits"),
         ("-", "no digits"),
-        ("\u2152" * 20, "60 digits"),  # NFKC widens each into three digits
+        ("\u2152" * 22, "66 digits"),  # beyond what a VARCHAR(20) UserMobile can give
     ],
 )
 def test_malformed_mobiles_name_the_broker_and_mask_the_number(raw: str, why: str) -> None:

@@ -63,14 +63,13 @@ def note_implausible(report: SyncReport, odd: list[MalformedRow]) -> None:
     report.implausible_rows.extend(odd[: max(room, 0)])
 
 
-def count_page(report: SyncReport, changes: PageChanges, *, removed: int, read: int) -> None:
-    """Add a written page to the report."""
+def count_page(report: SyncReport, changes: PageChanges, *, read: int) -> None:
+    """Add a planned page to the report (``removed`` is counted once the sync deletes)."""
     note_malformed(report, changes.malformed)
     note_implausible(report, changes.implausible)
     report.added += changes.added
     report.changed += changes.changed
     report.unchanged += changes.unchanged
-    report.removed += removed
     report.read += read
     report.pages += 1
 

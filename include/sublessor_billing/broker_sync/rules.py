@@ -22,10 +22,10 @@ except Exception:  # pragma: no cover - no tz database: China has kept UTC+8 sin
 # system can commit a row whose updated_datetime is already in the past.
 MIN_OVERLAP_SECONDS = 600
 
-# Width of broker_phone.phone: every UserMobile of ASCII digits (VARCHAR(20)) fits,
-# and E.164 numbers have at most 15 digits; only characters that NFKC widens
-# into several digits can make more.
-PHONE_MAX_DIGITS = 32
+# Width of broker_phone.phone (migration 095): every number a UserMobile of the
+# contract's VARCHAR(20) can normalize to fits, NFKC-widened characters included
+# (at most 3 digits each: 60). Only a source beyond its contract makes more.
+PHONE_MAX_DIGITS = 63
 
 
 # Lengths of a plausible phone number once normalized (digits). A number outside

@@ -18,11 +18,22 @@ _WINDOW_NEXT = (
     " ORDER BY updated_datetime, BrokerId LIMIT %s"
 )
 _ALL_NEXT = f"{_COLUMNS} WHERE BrokerId > %s ORDER BY BrokerId LIMIT %s"
+_MOBILES = "SELECT COUNT(*) FROM ajk_brokerextend WHERE LENGTH(UserMobile) > 0"
 
 
 def source_now(source: Any, source_name: str = "anjuke_db") -> datetime:
     """The source server's clock, the one ``updated_datetime`` is stamped with."""
     return read(source, source_name, "SELECT NOW()", ())[0][0]
+
+
+def mobiles_count(source: Any, source_name: str = "anjuke_db") -> int:
+    """Rows of ajk_brokerextend whose UserMobile is not empty, blank ones included.
+
+    At most one number per such row can be in broker_phone after a full resync
+    (the removal guard's early check). Counting by byte length errs on the side
+    of more (spaces count), never fewer, whatever the column's collation.
+    """
+    return int(read(source, source_name, _MOBILES, ())[0][0])
 
 
 def window_pages(

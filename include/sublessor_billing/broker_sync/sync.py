@@ -24,7 +24,12 @@ from sublessor_billing.broker_sync.rules import (
     source_window,
     to_source_time,
 )
-from sublessor_billing.broker_sync.source import full_pages, source_now, window_pages
+from sublessor_billing.broker_sync.source import (
+    full_pages,
+    mobiles_count,
+    source_now,
+    window_pages,
+)
 from sublessor_billing.broker_sync.write import Page, write_in_one_transaction
 from sublessor_billing.config import BROKER_PHONE_MAX_REMOVAL_SHARE
 
@@ -134,7 +139,7 @@ def _sync_window(
         cur.execute(_CURSOR, (CURSOR_NAME, None, high))
 
     pages = window_pages(source, source_name, page_size, low, high)
-    write_in_one_transaction(target, pages, report, guard, close)
+    write_in_one_transaction(target, pages, report, guard, close, chunk=page_size)
 
 
 def high_water(target: Any) -> datetime | None:
@@ -180,6 +185,8 @@ def _full_resync_locked(
     source: Any, target: Any, page_size: int, source_name: str, guard: RemovalGuard
 ) -> SyncReport:
     report = SyncReport("full")
+    if not guard.off:
+        guard.expect_source_mobiles(mobiles_count(source, source_name))
     # Every change after this moment (source clock) is stamped later: the
     # incremental runs need not look further back than it.
     started = source_now(source, source_name)
@@ -191,7 +198,7 @@ def _full_resync_locked(
         cur.execute(_CURSOR, (FULL_CURSOR_NAME, position, started))
 
     pages = full_pages(source, source_name, page_size)
-    write_in_one_transaction(target, pages, report, guard, close)
+    write_in_one_transaction(target, pages, report, guard, close, chunk=page_size)
     return report
 
 

@@ -8,7 +8,8 @@ failed run changes neither):
 - ``broker_phone_sync_day_base``: the same day, ``position_id`` the distinct
   numbers broker_phone had at the start of the day, counted by the day's first
   run before it writes (no one else writes broker_phone). While that count is 0
-  (an empty table: the first sync) every run takes it again.
+  (an empty table: the first sync) every run takes it again. A run under an
+  allowance restarts the day from the table it leaves (base recounted, count 0).
 
 A day only moves forward: a run whose clock reads an earlier day than the rows
 (a clock stepped back over midnight) counts in the rows' day.

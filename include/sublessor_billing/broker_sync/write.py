@@ -1,11 +1,14 @@
-"""One sync, one target transaction: its pages, the guard's decision and its cursors.
+"""One sync, one target transaction: its pages, the guard's decision, its deletes and cursors.
 
-Every page is written (rows locked, upserts, deletes) without a commit; then the
-removal guard counts the numbers that left the blacklist and refuses or records
-them; then the cursors move; then one commit. Any failure on the way (a
-refusal, a lost source or target, a timeout) rolls back the whole run: no page,
-no cursor, no day count, no allowance record. Readers of broker_phone (call
-judging) see the table as it was until the commit, then the whole run at once.
+Every page is planned and its upserts written (rows locked, no commit); its
+removals are only recorded (``departures``). Then the removal guard counts the
+numbers that would leave the blacklist and refuses or accepts; only then are
+the recorded rows deleted, in bounded chunks, the guard's counts and the
+cursors written, and the transaction committed. Any failure on the way (a
+refusal, a lost source or target, a timeout) rolls back the whole run: no
+page, no delete, no cursor, no day count, no allowance record. Readers of
+broker_phone (call judging) see the table as it was until the commit, then the
+whole run at once.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sublessor_billing.broker_sync import departures as departure_tables
 from sublessor_billing.broker_sync import pages as page_writes
 from sublessor_billing.broker_sync.removal import RemovalGuard
 from sublessor_billing.broker_sync.report import SyncReport, count_page
@@ -28,27 +32,32 @@ def write_in_one_transaction(
     report: SyncReport,
     guard: RemovalGuard,
     close: CloseRun,
+    *,
+    chunk: int,
 ) -> None:
     """Write ``pages`` and ``close`` the run in one transaction, or nothing at all.
 
     A page's ``id_range`` (full resync) also removes the broker_phone rows in
-    that range that the page does not keep (``pages.page_changes``).
+    that range that the page does not keep (``pages.plan_page``). ``chunk``
+    bounds the rows one statement reads or deletes.
     """
     last: Page | None = None
+    departure_tables.create_tables(target)
     try:
         with target.cursor() as cur:
-            guard.begin(cur)
+            departures = guard.begin(cur, chunk)
             for last in pages:
                 rows, id_range = last
-                changes = page_writes.page_changes(cur, rows, id_range)
-                guard.note(cur, changes.departed)
-                removed = page_writes.write_changes(cur, changes)
-                count_page(report, changes, removed=removed, read=len(rows))
-            guard.decide(cur, report)
+                changes = page_writes.plan_page(cur, rows, id_range, departures)
+                page_writes.write_upserts(cur, changes)
+                count_page(report, changes, read=len(rows))
+            guard.decide(cur, report, departures)
+            report.removed = departures.delete(cur)
+            guard.record(cur, report)
             close(cur, last)
         target.commit()
     except BaseException:
         target.rollback()
         raise
     finally:
-        guard.end(target)
+        departure_tables.drop_tables(target)

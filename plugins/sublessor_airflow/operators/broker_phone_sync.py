@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sublessor_billing import config
 from sublessor_billing.broker_sync import (
@@ -16,6 +16,7 @@ from sublessor_billing.broker_sync import (
     Allowance,
     MalformedMobile,
     MassRemoval,
+    SyncReport,
     allowance_from_params,
     full_resync,
     high_water,
@@ -127,6 +128,7 @@ def run_broker_phone_sync(
             # and brokers' calls would be charged.
             log.warning("broker_phone_sync has never completed a window: doing a full resync")
             full_requested = True
+        periodic = False
         if not full_requested and run_type == "scheduled" and has_interval:
             every = settings.full_resync_every_hours
             if periodic_full_resync_due(source, target, every_hours=every, source_name=source_name):
@@ -135,25 +137,34 @@ def run_broker_phone_sync(
                     every,
                     last_full_resync(target),
                 )
-                full_requested = True
+                full_requested = periodic = True
         kwargs = {
             "page_size": page_size,
             "source_name": source_name,
             "max_removal_share": settings.max_removal_share,
             "allowance": settings.allowance,
         }
+
+        def interval() -> SyncReport:
+            return sync_interval(
+                source,
+                target,
+                start=data_interval_start,
+                end=data_interval_end,
+                overlap_seconds=settings.overlap_seconds,
+                **kwargs,
+            )
+
         try:
-            if full_requested:
+            if periodic:
+                try:
+                    report = full_resync(source, target, **kwargs)
+                except MassRemoval as refused:
+                    _interval_after_refusal(refused, interval, ti)
+            elif full_requested:
                 report = full_resync(source, target, **kwargs)
             elif has_interval:
-                report = sync_interval(
-                    source,
-                    target,
-                    start=data_interval_start,
-                    end=data_interval_end,
-                    overlap_seconds=settings.overlap_seconds,
-                    **kwargs,
-                )
+                report = interval()
             else:
                 report = sync_since_high_water(
                     source, target, overlap_seconds=settings.overlap_seconds, **kwargs
@@ -162,6 +173,45 @@ def run_broker_phone_sync(
             if exc.report is not None and ti is not None:
                 ti.xcom_push(key="return_value", value=exc.report.as_dict())
             raise
-        except MassRemoval as exc:
+        except (MassRemoval, PermissionError) as exc:
+            # A decision, or a grant, for a person: a retry in 30 s would fail the same way.
             raise AirflowFailException(str(exc)) from exc
     return report.as_dict()
+
+
+def _interval_after_refusal(
+    refused: MassRemoval, interval: Callable[[], SyncReport], ti: Any
+) -> NoReturn:
+    """A periodic full resync refused: sync the run's interval all the same, then fail.
+
+    The full resync's cursor does not move, so every scheduled run tries it again
+    until someone decides; meanwhile each run's interval (with its own guard)
+    keeps new brokers blacklisted. The run fails without retries, naming the
+    refusal, so the alert goes out every time.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    log.error(
+        "broker_phone_sync: the periodic full resync refused; syncing the interval: %s", refused
+    )
+    try:
+        report = interval()
+    except MassRemoval as also:
+        raise AirflowFailException(
+            f"{refused} This run's interval was refused too, so nothing was synced: {also}"
+        ) from refused
+    except MalformedMobile as malformed:
+        done = malformed.report
+        if done is not None and ti is not None:
+            ti.xcom_push(key="return_value", value=done.as_dict())
+        raise AirflowFailException(
+            f"{refused} This run synced its interval all the same, but: {malformed}"
+        ) from refused
+    if ti is not None:
+        ti.xcom_push(key="return_value", value=report.as_dict())
+    raise AirflowFailException(
+        f"{refused} This run synced its interval [{report.window_start}, {report.window_end}) "
+        f"all the same (added {report.added}, changed {report.changed}, removed "
+        f"{report.removed}), so new brokers are blacklisted; the next scheduled run tries the "
+        "full resync again."
+    ) from refused

@@ -137,3 +137,14 @@ def test_implausible_numbers_are_synced_counted_and_logged_masked(source, target
 
     again = full_resync(source, target)  # reported by every run that reads them
     assert (again.unchanged, again.implausible) == (5, 2)
+
+
+def test_the_longest_numbers_a_user_mobile_can_give_are_synced(source, target) -> None:
+    """20 characters that NFKC widens into 3 digits each: 60 digits, stored and counted."""
+    put_brokers(
+        source,
+        [(1, "\u2152" * 20, "2025-06-01 08:00:00"), (2, "\u2152" * 11, "2025-06-01 08:00:00")],
+    )
+    report = full_resync(source, target)
+    assert (report.added, report.malformed, report.implausible) == (2, 0, 2)
+    assert target_phones(target) == {(1, "110" * 20), (2, "110" * 11)}

@@ -97,7 +97,7 @@ class LosingSource:
 
     def cursor(self):
         self.reads += 1
-        if self.reads == 3:  # NOW(), the first page, then this one
+        if self.reads == 4:  # the count of mobiles, NOW(), the first page, then this one
             with self.conn.cursor() as cur:
                 cur.execute("DELETE FROM ajk_brokerextend WHERE BrokerId > %s", (self.keep,))
             self.conn.commit()
