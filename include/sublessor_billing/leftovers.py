@@ -44,11 +44,11 @@ SELECT
   EXISTS (SELECT 1 FROM {PAYMENT_LOG} FORCE INDEX (idx_status)
           WHERE status = 'pending' AND id >= %(min_id)s)
   AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} FORCE INDEX (idx_status)
-          WHERE status = 'pending' AND sent_at >= NOW(3) - INTERVAL %(retry_after)s SECOND)
+          WHERE status = 'pending' AND sent_at > NOW(3) - INTERVAL %(retry_after)s SECOND)
     AS pending_orders,
   EXISTS (SELECT 1 FROM {OFFLINE} FORCE INDEX (idx_status) WHERE status = 'pending')
   AND NOT EXISTS (SELECT 1 FROM {OFFLINE} FORCE INDEX (idx_status)
-          WHERE status = 'pending' AND attempted_at >= NOW(3) - INTERVAL %(retry_after)s SECOND)
+          WHERE status = 'pending' AND attempted_at > NOW(3) - INTERVAL %(retry_after)s SECOND)
     AS undelivered
 """
 
