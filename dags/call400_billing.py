@@ -23,12 +23,14 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
      (Variable `payment_price_per_call` yuan, `payment_api_timeout` ms); an
      unknown outcome is sent again at once with the same order id, a few times.
    - **offline** sends the recorded "take all listings offline" decisions
-     (refused charge, or balance below one call's price) to `listing_api`.
+     (refused charge, or balance below one call's price) to `listing_api`,
+     each claimed before it is sent, so two passes never send one twice.
 
    The task fails at the end when any step failed; XCom `intake`, `judge`,
    `charge`, `offline` hold each step's counts (and error) either way. Airflow
    retries it, except when a person must act first (calls held, a wrong key,
-   reused or out-of-range order ids): then it fails at once, saying what to do.
+   reused or out-of-range order ids, a valid call that cannot be given an
+   order): then it fails at once, saying what to do.
 3. `done`: the run's outcome: failed when a task above failed, success otherwise
    (also after a skipped wait).
 

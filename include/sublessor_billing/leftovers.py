@@ -8,7 +8,7 @@ sensor asks the broker) or any of these, found here:
   retry, so it is not work);
 - ``unallocated``: a valid call without an order that can be given one (the
   judge committed, the allocation did not run; calls that cannot fit a payment
-  row wait for a repair, payments.sweep);
+  row wait for a person, payments.sweep), among the newest of idx_unallocated;
 - ``pending_orders``: an order whose outcome is unknown (ids below the range are
   held back for a person, never sent, so not work);
 - ``undelivered``: an offline decision the listing service has not confirmed.
@@ -31,16 +31,29 @@ from typing import Any
 
 from sublessor_billing.payments.decisions import OFFLINE
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN
-from sublessor_billing.payments.store import CALL_LOG, FITS_PAYMENT_LOG, PAYMENT_LOG
+from sublessor_billing.payments.store import (
+    CALL_LOG,
+    FITS_PAYMENT_LOG,
+    NO_ORDER,
+    PAYMENT_LOG,
+    WITHOUT_ORDER,
+)
 
 RETRY_AFTER_S = 30
+# Only the newest entries of the (valid, no order yet) range are looked at: new
+# calls are there, and until payments/flags.py has flagged the calls charged
+# before migration 080, the range also holds every one of those (with an order).
+NEWEST_UNALLOCATED = 100
 
 QUERY = f"""
 SELECT
   EXISTS (SELECT 1 FROM {CALL_LOG} FORCE INDEX (idx_filter_rule)
           WHERE filter_rule = 0 AND judged_at IS NULL) AS unjudged,
-  EXISTS (SELECT 1 FROM {CALL_LOG} c FORCE INDEX (idx_unallocated)
-          WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND {FITS_PAYMENT_LOG}) AS unallocated,
+  EXISTS (SELECT 1 FROM (SELECT id, call_id, sublessor_id, call_type
+                        FROM {CALL_LOG} FORCE INDEX (idx_unallocated)
+                        WHERE filter_rule = 1 AND order_allocated = 0
+                        ORDER BY id DESC LIMIT {NEWEST_UNALLOCATED}) c {WITHOUT_ORDER}
+          WHERE {NO_ORDER} AND {FITS_PAYMENT_LOG}) AS unallocated,
   EXISTS (SELECT 1 FROM {PAYMENT_LOG} FORCE INDEX (idx_status)
           WHERE status = 'pending' AND id >= %(min_id)s)
   AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} FORCE INDEX (idx_status)
