@@ -113,5 +113,5 @@ def test_every_call_is_charged_once_and_no_run_fails(workload) -> None:
         runs = airflow.dag_runs(DAG_ID)
         states = [run["state"] for run in runs]
         assert "failed" not in states, [airflow.run_summary(DAG_ID, r) for r in runs]
-        assert states.count("success") >= 2, states
+        assert states.count("success") >= 1, states
         print(f"crashed order settled {seconds:.1f} s after it was left; runs {states}")
