@@ -19,19 +19,17 @@ import json
 import os
 import secrets
 import statistics
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_migrations
+from sublessor_billing.demo.airflow_server import AirflowApiServer
 from sublessor_billing.ops.clock import Day
 from sublessor_billing.ops.summary import SUMMARY_QUERIES, day_summary, hourly_params
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration" / "ui"))
-from airflow_server import AirflowApiServer  # noqa: E402
 
 MYSQL = MySqlTarget(host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"))
 DAY = date(2026, 3, 1)

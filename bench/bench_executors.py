@@ -47,7 +47,7 @@ def wait_for_sensor(cluster: CeleryCluster, limit_s: float = 300) -> None:
     deadline = time.monotonic() + limit_s
     while not cluster.query(
         "SELECT 1 FROM task_instance WHERE dag_id = 'call400_billing'"
-        " AND task_id = 'wait_for_calls' AND state = 'deferred'"
+        " AND task_id = 'wait_for_work' AND state = 'deferred'"
     ):
         if time.monotonic() > deadline:
             raise RuntimeError(f"call400_billing never waited for calls:\n{cluster.logs()}")

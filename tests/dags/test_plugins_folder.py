@@ -73,7 +73,7 @@ def test_the_check_sees_the_package_modules_without_the_ignore_file(tmp_path) ->
         for p in find_path_from_directory(str(PLUGINS_DIR), ".no-such-ignore-file", "glob")
         if p.endswith(".py")
     }
-    assert {"amqp", "charge", "call400_queue"} <= walked
+    assert {"amqp", "charge", "call400_work"} <= walked
 
 
 def test_airflow_loads_the_plugins_folder_without_shadowing_modules(monkeypatch) -> None:

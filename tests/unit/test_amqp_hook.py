@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk import Connection
 
 from sublessor_airflow.hooks.amqp import AmqpSettings, Call400AmqpHook
-from sublessor_airflow.triggers.call400_queue import Call400QueueTrigger
+from sublessor_airflow.triggers.call400_work import Call400WorkTrigger
 
 EXTRA = {"exchange": "ex400", "exchange_type": "topic", "routing_key": "rk.400", "queue": "q400"}
 
@@ -67,10 +67,41 @@ def test_missing_extras_are_named() -> None:
         AmqpSettings.from_connection(conn(extra=json.dumps({"exchange": "ex"})))
 
 
-def test_trigger_serializes_to_what_rebuilds_it() -> None:
-    trigger = Call400QueueTrigger(amqp_conn_id="call400_amqp", deadline=1234.5, poll_interval=2)
+@pytest.mark.parametrize("end_task", [False, True])
+def test_trigger_serializes_to_what_rebuilds_it(end_task) -> None:
+    trigger = Call400WorkTrigger(
+        amqp_conn_id="call400_amqp", user_prop_conn_id="user_prop_db", started_at=1234.5,
+        wait_timeout="60", poll_interval=2, end_task=end_task,
+    )  # fmt: skip
     classpath, kwargs = trigger.serialize()
-    assert classpath == "sublessor_airflow.triggers.call400_queue.Call400QueueTrigger"
+    assert classpath == "sublessor_airflow.triggers.call400_work.Call400WorkTrigger"
     json.dumps(kwargs)
-    again = Call400QueueTrigger(**kwargs)
+    again = Call400WorkTrigger(**kwargs)
     assert again.serialize() == (classpath, kwargs)
+    assert again.deadline == 1294.5
+
+
+def test_the_deadline_reads_the_variable_as_the_tasks_do() -> None:
+    def deadline(wait_timeout):
+        return Call400WorkTrigger(
+            amqp_conn_id="a", user_prop_conn_id="u", started_at="100.0", wait_timeout=wait_timeout
+        ).deadline
+
+    assert deadline("") == deadline(None) == 400.0  # not set: the contract's default, 300 s
+    assert deadline(" 20 ") == 120.0
+    with pytest.raises(ValueError, match="call400_sensor_timeout"):
+        deadline("five minutes")
+
+
+def test_the_sensor_starts_in_the_triggerer_with_templated_deadline() -> None:
+    from sublessor_airflow.sensors.call400_work import Call400WorkSensor
+
+    sensor = Call400WorkSensor(task_id="wait_for_work")
+    args = sensor.start_trigger_args
+    assert sensor.start_from_trigger and args.next_method == "execute_complete"
+    assert args.trigger_cls == "sublessor_airflow.triggers.call400_work.Call400WorkTrigger"
+    assert args.trigger_kwargs["end_task"] is True
+    # rendered by the triggerer: the run's start and the Variable, both template fields
+    for name in ("started_at", "wait_timeout"):
+        assert "{{" in args.trigger_kwargs[name] and name in sensor.template_fields
+    Call400WorkTrigger(**args.trigger_kwargs)  # the kwargs build the trigger

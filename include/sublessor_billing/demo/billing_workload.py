@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -67,6 +68,7 @@ class BillingWorkload:
         *,
         sublessors: int = 4,
         latency_ms: float = 0,
+        seed: int = 0,
     ) -> BillingWorkload:
         """Defaults: the local services, or TEST_MYSQL_* / TEST_AMQP_URL as the tests read them."""
         server = server or local_mysql()
@@ -86,7 +88,7 @@ class BillingWorkload:
             conn.close()
         names = {"exchange": f"t_workload_ex_{tag}", "exchange_type": "direct",
                  "routing_key": f"t_workload_rk_{tag}", "queue": f"t_workload_q_{tag}"}  # fmt: skip
-        payment = PaymentCenter({APP_ID: PAYMENT_KEY}).start()
+        payment = PaymentCenter({APP_ID: PAYMENT_KEY}, seed=seed).start()  # seed: its faults
         listing = ListingService({APP_ID: LISTING_KEY}).start()
         payment.configure(latency_ms=latency_ms)
         workload = cls(target, amqp_url, names, sublessors, payment, listing)
@@ -164,12 +166,20 @@ class BillingWorkload:
         rows = self.query(f"SELECT status, COUNT(*) FROM {PAYMENT_LOG} GROUP BY status")
         return {status: int(n) for status, n in rows}
 
-    def charge_times(self) -> list[tuple[float, float]]:
-        """(published, charged) epoch seconds of every call published here and charged."""
+    def charge_times(self, call_ids: Iterable[str] | None = None) -> list[tuple[float, float]]:
+        """(published, charged) epoch seconds of every call published here (of ``call_ids``) and charged."""
+        wanted = self.published if call_ids is None else set(call_ids)
         rows = self.query(
             f"SELECT call_id, UNIX_TIMESTAMP(settled_at) FROM {PAYMENT_LOG} WHERE status = 'success'"
         )
-        return [(self.published[c], float(t)) for c, t in rows if c in self.published]
+        return [(self.published[c], float(t)) for c, t in rows if c in wanted]
+
+    def settled(self, call_ids: Iterable[str]) -> bool:
+        """Whether each of ``call_ids`` has an order that is no longer pending."""
+        done = {
+            c for c, s in self.query(f"SELECT call_id, status FROM {PAYMENT_LOG}") if s != "pending"
+        }
+        return set(call_ids) <= done
 
     def verify(self) -> dict[str, Any]:
         """The payment log against the sandbox ledger: every published call charged once."""

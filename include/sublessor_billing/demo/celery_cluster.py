@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+
+from sublessor_billing.demo.airflow_server import free_port
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -48,12 +49,6 @@ FAST_RECOVERY = {
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def amqp_url_for_celery(url: str) -> str:

@@ -168,12 +168,16 @@ def charge_valid_calls(
     retry: RetryPolicy = RETRY,
     on_phase: Callable[[str], None] = _no_phase,
     deadline_s: float | None = None,
+    shard: store.Shard = store.ALL,
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
     Pending ids below ORDER_ID_MIN are held back (never sent) while every other
     order is settled; the pass then raises ``OrderIdOutOfRange`` naming them. Valid
     calls that cannot be given an order: the pass ends with ``UnallocatableCalls``.
+    With ``shard``, only the orders of its sublessors are settled (and checked
+    at the end); every shard allocates all new calls first (idempotent), so
+    passes of different shards may run at the same time.
 
     ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
@@ -185,15 +189,19 @@ def charge_valid_calls(
     report = ChargeReport(allocation, history.flagged, checked)
     log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
     on_phase("allocated")
-    orders, report.held = _hold_out_of_range(store.load_pending(conn))
-    log.info("Settling %s pending order(s), %s sublessor(s) at a time", len(orders), workers)
+    orders, report.held = _hold_out_of_range(store.load_pending(conn, shard))
+    log.info(
+        "Settling %s pending order(s) of %s, %s sublessor(s) at a time", len(orders), shard, workers
+    )
     recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
     with event_loop() as loop:
         bad_signature = loop.run(
             settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=deadline_s)
         )
     # The table, not this pass's bookkeeping, says whether anything is left.
-    report.counts[PENDING], report.pending_orders = store.pending_orders(conn, min_id=ORDER_ID_MIN)
+    report.counts[PENDING], report.pending_orders = store.pending_orders(
+        conn, min_id=ORDER_ID_MIN, shard=shard
+    )
     log.info("Charging result: %s", report.as_dict())
     if bad_signature:
         raise PaymentConfigurationError(
@@ -203,7 +211,7 @@ def charge_valid_calls(
         )
     if report.counts.get(PENDING):
         raise ChargesPending(report, attempts=retry.attempts, where=describe(client, ""))
-    reused = store.unresolved_reused_orders(conn)
+    reused = store.unresolved_reused_orders(conn, shard=shard)
     if reused:
         raise OrderIdsReused(reused)
     if report.held:

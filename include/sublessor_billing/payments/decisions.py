@@ -168,7 +168,7 @@ def claim(conn: Any, event: Event, claimant: str, lease_s: float) -> bool:
     """
     with conn.cursor() as cur:
         claimed = cur.execute(
-            f"UPDATE {OFFLINE} SET attempts = attempts + 1, claimed_by = %s, "
+            f"UPDATE {OFFLINE} SET attempts = attempts + 1, attempted_at = NOW(3), claimed_by = %s, "
             "claimed_until = NOW(3) + INTERVAL %s MICROSECOND "
             "WHERE id = %s AND status = 'pending' AND attempts = %s "
             "AND (claimed_until IS NULL OR claimed_until < NOW(3))",

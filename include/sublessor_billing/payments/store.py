@@ -9,6 +9,7 @@ Every write is guarded by ``status = 'pending'``, so recording an answer twice
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.payments.decisions import record_decisions
@@ -37,8 +38,34 @@ ORDER_VALUES = (
 )
 _PENDING = f"""
 SELECT id, sublessor_id, amount, subject FROM {PAYMENT_LOG}
-WHERE status = 'pending' ORDER BY sublessor_id, id
+WHERE status = 'pending' AND MOD(sublessor_id, %s) = %s ORDER BY sublessor_id, id
 """
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The sublessors one charging pass settles: ``sublessor_id % count == index``.
+
+    A sublessor's orders are all in one shard, so the order they are charged in
+    holds whatever the shards do in parallel. ``ALL`` (0 of 1) is every sublessor.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index} of {self.count}: need 0 <= index < count")
+
+    @property
+    def params(self) -> tuple[int, int]:
+        return (self.count, self.index)
+
+    def __str__(self) -> str:
+        return "all sublessors" if self.count == 1 else f"shard {self.index} of {self.count}"
+
+
+ALL = Shard()
 
 _SETTLE = f"""
 UPDATE {PAYMENT_LOG} p JOIN ({{rows}}) v ON p.id = v.id
@@ -72,9 +99,9 @@ def explain(conn: Any, sql: str, params: Sequence[Any]) -> list[dict]:
     return plan
 
 
-def load_pending(conn: Any) -> list[PendingOrder]:
+def load_pending(conn: Any, shard: Shard = ALL) -> list[PendingOrder]:
     with conn.cursor() as cur:
-        cur.execute(_PENDING)
+        cur.execute(_PENDING, shard.params)
         rows = cur.fetchall()
     conn.commit()  # end the read snapshot
     return [PendingOrder(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
@@ -127,26 +154,33 @@ def record_outcomes(
 
 
 def pending_orders(
-    conn: Any, limit: int = 50, *, min_id: int = 0
+    conn: Any, limit: int = 50, *, min_id: int = 0, shard: Shard = ALL
 ) -> tuple[int, list[tuple[int, str]]]:
-    """How many rows from ``min_id`` up are still pending, and ``(order id, last_error)`` of the first ``limit``."""
-    where = f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id >= %s"
+    """How many rows of ``shard`` from ``min_id`` up are still pending, and ``(order id, last_error)`` of the first ``limit``."""
+    where = (
+        f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id >= %s AND MOD(sublessor_id, %s) = %s"
+    )
     with conn.cursor() as cur:
-        cur.execute(f"SELECT COUNT(*) {where}", (min_id,))
+        cur.execute(f"SELECT COUNT(*) {where}", (min_id, *shard.params))
         total = int(cur.fetchone()[0])
-        cur.execute(f"SELECT id, last_error {where} ORDER BY id LIMIT %s", (min_id, limit))
+        cur.execute(
+            f"SELECT id, last_error {where} ORDER BY id LIMIT %s", (min_id, *shard.params, limit)
+        )
         rows = [(int(r[0]), str(r[1] or "never sent")) for r in cur.fetchall()]
     conn.commit()
     return total, rows
 
 
-def unresolved_reused_orders(conn: Any, limit: int = 50) -> list[tuple[int, int]]:
-    """``(order id, sublessor)`` of 1004 rows nobody has checked yet (``last_error`` still set)."""
+def unresolved_reused_orders(
+    conn: Any, limit: int = 50, *, shard: Shard = ALL
+) -> list[tuple[int, int]]:
+    """``(order id, sublessor)`` of 1004 rows of ``shard`` nobody has checked yet (``last_error`` set)."""
     with conn.cursor() as cur:
         cur.execute(
             f"SELECT id, sublessor_id FROM {PAYMENT_LOG} WHERE status = 'failed' "
-            "AND result_code = 1004 AND last_error IS NOT NULL ORDER BY id LIMIT %s",
-            (limit,),
+            "AND result_code = 1004 AND last_error IS NOT NULL AND MOD(sublessor_id, %s) = %s "
+            "ORDER BY id LIMIT %s",
+            (*shard.params, limit),
         )
         rows = [(int(r[0]), int(r[1])) for r in cur.fetchall()]
     conn.commit()

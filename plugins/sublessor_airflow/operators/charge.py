@@ -1,10 +1,14 @@
-"""Airflow glue of the money path: charge valid calls, then take dry sublessors offline."""
+"""Airflow glue of the money path: charge valid calls, then take dry sublessors offline.
+
+``charge`` and ``take_offline`` are the steps (call400_billing's ``bill`` task
+calls them in order); the operators run one step each.
+"""
 
 from __future__ import annotations
 
+import logging
 from contextlib import closing
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -14,15 +18,19 @@ from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
 from sublessor_billing import config
 from sublessor_billing.payments.charging import (
+    ChargesPending,
     OrderIdsReused,
     UnallocatableCalls,
     charge_valid_calls,
 )
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
 from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
+from sublessor_billing.payments.store import ALL, Shard
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
 
 
 def _timeout_ms() -> int:
@@ -35,6 +43,80 @@ def pass_deadline_s(execution_timeout: timedelta | None) -> float | None:
     """The sending deadline of a charging pass: 90% of ``execution_timeout``, so the pass ends
     with ChargesPending and its answers recorded before Airflow kills the task (None: unbounded)."""
     return None if execution_timeout is None else execution_timeout.total_seconds() * 0.9
+
+
+def charge(
+    *,
+    payment_conn_id: str = config.PAYMENT_API,
+    user_prop_conn_id: str = config.USER_PROP_DB,
+    workers: int = 64,
+    deadline_s: float | None = None,
+    shard: Shard = ALL,
+) -> dict[str, Any]:
+    """Allocate orders for new valid calls and settle the pending orders of ``shard``; the counts.
+
+    Errors a retry cannot fix (wrong key, reused or out-of-range order ids, valid
+    calls that cannot be given an order) become ``AirflowFailException`` saying
+    what to do; ``ChargesPending`` (still unknown after the in-pass retries) is
+    left to Airflow's retries.
+    """
+    from sublessor_airflow.hooks.mysql import user_prop_db
+    from sublessor_airflow.variables import get_int
+
+    price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
+    hook = PaymentApiHook(payment_conn_id, timeout_ms=_timeout_ms(), pool_size=int(workers))
+    client = hook.get_conn()  # the connection is read here, once
+    try:
+        with closing(user_prop_db(user_prop_conn_id)) as conn:
+            report = charge_valid_calls(
+                conn, client, price_fen=price_fen, workers=int(workers), deadline_s=deadline_s,
+                shard=shard,
+            )  # fmt: skip
+    except PaymentConfigurationError as exc:
+        # A retry cannot fix a wrong key: fail now, without burning the retries.
+        raise AirflowFailException(
+            f"{exc} Fix Admin -> Connections -> {payment_conn_id}, then clear this task."
+        ) from exc
+    except (OrderIdsReused, OrderIdOutOfRange) as exc:
+        raise AirflowFailException(f"{exc} Then clear this task.") from exc
+    except UnallocatableCalls as exc:  # a retry finds the same rows: a person must decide
+        raise AirflowFailException(str(exc)) from exc
+    except ChargesPending as exc:
+        exc.result = exc.report.as_dict()  # the counts, for XCom, though the step failed
+        raise
+    result = report.as_dict()
+    log.info(
+        "Charged %s call(s), %s fen (%s yuan); insufficient %s, failed %s; %s offline decision(s)",
+        result["success"], result["charged_fen"], result["charged_yuan"],
+        result["insufficient"], result["failed"], result["offline_decisions"],
+    )  # fmt: skip
+    return result
+
+
+def take_offline(
+    *,
+    listing_conn_id: str = config.LISTING_API,
+    user_prop_conn_id: str = config.USER_PROP_DB,
+    workers: int = 8,
+) -> dict[str, Any]:
+    """Send every pending offline decision; ``OfflinePending`` while any is undelivered."""
+    from sublessor_airflow.hooks.mysql import user_prop_db
+
+    # No price: whether a decision is current was settled when its charge was recorded.
+    hook = ListingApiHook(listing_conn_id, timeout_ms=_timeout_ms(), pool_size=int(workers))
+    client = hook.get_conn()  # the connection is read here, once
+    try:
+        with closing(user_prop_db(user_prop_conn_id)) as conn:
+            report = send_offline_decisions(conn, client, workers=int(workers))
+    except OfflinePending as exc:
+        if getattr(client, "refused_signature", False):  # a retry cannot fix a wrong key
+            raise AirflowFailException(
+                "The listing service refused our signature (code 1003): the app id (login) or "
+                f"app key (password) is wrong. {exc} Fix Admin -> Connections -> "
+                f"{listing_conn_id}, then clear this task."
+            ) from exc
+        raise
+    return report.as_dict()
 
 
 class ChargeValidCallsOperator(BaseOperator):
@@ -66,40 +148,13 @@ class ChargeValidCallsOperator(BaseOperator):
         self.user_prop_conn_id = user_prop_conn_id
         self.workers = workers
 
-    @cached_property
-    def hook(self) -> PaymentApiHook:
-        return PaymentApiHook(
-            self.payment_conn_id, timeout_ms=_timeout_ms(), pool_size=int(self.workers)
-        )
-
     def execute(self, context: Context) -> dict[str, Any]:
-        from sublessor_airflow.hooks.mysql import user_prop_db
-        from sublessor_airflow.variables import get_int
-
-        price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
-        client = self.hook.get_conn()  # the connection is read here, once
-        try:
-            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-                report = charge_valid_calls(
-                    conn, client, price_fen=price_fen, workers=int(self.workers),
-                    deadline_s=pass_deadline_s(self.execution_timeout),
-                )  # fmt: skip
-        except PaymentConfigurationError as exc:
-            # A retry cannot fix a wrong key: fail now, without burning the retries.
-            raise AirflowFailException(
-                f"{exc} Fix Admin -> Connections -> {self.payment_conn_id}, then clear this task."
-            ) from exc
-        except (OrderIdsReused, OrderIdOutOfRange) as exc:
-            raise AirflowFailException(f"{exc} Then clear this task.") from exc
-        except UnallocatableCalls as exc:  # a retry finds the same rows: a person must decide
-            raise AirflowFailException(str(exc)) from exc
-        result = report.as_dict()
-        self.log.info(
-            "Charged %s call(s), %s fen (%s yuan); insufficient %s, failed %s; %s offline decision(s)",
-            result["success"], result["charged_fen"], result["charged_yuan"],
-            result["insufficient"], result["failed"], result["offline_decisions"],
-        )  # fmt: skip
-        return result
+        return charge(
+            payment_conn_id=self.payment_conn_id,
+            user_prop_conn_id=self.user_prop_conn_id,
+            workers=int(self.workers),
+            deadline_s=pass_deadline_s(self.execution_timeout),
+        )
 
 
 class TakeListingsOfflineOperator(BaseOperator):
@@ -120,26 +175,9 @@ class TakeListingsOfflineOperator(BaseOperator):
         self.user_prop_conn_id = user_prop_conn_id
         self.workers = workers
 
-    @cached_property
-    def hook(self) -> ListingApiHook:
-        return ListingApiHook(
-            self.listing_conn_id, timeout_ms=_timeout_ms(), pool_size=int(self.workers)
-        )
-
     def execute(self, context: Context) -> dict[str, Any]:
-        from sublessor_airflow.hooks.mysql import user_prop_db
-
-        # No price: whether a decision is current was settled when its charge was recorded.
-        client = self.hook.get_conn()  # the connection is read here, once
-        try:
-            with closing(user_prop_db(self.user_prop_conn_id)) as conn:
-                report = send_offline_decisions(conn, client, workers=int(self.workers))
-        except OfflinePending as exc:
-            if getattr(client, "refused_signature", False):  # a retry cannot fix a wrong key
-                raise AirflowFailException(
-                    "The listing service refused our signature (code 1003): the app id (login) or "
-                    f"app key (password) is wrong. {exc} Fix Admin -> Connections -> "
-                    f"{self.listing_conn_id}, then clear this task."
-                ) from exc
-            raise
-        return report.as_dict()
+        return take_offline(
+            listing_conn_id=self.listing_conn_id,
+            user_prop_conn_id=self.user_prop_conn_id,
+            workers=int(self.workers),
+        )

@@ -1,4 +1,4 @@
-"""Operators of call400_billing's first half: take the queued calls in, then judge them."""
+"""call400_billing's first steps: take the queued calls in, then judge them (functions and operators)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,79 @@ from airflow.sdk.exceptions import AirflowFailException
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.variables import get_int
 from sublessor_billing import config
-from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
+from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, IntakeResult, drain
 from sublessor_billing.calls.judge import judge_pending
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+class CallsHeld(AirflowFailException):
+    """The judge held calls it could not judge: a person must look (no retry); ``result`` is its counts."""
+
+    def __init__(self, result: dict[str, int]) -> None:
+        super().__init__(
+            f"{result['held']} calls could not be judged and are held (the log above names "
+            f"them; {result['judged']} others were judged; {result['held_total']} held in "
+            "all). A held call is neither judged nor charged until a retry judges it (calls "
+            "the judge failed on) or an operator fixes its row and releases it: "
+            "python -m sublessor_billing.calls.quarantine held / release ID (docs/intake.md)."
+        )
+        self.result = result
+
+
+def take_in(
+    *,
+    amqp_conn_id: str = config.CALL400_AMQP,
+    mysql_conn_id: str = config.USER_PROP_DB,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    only_if_queued: bool = False,
+    idle_seconds: float = 1.0,
+) -> dict[str, int]:
+    """Drain the queue into the call log (Variable ``call400_max_messages_per_run`` at most).
+
+    The drain ends once the queue stayed empty ``idle_seconds``. With
+    ``only_if_queued``, an empty queue is not waited on (a pass started for work
+    in the database): the topology is declared and nothing is consumed.
+    """
+    from sublessor_airflow.hooks.mysql import user_prop_db
+
+    cap = get_int(config.CALL400_MAX_MESSAGES_PER_RUN)
+    short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
+    hook = Call400AmqpHook(amqp_conn_id)
+    try:
+        hook.ensure_topology()
+        if only_if_queued and hook.message_count() == 0:
+            return IntakeResult().as_dict()
+        with closing(user_prop_db(mysql_conn_id)) as db:
+            result = drain(
+                hook.channel(),
+                hook.settings.queue,
+                db,
+                max_messages=cap,
+                batch_size=batch_size,
+                short_threshold=short,
+                idle_seconds=idle_seconds,
+            )
+    finally:
+        # Closing hands any delivery not yet acknowledged back to the queue.
+        hook.close()
+    return result.as_dict()
+
+
+def judge(*, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300) -> dict[str, int]:
+    """Give every unjudged call its rule; ``CallsHeld`` (carrying the counts) when calls were held."""
+    from sublessor_airflow.hooks.mysql import user_prop_db
+
+    short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
+    window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
+    with closing(user_prop_db(mysql_conn_id)) as db:
+        result = judge_pending(
+            db, short_threshold=short, repeat_window=window, lock_timeout=lock_timeout
+        )
+    if result["held"]:
+        raise CallsHeld(result)
+    return result
 
 
 class Call400IntakeOperator(BaseOperator):
@@ -41,31 +109,12 @@ class Call400IntakeOperator(BaseOperator):
         self.mysql_conn_id = mysql_conn_id
         self.batch_size = batch_size
 
-    @property
-    def hook(self) -> Call400AmqpHook:
-        return Call400AmqpHook(self.amqp_conn_id)
-
     def execute(self, context: Context) -> dict[str, int]:
-        from sublessor_airflow.hooks.mysql import user_prop_db
-
-        cap = get_int(config.CALL400_MAX_MESSAGES_PER_RUN)
-        short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
-        hook = self.hook
-        try:
-            hook.ensure_topology()
-            with closing(user_prop_db(self.mysql_conn_id)) as db:
-                result = drain(
-                    hook.channel(),
-                    hook.settings.queue,
-                    db,
-                    max_messages=cap,
-                    batch_size=self.batch_size,
-                    short_threshold=short,
-                )
-        finally:
-            # Closing hands any delivery not yet acknowledged back to the queue.
-            hook.close()
-        return result.as_dict()
+        return take_in(
+            amqp_conn_id=self.amqp_conn_id,
+            mysql_conn_id=self.mysql_conn_id,
+            batch_size=self.batch_size,
+        )
 
 
 class Call400JudgeOperator(BaseOperator):
@@ -91,22 +140,9 @@ class Call400JudgeOperator(BaseOperator):
         self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, int]:
-        from sublessor_airflow.hooks.mysql import user_prop_db
-
-        short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
-        window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
-        with closing(user_prop_db(self.mysql_conn_id)) as db:
-            result = judge_pending(
-                db, short_threshold=short, repeat_window=window, lock_timeout=self.lock_timeout
-            )
-        if result["held"]:
+        try:
+            return judge(mysql_conn_id=self.mysql_conn_id, lock_timeout=self.lock_timeout)
+        except CallsHeld as held:
             if context.get("ti") is not None:  # the result, for alerting, even though we fail
-                context["ti"].xcom_push(key="return_value", value=result)
-            raise AirflowFailException(
-                f"{result['held']} calls could not be judged and are held (the log above names "
-                f"them; {result['judged']} others were judged; {result['held_total']} held in "
-                "all). A held call is neither judged nor charged until a retry judges it (calls "
-                "the judge failed on) or an operator fixes its row and releases it: "
-                "python -m sublessor_billing.calls.quarantine held / release ID (docs/intake.md)."
-            )
-        return result
+                context["ti"].xcom_push(key="return_value", value=held.result)
+            raise

@@ -80,3 +80,21 @@ class Call400Env:
                 return list(cur.fetchall())
         finally:
             conn.close()
+
+    def execute(self, *statements: str) -> None:
+        """Run statements on a fresh connection and commit."""
+        conn = self.db()
+        try:
+            with conn.cursor() as cur:
+                for sql in statements:
+                    cur.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def purge(self) -> None:
+        conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        try:
+            conn.channel().queue_purge(self.queue)
+        finally:
+            conn.close()

@@ -1,4 +1,4 @@
-"""The RabbitMQ hook, the trigger and the sensor against the real broker."""
+"""The RabbitMQ hook, the trigger and the sensor against the real broker and database."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 from call400_fixtures import AMQP_URL, call_body
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
-from sublessor_airflow.sensors.call400_queue import Call400QueueSensor
-from sublessor_airflow.triggers.call400_queue import Call400QueueTrigger
+from sublessor_airflow.sensors.call400_work import Call400WorkSensor
+from sublessor_airflow.triggers.call400_work import Call400WorkTrigger
 
 pytestmark = pytest.mark.integration
 
@@ -84,47 +84,85 @@ def test_unreachable_broker_error_names_connection_and_address(
     assert "not-the-password-xyz" not in message
 
 
-def test_trigger_times_out_on_an_empty_queue(call400) -> None:
-    event = first_event(
-        Call400QueueTrigger(
-            amqp_conn_id="call400_amqp", deadline=time.time() + 1, poll_interval=0.2
-        )
-    )
-    assert event == {"status": "timeout", "queue": call400.queue}
+def trigger(**changes) -> Call400WorkTrigger:
+    kwargs = {
+        "amqp_conn_id": "call400_amqp",
+        "user_prop_conn_id": "user_prop_db",
+        "started_at": time.time(),
+        "wait_timeout": 30,
+        "poll_interval": 0.2,
+    }
+    return Call400WorkTrigger(**{**kwargs, **changes})
+
+
+def test_trigger_times_out_when_there_is_no_work(call400) -> None:
+    assert first_event(trigger(wait_timeout=1)) == {"status": "timeout", "queue": call400.queue}
 
 
 def test_trigger_fires_on_messages_without_consuming_them(call400) -> None:
     call400.publish([call_body("t1"), call_body("t2")])
-    event = first_event(Call400QueueTrigger(amqp_conn_id="call400_amqp", deadline=time.time() + 30))
-    assert event == {"status": "messages", "count": 2}
-    first_event(Call400QueueTrigger(amqp_conn_id="call400_amqp", deadline=time.time() + 30))
+    assert first_event(trigger()) == {"status": "work", "messages": 2}
+    first_event(trigger())
     assert call400.ready() == 2
 
 
-def test_trigger_reports_a_deleted_queue(call400) -> None:
+def test_trigger_fires_on_leftovers_in_the_database(call400) -> None:
+    """An unjudged call, then a pending order: work although the queue is empty."""
+    call400.execute(
+        "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
+        " start_time, duration) VALUES ('left', 1, '1', '400', 1, '2026-03-01 10:00:00', 60)"
+    )
+    assert first_event(trigger()) == {"status": "work", "unjudged": True}
+    call400.execute(
+        "UPDATE sublessor_call_log_201409 SET filter_rule = 2, judged_at = NOW(3)",
+        "INSERT INTO sublessor_call_payment_log_201409 (call_id, sublessor_id, amount, subject)"
+        " VALUES ('left', 1, 4000, '400 call left')",
+    )
+    assert first_event(trigger()) == {"status": "work", "pending_orders": True}
+
+
+def test_trigger_fires_when_the_queue_is_missing_so_that_the_pass_declares_it(call400) -> None:
     broker = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     broker.channel().queue_delete(call400.queue)
     broker.close()
-    event = first_event(Call400QueueTrigger(amqp_conn_id="call400_amqp", deadline=time.time() + 5))
-    assert event["status"] == "error" and call400.queue in event["message"]
+    assert first_event(trigger()) == {"status": "work", "queue_missing": True}
 
 
-def test_sensor_defers_on_empty_queue_and_skips_on_timeout(call400, airflow_variables) -> None:
+def test_trigger_ends_the_task_itself_when_started_by_the_scheduler(call400) -> None:
+    from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent
+
+    call400.publish([call_body("t1")])
+    event = asyncio.run(anext(trigger(end_task=True).run()))
+    assert isinstance(event, TaskSuccessEvent) and event.xcoms == {"return_value": {"messages": 1}}
+    call400.purge()
+    event = asyncio.run(anext(trigger(end_task=True, wait_timeout=0).run()))
+    assert isinstance(event, TaskSkippedEvent)
+
+
+def test_trigger_polls_on_through_a_database_outage(call400, airflow_connections) -> None:
+    airflow_connections("user_prop_db", {"conn_type": "mysql", "host": "127.0.0.1", "port": 1})
+    assert first_event(trigger(wait_timeout=1))["status"] == "timeout"
+
+
+def test_sensor_defers_when_there_is_no_work_and_skips_on_timeout(
+    call400, airflow_variables
+) -> None:
     airflow_variables("call400_sensor_timeout", 42)
-    sensor = Call400QueueSensor(task_id="wait_for_calls", poll_interval=1)
+    sensor = Call400WorkSensor(task_id="wait_for_work", poll_interval=1)
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, Call400QueueTrigger)
-    assert before + 42 <= trigger.deadline <= time.time() + 42
+    waiting = deferred.value.trigger
+    assert isinstance(waiting, Call400WorkTrigger) and not waiting.end_task
+    assert before + 42 <= waiting.deadline <= time.time() + 42
     assert deferred.value.method_name == "execute_complete"
     with pytest.raises(AirflowSkipException):
         sensor.execute_complete({}, {"status": "timeout", "queue": call400.queue})
-    assert sensor.execute_complete({}, {"status": "messages", "count": 3}) == 3
+    event = {"status": "work", "messages": 3}
+    assert sensor.execute_complete({}, event) == {"messages": 3}
 
 
-def test_sensor_returns_at_once_when_messages_wait(call400) -> None:
+def test_sensor_returns_at_once_when_there_is_work(call400) -> None:
     call400.publish([call_body("s1")])
-    assert Call400QueueSensor(task_id="wait_for_calls").execute({}) == 1
+    assert Call400WorkSensor(task_id="wait_for_work").execute({}) == {"messages": 1}
     assert call400.ready() == 1

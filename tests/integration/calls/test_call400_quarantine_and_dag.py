@@ -13,6 +13,8 @@ from call400_fixtures import call_body
 
 from sublessor_billing.calls.intake import drain
 from sublessor_billing.calls.quarantine import main
+from sublessor_billing.sandbox.listing_service import ListingService
+from sublessor_billing.sandbox.payment_center import PaymentCenter
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
@@ -79,50 +81,9 @@ def airflow_env(call400) -> dict[str, str]:
     return env
 
 
-# Charging and taking listings offline are tested with their sandboxes elsewhere.
-DAGS_TEST = ["dags", "test", "call400_billing", "--mark-success-pattern", "^(charge|offline)$"]
-
-
-def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
-    env = airflow_env(call400)
-    subprocess.run(
-        [str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-    )
-    call400.publish(
-        [
-            call_body("e1", start_time="2026-03-01 10:00:00"),
-            call_body("e2", start_time="2026-03-01 11:00:00"),
-            call_body("e1"),
-            b"not json",
-            call_body("e3", caller="13900139000", status=0),
-        ]
-    )
+def dags_test(env: dict[str, str]) -> str:
     run = subprocess.run(
-        [str(AIRFLOW), *DAGS_TEST],
-        env=env,
-        capture_output=True,
-        timeout=300,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "state=success" in run.stdout + run.stderr
-    assert call400.query(
-        "SELECT call_id, filter_rule FROM sublessor_call_log_201409 ORDER BY call_id"
-    ) == [("e1", 1), ("e2", 4), ("e3", 2)]
-    assert call400.query("SELECT COUNT(*) FROM call400_quarantine") == [(1,)]
-    assert call400.ready() == 0
-
-    # Empty queue: the sensor times out and skips, the judge still recovers an unjudged call.
-    conn = call400.db()
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, caller_normalized,"
-            " called, status, start_time, duration) VALUES ('left', 1, '1', '1', '400', 1, NOW(), 60)"
-        )
-    conn.commit()
-    conn.close()
-    run = subprocess.run(
-        [str(AIRFLOW), *DAGS_TEST],
+        [str(AIRFLOW), "dags", "test", "call400_billing"],
         env=env,
         capture_output=True,
         timeout=300,
@@ -130,7 +91,58 @@ def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
-    assert "new_state=skipped" in output
-    assert call400.query(
-        "SELECT filter_rule FROM sublessor_call_log_201409 WHERE call_id = 'left'"
-    ) == [(1,)]
+    return output
+
+
+def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
+    payment = PaymentCenter({"app": "key"}).start()
+    listing = ListingService({"app": "key"}).start()
+    try:
+        payment.set_account(10086, 100 * 4000)
+        env = airflow_env(call400)
+        for conn_id, server in (("payment_api", payment), ("listing_api", listing)):
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
+                {"conn_type": "http", "host": "http://127.0.0.1", "port": server.port,
+                 "login": "app", "password": "key"}
+            )  # fmt: skip
+        subprocess.run(
+            [str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+        )
+        call400.publish(
+            [
+                call_body("e1", start_time="2026-03-01 10:00:00"),
+                call_body("e2", start_time="2026-03-01 11:00:00"),
+                call_body("e1"),
+                b"not json",
+                call_body("e3", caller="13900139000", status=0),
+            ]
+        )
+        output = dags_test(env)
+        assert "state=success" in output
+        assert call400.query(
+            "SELECT call_id, filter_rule FROM sublessor_call_log_201409 ORDER BY call_id"
+        ) == [("e1", 1), ("e2", 4), ("e3", 2)]
+        assert call400.query("SELECT COUNT(*) FROM call400_quarantine") == [(1,)]
+        assert call400.query("SELECT call_id, status FROM sublessor_call_payment_log_201409") == [
+            ("e1", "success")
+        ]
+        assert call400.ready() == 0
+
+        # An empty queue but a call left unjudged (by a crash): that is work, the pass judges it.
+        call400.execute(
+            "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, caller_normalized,"
+            " called, status, start_time, duration) VALUES ('left', 1, '1', '1', '400', 1, NOW(), 60)"
+        )
+        output = dags_test(env)
+        assert "'unjudged': True" in output
+        assert call400.query(
+            "SELECT filter_rule FROM sublessor_call_log_201409 WHERE call_id = 'left'"
+        ) == [(1,)]
+
+        # Nothing at all: the wait times out and is skipped, the pass still runs, the run is green.
+        output = dags_test(env)
+        assert "new_state=skipped" in output and "state=success" in output
+        assert payment.state()["charges"] == 1 and payment.state()["double_charged"] == []
+    finally:
+        payment.stop()
+        listing.stop()

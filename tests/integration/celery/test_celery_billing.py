@@ -3,7 +3,7 @@
 A real deployment on this machine (``CeleryCluster``: scheduler, api-server,
 dag-processor, triggerer, two ``airflow celery worker`` processes on the local
 RabbitMQ) bills calls published to a fresh queue through the sandbox payment
-center. While a ``charge`` task is half-way through its orders, the worker
+center. While a ``bill`` task is half-way through charging its orders, the worker
 running it is SIGKILLed with every process under it, as if its machine died. The
 scheduler finds the task without heartbeats, the retry runs on the surviving
 worker and re-sends the still pending orders with their order ids: the payment
@@ -51,13 +51,13 @@ def cluster_class():
 def running_charge(cluster) -> tuple[str, int] | None:
     rows = cluster.query(
         "SELECT run_id, pid FROM task_instance WHERE dag_id = 'call400_billing'"
-        " AND task_id = 'charge' AND state = 'running' AND pid IS NOT NULL"
+        " AND task_id = 'bill' AND state = 'running' AND pid IS NOT NULL"
     )
     return (rows[0][0], int(rows[0][1])) if rows else None
 
 
 def kill_a_worker_mid_charge(cluster, workload: BillingWorkload, deadline: float) -> str:
-    """SIGKILL the worker running ``charge`` once this try settled some orders, not all."""
+    """SIGKILL the worker running ``bill`` once this try charged some orders, not all."""
     settled_before: dict[tuple[str, int], int] = {}  # (run, pid) -> successes when first seen
     while time.monotonic() < deadline:
         charge = running_charge(cluster)
@@ -100,12 +100,12 @@ def test_two_workers_one_killed_mid_charge_every_call_charged_exactly_once(
             time.sleep(1)
         tries = cluster.query(
             "SELECT try_number FROM task_instance WHERE dag_id = 'call400_billing'"
-            " AND task_id = 'charge' AND run_id = ?",
+            " AND task_id = 'bill' AND run_id = ?",
             (killed_run,),
         )
 
     assert at_kill.get("pending") and at_kill.get("success")
-    assert tries[0][0] >= 2, "the killed charge task was retried"
+    assert tries[0][0] >= 2, "the killed bill task was retried"
     report = workload.verify()
     assert report["charged"] == CALLS and not report["not_charged"], report
     assert not report["not_success"], report

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airflow_server import AirflowApiServer
 from billing_seed import DAY, seed
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_migrations
+from sublessor_billing.demo.airflow_server import AirflowApiServer
 
 REPO = Path(__file__).resolve().parents[3]
 

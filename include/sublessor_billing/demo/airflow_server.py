@@ -1,0 +1,231 @@
+"""Start real Airflow on the project (temporary AIRFLOW_HOME, free ports) for tests and benchmarks.
+
+Two ways, sharing the environment, the REST client and the stop:
+
+- ``AirflowApiServer``: ``airflow api-server`` alone (UI, public REST API, the
+  simple auth manager's login, our plugin's /billing app): the Billing page.
+- ``AirflowStandalone`` (``demo.standalone``): ``airflow standalone``, i.e. the
+  scheduler, dag-processor, triggerer and api-server, DAGs run as in production.
+
+Either runs in its own process group, killed as a whole by ``stop()``, which
+also removes the temporary AIRFLOW_HOME. Connections come from ``AIRFLOW_CONN_*``
+variables in ``env`` (or the REST API). Nothing here imports Airflow: it is driven
+through its command line and REST API only, never its metadata tables.
+
+    with AirflowApiServer(REPO, env={"AIRFLOW_CONN_USER_PROP_DB": ...}) as server:
+        token = server.token("editor")
+        server.request("GET", "/billing/api/summary", token=token)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+USERS = "editor:op,viewer:viewer"
+BIN = Path(sys.executable).parent
+AIRFLOW = BIN / "airflow"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowProcess:
+    """What both ways share: the home, the environment, ``airflow`` commands, HTTP, the stop."""
+
+    prefix = "billing-airflow-"
+
+    def __init__(self, repo: Path, *, env: dict[str, str] | None = None) -> None:
+        self.repo = Path(repo)
+        self.port = free_port()
+        self.home = Path(tempfile.mkdtemp(prefix=self.prefix))
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.home / "airflow.log"
+        self.env = {
+            **os.environ,
+            "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.repo / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.repo / "plugins"),
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            # this checkout's packages first, whatever the virtualenv's .pth points at
+            "PYTHONPATH": os.pathsep.join(
+                [str(self.repo / "include"), str(self.repo / "plugins"), str(self.repo)]
+            ),
+            **self.settings(),
+            **(env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+        self.last_headers: dict[str, str] = {}  # of the last request()
+
+    def settings(self) -> dict[str, str]:
+        """Environment of this way (overridden)."""
+        return {}
+
+    def command(self) -> list[str]:
+        """The long-running command (overridden)."""
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Whether the process is up and serving (overridden)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> AirflowProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run an ``airflow`` command against this AIRFLOW_HOME."""
+        return subprocess.run(
+            [str(AIRFLOW), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def start(self, *, timeout: float = 240) -> AirflowProcess:
+        migrated = self.airflow("db", "migrate")
+        if migrated.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"airflow db migrate failed: {migrated.stderr[-3000:]}")
+        log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the child)
+        self.process = subprocess.Popen(
+            self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code, tail = self.process.returncode, self.log()
+                self.stop()
+                raise RuntimeError(f"{self.command()[1]} exited ({code}): {tail}")
+            try:
+                if self.ready():
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        tail = self.log()
+        self.stop()
+        raise RuntimeError(f"{self.command()[1]} was not ready within {timeout} s: {tail}")
+
+    def log(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop the process group (SIGINT, then SIGTERM, then SIGKILL) and remove the home."""
+        if self.process is not None and self.process.poll() is None:
+            for sig, wait in ((signal.SIGINT, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+                try:
+                    os.killpg(self.process.pid, sig)
+                    self.process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+                except ProcessLookupError:
+                    break
+        if self.process is not None:
+            # whatever the group leader left behind (workers, children of components)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process = None
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
+        """(status, decoded JSON or text) of one HTTP request to the api-server."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                status, raw, kind = resp.status, resp.read(), resp.headers.get_content_type()
+                self.last_headers = dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
+            self.last_headers = dict(exc.headers)
+        text = raw.decode("utf-8", "replace")
+        return status, json.loads(text) if kind == "application/json" and text else text
+
+    def api(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """The JSON answer of a REST call that must succeed (2xx), else RuntimeError naming it."""
+        status, answer = self.request(method, path, body=body, **kwargs)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{method} {path} answered {status}: {str(answer)[:1000]}")
+        return answer
+
+
+class AirflowApiServer(AirflowProcess):
+    """``airflow api-server`` alone, with the simple auth manager's ``users`` (name:role,...)."""
+
+    prefix = "billing-ui-airflow-"
+
+    def __init__(
+        self, repo: Path, *, env: dict[str, str] | None = None, users: str = USERS
+    ) -> None:
+        self.users = users
+        super().__init__(repo, env=env)
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": self.users,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        }
+
+    def command(self) -> list[str]:
+        return [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def ready(self) -> bool:
+        return self.request("GET", "/api/v2/monitor/health", timeout=5)[0] == 200
+
+    def password(self, user: str) -> str:
+        path = self.home / "simple_auth_manager_passwords.json.generated"
+        return json.loads(path.read_text())[user]
+
+    def token(self, user: str) -> str:
+        """A JWT for ``user``, from the simple auth manager's login API."""
+        status, body = self.request(
+            "POST", "/auth/token", body={"username": user, "password": self.password(user)}
+        )
+        if status != 201:
+            raise RuntimeError(f"login of {user!r} failed: {status} {body!r}")
+        return body["access_token"]
