@@ -169,6 +169,7 @@ def charge_valid_calls(
     on_phase: Callable[[str], None] = _no_phase,
     deadline_s: float | None = None,
     shard: store.Shard = store.ALL,
+    allocate: bool = True,
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
@@ -177,17 +178,16 @@ def charge_valid_calls(
     calls that cannot be given an order: the pass ends with ``UnallocatableCalls``.
     With ``shard``, only the orders of its sublessors are settled (and checked
     at the end); every shard allocates all new calls first (idempotent), so
-    passes of different shards may run at the same time.
+    passes of different shards may run at the same time. ``allocate=False``
+    skips phase 1 (``allocate_new_orders`` ran before, e.g. in the task that
+    starts the shards): the pass only settles what is pending.
 
     ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
-    history = flags.flag_history(conn)  # once: the calls charged before migration 080
-    checked = flags.daily_check(conn)
-    allocation = allocate_orders(conn, price_fen)  # the sweep included, under the judge lock
-    report = ChargeReport(allocation, history.flagged, checked)
-    log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
+    report = allocate_new_orders(conn, price_fen=price_fen) if allocate else ChargeReport()
+    allocation = report.allocation
     on_phase("allocated")
     orders, report.held = _hold_out_of_range(store.load_pending(conn, shard))
     log.info(
@@ -219,6 +219,20 @@ def charge_valid_calls(
     if allocation.unallocatable:  # at the end: every other call is charged first
         raise UnallocatableCalls(allocation)
     return report
+
+
+def allocate_new_orders(conn: Any, *, price_fen: int) -> ChargeReport:
+    """Phase 1 alone: a pending order for every valid call without one; the report of it.
+
+    Also flags the calls charged before migration 080 (once) and runs the daily
+    check (``flags``). Does not raise for calls that cannot be given an order:
+    ``report.allocation.unallocatable`` counts them (``UnallocatableCalls``).
+    """
+    history = flags.flag_history(conn)  # once: the calls charged before migration 080
+    checked = flags.daily_check(conn)
+    allocation = allocate_orders(conn, price_fen)  # the sweep included, under the judge lock
+    log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
+    return ChargeReport(allocation, history.flagged, checked)
 
 
 def _hold_out_of_range(orders: list[PendingOrder]) -> tuple[list[PendingOrder], list[int]]:
