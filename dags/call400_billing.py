@@ -41,8 +41,9 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
    and delivers their offline decisions, retried on its own (same order ids).
    When a step of `bill` failed, `bill` charges every shard itself and the
    shards do not run. When to set n > 1: docs/executors.md.
-4. `done`: the run's outcome: failed when a task above failed (a shard
-   included), success otherwise (also after a skipped wait or with no shard task).
+4. `done`: failed when the wait or `bill` failed, success otherwise (also after
+   a skipped wait). The run is failed when `done` or a `charge_shard` task
+   failed (both are leaves), success otherwise (also with no shard task).
 
 What a failed run means and what to do: docs/live_service.md.
 Quarantine and held calls: `python -m sublessor_billing.calls.quarantine`.
@@ -78,13 +79,14 @@ with DAG(
     # Recovery runs whatever happened upstream: a skipped or failed wait does not skip it.
     bill = Call400BillOperator(task_id="bill", trigger_rule=TriggerRule.ALL_DONE)
     # One task per shard that bill returns; none (skipped, no process) at the default of 1.
+    # A leaf of its own: a failed shard fails the run. Downstream of it, done would only see
+    # the skip of an empty expansion one scheduler loop later (a second per run).
     charge_shard = Call400ChargeShardOperator.partial(
         task_id="charge_shard",
         map_index_template="shard {{ task.shard['index'] }} of {{ task.shard['count'] }}",
     ).expand(shard=bill.output)
-    # The run is failed when the wait, the pass or a shard failed; green when the wait was
-    # merely skipped or there was no shard to charge.
+    # Failed when the wait or the pass failed, green when the wait was merely skipped.
     done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED)
 
-    wait_for_work >> bill >> charge_shard >> done
+    wait_for_work >> bill >> [charge_shard, done]
     wait_for_work >> done

@@ -5,7 +5,8 @@ charge the sublessors of their shard (``sublessor_id % 2``) and deliver their
 offline decisions. One shard's answers are lost after the money moved in every
 in-task attempt: that shard fails its first try alone (the other commits), and
 Airflow's retry settles its orders with the same ids. Then a run at the default
-(one shard) skips ``charge_shard`` and is green.
+(one shard) skips ``charge_shard`` and is green; and a shard that fails for good
+fails the run while the other shard's charges stand.
 """
 
 from __future__ import annotations
@@ -129,6 +130,25 @@ def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried
         assert xcom(env, run_id, "bill", "return_value") == []
         assert xcom(env, run_id, "bill", "charge")["success"] == 1
         assert payment.state()["charges"] == 8
+
+        # A shard that fails for good (a reused order id: a person must act, not retried)
+        # fails the run; the other shard's charges stand.
+        env["AIRFLOW_VAR_CALL400_CHARGE_SHARDS"] = "2"
+        reused = {"code": 1004, "message": "order_id already used with different parameters"}
+        payment.add_fault(Fault("status_before", path="/trade/charge", match={"user_id": 21},
+                                status=200, body=reused))  # fmt: skip
+        call400.publish([call_body("s20-8", sublessor_id=20, caller="13900002088"),
+                         call_body("s21-8", sublessor_id=21, caller="13900002188")])  # fmt: skip
+        succeeded, output = dags_test(env)
+        assert not succeeded, output[-3000:]
+        ran = tasks(env, last_run(env))
+        assert ran[("charge_shard", 1)][:2] == ("failed", 1), ran  # not retried
+        assert ran[("charge_shard", 0)][0] == "success" and ran[("done", -1)][0] == "success"
+        assert dict(call400.query(
+            "SELECT call_id, status FROM sublessor_call_payment_log_201409"
+            " WHERE call_id IN ('s20-8', 's21-8')"
+        )) == {"s20-8": "success", "s21-8": "failed"}  # fmt: skip
+        assert payment.state()["charges"] == 9
     finally:
         payment.stop()
         listing.stop()
