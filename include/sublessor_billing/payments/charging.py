@@ -1,10 +1,11 @@
 """Charge every valid call exactly once: a two-phase state machine with recovery points.
 
-Phase 1 (one transaction, ``allocation.allocate_orders``): every valid call
-without an order gets a ``pending`` row whose id is the order id; committed
-before any request is sent. Before it, the calls charged before migration 080
-are flagged once (``flags.flag_history``) and, once a day, any call with an
-order still unflagged (``flags.daily_check``).
+Phase 1 (``allocation.allocate_orders``, bounded transactions under the judge
+lock): every valid call without an order gets a ``pending`` row whose id is the
+order id; committed before any request is sent. Before it, a few seconds of
+flagging the calls charged before migration 080 (``flags.flag_history``, until
+that is done) and, once a day, any call with an order still unflagged
+(``flags.daily_check``).
 Phase 2: every ``pending`` row is sent to ``/trade/charge`` with its stored
 order id and parameters; an unknown outcome is sent again at once (same order
 id, short bounded backoff); the answers are recorded in batches while requests
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -175,13 +177,23 @@ def charge_valid_calls(
     order is settled; the pass then raises ``OrderIdOutOfRange`` naming them. Valid
     calls that cannot be given an order: the pass ends with ``UnallocatableCalls``.
 
-    ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
+    ``deadline_s`` bounds the pass from this call on: the judge lock is waited for
+    no longer than what is left of it, and the sending gets the rest
+    (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
-    history = flags.flag_history(conn)  # once: the calls charged before migration 080
+    started = time.monotonic()
+
+    def left() -> float | None:
+        return None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
+
+    history = flags.flag_history(conn)  # a few seconds, until the history is flagged
     checked = flags.daily_check(conn)
-    allocation = allocate_orders(conn, price_fen)  # the sweep included, under the judge lock
+    wait = left()
+    lock_timeout = 300 if wait is None else max(1, int(min(300.0, wait)))
+    # the sweep included, under the judge lock
+    allocation = allocate_orders(conn, price_fen, lock_timeout=lock_timeout)
     report = ChargeReport(allocation, history.flagged, checked)
     log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
     on_phase("allocated")
@@ -190,7 +202,7 @@ def charge_valid_calls(
     recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
     with event_loop() as loop:
         bad_signature = loop.run(
-            settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=deadline_s)
+            settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=left())
         )
     # The table, not this pass's bookkeeping, says whether anything is left.
     report.counts[PENDING], report.pending_orders = store.pending_orders(conn, min_id=ORDER_ID_MIN)

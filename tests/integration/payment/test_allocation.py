@@ -187,10 +187,27 @@ def test_the_sweep_reads_an_index_range_that_allocation_empties(user_prop_target
         plan = allocation.sweep_plan(conn)
     finally:
         conn.close()
-    calls = next(row for row in plan if row["table"] == "c")
+    calls = next(row for row in plan if (row["table"], row["select_type"]) == ("c", "DERIVED"))
     assert calls["key"] == "idx_unallocated" and calls["type"] in ("ref", "range")
     payments = next(row for row in plan if row["table"] == "p")
     assert payments["key"] == "uk_call_id"
+
+
+def test_with_no_high_water_the_calls_are_allocated_a_batch_per_transaction(
+    user_prop_target, seed_calls
+):
+    """The first run, or after the high-water was deleted: the (1, 0) range of idx_unallocated,
+    however the calls were judged, at most ``batch`` calls per transaction under the judge lock;
+    the high-water is set by the transaction that finds the range exhausted."""
+    calls = seed_calls(1, 12, judged_ago=7200) + seed_calls(2, 13, judged_ago=None)
+    result = allocate(user_prop_target, batch=10)
+    assert (result.allocated, result.found_by_sweep, result.transactions) == (25, 0, 3)
+    assert high_water(user_prop_target) is not None
+    rows = payment_rows(user_prop_target)
+    assert set(rows) == set(calls)
+    by_start = sorted(calls, key=lambda c: rows[c]["id"])
+    assert by_start[:10] == calls[:10], "each batch in call order"
+    assert allocate(user_prop_target, batch=10) == allocation.Allocation()
 
 
 # Values our DDL cannot hold but a wider call log can (a column widened by hand, a table
