@@ -15,7 +15,7 @@ from payment_fixtures import PRICE_FEN
 from sublessor_billing.db import migrate
 from sublessor_billing.db.connect import connect
 from sublessor_billing.db.migrate import apply_migrations
-from sublessor_billing.payments import allocation, flags, store, sweep
+from sublessor_billing.payments import allocation, flags, orphans, store, sweep
 
 pytestmark = pytest.mark.integration
 
@@ -276,9 +276,9 @@ def test_no_statement_of_the_allocation_or_the_flags_scans_a_whole_table(history
             check = flags.check_plan(conn)
             assert plan_of(check, "c") == ("ref", "idx_unallocated"), check
             assert plan_of(check, "p") == ("eq_ref", "uk_call_id"), check
-            allocated = allocation.allocation_plan(conn)
-            assert plan_of(allocated, "c") == ("range", "idx_filter_rule"), allocated
-            assert plan_of(allocated, "p") == ("eq_ref", "uk_call_id"), allocated
+            for plan in (allocation.allocation_plan(conn), orphans.orphans_plan(conn)):
+                assert plan_of(plan, "c") == ("range", "idx_filter_rule"), plan
+                assert plan_of(plan, "p") == ("eq_ref", "uk_call_id"), plan
             chunk_range, chunk = flags.chunk_plans(conn)
             assert plan_of(chunk_range, "c", "DERIVED") == ("range", "idx_unallocated"), chunk_range
             assert plan_of(chunk, "c") == ("range", "idx_unallocated"), chunk
