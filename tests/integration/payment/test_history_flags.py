@@ -98,7 +98,7 @@ def log_call(conn, call_id: str, sublessor_id: int, *, judged_ago_s: int = 0) ->
 
 
 def handler_reads(conn) -> int:
-    """Index and row reads of this session so far (SHOW SESSION STATUS)."""
+    """Index and row reads on this connection so far (its SHOW SESSION STATUS)."""
     with conn.cursor() as cur:
         cur.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
         rows = cur.fetchall()
