@@ -118,7 +118,6 @@ class K3CloudHook(BillingHttpHook):
     ) -> requests.Session:
         """Return the logged-in session (the provider's, made and logged in on first use)."""
         if self._session is None:
-            self.settings  # noqa: B018 (a connection K3 cannot use fails before any request)
             self._session = super().get_conn(headers, extra_options)
             try:
                 self.login()

@@ -62,7 +62,7 @@ class SignedJsonHook(BillingHttpHook):
     conn_type = "http"
     hook_name = "Signed JSON API (sublessor billing)"
     # identity: a compressing proxy in front of the service must leave the answer readable
-    default_headers = {"Accept-Encoding": "identity"}  # noqa: RUF012 (the provider's attribute)
+    default_headers = {"Accept-Encoding": "identity"}
     client_class: type[SignedJsonClient] = SignedJsonClient
 
     def __init__(
