@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import requests
 
 from sublessor_airflow.hooks.http_base import BillingHttpHook, NoHttpAuth
 from sublessor_billing.config import K3_CLOUD
 from sublessor_billing.k3 import api
-
-if TYPE_CHECKING:
-    import requests
 
 
 class K3CloudError(RuntimeError):
@@ -254,8 +253,6 @@ class K3CloudHook(BillingHttpHook):
         return answer
 
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
-        import requests
-
         where = self._where
         session = self._session
         request = requests.Request("POST", self.url_from_endpoint(path), json=body)
