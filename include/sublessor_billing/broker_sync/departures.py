@@ -135,6 +135,7 @@ def create_tables(conn: Any) -> None:
 def drop_tables(conn: Any) -> None:
     """Drop the tables after the commit or the rollback (autocommit on, as for creating)."""
     try:
+        conn.rollback()  # switching autocommit on would commit anything still open
         with _autocommit(conn), conn.cursor() as cur:
             cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {_REMOVING}, {_DEPARTED}")
     except Exception:  # the connection is gone: its temporary tables went with it

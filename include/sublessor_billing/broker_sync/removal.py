@@ -147,11 +147,13 @@ class RemovalGuard:
             return
         up_to, used = self.allowed
         allowances.spend(cur, self.allowance.run_id, used + leaving)
-        # The day starts again from the table this run leaves: its removals are a
-        # person's decision, and later runs that day get the share of what is left.
-        restarted = DayWindow(window.day, count_numbers(cur), 0)
+        # The allowance's removals are a person's decision: they leave the day's base
+        # (later runs that day get the share of what is left), and what the share
+        # already let go today still counts: an allowance that removed nothing
+        # gives the day nothing back.
+        restarted = DayWindow(window.day, max(0, window.base - leaving), window.removed)
         record_day(cur, restarted, 0)
-        report.day_base, report.day_removed = restarted.base, 0
+        report.day_base, report.day_removed = restarted.base, restarted.removed
         log.warning(
             "broker_phone_sync %s removes %s under %s=%s of run %s (%s before)",
             report.mode,

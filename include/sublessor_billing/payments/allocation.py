@@ -1,32 +1,38 @@
-"""Phase 1 of charging: every valid call gets one pending order, in one transaction.
+"""Phase 1 of charging: every valid call gets one pending order, in bounded transactions.
 
-``allocate_orders`` holds the judge's named lock (``calls/judge.py:judge_lock``),
-so no judge transaction is in flight, and in ONE transaction, against ONE
-high-water (``job_cursor`` row ``payment_allocation``, read ``FOR UPDATE``):
+``allocate_orders`` runs rounds; each round holds the judge's named lock
+(``calls/judge.py:judge_lock``), so no judge transaction is in flight, and in ONE
+transaction, against ONE high-water (``job_cursor`` row ``payment_allocation``,
+read ``FOR UPDATE``):
 
-1. the sweep (``payments/sweep.py``): valid calls without an order judged before
-   high-water - margin, which the range below cannot reach (the DB clock went back);
-2. the calls judged valid since high-water - margin (or with no ``judged_at``),
-   through ``idx_filter_rule``;
+1. the sweep (``payments/sweep.py``): at most ``batch`` valid calls without an
+   order judged before high-water - margin, which the range below cannot reach
+   (the DB clock went back); with no high-water, at most ``batch`` valid calls
+   without an order, however judged: that is the allocation of a first run;
+2. with a high-water, the calls judged valid since high-water - margin (or with
+   no ``judged_at``), through ``idx_filter_rule``;
 3. ``order_allocated = 1`` on the calls of every order inserted here (a range of
    the payment log's primary key), which keeps ``idx_unallocated`` small;
-4. the valid calls that cannot be given an order are counted (``unfit``);
-5. the high-water moves to the ``NOW(3)`` read first.
+4. in the last round, the valid calls that cannot be given an order are counted;
+5. the high-water moves to the ``NOW(3)`` read first (with no high-water, only
+   once the sweep came back short of ``batch``: every call judged before is read).
 
-A call judged while this runs waits for the lock, so it is neither swept nor
-allocated twice, and both steps read the same high-water. ``order_allocated``:
-0 no order yet, 1 has its order, 2 written off by an operator (never charged:
-neither step reads it, nor does the charge task report it). docs/payments.md.
+Another round follows while the sweep came back full; the judge may run between
+two rounds. A call judged while a round runs waits for the lock, so it is neither
+swept nor allocated twice, and both steps read the same high-water.
+``order_allocated``: 0 no order yet, 1 has its order, 2 written off by an
+operator (never charged: neither step reads it, nor does the charge task report
+it). docs/payments.md.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sublessor_billing.calls.judge import judge_lock
-from sublessor_billing.payments import sweep
+from sublessor_billing.payments import flags, sweep
 from sublessor_billing.payments.store import (
     CALL_LOG,
     FITS_PAYMENT_LOG,
@@ -43,6 +49,7 @@ log = logging.getLogger(__name__)
 ALLOCATION_CURSOR = "payment_allocation"
 # Covers clock steps of the DB host and position_time being a whole-second DATETIME.
 ALLOCATION_MARGIN_SECONDS = 600
+BATCH = 10_000  # calls the sweep gives an order per transaction, at most
 SHOWN = 20  # call ids named in a log line or an error, at most
 
 # Order ids come from the payment log's AUTO_INCREMENT, handed out in call order,
@@ -50,12 +57,12 @@ SHOWN = 20  # call ids named in a log line or an error, at most
 # judged valid since the high-water (minus a margin) are read, through
 # idx_filter_rule (filter_rule, judged_at, start_time, id), shared with the
 # judge; NULL judged_at (set by hand) is a second, normally empty, range of it.
-# The first run has no high-water and reads every valid call.
+# With no high-water this range is not read: the sweep reads every call then.
 _ALLOCATE_SELECT = f"""
 {ORDER_VALUES}
 FROM {CALL_LOG} c FORCE INDEX (idx_filter_rule) {WITHOUT_ORDER}
 WHERE c.filter_rule = 1
-  AND (%s IS NULL OR c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
+  AND (c.judged_at IS NULL OR c.judged_at >= %s - INTERVAL %s SECOND)
   AND c.order_allocated = 0 AND {NO_ORDER} AND {FITS_PAYMENT_LOG}
 ORDER BY c.start_time, c.id
 """
@@ -87,6 +94,18 @@ class Allocation:
     unallocatable: int = 0
     found: tuple[str, ...] = ()  # call ids of the first orders the sweep inserted
     unfit: tuple[tuple[int, str], ...] = ()  # (call log id, call_id) of the first unfit calls
+    transactions: int = field(default=1, compare=False)  # rounds it took
+
+    def then(self, later: Allocation) -> Allocation:
+        """This round followed by ``later``: counts added, the unfit calls of the last round."""
+        return Allocation(
+            self.allocated + later.allocated,
+            self.found_by_sweep + later.found_by_sweep,
+            later.unallocatable,
+            (self.found + later.found)[:SHOWN],
+            later.unfit,
+            self.transactions + later.transactions,
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -102,9 +121,25 @@ def allocate_orders(
     *,
     margin_seconds: int = ALLOCATION_MARGIN_SECONDS,
     lock_timeout: int = 300,
+    batch: int = BATCH,
 ) -> Allocation:
-    """Give every valid call without an order a pending one (one transaction, judge lock held)."""
+    """Give every valid call without an order a pending one (rounds of one transaction each,
+    the judge lock held in each)."""
     margin = int(margin_seconds)
+    total: Allocation | None = None
+    while True:
+        step, more = _round(conn, amount_fen, margin, lock_timeout, max(1, int(batch)))
+        total = step if total is None else total.then(step)
+        if not more:
+            break
+    _warn(total, margin)
+    return total
+
+
+def _round(
+    conn: Any, amount_fen: int, margin: int, lock_timeout: int, batch: int
+) -> tuple[Allocation, bool]:
+    """One transaction under the judge lock; True with it while the sweep came back full."""
     with judge_lock(conn, lock_timeout):
         try:
             with conn.cursor() as cur:
@@ -115,34 +150,43 @@ def allocate_orders(
                 high_water = row[0] if row else None
                 cur.execute(_LAST_ORDER)
                 last_order = int(cur.fetchone()[0])
-                found = sweep.sweep_missed(cur, amount_fen, high_water, margin)
+                floor = flags.sweep_floor(cur)
+                swept = sweep.sweep_missed(
+                    cur, amount_fen, high_water, margin, floor=floor, limit=batch
+                )
+                more = swept >= batch
+                found = swept if high_water is not None else 0
                 found_ids: tuple[str, ...] = ()
                 if found:
                     cur.execute(_SWEPT_IDS, (last_order,))
                     found_ids = tuple(str(r[0]) for r in cur.fetchall())
-                inserted = cur.execute(
-                    INSERT_ORDERS + _ALLOCATE_SELECT,
-                    (amount_fen, high_water, high_water, margin),
-                )
-                if found or inserted:
+                inserted = 0
+                if high_water is not None:
+                    inserted = int(
+                        cur.execute(
+                            INSERT_ORDERS + _ALLOCATE_SELECT, (amount_fen, high_water, margin)
+                        )
+                    )
+                if swept or inserted:
                     cur.execute(MARK_ALLOCATED, (last_order,))
-                unallocatable, unfit = sweep.unfit_calls(cur, SHOWN)
-                cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
+                unallocatable, unfit = (
+                    (0, []) if more else sweep.unfit_calls(cur, SHOWN, floor=floor)
+                )
+                if high_water is not None or not more:
+                    cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-    result = Allocation(found + int(inserted), found, unallocatable, found_ids, tuple(unfit))
-    _warn(result, margin)
-    return result
+    return Allocation(swept + inserted, found, unallocatable, found_ids, tuple(unfit)), more
 
 
 def _warn(result: Allocation, margin: int) -> None:
     if result.found_by_sweep:
         log.warning(
             "%s valid call(s) judged more than %s s before the allocation high-water had no "
-            "order (the database clock went back?); the sweep allocated them now: %s%s. Check "
-            "the clock of the database host.",
+            "order (the database clock went back? or order_allocated reset by hand); the sweep "
+            "allocated them now: %s%s. Check the clock of the database host.",
             result.found_by_sweep, margin, ", ".join(result.found),
             " ..." if result.found_by_sweep > len(result.found) else "",
         )  # fmt: skip
@@ -165,16 +209,33 @@ def high_water(conn: Any) -> Any:
 
 
 def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
-    """EXPLAIN of the allocation's SELECT against the current high-water (bench, tests)."""
+    """EXPLAIN of the allocation's high-water SELECT (bench, tests; now when there is none)."""
     position = high_water(conn)
-    return explain(conn, _ALLOCATE_SELECT, (0, position, position, margin_seconds))
+    if position is None:
+        position = _now(conn)
+    return explain(conn, _ALLOCATE_SELECT, (0, position, margin_seconds))
 
 
-def sweep_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
-    """EXPLAIN of the sweep's SELECT at the current high-water (bench, tests)."""
-    return explain(conn, sweep.SWEEP_SELECT, (0, high_water(conn), margin_seconds))
+def sweep_plan(
+    conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS, batch: int = BATCH
+) -> list[dict]:
+    """EXPLAIN of the sweep's SELECT at the current high-water and floor (bench, tests)."""
+    position = high_water(conn)
+    with conn.cursor() as cur:
+        floor = flags.sweep_floor(cur)
+    conn.commit()
+    params = sweep.sweep_params(0, position, margin_seconds, floor, batch)
+    return explain(conn, sweep.SWEEP_SELECT, params)
 
 
 def mark_plan(conn: Any, after: int) -> list[dict]:
     """EXPLAIN of ``MARK_ALLOCATED`` for the orders above ``after`` (tests: never a scan)."""
     return explain(conn, MARK_ALLOCATED, (after,))
+
+
+def _now(conn: Any) -> Any:
+    with conn.cursor() as cur:
+        cur.execute("SELECT NOW(3)")
+        (now,) = cur.fetchone()
+    conn.commit()
+    return now

@@ -1,10 +1,12 @@
 """Charge every valid call exactly once: a two-phase state machine with recovery points.
 
-Phase 1 (one transaction, ``allocation.allocate_orders``): every valid call
-without an order gets a ``pending`` row whose id is the order id; committed
-before any request is sent. Before it, the calls charged before migration 080
-are flagged once (``flags.flag_history``) and, once a day, any call with an
-order still unflagged (``flags.daily_check``).
+Phase 1 (``allocation.allocate_orders``, bounded transactions under the judge
+lock): every valid call without an order gets a ``pending`` row whose id is the
+order id; committed before any request is sent. Before it, a few seconds of
+flagging the calls charged before migration 080 (``flags.flag_history``, until
+that is done), once a day any call with an order still unflagged
+(``flags.daily_check``), and hourly any recent call flagged without its order
+(``orphans.reset_orphans``).
 Phase 2: every ``pending`` row is sent to ``/trade/charge`` with its stored
 order id and parameters; an unknown outcome is sent again at once (same order
 id, short bounded backoff); the answers are recorded in batches while requests
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sublessor_billing.payments import flags, store
+from sublessor_billing.payments import flags, orphans, store
 from sublessor_billing.payments.allocation import Allocation, allocate_orders
 from sublessor_billing.payments.api import event_loop
 from sublessor_billing.payments.outcomes import (
@@ -109,8 +112,9 @@ class UnallocatableCalls(RuntimeError):
             f"order ({UNFIT_WHY}), so they are not charged: {shown}"
             f"{f'; and {more} more' if more > 0 else ''}. Every other call was charged. Repair "
             "each row (the next pass charges it), or write it off, never to be charged: UPDATE "
-            f"{store.CALL_LOG} SET order_allocated = 2 WHERE id = <id> AND filter_rule = 1 AND "
-            "order_allocated = 0 (docs/payments.md, 'A call that cannot be stored')."
+            f"{store.CALL_LOG} c SET c.order_allocated = 2 WHERE c.id = <id> AND c.filter_rule = 1 "
+            f"AND c.order_allocated = 0 AND NOT EXISTS (SELECT 1 FROM {store.PAYMENT_LOG} p WHERE "
+            "p.call_id = c.call_id) (docs/payments.md, 'A call that cannot be stored')."
         )
         self.allocation = allocation
 
@@ -124,6 +128,7 @@ class ChargeReport:
     allocation: Allocation = field(default_factory=Allocation)
     history_flagged: int = 0  # calls charged before migration 080, flagged by this pass
     flagged_by_check: int | None = None  # the daily check's count (None: it did not run)
+    orphans_reset: int | None = None  # calls at 1 without an order, reset (None: not run)
     counts: Counter[str] = field(default_factory=Counter)
     charged_fen: int = 0
     offline_decisions: int = 0
@@ -144,6 +149,7 @@ class ChargeReport:
             **self.allocation.as_dict(),
             "history_flagged": self.history_flagged,
             "flagged_by_check": self.flagged_by_check,
+            "orphans_reset": self.orphans_reset,  # 0 in normal operation
             **{status: self.counts.get(status, 0) for status in (*SETTLED, PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
@@ -178,15 +184,21 @@ def charge_valid_calls(
     calls that cannot be given an order: the pass ends with ``UnallocatableCalls``.
     With ``shard``, only the orders of its sublessors are settled (and checked
     at the end); every shard allocates all new calls first (idempotent), so
-    passes of different shards may run at the same time. ``allocate=False``
-    skips phase 1 (``allocate_new_orders`` ran before, e.g. in the task that
-    starts the shards): the pass only settles what is pending.
+    passes of different shards may run at the same time. ``allocate=False``: settle
+    only (``allocate_new_orders`` ran before, e.g. in the task that starts the shards).
 
-    ``deadline_s`` bounds the sending (``sending.send_within``; None: unbounded).
+    ``deadline_s`` bounds the pass from this call on: the judge lock is waited for
+    no longer than what is left of it, and the sending gets the rest
+    (``sending.send_within``; None: unbounded).
     ``on_phase(name)`` is called at the recovery points ("allocated", "first_answer"
     received but not recorded, "batch_recorded"): the crash tests inject a kill there.
     """
-    report = allocate_new_orders(conn, price_fen=price_fen) if allocate else ChargeReport()
+    started = time.monotonic()
+
+    def left() -> float | None:
+        return None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
+
+    report = allocate_new_orders(conn, price_fen, deadline_s) if allocate else ChargeReport()
     allocation = report.allocation
     on_phase("allocated")
     orders, report.held = _hold_out_of_range(store.load_pending(conn, shard))
@@ -196,7 +208,7 @@ def charge_valid_calls(
     recorder = Recorder(conn, report, len(orders), price_fen, batch_size, flush_seconds, on_phase)
     with event_loop() as loop:
         bad_signature = loop.run(
-            settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=deadline_s)
+            settle(client, orders, recorder, workers=workers, retry=retry, deadline_s=left())
         )
     # The table, not this pass's bookkeeping, says whether anything is left.
     report.counts[PENDING], report.pending_orders = store.pending_orders(
@@ -221,18 +233,23 @@ def charge_valid_calls(
     return report
 
 
-def allocate_new_orders(conn: Any, *, price_fen: int) -> ChargeReport:
-    """Phase 1 alone: a pending order for every valid call without one; the report of it.
+def allocate_new_orders(conn: Any, price_fen: int, deadline_s: float | None = None) -> ChargeReport:
+    """Phase 1 and what precedes it (history flags, daily check, orphans); the report of it.
 
-    Also flags the calls charged before migration 080 (once) and runs the daily
-    check (``flags``). Does not raise for calls that cannot be given an order:
-    ``report.allocation.unallocatable`` counts them (``UnallocatableCalls``).
+    The judge lock is waited for no longer than what is left of ``deadline_s``
+    (None: 300 s). Calls that cannot be given an order are counted, not raised.
     """
-    history = flags.flag_history(conn)  # once: the calls charged before migration 080
+    started = time.monotonic()
+    history = flags.flag_history(conn)  # a few seconds, until the history is flagged
     checked = flags.daily_check(conn)
-    allocation = allocate_orders(conn, price_fen)  # the sweep included, under the judge lock
+    orphaned = orphans.reset_orphans(conn)  # before allocating: this pass allocates them
+    wait = None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
+    lock_timeout = 300 if wait is None else max(1, int(min(300.0, wait)))
+    allocation = allocate_orders(conn, price_fen, lock_timeout=lock_timeout)  # sweep included
     log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
-    return ChargeReport(allocation, history.flagged, checked)
+    return ChargeReport(
+        allocation, history.flagged, checked, None if orphaned is None else orphaned.reset
+    )
 
 
 def _hold_out_of_range(orders: list[PendingOrder]) -> tuple[list[PendingOrder], list[int]]:

@@ -2,17 +2,25 @@
 
 Migration 080 adds the column (default 0) and never touches a call row: an
 UPDATE of the whole history would lock the call log for as long as it runs.
-Here the application flags that history instead:
+Here the application flags that history instead, a few seconds per pass:
 
 * ``flag_history``: ``order_allocated = 1`` on every valid call that already has
-  a payment row, in chunks of ``CHUNK`` call-log ids (the primary key), one
-  committed transaction per chunk that also moves ``job_cursor`` row
-  ``payment_flag_history`` (``position_id`` = the last id covered). Interrupted,
-  the next pass resumes after that id; once it reaches the highest id the call
-  log had when it started, ``position_time`` is set and every later pass costs
-  one primary-key read. Calls allocated after 080 are flagged by the allocation
-  itself. Until the history is flagged the sweep's range holds it, and the
-  sweep's anti-join keeps it from getting a second order (payments/sweep.py).
+  a payment row. Its first run records the highest call id (``job_cursor`` row
+  ``payment_flag_history_end``): the history. Each chunk is the next ``CHUNK``
+  calls still at (filter_rule 1, order_allocated 0) of ``idx_unallocated`` above
+  the position (``ORDER BY id LIMIT``), so a database already flagged (by the
+  first 080, which flagged in the migration) is done in one short read, and no
+  id gap costs a round. One committed transaction per chunk also moves row
+  ``payment_flag_history`` (``position_id`` = the last id covered; the row is
+  locked per chunk, so two passes take turns); ``position_time`` is set once the
+  range up to the end is exhausted, and every later pass reads one row. A pass
+  spends at most ``BUDGET_S`` on it, then allocates and charges as usual.
+* ``sweep_floor``: while the history is being flagged, the sweep and the
+  unallocatable count read only the calls above its end (``c.id > floor``):
+  below it the (1, 0) range still holds every call charged before 080. The
+  calls judged since the high-water are allocated whatever their id. A call of
+  the history that truly has no order (an old clock step) is allocated by the
+  sweep of the first pass after the history is flagged.
 * ``daily_check`` (``job_cursor`` row ``payment_flag_check``, at most once per
   ``CHECK_EVERY_HOURS``): flags any valid call that has a payment row but is
   still at 0 (a row written by hand or by the legacy system), and reports how
@@ -26,6 +34,7 @@ call that has its order agrees with what the allocation does.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,22 +44,33 @@ from sublessor_billing.payments.store import CALL_LOG, PAYMENT_LOG, explain
 log = logging.getLogger(__name__)
 
 HISTORY_CURSOR = "payment_flag_history"
+HISTORY_END_CURSOR = "payment_flag_history_end"
 CHECK_CURSOR = "payment_flag_check"
 CHUNK = 10_000
+BUDGET_S = 5.0  # flagging per pass, at most (checked before each chunk)
 CHECK_EVERY_HOURS = 24
 
-_ENSURE = "INSERT IGNORE INTO job_cursor (name, position_id) VALUES (%s, 0)"
-_STATE = "SELECT position_id, position_time FROM job_cursor WHERE name = %s"
+_BEGIN = "INSERT IGNORE INTO job_cursor (name, position_id) VALUES (%s, 0)"
+_BEGIN_END = f"INSERT IGNORE INTO job_cursor (name, position_id) SELECT %s, IFNULL(MAX(id), 0) FROM {CALL_LOG}"
+_STATE = "SELECT name, position_id, position_time FROM job_cursor WHERE name IN (%s, %s)"
 _LOCK = "SELECT position_id, position_time FROM job_cursor WHERE name = %s FOR UPDATE"
 _ADVANCE = (
     "UPDATE job_cursor SET position_id = %s, position_time = IF(%s, NOW(), NULL) WHERE name = %s"
 )
-# One chunk: a range of the call log's primary key, each call's order by uk_call_id.
+# The next chunk: the first CHUNK calls of the (1, 0) range of idx_unallocated
+# (filter_rule, order_allocated, id) above the position, up to the end.
+_UNFLAGGED = f"""
+FROM {CALL_LOG} c FORCE INDEX (idx_unallocated)
+WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.id > %s AND c.id <= %s"""
+CHUNK_RANGE = (
+    f"SELECT COUNT(*), MAX(id) FROM (SELECT c.id{_UNFLAGGED} ORDER BY c.id LIMIT %s) chunk"
+)
+# One chunk: that range of idx_unallocated, each call's order by uk_call_id.
 FLAG_CHUNK = f"""
-UPDATE {CALL_LOG} c FORCE INDEX (PRIMARY)
+UPDATE {CALL_LOG} c FORCE INDEX (idx_unallocated)
   JOIN {PAYMENT_LOG} p FORCE INDEX (uk_call_id) ON p.call_id = c.call_id
 SET c.order_allocated = 1
-WHERE c.id > %s AND c.id <= %s AND c.filter_rule = 1 AND c.order_allocated = 0
+WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.id > %s AND c.id <= %s
 """
 # The daily check: the (1, 0) range of idx_unallocated, each call's order by uk_call_id.
 FLAG_MISSED = f"""
@@ -80,28 +100,55 @@ class HistoryFlags:
     done: bool  # the whole history is flagged (now or earlier)
 
 
+def _state(cur: Any) -> tuple[int | None, bool]:
+    """(end of the history or None before the first run, whether it is all flagged)."""
+    cur.execute(_STATE, (HISTORY_CURSOR, HISTORY_END_CURSOR))
+    rows = {str(name): (position, finished) for name, position, finished in cur.fetchall()}
+    done = HISTORY_CURSOR in rows and rows[HISTORY_CURSOR][1] is not None
+    end = rows.get(HISTORY_END_CURSOR, (None, None))[0]
+    return (None if end is None else int(end)), done
+
+
 def history_flagged(conn: Any) -> bool:
     """Whether ``flag_history`` has covered the whole history."""
     with conn.cursor() as cur:
-        cur.execute(_STATE, (HISTORY_CURSOR,))
-        row = cur.fetchone()
+        _, done = _state(cur)
     conn.commit()
-    return bool(row and row[1] is not None)
+    return done
+
+
+def sweep_floor(cur: Any) -> int:
+    """The call id the sweep reads above: the history's end while it is being flagged, else 0.
+
+    0 also before the first ``flag_history`` (no end recorded): then nothing limits the sweep.
+    """
+    end, done = _state(cur)
+    return 0 if done or end is None else end
 
 
 def flag_history(
-    conn: Any, *, chunk: int = CHUNK, on_chunk: Callable[[int], None] = _no_chunk
+    conn: Any,
+    *,
+    budget_s: float | None = None,
+    chunk: int = CHUNK,
+    on_chunk: Callable[[int], None] = _no_chunk,
 ) -> HistoryFlags:
-    """Flag the valid calls that have an order, chunk by chunk from where the last run stopped."""
-    if history_flagged(conn):
-        return HistoryFlags(0, 0, True)
+    """Flag the valid calls that have an order, chunk by chunk from where the last run stopped,
+    for at most ``budget_s`` (default ``BUDGET_S``; 0: only record where the history ends)."""
+    budget = BUDGET_S if budget_s is None else budget_s
+    started = time.monotonic()
     with conn.cursor() as cur:
-        cur.execute(_ENSURE, (HISTORY_CURSOR,))
-        cur.execute(f"SELECT IFNULL(MAX(id), 0) FROM {CALL_LOG}")
-        end = int(cur.fetchone()[0])
+        end, done = _state(cur)
+        if not done and end is None:  # the first run: where the history ends
+            cur.execute(_BEGIN_END, (HISTORY_END_CURSOR,))
+            cur.execute(_BEGIN, (HISTORY_CURSOR,))
+            end, done = _state(cur)
     conn.commit()
+    if done:
+        return HistoryFlags(0, 0, True)
+    assert end is not None
     flagged = chunks = 0
-    while True:
+    while not done and time.monotonic() - started < budget:
         try:
             with conn.cursor() as cur:
                 cur.execute(_LOCK, (HISTORY_CURSOR,))  # two runs at once take turns per chunk
@@ -109,27 +156,30 @@ def flag_history(
                 position = int(position or 0)
                 if finished is not None:
                     conn.commit()
+                    done = True
                     break
-                upto = max(position, min(position + chunk, end))
-                if upto > position:
+                cur.execute(CHUNK_RANGE, (position, end, chunk))
+                found, last = cur.fetchone()
+                done = int(found) < chunk  # the range up to the end is exhausted
+                upto = end if done else int(last)
+                if found:
                     flagged += cur.execute(FLAG_CHUNK, (position, upto))
-                cur.execute(_ADVANCE, (upto, upto >= end, HISTORY_CURSOR))
+                cur.execute(_ADVANCE, (upto, done, HISTORY_CURSOR))
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        if upto > position:
+        if found:
             chunks += 1
             on_chunk(upto)
-        if upto >= end:
-            break
-    if chunks:
+    if chunks or done:
         log.info(
-            "Flagged %s call(s) charged before migration 080 (order_allocated = 1), in %s "
-            "chunk(s) of %s ids, up to call log id %s: the history is flagged.",
+            "Flagged %s call(s) charged before migration 080 (order_allocated = 1) in %s chunk(s) "
+            "of at most %s calls, history up to call log id %s: %s.",
             flagged, chunks, chunk, end,
+            "the history is flagged" if done else "the next pass goes on",
         )  # fmt: skip
-    return HistoryFlags(flagged, chunks, True)
+    return HistoryFlags(flagged, chunks, done)
 
 
 def daily_check(conn: Any, *, every_hours: int = CHECK_EVERY_HOURS) -> int | None:
@@ -162,9 +212,12 @@ def daily_check(conn: Any, *, every_hours: int = CHECK_EVERY_HOURS) -> int | Non
     return found
 
 
-def chunk_plan(conn: Any) -> list[dict]:
-    """EXPLAIN of one history chunk (tests: a range of the primary key, never a scan)."""
-    return explain(conn, FLAG_CHUNK, (0, CHUNK))
+def chunk_plans(conn: Any) -> list[list[dict]]:
+    """EXPLAIN of one history chunk, its range then its UPDATE (tests: never a scan)."""
+    return [
+        explain(conn, CHUNK_RANGE, (0, 2**62, CHUNK)),
+        explain(conn, FLAG_CHUNK, (0, CHUNK)),
+    ]
 
 
 def check_plan(conn: Any) -> list[dict]:

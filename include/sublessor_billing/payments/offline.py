@@ -36,7 +36,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Delivery = tuple[int | None, str | None]  # (listings taken offline, error): error None = done
-CLAIM_MARGIN_S = 60.0  # beyond one request's deadline: recording the answer, clock skew
+# Beyond one request's deadline: recording the answer, and a forward step of the DB clock
+# (the lease is read against NOW(3)): a step larger than this makes a live claim look lapsed,
+# and a second pass may send the same request_id while it is in flight: at worst the listings
+# are taken offline twice, which is harmless (docs/payments.md, "Claims").
+CLAIM_MARGIN_S = 300.0
 SHOWN = 20  # ids named in a result or a log line, at most
 
 

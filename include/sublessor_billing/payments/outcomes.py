@@ -41,10 +41,12 @@ class OrderIdOutOfRange(RuntimeError):
             f"Refusing to send order id(s) {shown} ({len(order_ids)} in all{held}): below "
             f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of sublessor_call_payment_log_201409 "
             "was reset (MySQL 5.7 does not persist it across a restart of an empty table) or the "
-            "rows were inserted by hand. Fix: ALTER TABLE "
-            f"sublessor_call_payment_log_201409 AUTO_INCREMENT = {ORDER_ID_MIN}; then delete these "
-            "pending rows (they were never sent) and set order_allocated = 0 on their calls in "
-            "sublessor_call_log_201409, so the next run gives them new order ids."
+            "rows were inserted by hand. Fix: python -m sublessor_billing.payments.repair "
+            "release-held --yes, which sets the AUTO_INCREMENT of the payment log to "
+            f"{ORDER_ID_MIN} (ALTER TABLE sublessor_call_payment_log_201409 AUTO_INCREMENT = "
+            f"{ORDER_ID_MIN}; no change when above), then deletes these pending rows (never sent) "
+            "and sets order_allocated = 0 on their calls in one transaction, so the next run "
+            "gives them new order ids (docs/payments.md)."
         )
         self.order_ids = order_ids
 

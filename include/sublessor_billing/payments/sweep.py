@@ -9,10 +9,17 @@ high-water, so both together read every ``judged_at`` and no call judged
 meanwhile can be read by both. It costs an index range that is empty in normal
 operation: ``order_allocated`` is set in the transaction that writes a call's
 payment row, so (filter_rule 1, order_allocated 0) of ``idx_unallocated`` only
-holds the calls just judged and the ones missed (docs/payments.md). Until the
-history is flagged (``payments/flags.py``) the range also holds the calls
-charged before migration 080; the anti-join (``WITHOUT_ORDER`` / ``NO_ORDER``) keeps
-them out: never a second order.
+holds the calls just judged and the ones missed (docs/payments.md).
+
+With no high-water (the first allocation, or after its ``job_cursor`` row was
+deleted) the sweep without its ``judged_at`` bound IS the allocation: every
+(1, 0) call, whenever it was judged. Either way it reads at most ``limit`` calls
+in ``idx_unallocated`` order (``ORDER BY id LIMIT``), so one transaction stays
+bounded; the allocation runs another while one came back full.
+
+While the history is being flagged (``payments/flags.py``), below its end the
+(1, 0) range still holds every call charged before migration 080: the sweep and
+the unallocatable count read only above ``floor`` (``flags.sweep_floor``).
 
 A valid call whose values cannot be stored in its payment row (``FITS_PAYMENT_LOG``)
 is never allocated; it is counted on every pass (the charge task fails at the end
@@ -32,36 +39,54 @@ from sublessor_billing.payments.store import (
     WITHOUT_ORDER,
 )
 
-_MISSED = f"""
-FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
-WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.judged_at < %s - INTERVAL %s SECOND
-  AND {NO_ORDER} AND {FITS_PAYMENT_LOG}"""
-SWEEP_SELECT = f"{ORDER_VALUES}{_MISSED}\nORDER BY c.start_time, c.id"
+# The first ``limit`` calls of the range in id order (an index-order read that
+# stops there), then given their order ids in call order (start_time, id).
+# Parameters: amount, floor, high-water, high-water, margin, limit.
+SWEEP_SELECT = f"""
+{ORDER_VALUES}
+FROM (
+  SELECT c.id FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
+  WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.id > %s
+    AND (%s IS NULL OR c.judged_at < %s - INTERVAL %s SECOND)
+    AND {NO_ORDER} AND {FITS_PAYMENT_LOG}
+  ORDER BY c.id LIMIT %s
+) missed
+JOIN {CALL_LOG} c FORCE INDEX (PRIMARY) ON c.id = missed.id
+ORDER BY c.start_time, c.id"""
 _UNFIT = f"""
 FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
-WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND {NO_ORDER} AND NOT ({FITS_PAYMENT_LOG})"""
+WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.id > %s
+  AND {NO_ORDER} AND NOT ({FITS_PAYMENT_LOG})"""
 UNFIT_WHY = (
     "call_id NULL or longer than 64, sublessor_id not in 1..4294967295, or call_type NULL "
     "or longer than 16"
 )
 
 
-def sweep_missed(cur: Any, amount_fen: int, high_water: Any, margin_seconds: int) -> int:
-    """Insert an order for every valid call below the high-water's range; return how many.
+def sweep_params(amount_fen: int, high_water: Any, margin: int, floor: int, limit: int) -> tuple:
+    return (amount_fen, int(floor), high_water, high_water, int(margin), int(limit))
+
+
+def sweep_missed(
+    cur: Any, amount_fen: int, high_water: Any, margin_seconds: int, *, floor: int, limit: int
+) -> int:
+    """Insert an order for up to ``limit`` valid calls above ``floor`` below the high-water's
+    range (every such call when there is no high-water); return how many.
 
     Runs inside the allocation's transaction (``cur``), which holds the judge lock.
-    No high-water yet: nothing is below it (the first allocation reads every call).
     """
-    if high_water is None:
-        return 0
-    return int(cur.execute(INSERT_ORDERS + SWEEP_SELECT, (amount_fen, high_water, margin_seconds)))
+    params = sweep_params(amount_fen, high_water, margin_seconds, floor, limit)
+    return int(cur.execute(INSERT_ORDERS + SWEEP_SELECT, params))
 
 
-def unfit_calls(cur: Any, shown: int) -> tuple[int, list[tuple[int, str]]]:
-    """How many valid calls cannot be given an order, and ``(id, call_id)`` of the first ``shown``."""
-    cur.execute("SELECT COUNT(*)" + _UNFIT)
+def unfit_calls(cur: Any, shown: int, *, floor: int) -> tuple[int, list[tuple[int, str]]]:
+    """How many valid calls above ``floor`` cannot be given an order, and ``(id, call_id)`` of
+    the first ``shown``."""
+    cur.execute("SELECT COUNT(*)" + _UNFIT, (int(floor),))
     total = int(cur.fetchone()[0])
     if not total:
         return 0, []
-    cur.execute(f"SELECT c.id, LEFT(c.call_id, 64){_UNFIT} ORDER BY c.id LIMIT %s", (shown,))
+    cur.execute(
+        f"SELECT c.id, LEFT(c.call_id, 64){_UNFIT} ORDER BY c.id LIMIT %s", (int(floor), shown)
+    )
     return total, [(int(r[0]), str(r[1])) for r in cur.fetchall()]

@@ -113,17 +113,20 @@ class _MoneySteps(BaseOperator):
         self.charge_workers = charge_workers
         self.offline_workers = offline_workers
 
-    def money_steps(self, shard: Shard, *, allocate: bool, started: float) -> list[Step]:
-        """The charge and offline steps of ``shard``; the sending deadline counts from ``started``
-        (``time.monotonic()`` at the task's start)."""
+    def time_left(self, started: float) -> float | None:
+        """What is left of the pass deadline (90% of execution_timeout) since ``started``
+        (``time.monotonic()`` at the task's start): the steps share it. None: unbounded."""
         deadline = pass_deadline_s(self.execution_timeout)
+        return None if deadline is None else max(1.0, deadline - (time.monotonic() - started))
+
+    def money_steps(self, shard: Shard, *, allocate: bool, started: float) -> list[Step]:
+        """The charge and offline steps of ``shard``; the charge step gets ``time_left``."""
 
         def charge_step() -> dict[str, Any]:
-            # the steps share execution_timeout: the sending gets what is left of it
-            left = None if deadline is None else max(1.0, deadline - (time.monotonic() - started))
             return charge(
                 payment_conn_id=self.payment_conn_id, user_prop_conn_id=self.user_prop_conn_id,
-                workers=self.charge_workers, deadline_s=left, shard=shard, allocate=allocate,
+                workers=self.charge_workers, deadline_s=self.time_left(started), shard=shard,
+                allocate=allocate,
             )  # fmt: skip
 
         def offline_step() -> dict[str, Any]:
@@ -179,10 +182,9 @@ class Call400BillOperator(_MoneySteps):
                 [*intake_and_judge, *self.money_steps(ALL, allocate=True, started=started)]
             )
         else:
-            allocate = (
-                "allocate",
-                lambda: allocate_orders(user_prop_conn_id=self.user_prop_conn_id),
-            )
+            allocate = ("allocate", lambda: allocate_orders(
+                user_prop_conn_id=self.user_prop_conn_id, deadline_s=self.time_left(started),
+            ))  # fmt: skip
             outcomes += run_steps([*intake_and_judge, allocate])
             if not all(o.ok for o in outcomes):
                 # The shards will not run after a failed bill: charge and deliver them all here.

@@ -70,7 +70,7 @@ def charge(
 
     price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
     hook = PaymentApiHook(payment_conn_id, timeout_ms=_timeout_ms(), pool_size=int(workers))
-    client = hook.get_conn()  # the connection is read here, once
+    client = hook.get_async_conn()  # the connection is read here, once
     try:
         with closing(user_prop_db(user_prop_conn_id)) as conn:
             report = charge_valid_calls(
@@ -98,7 +98,9 @@ def charge(
     return result
 
 
-def allocate_orders(*, user_prop_conn_id: str = config.USER_PROP_DB) -> dict[str, Any]:
+def allocate_orders(
+    *, user_prop_conn_id: str = config.USER_PROP_DB, deadline_s: float | None = None
+) -> dict[str, Any]:
     """Give every valid call without an order a pending one (no request sent); the counts.
 
     Valid calls that cannot be given an order fail the step without retries
@@ -109,11 +111,12 @@ def allocate_orders(*, user_prop_conn_id: str = config.USER_PROP_DB) -> dict[str
 
     price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
     with closing(user_prop_db(user_prop_conn_id)) as conn:
-        report = allocate_new_orders(conn, price_fen=price_fen)
+        report = allocate_new_orders(conn, price_fen, deadline_s)
     result = {
         **report.allocation.as_dict(),
         "history_flagged": report.history_flagged,
         "flagged_by_check": report.flagged_by_check,
+        "orphans_reset": report.orphans_reset,
     }
     if report.allocation.unallocatable:
         failed = AirflowFailException(str(UnallocatableCalls(report.allocation)))
@@ -134,7 +137,7 @@ def take_offline(
 
     # No price: whether a decision is current was settled when its charge was recorded.
     hook = ListingApiHook(listing_conn_id, timeout_ms=_timeout_ms(), pool_size=int(workers))
-    client = hook.get_conn()  # the connection is read here, once
+    client = hook.get_async_conn()  # the connection is read here, once
     try:
         with closing(user_prop_db(user_prop_conn_id)) as conn:
             report = send_offline_decisions(conn, client, workers=int(workers), shard=shard)

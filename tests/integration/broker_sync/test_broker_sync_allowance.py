@@ -76,6 +76,20 @@ def test_an_allowance_run_restarts_the_days_count_from_the_table_it_leaves(
     assert (failure.value.would_remove, failure.value.total) == (1, 5)
 
 
+def test_an_allowance_that_removes_nothing_gives_the_day_nothing_back(
+    source, target, ten_brokers
+) -> None:
+    leave(source, [1, 2], "2026-03-01 09:00:00")
+    assert full_resync(source, target).day_removed == 2  # the day's share (20% of 10) used
+    report = full_resync(source, target, allowance=Allowance("manual__e", 1))
+    assert (report.numbers_removed, report.day_removed, report.day_base) == (0, 2, 10)
+    leave(source, [3], "2026-03-01 09:10:00")
+    with pytest.raises(MassRemoval) as failure:
+        full_resync(source, target)
+    assert (failure.value.would_remove, failure.value.total) == (1, 10)
+    assert len(target_phones(target)) == 8
+
+
 def test_an_empty_source_after_an_allowance_run_the_same_day_is_refused(source, target) -> None:
     """80 of 100 brokers really left; later that day the source is restored empty."""
     put_brokers(source, brokers(range(1, 101)))

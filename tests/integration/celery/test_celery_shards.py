@@ -12,10 +12,8 @@ work stands. Every call charged exactly once, by the payment log and the ledger.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -37,7 +35,6 @@ CALLS, SUBLESSORS, PER_RUN, SHARDS = 200, 4, 100, 2
 LATENCY_MS = 200
 VARIABLES = {"call400_max_messages_per_run": PER_RUN, "call400_sensor_timeout": 60,
              "payment_api_timeout": 5000, "call400_charge_shards": SHARDS}  # fmt: skip
-ADMIN = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}  # the REST API without a login
 
 
 @pytest.fixture
@@ -62,17 +59,10 @@ def quote(run_id: str) -> str:
     return urllib.parse.quote(run_id, safe="")
 
 
-def rest(cluster, path: str) -> dict:
-    with urllib.request.urlopen(f"{cluster.base_url}/api/v2/dags/call400_billing{path}") as r:
-        return json.loads(r.read())
-
-
 def running_shards(cluster) -> list[dict]:
     """The ``charge_shard`` task instances running now (REST API), each with its pid."""
-    answer = rest(cluster, "/dagRuns/~/taskInstances?state=running&limit=100")
-    return [
-        ti for ti in answer["task_instances"] if ti["task_id"] == "charge_shard" and ti.get("pid")
-    ]
+    running = cluster.task_instances("call400_billing", state="running")
+    return [ti for ti in running if ti["task_id"] == "charge_shard" and ti.get("pid")]
 
 
 def shard_statuses(workload: BillingWorkload, index: int) -> dict[str, int]:
@@ -109,8 +99,10 @@ def kill_a_shard_mid_charge(cluster, workload: BillingWorkload, deadline: float)
 
 
 def tries(cluster, run_id: str, map_index: int) -> list[dict]:
-    path = f"/dagRuns/{quote(run_id)}/taskInstances/charge_shard/{map_index}/tries"
-    return sorted(rest(cluster, path)["task_instances"], key=lambda t: t["try_number"])
+    """Every try of one shard task (REST API), oldest first: hostname, start, end, state."""
+    path = f"/api/v2/dags/call400_billing/dagRuns/{quote(run_id)}/taskInstances/charge_shard"
+    answer = cluster.api("GET", f"{path}/{map_index}/tries")
+    return sorted(answer["task_instances"], key=lambda t: t["try_number"])
 
 
 def when(value: str | None) -> datetime:
@@ -123,7 +115,7 @@ def test_two_shards_on_two_workers_one_killed_mid_charge_every_call_charged_exac
     workload.fund(CALLS // SUBLESSORS)
     workload.publish(CALLS)
     deadline = time.monotonic() + 600
-    env = {**workload.airflow_env(VARIABLES), **ADMIN}
+    env = workload.airflow_env(VARIABLES)
     with cluster_class(REPO, env=env, worker_concurrency=1) as cluster:
         cluster.start(n_workers=2)
         cluster.unpause("call400_billing")
@@ -132,7 +124,7 @@ def test_two_shards_on_two_workers_one_killed_mid_charge_every_call_charged_exac
         at_kill = shard_statuses(workload, index)
 
         def finished() -> bool:
-            run = rest(cluster, f"/dagRuns/{quote(run_id)}")
+            run = cluster.dag_run("call400_billing", quote(run_id))
             return workload.statuses() == {"success": CALLS} and run["state"] == "success"
 
         while not finished():

@@ -187,12 +187,34 @@ def test_the_sweep_reads_an_index_range_that_allocation_empties(user_prop_target
         plan = allocation.sweep_plan(conn)
     finally:
         conn.close()
-    calls = next(row for row in plan if row["table"] == "c")
+    calls = next(row for row in plan if (row["table"], row["select_type"]) == ("c", "DERIVED"))
     assert calls["key"] == "idx_unallocated" and calls["type"] in ("ref", "range")
     payments = next(row for row in plan if row["table"] == "p")
     assert payments["key"] == "uk_call_id"
 
 
+def test_with_no_high_water_the_calls_are_allocated_a_batch_per_transaction(
+    user_prop_target, seed_calls
+):
+    """The first run, or after the high-water was deleted: the (1, 0) range of idx_unallocated,
+    however the calls were judged, at most ``batch`` calls per transaction under the judge lock;
+    the high-water is set by the transaction that finds the range exhausted."""
+    calls = seed_calls(1, 12, judged_ago=7200) + seed_calls(2, 13, judged_ago=None)
+    result = allocate(user_prop_target, batch=10)
+    assert (result.allocated, result.found_by_sweep, result.transactions) == (25, 0, 3)
+    assert high_water(user_prop_target) is not None
+    rows = payment_rows(user_prop_target)
+    assert set(rows) == set(calls)
+    by_start = sorted(calls, key=lambda c: rows[c]["id"])
+    assert by_start[:10] == calls[:10], "each batch in call order"
+    assert allocate(user_prop_target, batch=10) == allocation.Allocation()
+
+
+WRITE_OFF = (  # docs/payments.md, "A call that cannot be stored"
+    f"UPDATE {store.CALL_LOG} c SET c.order_allocated = 2 WHERE c.id = <id> AND c.filter_rule = 1 "
+    f"AND c.order_allocated = 0 AND NOT EXISTS (SELECT 1 FROM {store.PAYMENT_LOG} p WHERE "
+    "p.call_id = c.call_id)"
+)
 # Values our DDL cannot hold but a wider call log can (a column widened by hand, a table
 # older than ours): each must be left out and reported, never fail every other call.
 BAD_CALLS = [
@@ -264,17 +286,28 @@ def test_a_written_off_call_is_never_charged_nor_reported(
     payment_center.set_account(53, 10 * PRICE_FEN)
     widen_call_log(user_prop_conn)
     seed_calls(53, 1)
-    with pytest.raises(AirflowFailException):
+    with pytest.raises(AirflowFailException) as failed:
         charge_task().execute({})
+    assert WRITE_OFF in str(failed.value), "the error names the write-off"
     fits = seed_calls(53, 1)  # valid and storable, but an operator decides it is not to be charged
-    with user_prop_conn.cursor() as cur:  # what the error tells the operator to run, for each id
+    (charged,) = [c for c in payment_rows(user_prop_target)]
+    with user_prop_conn.cursor() as cur:  # reset by hand: its order exists, it is no write-off
         cur.execute(
-            f"UPDATE {store.CALL_LOG} SET order_allocated = 2 "
-            "WHERE filter_rule = 1 AND order_allocated = 0 AND (call_id = %s OR call_id IN %s)",
-            (fits[0], [c for c, _, _ in BAD_CALLS]),
+            f"UPDATE {store.CALL_LOG} SET order_allocated = 0 WHERE call_id = %s", (charged,)
         )
-        assert cur.rowcount == len(BAD_CALLS) + 1
+        cur.execute(
+            f"SELECT id FROM {store.CALL_LOG} WHERE call_id IN %s",
+            ([*fits, charged, *(c for c, _, _ in BAD_CALLS)],),
+        )
+        ids = [r[0] for r in cur.fetchall()]
     user_prop_conn.commit()
+    write_off = WRITE_OFF.replace("<id>", "%s")
+    written_off = 0
+    with user_prop_conn.cursor() as cur:  # what the error tells the operator to run, for each id
+        for row_id in ids:
+            written_off += cur.execute(write_off, (row_id,))
+    user_prop_conn.commit()
+    assert written_off == len(BAD_CALLS) + 1, "not the call that has its order"
 
     result = charge_task().execute({})
     assert (result["allocated"], result["unallocatable_calls"]) == (0, 0)

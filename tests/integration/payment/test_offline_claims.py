@@ -36,7 +36,7 @@ def pending_decisions(conn, subs: range) -> list[str]:
 
 
 def listing_client():
-    return ListingApiHook(timeout_ms=5000, pool_size=3).get_conn()
+    return ListingApiHook(timeout_ms=5000, pool_size=3).get_async_conn()
 
 
 def test_two_offline_passes_at_once_send_each_decision_once(
@@ -112,3 +112,60 @@ def test_a_claim_is_refused_once_another_pass_took_it_or_the_decision_moved_on(
             cur.execute("UPDATE sublessor_offline_event SET status = 'superseded'")
         b.commit()
         assert decisions.load_pending(a) == []
+
+
+def test_a_decision_superseded_while_its_request_is_in_flight_changes_nothing_when_answered(
+    billing_env, user_prop_target, payment_center, listing_service, seed_calls
+):
+    """A charge recorded while the offline pass sends the sublessor's decision supersedes it
+    (the service may act on it, or may have already): the late answer of that request must not
+    mark it done, and the new decision is sent by the next pass."""
+    from payment_fixtures import PRICE_FEN
+
+    from sublessor_airflow.operators.charge import ChargeValidCallsOperator
+
+    sub = 340
+    payment_center.set_account(sub, PRICE_FEN - 1000)
+    listing_service.set_listings(sub, 3)
+    charge = ChargeValidCallsOperator(task_id="charge_valid_calls", workers=2)
+    seed_calls(sub, 1)
+    assert charge.execute({})["insufficient"] == 1
+    (first,) = offline_rows(user_prop_target)
+
+    listing_service.configure(latency_ms=2000)
+    reports, errors = [], []
+
+    def offline_pass() -> None:
+        try:
+            with closing(connect(user_prop_target)) as conn:
+                reports.append(send_offline_decisions(conn, listing_client(), workers=2))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    sending = threading.Thread(target=offline_pass)
+    sending.start()
+    deadline = time.monotonic() + 10
+    while offline_rows(user_prop_target)[0]["attempts"] == 0:  # claimed: its request is out
+        assert time.monotonic() < deadline, "never claimed"
+        time.sleep(0.05)
+    seed_calls(sub, 1)
+    assert charge.execute({})["insufficient"] == 1  # refused again while the request is out
+    superseded, second = offline_rows(user_prop_target)
+    assert (superseded["status"], second["status"], second["attempts"]) == (
+        "superseded", "pending", 0,
+    )  # fmt: skip
+    sending.join(30)
+    assert not errors, errors
+    assert reports[0].sent == 1, "the service did act on it"
+
+    late, second = offline_rows(user_prop_target)
+    assert (late["status"], late["offlined"], late["done_at"]) == (
+        "superseded", None, superseded["done_at"],
+    ), "the late answer changed the superseded decision"  # fmt: skip
+    assert second["status"] == "pending"
+
+    listing_service.configure(latency_ms=0)
+    with closing(connect(user_prop_target)) as conn:
+        assert send_offline_decisions(conn, listing_client(), workers=2).sent == 1
+    assert listing_service.received == {first["request_id"]: 1, second["request_id"]: 1}
+    assert [e["status"] for e in offline_rows(user_prop_target)] == ["superseded", "done"]

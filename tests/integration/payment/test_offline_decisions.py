@@ -15,18 +15,19 @@ import itertools
 from contextlib import closing
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from payment_fixtures import offline_rows, payment_rows
+from payment_fixtures import APP_ID, PAYMENT_KEY, offline_rows, payment_rows
 
 from sublessor_airflow.hooks.signed_http import ListingApiHook
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
-from sublessor_airflow.variables import get_int
 from sublessor_billing import config
 from sublessor_billing.db.connect import connect
 from sublessor_billing.payments import store
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
-from sublessor_billing.payments.outcomes import FAILED, INSUFFICIENT, SUCCESS, Outcome
+from sublessor_billing.payments.outcomes import FAILED, INSUFFICIENT, SUCCESS
+from sublessor_billing.sandbox.payment_center import PaymentCenter
 from sublessor_billing.sandbox.server import Fault
 
 pytestmark = pytest.mark.integration
@@ -125,32 +126,49 @@ passes = st.lists(
 SUBLESSORS = itertools.count(1000)
 
 
-def pending_rows(conn, sub: int, count: int, amount: int) -> list[int]:
-    ids = []
-    with conn.cursor() as cur:
-        for _ in range(count):
-            cur.execute(
-                f"INSERT INTO {store.PAYMENT_LOG} (call_id, sublessor_id, amount, subject) "
-                "VALUES (UUID(), %s, %s, 'property')",
-                (sub, amount),
-            )
-            ids.append(cur.lastrowid)
-    conn.commit()
-    return ids
+class ScriptedPaymentCenter(PaymentCenter):
+    """The payment center sandbox answering what the test scripts per call (``subject`` is
+    ``400 call <call_id>``); calls it has no script for are charged as usual."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.script: dict[str, tuple[str, int, int | None]] = {}
+
+    def _charge(self, body):
+        kind = self.script.get(str(body.get("subject", "")).removeprefix("400 call "))
+        if kind is None:
+            return super()._charge(body)
+        _status, code, balance = kind
+        answer = {"code": code, "message": "scripted"}
+        return 200, answer if balance is None else {**answer, "balance": balance}
+
+
+@pytest.fixture
+def payment_center():
+    """Overrides the conftest's: ``billing_env`` points the payment_api connection at it."""
+    server = ScriptedPaymentCenter({APP_ID: PAYMENT_KEY}).start()
+    yield server
+    server.stop()
 
 
 @settings(
-    max_examples=120,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(history=passes)
 def test_every_sequence_of_outcomes_and_prices_keeps_the_offline_invariant(
-    billing_env, user_prop_target, listing_service, airflow_variables, history
-):
+    billing_env, user_prop_target, payment_center, listing_service, airflow_variables, seed_calls,
+    history,
+):  # fmt: skip
     """After every pass, a sublessor whose latest informative charge was refused or left less
     than one call's price (the price of the pass that recorded it) has had, or will have on the
-    next try, an offline_all sent after that charge; otherwise nothing of it waits."""
+    next try, an offline_all sent after that charge; otherwise nothing of it waits.
+
+    Each batch of answers is a run of the charge task: it reads Variable
+    payment_price_per_call itself, allocates the calls, sends them to the payment center
+    (scripted per call) and records the answers with the offline decisions they cause.
+    """
     sub = next(SUBLESSORS)  # each example is its own sublessor: examples do not interfere
     clock = itertools.count(1)
     dry_since: int | None = None  # when the latest informative charge left the account dry
@@ -162,7 +180,7 @@ def test_every_sequence_of_outcomes_and_prices_keeps_the_offline_invariant(
         if listing != "up":
             listing_service.add_fault(LISTING_DOWN if listing == "down" else ANSWER_LOST)
         before = listing_service.offline_calls.get(sub, 0)
-        client = ListingApiHook(timeout_ms=5000, pool_size=2).get_conn()
+        client = ListingApiHook(timeout_ms=5000, pool_size=2).get_async_conn()
         try:
             send_offline_decisions(conn, client, workers=2)
         except OfflinePending:
@@ -174,17 +192,22 @@ def test_every_sequence_of_outcomes_and_prices_keeps_the_offline_invariant(
     with closing(connect(user_prop_target)) as conn:
         for yuan, pass_batches, listing in history:
             airflow_variables(config.PAYMENT_PRICE_PER_CALL.name, yuan)  # changed between passes
-            price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100  # as the task
             for kinds in pass_batches:
-                orders = pending_rows(conn, sub, len(kinds), price_fen)
-                outcomes = []
-                for order_id, kind in zip(orders, kinds, strict=True):
-                    status, code, balance = KINDS[kind]
-                    outcomes.append(Outcome(order_id, sub, status, price_fen, code, None, balance))
-                    signal = dry(kind, price_fen)
+                calls = seed_calls(sub, len(kinds))
+                payment_center.script.update(
+                    (call_id, KINDS[kind]) for call_id, kind in zip(calls, kinds, strict=True)
+                )
+                try:
+                    result = charge_task().execute({})
+                except AirflowFailException as failed:  # a 1004 fails the task until checked
+                    assert "reused" in kinds and "1004" in str(failed), failed
+                    reused_checked(conn)
+                else:
+                    assert "reused" not in kinds and result["pending"] == 0
+                for kind in kinds:
+                    signal = dry(kind, yuan * 100)
                     if signal is not None:
                         dry_since = next(clock) if signal else None
-                store.record_outcomes(conn, outcomes, price_fen=price_fen)
             deliver(conn, listing)
 
             waiting = [
@@ -201,3 +224,13 @@ def test_every_sequence_of_outcomes_and_prices_keeps_the_offline_invariant(
         deliver(conn, "up")
         if dry_since is not None:
             assert delivered_at is not None and delivered_at > dry_since
+
+
+def reused_checked(conn) -> None:
+    """What the person on call does once a 1004 is understood (docs/payments.md)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"UPDATE {store.PAYMENT_LOG} SET last_error = NULL WHERE result_code = 1004 "
+            "AND status = 'failed'"
+        )
+    conn.commit()

@@ -1,0 +1,130 @@
+"""Repairs of the payment log an operator runs (docs/payments.md).
+
+    python -m sublessor_billing.payments.repair release-held          # says what it would do
+    python -m sublessor_billing.payments.repair release-held --yes
+    python -m sublessor_billing.payments.repair orphans [--days 2]
+
+``release-held``: pending orders below ORDER_ID_MIN are never sent (the charge
+task holds them back and fails naming them). This sets the payment log's
+AUTO_INCREMENT to ORDER_ID_MIN (no change when it is already above), then, in
+ONE transaction, sets ``order_allocated = 0`` on their calls and deletes those
+rows, so the next pass gives the calls new order ids. Only ``pending`` rows below
+the range are touched: they were never sent, so nothing was charged for them.
+
+``orphans``: the check every charge pass runs hourly over two days
+(``payments/orphans.py``), now, over the last ``--days``: valid calls at
+``order_allocated = 1`` without a payment row are named and set back to 0.
+
+Like ``calls.quarantine``, the command reads the Airflow connection
+``user_prop_db``: run it where the ``airflow`` command works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from sublessor_billing.payments.orphans import SHOWN, reset_orphans
+from sublessor_billing.payments.outcomes import ORDER_ID_MIN
+from sublessor_billing.payments.store import CALL_LOG, PAYMENT_LOG
+
+LOCK_WAIT_S = 60  # for the ALTER's metadata lock: fail rather than queue every writer behind it
+
+_HELD = f"FROM {PAYMENT_LOG} FORCE INDEX (PRIMARY) WHERE id < %s AND status = 'pending'"
+_RESET_CALLS = f"""
+UPDATE {PAYMENT_LOG} p FORCE INDEX (PRIMARY)
+  JOIN {CALL_LOG} c FORCE INDEX (uk_call_id) ON c.call_id = p.call_id
+SET c.order_allocated = 0
+WHERE p.id < %s AND p.status = 'pending' AND c.order_allocated = 1"""
+_DELETE = f"DELETE FROM {PAYMENT_LOG} WHERE id < %s AND status = 'pending'"
+
+
+@dataclass(frozen=True)
+class Released:
+    rows: int  # pending rows below the range deleted
+    calls: int  # their calls set back to order_allocated = 0
+    order_ids: tuple[int, ...]  # the first SHOWN of the deleted ids
+
+
+def held_orders(conn: Any) -> tuple[int, list[int]]:
+    """How many pending rows are below ORDER_ID_MIN, and the first ``SHOWN`` ids."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) {_HELD}", (ORDER_ID_MIN,))
+        total = int(cur.fetchone()[0])
+        cur.execute(f"SELECT id {_HELD} ORDER BY id LIMIT %s", (ORDER_ID_MIN, SHOWN))
+        ids = [int(r[0]) for r in cur.fetchall()]
+    conn.commit()
+    return total, ids
+
+
+def release_held(conn: Any) -> Released:
+    """Raise the AUTO_INCREMENT to the range, then delete the held rows and reset their calls."""
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = %s", (LOCK_WAIT_S,))
+        cur.execute(f"ALTER TABLE {PAYMENT_LOG} AUTO_INCREMENT = {ORDER_ID_MIN}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT id {_HELD} ORDER BY id FOR UPDATE", (ORDER_ID_MIN,))
+            ids = [int(r[0]) for r in cur.fetchall()]
+            calls = int(cur.execute(_RESET_CALLS, (ORDER_ID_MIN,))) if ids else 0
+            rows = int(cur.execute(_DELETE, (ORDER_ID_MIN,))) if ids else 0
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return Released(rows, calls, tuple(ids[:SHOWN]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sublessor_billing.payments.repair")
+    parser.add_argument(
+        "--conn-id", default="user_prop_db", help="Airflow connection of user_prop_db"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    releasing = sub.add_parser("release-held", help="pending orders below the range")
+    releasing.add_argument("--yes", action="store_true", help="do it (without: only say)")
+    orphans = sub.add_parser("orphans", help="calls at order_allocated = 1 without an order")
+    orphans.add_argument("--days", type=int, default=2, help="judged in the last N days")
+    args = parser.parse_args(argv)
+
+    # the operators' commands share one way to the database: the Airflow connection
+    from sublessor_billing.calls.quarantine import _open_user_prop_db
+
+    conn = _open_user_prop_db(args.conn_id)
+    try:
+        return _run(conn, args)
+    finally:
+        conn.close()
+
+
+def _run(conn: Any, args: argparse.Namespace) -> int:
+    if args.command == "orphans":
+        found = reset_orphans(conn, window_hours=max(1, args.days) * 24, force=True)
+        assert found is not None
+        print(f"{found.reset} call(s) set back to order_allocated = 0: {', '.join(found.call_ids)}")
+        return 0
+    total, ids = held_orders(conn)
+    if not total:
+        print(f"No pending order below {ORDER_ID_MIN}: nothing to release.")
+        return 0
+    shown = f"{', '.join(map(str, ids))}{' ...' if total > len(ids) else ''}"
+    if not args.yes:
+        print(
+            f"{total} pending order(s) below {ORDER_ID_MIN} would be deleted and their calls "
+            f"reset (order_allocated = 0): {shown}. Run again with --yes.",
+            file=sys.stderr,
+        )
+        return 1
+    done = release_held(conn)
+    print(
+        f"Deleted {done.rows} pending order(s) below {ORDER_ID_MIN} (never sent) and set "
+        f"order_allocated = 0 on {done.calls} call(s); the next run of call400_billing gives "
+        f"them new order ids: {', '.join(map(str, done.order_ids))}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
