@@ -80,6 +80,20 @@ class AirflowStandalone(AirflowProcess):
         )
         return list(reversed(answer.get("dag_runs", [])))
 
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def wait_for_run_end(self, dag_id: str, run_id: str, *, timeout: float = 60) -> dict[str, Any]:
+        """Poll one run until it is finished (success or failed); TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            if run.get("state") in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout} s: {run}")
+            time.sleep(0.5)
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         return answer.get("task_instances", [])
