@@ -122,8 +122,15 @@ def sweep_floor(cur: Any) -> int:
 
     0 also before the first ``flag_history`` (no end recorded): then nothing limits the sweep.
     """
+    floor = recorded_floor(cur)
+    return 0 if floor is None else floor
+
+
+def recorded_floor(cur: Any) -> int | None:
+    """``sweep_floor``, but None before the first ``flag_history``: where the history ends is not
+    known yet (call400_billing's sensor then cannot tell the history from new calls cheaply)."""
     end, done = _state(cur)
-    return 0 if done or end is None else end
+    return 0 if done else end
 
 
 def flag_history(
