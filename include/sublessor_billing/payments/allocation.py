@@ -8,14 +8,17 @@ read ``FOR UPDATE``):
 1. the sweep (``payments/sweep.py``): at most ``batch`` valid calls without an
    order judged before high-water - margin, which the range below cannot reach
    (the DB clock went back); with no high-water, at most ``batch`` valid calls
-   without an order, however judged: that is the allocation of a first run;
+   without an order, however judged: that is the allocation of a first run
+   (either way outside the part of the history flagging has not reached yet,
+   ``flags.sweep_skip``: those wait until flagging passes them);
 2. with a high-water, the calls judged valid since high-water - margin (or with
    no ``judged_at``), through ``idx_filter_rule``;
 3. ``order_allocated = 1`` on the calls of every order inserted here (a range of
    the payment log's primary key), which keeps ``idx_unallocated`` small;
 4. in the last round, the valid calls that cannot be given an order are counted;
 5. the high-water moves to the ``NOW(3)`` read first (with no high-water, only
-   once the sweep came back short of ``batch``: every call judged before is read).
+   once the sweep came back short of ``batch``: every call judged before is read,
+   but for the history flagging has not reached: the sweep finds those later).
 
 Another round follows while the sweep came back full; the judge may run between
 two rounds. A call judged while a round runs waits for the lock, so it is neither
@@ -150,9 +153,9 @@ def _round(
                 high_water = row[0] if row else None
                 cur.execute(_LAST_ORDER)
                 last_order = int(cur.fetchone()[0])
-                floor = flags.sweep_floor(cur)
+                skip = flags.sweep_skip(cur)
                 swept = sweep.sweep_missed(
-                    cur, amount_fen, high_water, margin, floor=floor, limit=batch
+                    cur, amount_fen, high_water, margin, skip=skip, limit=batch
                 )
                 more = swept >= batch
                 found = swept if high_water is not None else 0
@@ -169,9 +172,7 @@ def _round(
                     )
                 if swept or inserted:
                     cur.execute(MARK_ALLOCATED, (last_order,))
-                unallocatable, unfit = (
-                    (0, []) if more else sweep.unfit_calls(cur, SHOWN, floor=floor)
-                )
+                unallocatable, unfit = (0, []) if more else sweep.unfit_calls(cur, SHOWN, skip=skip)
                 if high_water is not None or not more:
                     cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
             conn.commit()
@@ -222,9 +223,9 @@ def sweep_plan(
     """EXPLAIN of the sweep's SELECT at the current high-water and floor (bench, tests)."""
     position = high_water(conn)
     with conn.cursor() as cur:
-        floor = flags.sweep_floor(cur)
+        skip = flags.sweep_skip(cur)
     conn.commit()
-    params = sweep.sweep_params(0, position, margin_seconds, floor, batch)
+    params = sweep.sweep_params(0, position, margin_seconds, skip, batch)
     return explain(conn, sweep.SWEEP_SELECT, params)
 
 
