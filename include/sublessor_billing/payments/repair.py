@@ -2,7 +2,8 @@
 
     python -m sublessor_billing.payments.repair release-held          # says what it would do
     python -m sublessor_billing.payments.repair release-held --yes
-    python -m sublessor_billing.payments.repair orphans [--days 2]
+    python -m sublessor_billing.payments.repair orphans [--days 2]    # says what it found
+    python -m sublessor_billing.payments.repair orphans --yes [--days 2]
 
 ``release-held``: pending orders below ORDER_ID_MIN are never sent (the charge
 task holds them back and fails naming them). This sets the payment log's
@@ -11,12 +12,17 @@ ONE transaction, sets ``order_allocated = 0`` on their calls and deletes those
 rows, so the next pass gives the calls new order ids. Only ``pending`` rows below
 the range are touched: they were never sent, so nothing was charged for them.
 
-``orphans``: the check every charge pass runs hourly over two days
-(``payments/orphans.py``), now, over the last ``--days``: valid calls at
-``order_allocated = 1`` without a payment row are named and set back to 0.
+``orphans``: names the valid calls received in the last ``--days`` at
+``order_allocated = 1`` without a payment row (``payments/orphans.py``; a charge
+pass finds those of two days and fails). With ``--yes``, sets them back to 0, so
+the next pass gives them new order ids and charges them: only after checking with
+the payment center (``/trade/query`` of the deleted row's order id) that the
+order was never charged. A charged one needs its payment row restored instead.
 
-Like ``calls.quarantine``, the command reads the Airflow connection
-``user_prop_db``: run it where the ``airflow`` command works.
+Both count the calls they set back (``allocation.hand_back``), so the sweep that
+gives them their order does not report them as missed. Like ``calls.quarantine``,
+the command reads the Airflow connection ``user_prop_db``: run it where the
+``airflow`` command works.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from sublessor_billing.payments.orphans import SHOWN, reset_orphans
+from sublessor_billing.payments import orphans
+from sublessor_billing.payments.allocation import hand_back
+from sublessor_billing.payments.orphans import SHOWN
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN
-from sublessor_billing.payments.store import CALL_LOG, PAYMENT_LOG
+from sublessor_billing.payments.store import CALL_LOG, NO_ORDER, PAYMENT_LOG, WITHOUT_ORDER
 
 LOCK_WAIT_S = 60  # for the ALTER's metadata lock: fail rather than queue every writer behind it
 
@@ -39,6 +47,10 @@ UPDATE {PAYMENT_LOG} p FORCE INDEX (PRIMARY)
 SET c.order_allocated = 0
 WHERE p.id < %s AND p.status = 'pending' AND c.order_allocated = 1"""
 _DELETE = f"DELETE FROM {PAYMENT_LOG} WHERE id < %s AND status = 'pending'"
+_RESET_ORPHANS = f"""
+UPDATE {CALL_LOG} c FORCE INDEX (PRIMARY) {WITHOUT_ORDER}
+SET c.order_allocated = 0
+WHERE c.id IN ({{ids}}) AND c.filter_rule = 1 AND c.order_allocated = 1 AND {NO_ORDER}"""
 
 
 @dataclass(frozen=True)
@@ -66,15 +78,37 @@ def release_held(conn: Any) -> Released:
         cur.execute(f"ALTER TABLE {PAYMENT_LOG} AUTO_INCREMENT = {ORDER_ID_MIN}")
     try:
         with conn.cursor() as cur:
+            hand_back(cur, 0)  # the allocation's row first, as an allocation round locks
             cur.execute(f"SELECT id {_HELD} ORDER BY id FOR UPDATE", (ORDER_ID_MIN,))
             ids = [int(r[0]) for r in cur.fetchall()]
             calls = int(cur.execute(_RESET_CALLS, (ORDER_ID_MIN,))) if ids else 0
             rows = int(cur.execute(_DELETE, (ORDER_ID_MIN,))) if ids else 0
+            hand_back(cur, calls)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
     return Released(rows, calls, tuple(ids[:SHOWN]))
+
+
+def reset_orphans(conn: Any, *, days: int) -> tuple[int, list[str]]:
+    """Set the orphans received in the last ``days`` back to 0 (each chunk's in one transaction,
+    re-checked); how many, and the first ``SHOWN`` call ids."""
+    reset, shown = 0, []
+    for found in orphans.scan(conn, days=days):
+        try:
+            with conn.cursor() as cur:
+                hand_back(cur, 0)  # the allocation's row first, as an allocation round locks
+                ids = [row_id for row_id, _ in found]
+                n = int(cur.execute(_RESET_ORPHANS.format(ids=",".join(["%s"] * len(ids))), ids))
+                hand_back(cur, n)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        reset += n
+        shown.extend(call_id for _, call_id in found[: SHOWN - len(shown)])
+    return reset, shown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     releasing = sub.add_parser("release-held", help="pending orders below the range")
     releasing.add_argument("--yes", action="store_true", help="do it (without: only say)")
-    orphans = sub.add_parser("orphans", help="calls at order_allocated = 1 without an order")
-    orphans.add_argument("--days", type=int, default=2, help="judged in the last N days")
+    orphaned = sub.add_parser("orphans", help="calls at order_allocated = 1 without an order")
+    orphaned.add_argument("--days", type=int, default=2, help="received in the last N days")
+    orphaned.add_argument(
+        "--yes", action="store_true", help="set them back to 0 (only if never charged)"
+    )
     args = parser.parse_args(argv)
 
     # the operators' commands share one way to the database: the Airflow connection
@@ -94,17 +131,38 @@ def main(argv: list[str] | None = None) -> int:
 
     conn = _open_user_prop_db(args.conn_id)
     try:
-        return _run(conn, args)
+        return _orphans(conn, args) if args.command == "orphans" else _release(conn, args)
     finally:
         conn.close()
 
 
-def _run(conn: Any, args: argparse.Namespace) -> int:
-    if args.command == "orphans":
-        found = reset_orphans(conn, window_hours=max(1, args.days) * 24, force=True)
-        assert found is not None
-        print(f"{found.reset} call(s) set back to order_allocated = 0: {', '.join(found.call_ids)}")
+def _orphans(conn: Any, args: argparse.Namespace) -> int:
+    days = max(1, args.days)
+    if args.yes:
+        reset, shown = reset_orphans(conn, days=days)
+        print(
+            f"{reset} call(s) set back to order_allocated = 0; the next run of call400_billing "
+            f"gives them new order ids and charges them: {', '.join(shown)}"
+        )
         return 0
+    total, shown = 0, []
+    for found in orphans.scan(conn, days=days):
+        total += len(found)
+        shown.extend(call_id for _, call_id in found[: SHOWN - len(shown)])
+    if not total:
+        print(f"No valid call received in the last {days} day(s) is flagged without its order.")
+        return 0
+    print(
+        f"{total} valid call(s) received in the last {days} day(s) have order_allocated = 1 "
+        f"but no payment row: {', '.join(shown)}{' ...' if total > len(shown) else ''}. For "
+        "each, ask the payment center about the deleted row's order id (/trade/query): charged "
+        "-> restore the row; never charged -> run again with --yes (docs/payments.md).",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _release(conn: Any, args: argparse.Namespace) -> int:
     total, ids = held_orders(conn)
     if not total:
         print(f"No pending order below {ORDER_ID_MIN}: nothing to release.")

@@ -271,6 +271,45 @@ def test_with_no_high_water_a_history_call_without_an_order_waits_only_for_flagg
         assert count(conn, f"SELECT COUNT(DISTINCT call_id) FROM {store.PAYMENT_LOG}") == VALID
 
 
+def orphan_flags(conn, call_ids) -> list[int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT order_allocated FROM {store.CALL_LOG} WHERE call_id IN %s ORDER BY id",
+            (list(call_ids),),
+        )
+        rows = [int(r[0]) for r in cur.fetchall()]
+    conn.commit()
+    return rows
+
+
+def test_the_orphan_check_reads_the_window_a_bounded_chunk_at_a_time_and_changes_nothing(history):
+    """It read every valid call of 48 h in one statement and sorted them, each hour, before the
+    allocation and outside any budget. Now: chunks of the (1, 1) range in id order from a cursor,
+    one per pass and more while its budget lasts; it names what it finds and resets nothing."""
+    gone = ("h-3", "h-20001")  # payment rows deleted by hand
+    with closing(connect(history)) as conn:
+        flags.flag_history(conn, budget_s=ALL_OF_IT)
+        run(conn, f"DELETE FROM {store.PAYMENT_LOG} WHERE call_id IN %s", (gone,))
+        before = handler_reads(conn)
+        first = orphans.check_orphans(conn, budget_s=0, chunk=2000)
+        assert handler_reads(conn) - before < 4 * 2000, "read more than one chunk"
+        assert first == orphans.Orphans(1, ("h-3",), read=2000, done=False)
+        assert count(conn, "SELECT position_id FROM job_cursor WHERE name = %s",
+                     (orphans.CURSOR,)) == 2501  # fmt: skip  # 2,000th at (1, 1): not h-7
+        rest = orphans.check_orphans(conn, budget_s=ALL_OF_IT, chunk=2000)
+        assert rest == orphans.Orphans(1, ("h-20001",), read=VALID - 2 - 2000, done=True)
+        assert orphans.check_orphans(conn) is None, "the next round is an hour later"
+        assert orphan_flags(conn, gone) == [1, 1], "nothing reset"
+        run(
+            conn,
+            "UPDATE job_cursor SET position_time = NOW() - INTERVAL 61 MINUTE WHERE name = %s",
+            (orphans.CURSOR,),
+        )
+        again = orphans.check_orphans(conn, budget_s=ALL_OF_IT)
+        assert (again.found, again.call_ids, again.done) == (2, gone, True)
+        assert allocation.allocate_orders(conn, PRICE_FEN).allocated == 2, "only h-7, h-24999"
+
+
 def plan_of(plan: list[dict], table: str, select_type: str | None = None) -> tuple[str, str]:
     row = next(r for r in plan if r["table"] == table and select_type in (None, r["select_type"]))
     return row["type"], row["key"]
@@ -316,9 +355,17 @@ def test_no_statement_of_the_allocation_or_the_flags_scans_a_whole_table(history
             check = flags.check_plan(conn)
             assert plan_of(check, "c") == ("ref", "idx_unallocated"), check
             assert plan_of(check, "p") == ("eq_ref", "uk_call_id"), check
-            for plan in (allocation.allocation_plan(conn), orphans.orphans_plan(conn)):
-                assert plan_of(plan, "c") == ("range", "idx_filter_rule"), plan
-                assert plan_of(plan, "p") == ("eq_ref", "uk_call_id"), plan
+            plan = allocation.allocation_plan(conn)
+            assert plan_of(plan, "c") == ("range", "idx_filter_rule"), plan
+            assert plan_of(plan, "p") == ("eq_ref", "uk_call_id"), plan
+            start, chunk_range, found = orphans.orphans_plans(conn)
+            assert plan_of(start, "c") == ("range", "idx_received"), start
+            assert plan_of(chunk_range, "c", "DERIVED") == ("range", "idx_unallocated"), chunk_range
+            assert plan_of(found, "c") == ("range", "idx_unallocated"), found
+            assert plan_of(found, "p") == ("eq_ref", "uk_call_id"), found
+            for plan in (start, chunk_range, found):  # index order: no sort of the window
+                no_scan(plan)
+                assert not any("filesort" in str(r["Extra"]) for r in plan), plan
             chunk_range, chunk = flags.chunk_plans(conn)
             assert plan_of(chunk_range, "c", "DERIVED") == ("range", "idx_unallocated"), chunk_range
             assert plan_of(chunk, "c") == ("range", "idx_unallocated"), chunk
