@@ -3,8 +3,9 @@
 A call at order_allocated = 1 whose payment row is gone is never charged again by
 any pass; but the deleted row may have been sent and charged, so the pass only
 names it and fails; the operator asks the payment center, then restores the row
-or resets the call (`repair orphans --yes`) (docs/payments.md, "A call flagged
-without its order").
+or resets the call (`repair orphans --yes`). The order id counter is only ever
+raised (docs/payments.md, "A call flagged without its order", "Order ids below
+820000000000").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sublessor_billing.db.connect import connect
 from sublessor_billing.payments import orphans, store
 from sublessor_billing.payments.orphans import OrphanedCalls
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN, OrderIdOutOfRange
-from sublessor_billing.payments.repair import main
+from sublessor_billing.payments.repair import main, order_counter
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,14 @@ def flags_of(target, call_ids) -> list[int]:
                 (list(call_ids),),
             )
             return [int(r[0]) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def counter(target) -> int:
+    conn = connect(target)
+    try:
+        return order_counter(conn)[0]
     finally:
         conn.close()
 
@@ -96,13 +105,17 @@ def test_release_held_deletes_the_held_orders_and_resets_their_calls_in_one_go(
     payment_center.set_account(5, 10 * PRICE_FEN)
     calls = held_back(user_prop_target, seed_calls, 5)
 
-    assert main(["release-held"]) == 1, "without --yes it only says"
+    assert main(["release-held"]) == 1, "no id of the range is left: it needs --above"
+    assert "--above" in capsys.readouterr().err
+    nothing_sent = str(ORDER_ID_MIN - 1)
+    assert main(["release-held", "--above", nothing_sent]) == 1, "without --yes it only says"
     assert "2 pending order(s) below" in capsys.readouterr().err
     assert len(payment_rows(user_prop_target)) == 2
-    assert main(["release-held", "--yes"]) == 0
+    assert main(["release-held", "--yes", "--above", nothing_sent]) == 0
     assert "Deleted 2 pending order(s)" in capsys.readouterr().out
     assert payment_rows(user_prop_target) == {}
     assert flags_of(user_prop_target, calls) == [0, 0]
+    assert counter(user_prop_target) == ORDER_ID_MIN
     assert main(["release-held", "--yes"]) == 0, "nothing left: safe to run twice"
 
     result = charge_task().execute({})
@@ -110,6 +123,74 @@ def test_release_held_deletes_the_held_orders_and_resets_their_calls_in_one_go(
     rows = payment_rows(user_prop_target)
     assert all(rows[c]["id"] >= ORDER_ID_MIN for c in calls)
     assert payment_center.full_state()["double_charged"] == []
+
+
+def test_release_held_never_lowers_the_order_id_counter(
+    billing_env, user_prop_target, payment_center, seed_calls
+):
+    """It ran ALTER TABLE … AUTO_INCREMENT = 820000000000, which InnoDB takes down to MAX(id) + 1:
+    ids already sent (rows deleted since) were handed out again, refused with 1004, and those
+    calls were never charged."""
+    payment_center.set_account(8, 10 * PRICE_FEN)
+    sent = seed_calls(8, 3)
+    assert charge_task().execute({})["success"] == 3  # order ids MIN, MIN + 1, MIN + 2
+    execute(user_prop_target, f"DELETE FROM {store.PAYMENT_LOG} WHERE id > %s", (ORDER_ID_MIN,))
+    execute(  # and their calls written off, so nothing else is at stake
+        user_prop_target,
+        f"UPDATE {store.CALL_LOG} SET order_allocated = 2 WHERE call_id IN %s",
+        (sent[1:],),
+    )
+    held = seed_calls(8, 2)  # orders written by hand below the range
+    for order_id, call_id in zip((1000, 1001), held, strict=True):
+        execute(
+            user_prop_target,
+            f"INSERT INTO {store.PAYMENT_LOG} (id, call_id, sublessor_id, amount, subject) "
+            "VALUES (%s, %s, 8, %s, CONCAT('400 call ', %s))",
+            (order_id, call_id, PRICE_FEN, call_id),
+        )
+        execute(
+            user_prop_target,
+            f"UPDATE {store.CALL_LOG} SET order_allocated = 1 WHERE call_id = %s",
+            (call_id,),
+        )
+    fails_with(OrderIdOutOfRange)
+    before = counter(user_prop_target)
+    assert before >= ORDER_ID_MIN + 3
+
+    assert main(["release-held", "--yes"]) == 0
+    assert counter(user_prop_target) == before, "lowered"
+    result = charge_task().execute({})
+    assert (result["success"], result["failed"]) == (2, 0)
+    assert all(payment_rows(user_prop_target)[c]["id"] >= ORDER_ID_MIN + 3 for c in held)
+    assert [charges_of(payment_center, c) for c in (*sent, *held)] == [1] * 5
+    assert payment_center.balance(8) == 5 * PRICE_FEN
+
+
+def test_release_held_after_an_emptied_log_needs_the_highest_order_id_ever_sent(
+    billing_env, user_prop_target, payment_center, seed_calls, capsys
+):
+    """The log emptied, then MySQL 5.7's restart set the counter back to 1: no row says which
+    ids were sent. Raising to 820000000000 reused them (1004: never charged)."""
+    payment_center.set_account(9, 10 * PRICE_FEN)
+    sent = seed_calls(9, 2)
+    assert charge_task().execute({})["success"] == 2  # order ids MIN, MIN + 1
+    execute(user_prop_target, f"DELETE FROM {store.PAYMENT_LOG}")
+    execute(user_prop_target, f"UPDATE {store.CALL_LOG} SET order_allocated = 2")
+    held = held_back(user_prop_target, seed_calls, 9)
+    before = counter(user_prop_target)  # 1002 or more (INSERT … SELECT reserves ids ahead)
+
+    assert main(["release-held", "--yes"]) == 1
+    assert "--above" in capsys.readouterr().err
+    assert len(payment_rows(user_prop_target)) == 2, "changed nothing"
+    assert counter(user_prop_target) == before < ORDER_ID_MIN
+    with pytest.raises(SystemExit):  # an id below the range cannot have been sent
+        main(["release-held", "--yes", "--above", "1001"])
+    assert main(["release-held", "--yes", "--above", str(ORDER_ID_MIN + 1)]) == 0
+    assert counter(user_prop_target) == ORDER_ID_MIN + 2
+    result = charge_task().execute({})
+    assert (result["success"], result["failed"]) == (2, 0)
+    assert [charges_of(payment_center, c) for c in (*sent, *held)] == [1] * 4
+    assert payment_center.balance(9) == 6 * PRICE_FEN
 
 
 def test_a_pass_names_a_call_whose_success_row_was_deleted_and_never_charges_it_again(
