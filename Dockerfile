@@ -20,6 +20,7 @@ RUN pip install --no-cache-dir \
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
+# include/ without its development tools (sandbox/, demo/): .dockerignore leaves them out.
 COPY --chown=airflow:root include/ /opt/airflow/include/
 
 # include/ is importable exactly as in the development virtualenv (a .pth there).

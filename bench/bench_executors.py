@@ -45,9 +45,9 @@ def percentile(values: list[float], q: int) -> float:
 def wait_for_sensor(cluster: CeleryCluster, limit_s: float = 300) -> None:
     """Until the first run's sensor waits for calls (deferred), so publishing measures billing."""
     deadline = time.monotonic() + limit_s
-    while not cluster.query(
-        "SELECT 1 FROM task_instance WHERE dag_id = 'call400_billing'"
-        " AND task_id = 'wait_for_work' AND state = 'deferred'"
+    while not any(
+        ti["task_id"] == "wait_for_work"
+        for ti in cluster.task_instances("call400_billing", state="deferred")
     ):
         if time.monotonic() > deadline:
             raise RuntimeError(f"call400_billing never waited for calls:\n{cluster.logs()}")

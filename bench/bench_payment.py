@@ -258,7 +258,7 @@ def main() -> None:
         )
         databases = [pipe_db.database, seq_db.database]
 
-        client = PaymentApiHook(timeout_ms=20000, pool_size=args.workers).get_conn()
+        client = PaymentApiHook(timeout_ms=20000, pool_size=args.workers).get_async_conn()
         conn = connect(pipe_db)
         load_before = load()
         cpu_before, sandbox_before = time.process_time(), cpu_seconds(proc.pid)
@@ -270,7 +270,7 @@ def main() -> None:
         pipe_load = load()
         conn.close()
 
-        client = PaymentApiHook(timeout_ms=20000, pool_size=1).get_conn()
+        client = PaymentApiHook(timeout_ms=20000, pool_size=1).get_async_conn()
         conn = connect(seq_db)
         started = time.perf_counter()
         seq_done = sequential(conn, client)

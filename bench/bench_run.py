@@ -248,7 +248,7 @@ def billing_pass(target: MySqlTarget, meter: Meter, *, cap: int, workers: int) -
     with closing(connect(target)) as db:
         judged = judge_pending(db, short_threshold=SHORT, repeat_window=WINDOW)
     meter.mark("judge")
-    client = PaymentApiHook(timeout_ms=TIMEOUT_MS, pool_size=workers).get_conn()
+    client = PaymentApiHook(timeout_ms=TIMEOUT_MS, pool_size=workers).get_async_conn()
     with closing(connect(target)) as db:
         report = charge_valid_calls(db, client, price_fen=PRICE_FEN, workers=workers)
     meter.mark("charge")

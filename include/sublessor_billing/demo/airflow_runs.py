@@ -1,13 +1,17 @@
-"""Run DAGs the way runtime.md describes: `airflow dags test <dag_id>` in a prepared environment."""
+"""Run DAGs the way runtime.md describes: `airflow dags test <dag_id>` in a prepared environment.
+
+What a run ended as is read through the CLI's JSON output, as any client of
+Airflow would (never from the metadata database's tables).
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sublessor_billing.demo.environment import DEMO_DIR, REPO
 
@@ -53,28 +57,49 @@ def run_dag(
     with log.open("w") as out:
         subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     seconds = time.monotonic() - started
-    state, tasks = _last_run_states(Path(env["AIRFLOW_HOME"]) / "airflow.db", dag_id)
+    state, tasks = last_run_states(env, dag_id)
     return RunResult(dag_id, state, seconds, log, tasks)
 
 
-def _last_run_states(db: Path, dag_id: str) -> tuple[str, dict[str, str]]:
-    """Read the run's outcome from the metadata database (the exit code does not carry it)."""
-    conn = sqlite3.connect(db)
-    try:
-        row = conn.execute(
-            "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-        ).fetchone()
-        if row is None:
-            return "no run", {}
-        tasks = dict(
-            conn.execute(
-                "SELECT task_id, COALESCE(state, 'none')"
-                " || CASE WHEN try_number > 1 THEN ' (try ' || try_number || ')' ELSE '' END"
-                " FROM task_instance"
-                " WHERE dag_id = ? AND run_id = ? ORDER BY priority_weight DESC, task_id",
-                (dag_id, row[0]),
-            ).fetchall()
+def last_run_states(
+    env: dict[str, str], dag_id: str, *, airflow: Path = AIRFLOW
+) -> tuple[str, dict[str, str]]:
+    """The newest run's state and its tasks' states, from the CLI (the exit code does not carry it).
+
+    ``airflow dags list-runs`` and ``airflow tasks states-for-dag-run`` with ``-o json``:
+    Airflow's public interface, never its metadata database's schema.
+    """
+    runs = airflow_json(env, airflow, "dags", "list-runs", dag_id)
+    if not runs:
+        return "no run", {}
+    run = max(runs, key=lambda r: (r.get("run_after") or "", r.get("start_date") or ""))
+    tasks = airflow_json(env, airflow, "tasks", "states-for-dag-run", dag_id, run["run_id"])
+    return str(run["state"]), {t["task_id"]: t.get("state") or "none" for t in tasks}
+
+
+def airflow_json(env: dict[str, str], airflow: Path, *args: str) -> Any:
+    """Run ``airflow <args> -o json`` and return its answer (warnings may precede it on stdout)."""
+    command = ["airflow", *args, "-o", "json"]
+    done = subprocess.run(
+        [str(airflow), *command[1:]], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed (exit {done.returncode}): {done.stderr[-2000:]}"
         )
-        return str(row[1]), tasks
-    finally:
-        conn.close()
+    return parse_cli_json(done.stdout, " ".join(command))
+
+
+def parse_cli_json(stdout: str, command: str = "airflow") -> Any:
+    """The JSON document a CLI command printed, after whatever warnings came first."""
+    offset = 0
+    for line in stdout.splitlines(keepends=True):
+        if line.lstrip().startswith(("[", "{")):
+            try:
+                return json.JSONDecoder().raw_decode(
+                    stdout, offset + len(line) - len(line.lstrip())
+                )[0]
+            except ValueError:
+                pass  # a warning that happens to start with a bracket
+        offset += len(line)
+    raise RuntimeError(f"{command} printed no JSON: {stdout[-2000:]!r}")

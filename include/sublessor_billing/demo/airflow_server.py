@@ -49,7 +49,83 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class AirflowProcess:
+class RestApi:
+    """Airflow's public REST API at ``base_url`` (a token per call, or every user an admin)."""
+
+    base_url: str
+    last_headers: dict[str, str]  # of the last request()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
+        """(status, decoded JSON or text) of one HTTP request to the api-server."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                status, raw, kind = resp.status, resp.read(), resp.headers.get_content_type()
+                self.last_headers = dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
+            self.last_headers = dict(exc.headers)
+        text = raw.decode("utf-8", "replace")
+        return status, json.loads(text) if kind == "application/json" and text else text
+
+    def api(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """The JSON answer of a REST call that must succeed (2xx), else RuntimeError naming it."""
+        status, answer = self.request(method, path, body=body, **kwargs)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{method} {path} answered {status}: {str(answer)[:1000]}")
+        return answer
+
+    # -- DAGs and runs ------------------------------------------------------------------
+    def unpause(self, dag_id: str, *, timeout: float = 180) -> None:
+        """Unpause ``dag_id`` once the dag-processor has parsed it (RuntimeError on an import error)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _ = self.request("GET", f"/api/v2/dags/{dag_id}")
+            if status == 200:
+                break
+            errors = self.api("GET", "/api/v2/importErrors").get("import_errors", [])
+            if errors or time.monotonic() > deadline:
+                raise RuntimeError(f"DAG {dag_id} not parsed within {timeout} s: {errors}")
+            time.sleep(1)
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+
+    def dag_runs(self, dag_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` runs of ``dag_id``, oldest first."""
+        answer = self.api(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit={int(limit)}"
+        )
+        return list(reversed(answer.get("dag_runs", [])))
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instances(
+        self, dag_id: str, run_id: str = "~", *, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Task instances of one run (``~``: of every run), of one ``state`` if given."""
+        query = f"?state={state}&limit=1000" if state else "?limit=1000"
+        answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances{query}")
+        return answer.get("task_instances", [])
+
+
+class AirflowProcess(RestApi):
     """What both ways share: the home, the environment, ``airflow`` commands, HTTP, the stop."""
 
     prefix = "billing-airflow-"
@@ -158,40 +234,6 @@ class AirflowProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
         self.process = None
         shutil.rmtree(self.home, ignore_errors=True)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: float = 60,
-    ) -> tuple[int, Any]:
-        """(status, decoded JSON or text) of one HTTP request to the api-server."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", content_type)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                status, raw, kind = resp.status, resp.read(), resp.headers.get_content_type()
-                self.last_headers = dict(resp.headers)
-        except urllib.error.HTTPError as exc:
-            status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
-            self.last_headers = dict(exc.headers)
-        text = raw.decode("utf-8", "replace")
-        return status, json.loads(text) if kind == "application/json" and text else text
-
-    def api(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
-        """The JSON answer of a REST call that must succeed (2xx), else RuntimeError naming it."""
-        status, answer = self.request(method, path, body=body, **kwargs)
-        if not 200 <= status < 300:
-            raise RuntimeError(f"{method} {path} answered {status}: {str(answer)[:1000]}")
-        return answer
 
 
 class AirflowApiServer(AirflowProcess):

@@ -7,8 +7,10 @@ processes on a temporary AIRFLOW_HOME, the local RabbitMQ as the broker:
         cluster.start(n_workers=2)
         cluster.unpause("call400_billing")
         cluster.kill_worker(0)  # SIGKILL: the worker and every process under it
+        cluster.task_instances("call400_billing", state="running")  # REST API, as everywhere
 
-The metadata database is SQLite in the home (WAL): in Airflow 3 workers never
+Runs and task instances are read through the REST API (``RestApi``: every user
+is an admin, no login), never the metadata tables. The metadata database is SQLite in the home (WAL): in Airflow 3 workers never
 touch it (they talk to the api-server's Execution API), so it serves one machine;
 the Celery result backend is a second SQLite file there. The Celery queue (and
 its exchange) has a unique name, workers skip mingle and gossip, so clusters of
@@ -20,22 +22,19 @@ workers starts the same deployment on the default executor, for comparisons.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
-from sublessor_billing.demo.airflow_server import free_port
+from sublessor_billing.demo.airflow_server import SIMPLE_AUTH_MANAGER, RestApi, free_port
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -56,7 +55,7 @@ def amqp_url_for_celery(url: str) -> str:
     return url.replace("/%2F", "//")
 
 
-class CeleryCluster:
+class CeleryCluster(RestApi):
     """Start, observe and break a CeleryExecutor deployment; ``stop()`` removes every trace."""
 
     def __init__(
@@ -75,6 +74,7 @@ class CeleryCluster:
         self.home = Path(tempfile.mkdtemp(prefix="billing-celery-airflow-"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.last_headers: dict[str, str] = {}
         self.keep_home = keep_home
         self.worker_concurrency = worker_concurrency
         self.env = {
@@ -85,6 +85,8 @@ class CeleryCluster:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.repo / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.repo / "plugins"),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__API__BASE_URL": self.base_url,
             "AIRFLOW__API__PORT": str(self.port),
@@ -187,26 +189,6 @@ class CeleryCluster:
         names = [*COMPONENTS, *(f"worker-{i}" for i in range(len(self.workers)))]
         return "\n".join(f"--- {n}\n{self.log(n, chars)}" for n in names)
 
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """Read the metadata database (SQLite) directly."""
-        conn = sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
-
-    def unpause(self, dag_id: str, *, timeout: float = 180) -> None:
-        """Wait until the dag-processor has parsed ``dag_id``, then unpause it."""
-        self._wait(
-            lambda: self.query("SELECT 1 FROM dag WHERE dag_id = ?", (dag_id,)),
-            time.monotonic() + timeout,
-            f"DAG {dag_id} parsed",
-        )
-        done = self.airflow("dags", "unpause", dag_id)
-        paused = self.query("SELECT is_paused FROM dag WHERE dag_id = ?", (dag_id,))
-        if done.returncode != 0 or paused != [(0,)]:
-            raise RuntimeError(f"airflow dags unpause {dag_id} failed: {done.stderr[-2000:]}")
-
     # -- internals ------------------------------------------------------------------------
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 (kept open for the child)
@@ -221,12 +203,13 @@ class CeleryCluster:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.base_url}/api/v2/monitor/health", timeout=10) as r:
-                health = json.loads(r.read())
+            status, health = self.request("GET", "/api/v2/monitor/health", timeout=10)
         except OSError:
             return False
         parts = ("scheduler", "triggerer", "dag_processor")
-        return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+        return status == 200 and all(
+            (health.get(p) or {}).get("status") == "healthy" for p in parts
+        )
 
     def _worker_ready(self, i: int) -> bool:
         return " ready." in self.log(f"worker-{i}", chars=10**7)  # Celery's "<name> ready."

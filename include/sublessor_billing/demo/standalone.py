@@ -56,34 +56,7 @@ class AirflowStandalone(AirflowProcess):
         health = self.health()
         return all((health.get(name) or {}).get("status") == "healthy" for name in COMPONENTS)
 
-    # -- DAGs and runs ------------------------------------------------------------------
-    def unpause(self, dag_id: str, *, timeout: float = 180) -> None:
-        """Unpause ``dag_id`` once the dag-processor has parsed it (RuntimeError on an import error)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status, _ = self.request("GET", f"/api/v2/dags/{dag_id}")
-            if status == 200:
-                break
-            errors = self.api("GET", "/api/v2/importErrors").get("import_errors", [])
-            if errors or time.monotonic() > deadline:
-                raise RuntimeError(f"DAG {dag_id} not parsed: {errors or self.log()}")
-            time.sleep(1)
-        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-
-    def pause(self, dag_id: str) -> None:
-        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
-
-    def dag_runs(self, dag_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest ``limit`` runs of ``dag_id``, oldest first."""
-        answer = self.api(
-            "GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit={int(limit)}"
-        )
-        return list(reversed(answer.get("dag_runs", [])))
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return answer.get("task_instances", [])
-
+    # -- DAGs and runs (dag_runs, task_instances, unpause: ``RestApi``) -------------------
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """The value of one XCom (None when absent)."""
         status, body = self.request(

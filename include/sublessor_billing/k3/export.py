@@ -22,9 +22,9 @@ from sublessor_billing.k3.api import SaveResult, bill_no_key
 from sublessor_billing.k3.lookup import look_up_bills
 from sublessor_billing.k3.mapping import contract_to_model, model_digest
 from sublessor_billing.k3.plan import (
-    CONFLICT,
     Action,
     ExportState,
+    PriorExport,
     bill_candidates,
     claimed_by_others,
     create_may_still_land,
@@ -88,8 +88,8 @@ def _export_page(
 ) -> None:
     planned: list[_Planned] = []
     for row in rows:
-        prior = ExportState.from_row(row)
-        if prior is not None and prior.state == CONFLICT:
+        prior = PriorExport.from_row(row)
+        if prior is not None and prior.state == ExportState.CONFLICT:
             _hold(report, row)
             continue
         try:
@@ -105,7 +105,7 @@ def _export_page(
         numbers = lookup_numbers(action, str(row["contract_no"]), row.get("sent_contract_no"))
         planned.append((row, action, digest, numbers))
     # The bill a lost create made goes to the contract that sent it before anyone adopts by number.
-    planned.sort(key=lambda p: not recovers_first(p[1], ExportState.from_row(p[0])))
+    planned.sort(key=lambda p: not recovers_first(p[1], PriorExport.from_row(p[0])))
     lookup = look_up_bills(client, [number for *_, numbers in planned for number in numbers])
     found = lookup.found
     senders = export_state.lost_create_senders(
@@ -125,7 +125,7 @@ def _export_page(
             fid = row["k3_id"]
         else:
             fid = _adopt(conn, row, action, bill_candidates(numbers, found), senders)
-            prior = ExportState.from_row(row)
+            prior = PriorExport.from_row(row)
             if fid is None and create_may_still_land(prior, quiet_period_s):
                 _wait(report, row, prior, quiet_period_s)
                 continue
@@ -144,7 +144,7 @@ def _hold(report: ExportReport, row: Mapping[str, Any]) -> None:
 
 
 def _wait(
-    report: ExportReport, row: Mapping[str, Any], prior: ExportState, quiet_period_s: float
+    report: ExportReport, row: Mapping[str, Any], prior: PriorExport, quiet_period_s: float
 ) -> None:
     message = (
         f"its create was sent {prior.age_s:.0f}s ago and K3 shows no bill yet; a slow K3 may "

@@ -25,11 +25,15 @@ from typing import Any
 
 from sublessor_billing.k3.api import bill_no_key
 
-IN_FLIGHT = "in_flight"
-EXPORTED = "exported"
-REFUSED = "refused"
-NEVER_SENT = "never_sent"  # refused before anything was sent: its contract_no claims nothing
-CONFLICT = "conflict"  # shared a K3 bill with another contract: held until an operator decides
+
+class ExportState(enum.StrEnum):
+    """``k3_contract_export_state.state``: where the export of one contract got to."""
+
+    IN_FLIGHT = "in_flight"  # committed before a create is sent; its answer not recorded yet
+    EXPORTED = "exported"
+    REFUSED = "refused"  # K3 refused the Save; retried every run
+    NEVER_SENT = "never_sent"  # refused before anything was sent: its contract_no claims nothing
+    CONFLICT = "conflict"  # shared a K3 bill with another contract: held until an operator decides
 
 
 class Action(enum.StrEnum):
@@ -40,19 +44,21 @@ class Action(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ExportState:
-    state: str
+class PriorExport:
+    """A contract's ``k3_contract_export_state`` row, as the plan reads it."""
+
+    state: ExportState
     k3_id: int | None
     exported_version: dt.datetime | None
     exported_digest: str | None = None
     age_s: float | None = None  # seconds since the row last changed (for in_flight: the create)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> ExportState | None:
+    def from_row(cls, row: Mapping[str, Any]) -> PriorExport | None:
         if row.get("state") is None:
             return None
         return cls(
-            row["state"],
+            ExportState(row["state"]),
             row.get("k3_id"),
             row.get("exported_version"),
             row.get("exported_digest"),
@@ -60,13 +66,13 @@ class ExportState:
         )
 
 
-def plan_export(version: dt.datetime, digest: str, state: ExportState | None) -> Action:
+def plan_export(version: dt.datetime, digest: str, state: PriorExport | None) -> Action:
     """What to do with a contract at ``version`` (its updated_datetime) whose Model hashes to ``digest``."""
-    if state is None or (state.state == NEVER_SENT and state.k3_id is None):
+    if state is None or (state.state == ExportState.NEVER_SENT and state.k3_id is None):
         return Action.CREATE
     if state.k3_id is None:
         return Action.RECOVER
-    if state.state != EXPORTED or state.exported_version is None:
+    if state.state != ExportState.EXPORTED or state.exported_version is None:
         return Action.UPDATE
     if version > state.exported_version:
         return Action.UPDATE
@@ -118,7 +124,7 @@ def claimed_by_others(contract_id: int, number: str, senders: Mapping[str, Set[i
     return frozenset() if contract_id in sent_by else frozenset(sent_by)
 
 
-def create_may_still_land(state: ExportState | None, quiet_period_s: float) -> bool:
+def create_may_still_land(state: PriorExport | None, quiet_period_s: float) -> bool:
     """Whether a create sent less than ``quiet_period_s`` ago may still be committed by a slow K3.
 
     Only for an ``in_flight`` row without FID whose bill the look-up did not find:
@@ -127,13 +133,13 @@ def create_may_still_land(state: ExportState | None, quiet_period_s: float) -> b
     """
     return (
         state is not None
-        and state.state == IN_FLIGHT
+        and state.state == ExportState.IN_FLIGHT
         and state.k3_id is None
         and state.age_s is not None
         and state.age_s < quiet_period_s
     )
 
 
-def recovers_first(action: Action, state: ExportState | None) -> bool:
+def recovers_first(action: Action, state: PriorExport | None) -> bool:
     """Lost creates (``in_flight``) adopt the bills they made before anyone adopts by number."""
-    return action is Action.RECOVER and state is not None and state.state == IN_FLIGHT
+    return action is Action.RECOVER and state is not None and state.state == ExportState.IN_FLIGHT

@@ -9,6 +9,7 @@ from typing import Any
 from sublessor_billing.db.named_lock import named_lock
 from sublessor_billing.k3.api import bill_no_key
 from sublessor_billing.k3.mapping import CONTRACT_COLUMNS
+from sublessor_billing.k3.plan import ExportState
 
 _LOCK_JOB = "k3_contract_export"
 
@@ -20,7 +21,7 @@ _CANDIDATES_SQL = (
     " TIMESTAMPDIFF(SECOND, s.updated_at, NOW(3)) AS state_age_s"
     " FROM sublessor_contract c"
     " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
-    " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> 'exported'"
+    " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> %s"
     "   OR s.exported_version IS NULL OR c.updated_datetime >= s.exported_version)"
     " ORDER BY c.id LIMIT %s"
 )
@@ -29,7 +30,7 @@ _CANDIDATES_SQL = (
 def fetch_candidates(conn: Any, after_id: int, limit: int) -> list[dict[str, Any]]:
     """Contracts after ``after_id`` that may need exporting (never exported, unfinished, or edited)."""
     with conn.cursor() as cur:
-        cur.execute(_CANDIDATES_SQL, (after_id, limit))
+        cur.execute(_CANDIDATES_SQL, (after_id, ExportState.EXPORTED, limit))
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     conn.commit()  # end the snapshot: the next page sees edits made meanwhile
@@ -47,11 +48,11 @@ def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int 
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO k3_contract_export_state (contract_id, contract_no, k3_id, state, attempts)"
-            " VALUES (%s, %s, %s, 'in_flight', 1)"
+            " VALUES (%s, %s, %s, %s, 1)"
             " ON DUPLICATE KEY UPDATE attempts = attempts + 1, contract_no = VALUES(contract_no),"
-            "   state = IF(VALUES(k3_id) IS NULL OR state = 'never_sent', 'in_flight', state),"
+            "   state = IF(VALUES(k3_id) IS NULL OR state = %s, VALUES(state), state),"
             "   k3_id = VALUES(k3_id)",
-            (contract_id, contract_no, k3_id),
+            (contract_id, contract_no, k3_id, ExportState.IN_FLIGHT, ExportState.NEVER_SENT),
         )
     conn.commit()
 
@@ -71,8 +72,8 @@ def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> di
             f" WHERE k3_id IN ({marks}) AND contract_id <> %s"
             " UNION ALL SELECT c.k3_id, c.contract_id FROM k3_contract_export_conflict c"
             " JOIN k3_contract_export_state s ON s.contract_id = c.contract_id"
-            f" WHERE c.k3_id IN ({marks}) AND c.contract_id <> %s AND s.state = 'conflict'",
-            (*fids, contract_id, *fids, contract_id),
+            f" WHERE c.k3_id IN ({marks}) AND c.contract_id <> %s AND s.state = %s",
+            (*fids, contract_id, *fids, contract_id, ExportState.CONFLICT),
         )
         held = {int(fid): int(other) for fid, other in cur.fetchall()}
     conn.commit()
@@ -86,9 +87,9 @@ def lost_create_senders(conn: Any, numbers: Sequence[str]) -> dict[str, set[int]
     with conn.cursor() as cur:
         cur.execute(
             "SELECT contract_id, contract_no FROM k3_contract_export_state"
-            " WHERE state = 'in_flight' AND k3_id IS NULL"
+            " WHERE state = %s AND k3_id IS NULL"
             f" AND contract_no IN ({', '.join(['%s'] * len(numbers))})",
-            tuple(numbers),
+            (ExportState.IN_FLIGHT, *numbers),
         )
         rows = cur.fetchall()
     conn.commit()
@@ -110,10 +111,18 @@ def mark_exported(
 ) -> None:
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE k3_contract_export_state SET state = 'exported', k3_id = %s, k3_number = %s,"
+            "UPDATE k3_contract_export_state SET state = %s, k3_id = %s, k3_number = %s,"
             " exported_version = %s, exported_digest = %s, contract_no = %s, last_error = NULL,"
             " attempts = 0 WHERE contract_id = %s",
-            (k3_id, k3_number or contract_no, version, digest, contract_no, contract_id),
+            (
+                ExportState.EXPORTED,
+                k3_id,
+                k3_number or contract_no,
+                version,
+                digest,
+                contract_no,
+                contract_id,
+            ),  # fmt: skip
         )
         if cur.rowcount != 1:
             raise RuntimeError(
@@ -127,9 +136,9 @@ def mark_refused(conn: Any, contract_id: int, message: str) -> None:
     """Commit K3's refusal of a Save; the row keeps its ``contract_no`` and ``k3_id`` (what was sent)."""
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE k3_contract_export_state SET state = 'refused', last_error = %s"
+            "UPDATE k3_contract_export_state SET state = %s, last_error = %s"
             " WHERE contract_id = %s",
-            (message[:60000], contract_id),
+            (ExportState.REFUSED, message[:60000], contract_id),
         )
     conn.commit()
 
@@ -144,9 +153,9 @@ def mark_not_sent(conn: Any, contract_id: int, contract_no: str, message: str) -
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, last_error)"
-            " VALUES (%s, %s, 'never_sent', %s)"
+            " VALUES (%s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE last_error = VALUES(last_error)",
-            (contract_id, contract_no, message[:60000]),
+            (contract_id, contract_no, ExportState.NEVER_SENT, message[:60000]),
         )
     conn.commit()
 

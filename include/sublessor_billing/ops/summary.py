@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls
+from sublessor_billing.k3.plan import ExportState
 from sublessor_billing.ops import alerts, quarantine_ops
 from sublessor_billing.ops.clock import Day, in_shanghai
 from sublessor_billing.ops.pending import held_back_orders, pending_orders
@@ -152,15 +153,15 @@ def k3_export(cur: Any, *, limit: int = 50) -> dict:
     by_state = {str(s): int(n) for s, n in cur.fetchall()}
     cur.execute(
         "SELECT contract_id, contract_no, attempts, last_error, updated_at"
-        " FROM k3_contract_export_state WHERE state = 'refused'"
+        " FROM k3_contract_export_state WHERE state = %s"
         " ORDER BY updated_at DESC LIMIT %s",
-        (limit,),
+        (ExportState.REFUSED, limit),
     )
     keys = ("contract_id", "contract_no", "attempts", "last_error", "updated_at")
     return {
-        "refused": by_state.get("refused", 0),
-        "in_flight": by_state.get("in_flight", 0),
-        "exported": by_state.get("exported", 0),
+        "refused": by_state.get(ExportState.REFUSED, 0),
+        "in_flight": by_state.get(ExportState.IN_FLIGHT, 0),
+        "exported": by_state.get(ExportState.EXPORTED, 0),
         "errors": [dict(zip(keys, row, strict=True)) for row in cur.fetchall()],
     }
 

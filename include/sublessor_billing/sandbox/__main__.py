@@ -55,7 +55,7 @@ SERVERS = [
 
 def airflow_conn(spec: SandboxSpec, port: int) -> dict:
     """The Airflow connection an operator defines to reach this sandbox."""
-    conn = {"conn_type": "http", "host": f"http://127.0.0.1{spec.path}", "port": port,
+    conn = {"conn_type": "http", "host": f"http://127.0.0.1:{port}{spec.path}",
             "login": spec.login, "password": spec.password}  # fmt: skip
     if spec.extra:
         conn["extra"] = spec.extra

@@ -8,7 +8,7 @@ requests, latency with ``asyncio.sleep``) and wraps every request with the
 configured faults::
 
     server = PaymentCenter(apps={"app": "key"}).start()   # port=0: a free port
-    server.url                      # "http://127.0.0.1:<port>"
+    server.url                      # "http://127.0.0.1:<port>" ("https" with start(tls=...))
     server.add_fault(Fault("error_after", path="/trade/charge", nth=[2]))
     server.configure(latency_ms=20)
     server.stop()
@@ -102,6 +102,7 @@ class SandboxServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: Any = None
         self.port: int | None = None
+        self.tls: Any = None  # an ssl.SSLContext: serve HTTPS
 
     # -- to implement ---------------------------------------------------------------
     def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -118,7 +119,7 @@ class SandboxServer:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError(f"{self.name} sandbox is not started")
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def add_fault(self, fault: Fault | dict[str, Any]) -> Fault:
         fault = fault if isinstance(fault, Fault) else Fault(**fault)
@@ -146,8 +147,9 @@ class SandboxServer:
             }
 
     # -- lifecycle --------------------------------------------------------------------
-    def start(self, port: int = 0) -> SandboxServer:
-        """Serve on 127.0.0.1:``port`` (0: a free port) in a daemon thread; return self."""
+    def start(self, port: int = 0, *, tls: Any = None) -> SandboxServer:
+        """Serve on 127.0.0.1:``port`` (0: a free port; HTTPS with ``tls``) in a thread; return self."""
+        self.tls = tls
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -207,7 +209,7 @@ class SandboxServer:
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024, ssl_context=self.tls)
         await site.start()
         self.port = self._runner.addresses[0][1]
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-from airflow.sdk import BaseHook
+import requests
 
+from sublessor_airflow.hooks.http_base import BillingHttpHook, NoHttpAuth
 from sublessor_billing.config import K3_CLOUD
 from sublessor_billing.k3 import api
-
-if TYPE_CHECKING:
-    import requests
 
 
 class K3CloudError(RuntimeError):
@@ -29,25 +27,13 @@ class K3LoginError(K3CloudError):
 
 @dataclass(frozen=True)
 class K3Settings:
-    url: str
+    """What K3 takes from the connection besides the provider's URL, TLS and proxies."""
+
     username: str
-    password: str
+    password: str = field(repr=False)
     acct_id: str
     lcid: int
     form_id: str
-
-
-def k3_url(host: str, port: int | None = None) -> str:
-    """The K3 base url from the connection's host (scheme defaults to https; ends with ``/``)."""
-    url = host.strip()
-    if "://" not in url:
-        url = "https://" + url
-    scheme, _, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    if port and ":" not in netloc:
-        netloc = f"{netloc}:{port}"
-    url = f"{scheme}://{netloc}{slash}{path}"
-    return url if url.endswith("/") else url + "/"
 
 
 def _operation(path: str) -> str:
@@ -55,23 +41,45 @@ def _operation(path: str) -> str:
     return path.rsplit(".", 3)[-3]
 
 
-class K3CloudHook(BaseHook):
-    """Talk to K3 Cloud with one logged-in session, re-logging in once when it expired."""
+def _host_problem(host: str, schema: str | None, port: int | None) -> str | None:
+    """Why the provider cannot make the K3 url of this host (None: it can)."""
+    if "://" not in host and not schema:
+        return "has no scheme: write the K3 url whole, e.g. https://k3.example.com/k3cloud/"
+    if port and host.partition("://")[2].strip("/").count("/"):
+        return (
+            f"has a path and port {port} is set apart: put the port inside the url "
+            "(https://k3.example.com:8443/k3cloud/) and leave port empty"
+        )
+    return None
+
+
+class K3CloudHook(BillingHttpHook):
+    """Talk to K3 Cloud with one logged-in session, re-logging in once when it expired.
+
+    An ``HttpHook``: the provider's session (``get_conn``) carries the connection's
+    TLS ``verify`` / ``cert``, ``proxies`` and header extras; ``acct_id``, ``lcid``
+    and ``form_id`` go into the request bodies, never into headers; the login and
+    password go into the ValidateUser body, never into an ``Authorization`` header.
+    """
 
     conn_name_attr = "k3_conn_id"
     default_conn_name = K3_CLOUD
     conn_type = "http"
     hook_name = "Kingdee K3 Cloud"
+    own_extras = frozenset({"acct_id", "lcid", "form_id"})
 
     def __init__(
         self, k3_conn_id: str = default_conn_name, *, timeout: float = 30.0, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.k3_conn_id = k3_conn_id
+        super().__init__(method="POST", http_conn_id=k3_conn_id, auth_type=NoHttpAuth, **kwargs)
         self.timeout = timeout
         self.login_count = 0
         self._settings: K3Settings | None = None
         self._session: requests.Session | None = None
+
+    @property
+    def k3_conn_id(self) -> str:
+        return self.http_conn_id
 
     @property
     def settings(self) -> K3Settings:
@@ -93,8 +101,9 @@ class K3CloudHook(BaseHook):
                     f"Connection {self.k3_conn_id!r} lacks {', '.join(missing)}; "
                     "set them in Admin -> Connections (see contracts/k3-cloud.md)."
                 )
+            if problem := _host_problem(conn.host, conn.schema, conn.port):
+                raise K3CloudError(f"Connection {self.k3_conn_id!r}: host {conn.host!r} {problem}.")
             self._settings = K3Settings(
-                url=k3_url(conn.host, conn.port),
                 username=conn.login,
                 password=conn.password or "",
                 acct_id=str(extra["acct_id"]),
@@ -103,10 +112,17 @@ class K3CloudHook(BaseHook):
             )
         return self._settings
 
-    def get_conn(self) -> requests.Session:
-        """Return the logged-in HTTP session (logging in on first use)."""
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """Return the logged-in session (the provider's, made and logged in on first use)."""
         if self._session is None:
-            self.login()
+            self._session = super().get_conn(headers, extra_options)
+            try:
+                self.login()
+            except BaseException:
+                self.close()
+                raise
         return self._session
 
     def close(self) -> None:
@@ -116,11 +132,10 @@ class K3CloudHook(BaseHook):
 
     def login(self) -> None:
         """Log in (again), replacing the session cookie."""
-        import requests
-
-        s = self.settings
         if self._session is None:
-            self._session = requests.Session()
+            self.get_conn()  # logs in
+            return
+        s = self.settings
         session = self._session
         session.cookies.clear()
         answer = self._post(
@@ -130,17 +145,17 @@ class K3CloudHook(BaseHook):
         result = answer.get("LoginResultType") if isinstance(answer, Mapping) else None
         if result != api.LOGIN_OK:
             raise K3LoginError(
-                f"K3 Cloud at {s.url} ({self.k3_conn_id!r}) refused the login of user "
+                f"K3 Cloud at {self.base_url} ({self.k3_conn_id!r}) refused the login of user "
                 f"{s.username!r} to account set {s.acct_id!r}: LoginResultType={result!r}, "
                 f"Message={answer.get('Message') if isinstance(answer, Mapping) else answer!r}. "
                 f"Check login, password and extra.acct_id of connection {self.k3_conn_id!r}."
             )
         if not session.cookies.get(api.SESSION_COOKIE):
             raise K3CloudError(
-                f"K3 Cloud at {s.url} ({self.k3_conn_id!r}) accepted the login but sent no "
-                f"{api.SESSION_COOKIE} cookie; is host the K3 url (…/k3cloud/)?"
+                f"K3 Cloud at {self.base_url} ({self.k3_conn_id!r}) accepted the login but sent "
+                f"no {api.SESSION_COOKIE} cookie; is host the K3 url (…/k3cloud/)?"
             )
-        self.log.info("Logged in to K3 Cloud %s as %s", s.url, s.username)
+        self.log.info("Logged in to K3 Cloud %s as %s", self.base_url, s.username)
 
     def save(
         self, model: Mapping[str, Any], need_return_fields: Sequence[str] = ()
@@ -221,7 +236,7 @@ class K3CloudHook(BaseHook):
 
     @property
     def _where(self) -> str:
-        return f"K3 Cloud connection {self.k3_conn_id!r} at {self.settings.url}"
+        return f"K3 Cloud connection {self.k3_conn_id!r} at {self.base_url}"
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Any:
         self.get_conn()
@@ -232,18 +247,23 @@ class K3CloudHook(BaseHook):
             answer = self._post(path, body)
             if api.is_session_expired(answer):
                 raise K3CloudError(
-                    f"K3 Cloud at {self.settings.url} ({self.k3_conn_id!r}) reports the session "
+                    f"K3 Cloud at {self.base_url} ({self.k3_conn_id!r}) reports the session "
                     "expired right after a fresh login; check the K3 server's session settings."
                 )
         return answer
 
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
-        import requests
-
-        url = self.settings.url + path
         where = self._where
+        session = self._session
+        request = requests.Request("POST", self.url_from_endpoint(path), json=body)
         try:
-            response = self._session.post(url, json=body, timeout=self.timeout)
+            # The provider's send: the connection's verify / cert / proxies win over the
+            # environment's (a bare session.post would let REQUESTS_CA_BUNDLE replace verify).
+            response = self.run_and_check(
+                session,
+                session.prepare_request(request),
+                {"timeout": self.timeout, "check_response": False},
+            )
         except requests.RequestException as exc:
             raise K3CloudError(
                 f"{where} did not answer {_operation(path)}: {type(exc).__name__}: {exc}. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
@@ -20,23 +21,34 @@ if TYPE_CHECKING:
 
 
 class _UserPropDbOperator(BaseOperator):
-    template_fields = ("mysql_conn_id",)
+    """Base: an operator working in ``user_prop_db``.
 
-    def __init__(self, *, mysql_conn_id: str = USER_PROP_DB, **kwargs: Any) -> None:
+    :param user_prop_conn_id: the MySQL connection of ``user_prop_db`` (templated), the
+        same parameter name as every operator of the project that works in it.
+    """
+
+    template_fields: Sequence[str] = ("user_prop_conn_id",)
+
+    def __init__(self, *, user_prop_conn_id: str = USER_PROP_DB, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.mysql_conn_id = mysql_conn_id
+        self.user_prop_conn_id = user_prop_conn_id
 
     def connect(self) -> Any:
         """Open ``user_prop_db`` with the schema migrated (imported late: no I/O at parse time)."""
         from sublessor_airflow.hooks.mysql import user_prop_db
 
-        return user_prop_db(self.mysql_conn_id)
+        return user_prop_db(self.user_prop_conn_id)
 
 
 class RecogniseIncomeOperator(_UserPropDbOperator):
-    """Advance the accounting cursor batch by batch until caught up; return the counts."""
+    """Advance the accounting cursor batch by batch until caught up; return the counts.
 
-    template_fields = ("mysql_conn_id", "batch_size")
+    :param batch_size: payments per transaction (templated); None or empty: the Variable
+        ``accounting_income_batch_size``.
+    :param max_batches: a bound on the batches of one run.
+    """
+
+    template_fields: Sequence[str] = (*_UserPropDbOperator.template_fields, "batch_size")
     ui_color = "#e8f4e8"
 
     def __init__(
@@ -79,11 +91,11 @@ class RecogniseIncomeOperator(_UserPropDbOperator):
 class CheckIncomeOperator(_UserPropDbOperator):
     """Prove income matches the successful payments up to the cursor; warn on unallocated money.
 
-    Incremental by default (what is new since the last passed check); ``full_check``
-    (templated, e.g. ``"{{ params.full_check }}"``) re-checks the whole history.
+    :param full_check: re-check the whole history (templated, e.g.
+        ``"{{ params.full_check }}"``); by default only what is new since the last passed check.
     """
 
-    template_fields = ("mysql_conn_id", "full_check")
+    template_fields: Sequence[str] = (*_UserPropDbOperator.template_fields, "full_check")
     ui_color = "#f4f0e8"
 
     def __init__(self, *, full_check: bool | str = False, **kwargs: Any) -> None:

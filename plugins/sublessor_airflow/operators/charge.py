@@ -66,7 +66,7 @@ def charge(
 
     price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
     hook = PaymentApiHook(payment_conn_id, timeout_ms=_timeout_ms(), pool_size=int(workers))
-    client = hook.get_conn()  # the connection is read here, once
+    client = hook.get_async_conn()  # the connection is read here, once
     try:
         with closing(user_prop_db(user_prop_conn_id)) as conn:
             report = charge_valid_calls(
@@ -105,7 +105,7 @@ def take_offline(
 
     # No price: whether a decision is current was settled when its charge was recorded.
     hook = ListingApiHook(listing_conn_id, timeout_ms=_timeout_ms(), pool_size=int(workers))
-    client = hook.get_conn()  # the connection is read here, once
+    client = hook.get_async_conn()  # the connection is read here, once
     try:
         with closing(user_prop_db(user_prop_conn_id)) as conn:
             report = send_offline_decisions(conn, client, workers=int(workers))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,7 +11,6 @@ from airflow.sdk import BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowException
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudHook
-from sublessor_airflow.hooks.mysql import user_prop_db
 from sublessor_billing.config import K3_CLOUD, USER_PROP_DB
 from sublessor_billing.k3.export import DEFAULT_CREATE_QUIET_PERIOD_S, export_contracts
 from sublessor_billing.k3.mapping import FIELD_MAP_VARIABLE, parse_field_map
@@ -23,17 +22,23 @@ if TYPE_CHECKING:
 class K3ContractExportOperator(BaseOperator):
     """Export contracts that are new or edited since their last export; never create one twice.
 
-    ``field_map`` (``{K3 field: "column|transform"}``, dict or JSON) overrides the
-    Variable ``k3_contract_field_map``, which overrides the built-in mapping
-    (``sublessor_billing.k3.mapping.DEFAULT_FIELD_MAP``). Returns the counts
-    ``created/updated/unchanged/refused/waiting/conflict``; when contracts were refused
-    or are held in ``conflict`` the task fails after exporting all the others, naming
-    them (counts in XCom ``counts``).
-    ``create_quiet_period``: a create sent this recently whose bill K3 does not show
-    (yet) is not sent again; it is counted ``waiting`` and a later run looks it up.
+    Returns the counts ``created/updated/unchanged/refused/waiting/conflict`` (also
+    in XCom ``counts``); when contracts were refused or are held in ``conflict`` the
+    task fails after exporting all the others, naming them.
+
+    :param k3_conn_id: the K3 Cloud connection (templated).
+    :param user_prop_conn_id: the MySQL connection of ``user_prop_db`` (templated).
+    :param field_map: ``{K3 field: "column|transform"}``, dict or JSON (templated);
+        overrides the Variable ``k3_contract_field_map``, which overrides the built-in
+        mapping (``sublessor_billing.k3.mapping.DEFAULT_FIELD_MAP``).
+    :param page_size: contracts read, and looked up in K3, at a time.
+    :param request_timeout: seconds per K3 request.
+    :param create_quiet_period: a create sent this recently whose bill K3 does not
+        show (yet) is not sent again; it is counted ``waiting`` and a later run looks
+        it up.
     """
 
-    template_fields = ("k3_conn_id", "user_prop_conn_id", "field_map")
+    template_fields: Sequence[str] = ("k3_conn_id", "user_prop_conn_id", "field_map")
     template_fields_renderers = {"field_map": "json"}
     ui_color = "#e8f0fe"
 
@@ -49,18 +54,20 @@ class K3ContractExportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.create_quiet_period = create_quiet_period
         self.k3_conn_id = k3_conn_id
         self.user_prop_conn_id = user_prop_conn_id
         self.field_map = field_map
         self.page_size = page_size
         self.request_timeout = request_timeout
+        self.create_quiet_period = create_quiet_period
 
     @cached_property
     def hook(self) -> K3CloudHook:
         return K3CloudHook(self.k3_conn_id, timeout=self.request_timeout)
 
     def execute(self, context: Context) -> dict[str, int]:
+        from sublessor_airflow.hooks.mysql import user_prop_db  # no driver import at parse time
+
         raw_map = self.field_map
         if raw_map is None:
             raw_map = Variable.get(FIELD_MAP_VARIABLE, default=None)

@@ -49,11 +49,13 @@ def cluster_class():
 
 
 def running_charge(cluster) -> tuple[str, int] | None:
-    rows = cluster.query(
-        "SELECT run_id, pid FROM task_instance WHERE dag_id = 'call400_billing'"
-        " AND task_id = 'bill' AND state = 'running' AND pid IS NOT NULL"
-    )
-    return (rows[0][0], int(rows[0][1])) if rows else None
+    """(run id, pid) of the ``bill`` task running now, from the REST API."""
+    running = [
+        (ti["dag_run_id"], int(ti["pid"]))
+        for ti in cluster.task_instances("call400_billing", state="running")
+        if ti["task_id"] == "bill" and ti.get("pid")
+    ]
+    return running[0] if running else None
 
 
 def kill_a_worker_mid_charge(cluster, workload: BillingWorkload, deadline: float) -> str:
@@ -86,11 +88,8 @@ def test_two_workers_one_killed_mid_charge_every_call_charged_exactly_once(
         at_kill = workload.statuses()
 
         def finished() -> bool:
-            run = cluster.query(
-                "SELECT state FROM dag_run WHERE dag_id = 'call400_billing' AND run_id = ?",
-                (killed_run,),
-            )
-            return workload.statuses() == {"success": CALLS} and run == [("success",)]
+            run = cluster.dag_run("call400_billing", killed_run)
+            return workload.statuses() == {"success": CALLS} and run["state"] == "success"
 
         while not finished():
             assert time.monotonic() < deadline, (
@@ -98,14 +97,14 @@ def test_two_workers_one_killed_mid_charge_every_call_charged_exactly_once(
                 f"{cluster.logs()}"
             )
             time.sleep(1)
-        tries = cluster.query(
-            "SELECT try_number FROM task_instance WHERE dag_id = 'call400_billing'"
-            " AND task_id = 'bill' AND run_id = ?",
-            (killed_run,),
-        )
+        tries = [
+            ti["try_number"]
+            for ti in cluster.task_instances("call400_billing", killed_run)
+            if ti["task_id"] == "bill"
+        ]
 
     assert at_kill.get("pending") and at_kill.get("success")
-    assert tries[0][0] >= 2, "the killed bill task was retried"
+    assert tries[0] >= 2, "the killed bill task was retried"
     report = workload.verify()
     assert report["charged"] == CALLS and not report["not_charged"], report
     assert not report["not_success"], report

@@ -33,7 +33,7 @@ def main() -> int:
     conn = connect(target)
     try:
         report = charge_valid_calls(
-            conn, PaymentApiHook(timeout_ms=60000).get_conn(), price_fen=int(sys.argv[1]),
+            conn, PaymentApiHook(timeout_ms=60000).get_async_conn(), price_fen=int(sys.argv[1]),
             workers=4, batch_size=2, flush_seconds=0.05, on_phase=crash_at(phase),
         )  # fmt: skip
     except ChargesPending as exc:

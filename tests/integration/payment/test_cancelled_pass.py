@@ -35,7 +35,7 @@ def test_answers_received_before_a_sigint_are_recorded(
     try:
         with pytest.raises(KeyboardInterrupt):
             charge_valid_calls(
-                conn, PaymentApiHook(timeout_ms=300_000).get_conn(), price_fen=PRICE_FEN,
+                conn, PaymentApiHook(timeout_ms=300_000).get_async_conn(), price_fen=PRICE_FEN,
                 workers=4, batch_size=500, flush_seconds=3600,
                 on_phase=interrupt_after_the_first_answer,
             )  # fmt: skip

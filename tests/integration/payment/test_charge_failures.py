@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def run_charging(target, client=None):
-    client = client or PaymentApiHook(timeout_ms=2000).get_conn()
+    client = client or PaymentApiHook(timeout_ms=2000).get_async_conn()
     conn = connect(target)
     try:
         return charge_valid_calls(conn, client, price_fen=PRICE_FEN, workers=4, flush_seconds=0.05)
@@ -91,7 +91,7 @@ def test_unexpected_worker_error_keeps_rows_pending_and_fails_the_task(
         payment_center.set_account(sub, 10 * PRICE_FEN)
         seed_calls(sub, 2)
 
-    crashing = CrashingClient(PaymentApiHook(timeout_ms=2000).get_conn(), 2)
+    crashing = CrashingClient(PaymentApiHook(timeout_ms=2000).get_async_conn(), 2)
     with pytest.raises(ChargesPending) as raised:
         run_charging(user_prop_target, crashing)
     assert crashing.calls == 1, "a bug of ours is not a transient fault: not retried"

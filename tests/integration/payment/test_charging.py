@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def run_charging(target, *, timeout_ms=1000, workers=8):
-    client = PaymentApiHook(timeout_ms=timeout_ms).get_conn()
+    client = PaymentApiHook(timeout_ms=timeout_ms).get_async_conn()
     conn = connect(target)
     try:
         return charge_valid_calls(

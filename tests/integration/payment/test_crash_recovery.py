@@ -41,7 +41,7 @@ def rerun(target):
     conn = connect(target)
     try:
         return charge_valid_calls(
-            conn, PaymentApiHook(timeout_ms=5000).get_conn(), price_fen=PRICE_FEN, workers=4
+            conn, PaymentApiHook(timeout_ms=5000).get_async_conn(), price_fen=PRICE_FEN, workers=4
         )
     finally:
         conn.close()

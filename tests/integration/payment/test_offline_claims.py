@@ -36,7 +36,7 @@ def pending_decisions(conn, subs: range) -> list[str]:
 
 
 def listing_client():
-    return ListingApiHook(timeout_ms=5000, pool_size=3).get_conn()
+    return ListingApiHook(timeout_ms=5000, pool_size=3).get_async_conn()
 
 
 def test_two_offline_passes_at_once_send_each_decision_once(

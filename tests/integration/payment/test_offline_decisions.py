@@ -180,7 +180,7 @@ def test_every_sequence_of_outcomes_and_prices_keeps_the_offline_invariant(
         if listing != "up":
             listing_service.add_fault(LISTING_DOWN if listing == "down" else ANSWER_LOST)
         before = listing_service.offline_calls.get(sub, 0)
-        client = ListingApiHook(timeout_ms=5000, pool_size=2).get_conn()
+        client = ListingApiHook(timeout_ms=5000, pool_size=2).get_async_conn()
         try:
             send_offline_decisions(conn, client, workers=2)
         except OfflinePending:

@@ -35,7 +35,7 @@ def test_a_pass_past_its_deadline_records_what_came_in_and_ends_pending(
     try:
         with pytest.raises(ChargesPending, match="2 charge"):
             charge_valid_calls(
-                conn, PaymentApiHook(timeout_ms=300_000).get_conn(), price_fen=PRICE_FEN,
+                conn, PaymentApiHook(timeout_ms=300_000).get_async_conn(), price_fen=PRICE_FEN,
                 workers=4, flush_seconds=0.05, deadline_s=3,
             )  # fmt: skip
     finally:
@@ -61,7 +61,7 @@ def test_the_pass_deadline_counts_from_the_start_of_the_pass_not_of_the_sending(
             started = time.monotonic()
             with pytest.raises(ChargesPending, match="1 charge"):
                 charge_valid_calls(
-                    conn, PaymentApiHook(timeout_ms=300_000).get_conn(), price_fen=PRICE_FEN,
+                    conn, PaymentApiHook(timeout_ms=300_000).get_async_conn(), price_fen=PRICE_FEN,
                     workers=4, flush_seconds=0.05, deadline_s=4,
                 )  # fmt: skip
             elapsed = time.monotonic() - started

@@ -22,7 +22,7 @@ def run_charging(target):
     conn = connect(target)
     try:
         return charge_valid_calls(
-            conn, PaymentApiHook(timeout_ms=2000).get_conn(), price_fen=PRICE_FEN, workers=2,
+            conn, PaymentApiHook(timeout_ms=2000).get_async_conn(), price_fen=PRICE_FEN, workers=2,
             flush_seconds=0.05,
         )  # fmt: skip
     finally:

@@ -18,7 +18,7 @@ def charge_shard(target, shard: Shard):
     conn = connect(target)
     try:
         return charge_valid_calls(
-            conn, PaymentApiHook(timeout_ms=1000).get_conn(), price_fen=PRICE_FEN, workers=4,
+            conn, PaymentApiHook(timeout_ms=1000).get_async_conn(), price_fen=PRICE_FEN, workers=4,
             flush_seconds=0.05, shard=shard,
         )  # fmt: skip
     finally:

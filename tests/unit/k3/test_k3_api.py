@@ -126,12 +126,3 @@ def test_sandbox_refuses_filters_k3_would_not_read_as_ours(text: str) -> None:
 def test_bill_no_key_is_k3s_comparison() -> None:
     assert api.bill_no_key("HT-1  ") == api.bill_no_key("ht-1") == "ht-1"
     assert api.bill_no_key(" HT-1") != api.bill_no_key("HT-1")  # leading spaces count
-
-
-def test_k3_url_from_connection_host() -> None:
-    from sublessor_airflow.hooks.k3_cloud import k3_url
-
-    assert k3_url("https://k3.example.com/k3cloud") == "https://k3.example.com/k3cloud/"
-    assert k3_url("k3.example.com/k3cloud/") == "https://k3.example.com/k3cloud/"
-    assert k3_url("http://10.0.0.5/k3cloud/", 8080) == "http://10.0.0.5:8080/k3cloud/"
-    assert k3_url("http://10.0.0.5:81/k3cloud/", 8080) == "http://10.0.0.5:81/k3cloud/"

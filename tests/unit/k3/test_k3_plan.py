@@ -7,12 +7,9 @@ import datetime as dt
 import pytest
 
 from sublessor_billing.k3.plan import (
-    EXPORTED,
-    IN_FLIGHT,
-    NEVER_SENT,
-    REFUSED,
     Action,
     ExportState,
+    PriorExport,
     bill_candidates,
     claimed_by_others,
     create_may_still_land,
@@ -22,6 +19,8 @@ from sublessor_billing.k3.plan import (
 )
 from sublessor_billing.k3.report import ExportReport, Refusal
 
+IN_FLIGHT, EXPORTED = ExportState.IN_FLIGHT, ExportState.EXPORTED
+REFUSED, NEVER_SENT = ExportState.REFUSED, ExportState.NEVER_SENT
 V1 = dt.datetime(2026, 3, 1, 9, 0, 0)
 V2 = V1 + dt.timedelta(seconds=1)
 
@@ -30,16 +29,16 @@ V2 = V1 + dt.timedelta(seconds=1)
     ("version", "digest", "state", "action"),
     [
         (V1, "d", None, Action.CREATE),
-        (V1, "d", ExportState(IN_FLIGHT, None, None), Action.RECOVER),
-        (V2, "d", ExportState(REFUSED, None, None, None), Action.RECOVER),
-        (V1, "d", ExportState(REFUSED, 10, V1, "d"), Action.UPDATE),
-        (V1, "d", ExportState(IN_FLIGHT, 10, V1, "d"), Action.UPDATE),
-        (V2, "d", ExportState(EXPORTED, 10, V1, "d"), Action.UPDATE),
-        (V1, "e", ExportState(EXPORTED, 10, V1, "d"), Action.UPDATE),
-        (V1, "d", ExportState(EXPORTED, 10, V1, "d"), Action.UNCHANGED),
-        (V1, "e", ExportState(EXPORTED, 10, V1, None), Action.UNCHANGED),
-        (V1, "e", ExportState(EXPORTED, 10, V2, "d"), Action.UNCHANGED),
-        (V1, "d", ExportState(EXPORTED, 10, None, "d"), Action.UPDATE),
+        (V1, "d", PriorExport(IN_FLIGHT, None, None), Action.RECOVER),
+        (V2, "d", PriorExport(REFUSED, None, None, None), Action.RECOVER),
+        (V1, "d", PriorExport(REFUSED, 10, V1, "d"), Action.UPDATE),
+        (V1, "d", PriorExport(IN_FLIGHT, 10, V1, "d"), Action.UPDATE),
+        (V2, "d", PriorExport(EXPORTED, 10, V1, "d"), Action.UPDATE),
+        (V1, "e", PriorExport(EXPORTED, 10, V1, "d"), Action.UPDATE),
+        (V1, "d", PriorExport(EXPORTED, 10, V1, "d"), Action.UNCHANGED),
+        (V1, "e", PriorExport(EXPORTED, 10, V1, None), Action.UNCHANGED),
+        (V1, "e", PriorExport(EXPORTED, 10, V2, "d"), Action.UNCHANGED),
+        (V1, "d", PriorExport(EXPORTED, 10, None, "d"), Action.UPDATE),
     ],
 )
 def test_plan_export(version, digest, state, action) -> None:
@@ -47,9 +46,12 @@ def test_plan_export(version, digest, state, action) -> None:
 
 
 def test_state_from_a_joined_row() -> None:
-    assert ExportState.from_row({"state": None, "k3_id": None}) is None
-    row = {"state": EXPORTED, "k3_id": 3, "exported_version": V1, "exported_digest": "x"}
-    assert ExportState.from_row(row) == ExportState(EXPORTED, 3, V1, "x")
+    assert PriorExport.from_row({"state": None, "k3_id": None}) is None
+    row = {"state": "exported", "k3_id": 3, "exported_version": V1, "exported_digest": "x"}
+    prior = PriorExport.from_row(row)
+    assert prior == PriorExport(EXPORTED, 3, V1, "x") and prior.state is ExportState.EXPORTED
+    with pytest.raises(ValueError, match="'lost'"):
+        PriorExport.from_row({**row, "state": "lost"})  # a state the export does not know
 
 
 def test_nothing_ever_created_twice_once_a_bill_may_exist() -> None:
@@ -57,7 +59,7 @@ def test_nothing_ever_created_twice_once_a_bill_may_exist() -> None:
     for state in (IN_FLIGHT, REFUSED, EXPORTED):
         for k3_id in (None, 1):
             for exported in (None, V1):
-                action = plan_export(V2, "d", ExportState(state, k3_id, exported, "d"))
+                action = plan_export(V2, "d", PriorExport(state, k3_id, exported, "d"))
                 assert action is not Action.CREATE
 
 
@@ -86,11 +88,11 @@ def test_a_bill_a_lost_create_sent_is_claimed_by_its_senders_only() -> None:
 
 
 def test_lost_creates_recover_before_adoptions_by_number() -> None:
-    assert recovers_first(Action.RECOVER, ExportState(IN_FLIGHT, None, None))
-    assert not recovers_first(Action.RECOVER, ExportState(REFUSED, None, None))
+    assert recovers_first(Action.RECOVER, PriorExport(IN_FLIGHT, None, None))
+    assert not recovers_first(Action.RECOVER, PriorExport(REFUSED, None, None))
     assert not recovers_first(Action.CREATE, None)
-    assert plan_export(V1, "d", ExportState(NEVER_SENT, None, None)) is Action.CREATE
-    assert plan_export(V1, "d", ExportState(NEVER_SENT, 10, None)) is Action.UPDATE
+    assert plan_export(V1, "d", PriorExport(NEVER_SENT, None, None)) is Action.CREATE
+    assert plan_export(V1, "d", PriorExport(NEVER_SENT, 10, None)) is Action.UPDATE
 
 
 def test_report_counts_and_failure_message() -> None:
@@ -126,9 +128,9 @@ def test_failure_message_is_bounded() -> None:
 
 
 def test_a_recent_lost_create_waits_for_the_quiet_period() -> None:
-    recent = ExportState(IN_FLIGHT, None, None, age_s=90)
+    recent = PriorExport(IN_FLIGHT, None, None, age_s=90)
     assert create_may_still_land(recent, 600)
-    assert not create_may_still_land(ExportState(IN_FLIGHT, None, None, age_s=601), 600)
-    assert not create_may_still_land(ExportState(REFUSED, None, None, age_s=90), 600)
-    assert not create_may_still_land(ExportState(IN_FLIGHT, 10, None, age_s=90), 600)
+    assert not create_may_still_land(PriorExport(IN_FLIGHT, None, None, age_s=601), 600)
+    assert not create_may_still_land(PriorExport(REFUSED, None, None, age_s=90), 600)
+    assert not create_may_still_land(PriorExport(IN_FLIGHT, 10, None, age_s=90), 600)
     assert not create_may_still_land(None, 600)
