@@ -5,10 +5,12 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
 
 1. `wait_for_work`: waits, in the triggerer (no worker), until there is work:
    messages in the queue of connection `call400_amqp`, or in `user_prop_db`
-   calls not judged yet, valid calls without an order, orders pending or
-   offline decisions undelivered (an order or decision a pass tried less than
-   30 s ago counts again after that). Checks every second; its XCom says what
-   it found. The run is *skipped* when there is none within Variable
+   calls not judged yet (or set back to rule 0 by hand, or held with a retry
+   due), valid calls without an order, orders pending or offline decisions
+   undelivered (an order or decision a pass tried less than 30 s ago counts
+   again after that; a decision a pass holds a claim on, once the claim lapses).
+   Checks every second; its XCom says what it found. Checks that kept failing
+   for 30 s count as work too (`check_failed`), so `bill` runs and says what fails. The run is *skipped* when there is none within Variable
    `call400_sensor_timeout` seconds (default 300) of its start; the next starts at once.
 2. `bill`: one pass, four steps in order, each run whatever the steps before it did
    (each is also the recovery of what earlier runs left):

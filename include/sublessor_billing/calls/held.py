@@ -46,12 +46,13 @@ _HOLD_AGAIN = (
     f"WHERE id = %s AND {_HELD}"
 )
 _UNHOLD = f"UPDATE {CALL_LOG} SET held_reason = NULL, judged_at = NULL WHERE id = %s AND {_HELD}"
-_DUE = (
-    f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE {_HELD} "
-    "AND held_reason LIKE %s AND held_count <= %s "
-    "AND judged_at <= NOW(3) - INTERVAL (%s << (CAST(held_count AS SIGNED) - 1)) MINUTE "
-    "ORDER BY start_time, id LIMIT %s"
+# A held call the judge failed on whose next retry is due (parameters: ``due_params()``);
+# the judge retries them, call400_billing's sensor counts them as work (leftovers.py).
+DUE = (
+    f"{_HELD} AND held_reason LIKE %s AND held_count <= %s "
+    "AND judged_at <= NOW(3) - INTERVAL (%s << (CAST(held_count AS SIGNED) - 1)) MINUTE"
 )
+_DUE = f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE {DUE} ORDER BY start_time, id LIMIT %s"
 _DESCRIBE = (
     "SELECT id, call_id, sublessor_id, caller, start_time, judged_at, held_count, held_reason "
     f"FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE {_HELD}"
@@ -99,11 +100,13 @@ def unhold(cur: Any, log_id: int) -> None:
 
 def due_retries(cur: Any, columns: str, limit: int) -> list[tuple]:
     """Calls the judge failed on whose next retry is due (oldest start first), read as ``columns``."""
-    cur.execute(
-        f"SELECT {columns} {_DUE}",
-        (_like_prefix(FAILED), HOLD_RETRIES, RETRY_FIRST_DELAY_MIN, limit),
-    )
+    cur.execute(f"SELECT {columns} {_DUE}", (*due_params(), limit))
     return list(cur.fetchall())
+
+
+def due_params() -> tuple[str, int, int]:
+    """The parameters of ``DUE``, in order."""
+    return (_like_prefix(FAILED), HOLD_RETRIES, RETRY_FIRST_DELAY_MIN)
 
 
 def held_calls(cur: Any, *, ids: Sequence[int] | None = None, limit: int = 100) -> list[dict]:

@@ -40,6 +40,8 @@ from sublessor_billing.phone import mask_numbers
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
+# Calls set back to filter_rule 0 by hand that still have a judged_at (held calls excluded).
+HAND_RESET = "filter_rule = 0 AND judged_at IS NOT NULL AND held_reason IS NULL"
 OLDEST_HELD_SHOWN = 5
 
 
@@ -128,10 +130,7 @@ def reopen_hand_reset(conn: Any) -> int:
     held_reason and is skipped here (calls.held). Normally an empty range.
     """
     with conn.cursor() as cur:
-        reopened = cur.execute(
-            f"UPDATE {CALL_LOG} SET judged_at = NULL "
-            "WHERE filter_rule = 0 AND judged_at IS NOT NULL AND held_reason IS NULL"
-        )
+        reopened = cur.execute(f"UPDATE {CALL_LOG} SET judged_at = NULL WHERE {HAND_RESET}")
     conn.commit()
     if reopened:
         log.warning("%s calls had filter_rule 0 and a judged_at: judging them again", reopened)

@@ -1,7 +1,8 @@
 """A live billing workload for a running Airflow: its database, queue, sandboxes and checks.
 
 ``BillingWorkload.create()`` makes a fresh, uniquely named ``user_prop_db`` on the
-local MariaDB (migrations applied, CRM's contract table created), a unique
+local MariaDB (migrations applied, the history's end recorded as a pass does,
+CRM's contract table created), a unique
 exchange and queue on the local RabbitMQ, and the sandbox payment center and
 listing service in this process (accounts with ample balance, optional latency).
 ``airflow_env()`` is what every Airflow process needs to reach them (connections
@@ -26,6 +27,7 @@ from sublessor_billing import config
 from sublessor_billing.calls.message import intake_clock
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations
+from sublessor_billing.payments import flags
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 
@@ -84,6 +86,7 @@ class BillingWorkload:
         try:
             apply_migrations(conn)
             apply_external_ddl(conn, "user_prop_db")
+            flags.flag_history(conn)  # as after any pass: with nothing to do, a run is idle
         finally:
             conn.close()
         names = {"exchange": f"t_workload_ex_{tag}", "exchange_type": "direct",

@@ -56,7 +56,18 @@ class AirflowStandalone(AirflowProcess):
         health = self.health()
         return all((health.get(name) or {}).get("status") == "healthy" for name in COMPONENTS)
 
-    # -- DAGs and runs (dag_runs, task_instances, unpause: ``RestApi``) -------------------
+    # -- DAGs and runs (dag_runs, dag_run, task_instances, unpause: ``RestApi``) ---------
+    def wait_for_run_end(self, dag_id: str, run_id: str, *, timeout: float = 60) -> dict[str, Any]:
+        """Poll one run until it is finished (success or failed); TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            if run.get("state") in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout} s: {run}")
+            time.sleep(0.5)
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """The value of one XCom (None when absent)."""
         status, body = self.request(

@@ -43,8 +43,13 @@ def _operation(path: str) -> str:
 
 def _host_problem(host: str, schema: str | None, port: int | None) -> str | None:
     """Why the provider cannot make the K3 url of this host (None: it can)."""
-    if "://" not in host and not schema:
+    if "://" not in host:
         return "has no scheme: write the K3 url whole, e.g. https://k3.example.com/k3cloud/"
+    if schema:
+        return (
+            f"comes with schema {schema!r}, which the http provider would use as the url's "
+            "scheme or path: leave schema empty and write the K3 url whole in host"
+        )
     if port and host.partition("://")[2].strip("/").count("/"):
         return (
             f"has a path and port {port} is set apart: put the port inside the url "

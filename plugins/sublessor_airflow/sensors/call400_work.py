@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
-from sublessor_airflow.triggers.call400_work import Call400WorkTrigger, database_work, mysql_target
+from sublessor_airflow.triggers.call400_work import Call400WorkTrigger, database_work
 from sublessor_airflow.variables import get_int
 from sublessor_billing.config import CALL400_AMQP, CALL400_SENSOR_TIMEOUT, USER_PROP_DB
 from sublessor_billing.leftovers import RETRY_AFTER_S
@@ -93,9 +93,7 @@ class Call400WorkSensor(BaseSensorOperator):
             hook.close()
         if messages:
             return {"messages": messages}
-        target = mysql_target(hook.get_connection(self.user_prop_conn_id))
-        found = database_work(target, self.retry_after)
-        return {kind: True for kind, present in found.items() if present}
+        return database_work(hook.get_connection(self.user_prop_conn_id), self.retry_after)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         work = self._work_now()
