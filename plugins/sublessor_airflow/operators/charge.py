@@ -24,6 +24,7 @@ from sublessor_billing.payments.charging import (
     charge_valid_calls,
 )
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
+from sublessor_billing.payments.orphans import OrphanedCalls
 from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
 from sublessor_billing.payments.store import ALL, Shard
 
@@ -56,9 +57,9 @@ def charge(
     """Allocate orders for new valid calls and settle the pending orders of ``shard``; the counts.
 
     Errors a retry cannot fix (wrong key, reused or out-of-range order ids, valid
-    calls that cannot be given an order) become ``AirflowFailException`` saying
-    what to do; ``ChargesPending`` (still unknown after the in-pass retries) is
-    left to Airflow's retries.
+    calls that cannot be given an order, or flagged without their order) become
+    ``AirflowFailException`` saying what to do; ``ChargesPending`` (still unknown
+    after the in-pass retries) is left to Airflow's retries.
     """
     from sublessor_airflow.hooks.mysql import user_prop_db
     from sublessor_airflow.variables import get_int
@@ -79,7 +80,7 @@ def charge(
         ) from exc
     except (OrderIdsReused, OrderIdOutOfRange) as exc:
         raise AirflowFailException(f"{exc} Then clear this task.") from exc
-    except UnallocatableCalls as exc:  # a retry finds the same rows: a person must decide
+    except (UnallocatableCalls, OrphanedCalls) as exc:  # a person must decide: no retries
         raise AirflowFailException(str(exc)) from exc
     except ChargesPending as exc:
         exc.result = exc.report.as_dict()  # the counts, for XCom, though the step failed
@@ -127,9 +128,11 @@ class ChargeValidCallsOperator(BaseOperator):
     only when a person must act: still unknown after those retries
     (``ChargesPending``, Airflow retries it), a wrong key (1003), a reused order
     id (1004), ids below the range (held back, never sent, while every other
-    order is settled), or valid calls that cannot be given an order (named at the
-    end of a pass that charged every other call; repair or write them off); these
-    four fail without retries. Returns counts per outcome and the money charged.
+    order is settled), valid calls that cannot be given an order (named at the
+    end of a pass that charged every other call; repair or write them off), or
+    valid calls flagged without their order (``OrphanedCalls``, likewise; nothing
+    is reset); these five fail without retries. Returns counts per outcome and the
+    money charged.
     """
 
     template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")
