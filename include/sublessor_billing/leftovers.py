@@ -10,10 +10,11 @@ sensor asks the broker) or any of these, found here, each what a pass would act 
   (``held.DUE``); other held calls wait for a person, so they are not work;
 - ``unallocated``: a valid call without an order that can be given one, where
   the allocation's sweep looks (payments/sweep.py): the (filter_rule 1,
-  order_allocated 0) range of ``idx_unallocated`` above the sweep's floor. Once
-  the history is flagged (payments/flags.py) that range only holds calls just
-  judged and the ones missed (an ``order_allocated`` set back to 0 by hand
-  included); while it is being flagged, the calls above the history's end.
+  order_allocated 0) range of ``idx_unallocated`` outside the part of the history
+  not flagged yet (``flags.sweep_skip``). Once the history is flagged
+  (payments/flags.py) that range only holds calls just judged and the ones missed
+  (an ``order_allocated`` set back to 0 included); while it is being flagged, also
+  the calls above the history's end and those below flagging's position.
   Before any pass recorded where the history ends, that cannot be told cheaply:
   then this is work, and the pass records it;
 - ``pending_orders``: an order whose outcome is unknown (ids below the range are
@@ -35,7 +36,7 @@ pass sends every unclaimed pending one.
 
 Each EXISTS reads one index range that is empty in normal operation
 (``explain`` shows which); the sensor runs the query every poll, on a
-connection of its own opened for it, after reading the sweep's floor.
+connection of its own opened for it, after reading what the sweep skips.
 """
 
 from __future__ import annotations
@@ -55,13 +56,14 @@ from sublessor_billing.payments.store import (
     PAYMENT_LOG,
     WITHOUT_ORDER,
 )
+from sublessor_billing.payments.sweep import OUTSIDE_SKIP
 
 RETRY_AFTER_S = 30
 # MySQL errors that mean user_prop_db is behind the code: no such table, no such column.
 SCHEMA_BEHIND = (1146, 1054)
 
-# Parameters, in order: held.DUE's three, the sweep's floor, the lowest order id,
-# RETRY_AFTER_S twice.
+# Parameters, in order: held.DUE's three, the two bounds the sweep skips between
+# (flags.sweep_skip), the lowest order id, RETRY_AFTER_S twice.
 QUERY = f"""
 SELECT
   EXISTS (SELECT 1 FROM {CALL_LOG} FORCE INDEX (idx_filter_rule)
@@ -70,7 +72,7 @@ SELECT
     AS reset_by_hand,
   EXISTS (SELECT 1 FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) WHERE {DUE}) AS retry_due,
   EXISTS (SELECT 1 FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
-          WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND c.id > %s
+          WHERE c.filter_rule = 1 AND c.order_allocated = 0 AND {OUTSIDE_SKIP}
             AND {NO_ORDER} AND {FITS_PAYMENT_LOG}) AS unallocated,
   EXISTS (SELECT 1 FROM {PAYMENT_LOG} FORCE INDEX (idx_status)
           WHERE status = 'pending' AND id >= %s)
@@ -105,17 +107,18 @@ class Leftovers:
         return ", ".join(name for name, found in asdict(self).items() if found) or "none"
 
 
-def _params(floor: int | None, retry_after_s: float) -> tuple[Any, ...]:
+def _params(skip: tuple[int, int] | None, retry_after_s: float) -> tuple[Any, ...]:
     retry_after = float(retry_after_s)
-    return (*due_params(), floor, ORDER_ID_MIN, retry_after, retry_after)
+    after, upto = (None, None) if skip is None else skip
+    return (*due_params(), after, upto, ORDER_ID_MIN, retry_after, retry_after)
 
 
 def find_leftovers(conn: Any, *, retry_after_s: float = RETRY_AFTER_S) -> Leftovers:
-    """Read the sweep's floor, then run the query once (read-only; the snapshot is ended)."""
+    """Read what the sweep skips, then run the query once (read-only; the snapshot is ended)."""
     try:
         with conn.cursor() as cur:
-            floor = flags.recorded_floor(cur)
-            cur.execute(QUERY, _params(floor, retry_after_s))
+            skip = flags.recorded_skip(cur)
+            cur.execute(QUERY, _params(skip, retry_after_s))
             row = [bool(value) for value in cur.fetchone()]
     except Exception as exc:
         if getattr(exc, "args", (None,))[0] in SCHEMA_BEHIND:
@@ -123,17 +126,17 @@ def find_leftovers(conn: Any, *, retry_after_s: float = RETRY_AFTER_S) -> Leftov
         raise
     finally:
         conn.rollback()
-    if floor is None:  # no pass recorded where the history ends (``c.id > NULL`` read nothing)
+    if skip is None:  # no pass recorded where the history ends (comparing to NULL read nothing)
         row[3] = True
     return Leftovers(*row)
 
 
 def explain(conn: Any, *, retry_after_s: float = RETRY_AFTER_S) -> list[dict[str, Any]]:
-    """EXPLAIN of the query at the current floor: one row per table read (tests check each
-    subquery uses its index)."""
+    """EXPLAIN of the query at what the sweep skips now: one row per table read (tests check
+    each subquery uses its index)."""
     with conn.cursor() as cur:
-        floor = flags.recorded_floor(cur)
-        cur.execute("EXPLAIN " + QUERY, _params(floor or 0, retry_after_s))
+        skip = flags.recorded_skip(cur)
+        cur.execute("EXPLAIN " + QUERY, _params(skip or (0, 0), retry_after_s))
         columns = [d[0] for d in cur.description]
         plan = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
     conn.rollback()

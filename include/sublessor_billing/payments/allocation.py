@@ -7,22 +7,28 @@ read ``FOR UPDATE``):
 
 1. the sweep (``payments/sweep.py``): at most ``batch`` valid calls without an
    order judged before high-water - margin, which the range below cannot reach
-   (the DB clock went back); with no high-water, at most ``batch`` valid calls
-   without an order, however judged: that is the allocation of a first run;
+   (the DB clock went back, a call set back to 0); with no high-water, at most
+   ``batch`` valid calls without an order, however judged: that is the allocation
+   of a first run (either way outside the part of the history flagging has not
+   reached yet, ``flags.sweep_skip``: those wait until flagging passes them);
 2. with a high-water, the calls judged valid since high-water - margin (or with
    no ``judged_at``), through ``idx_filter_rule``;
 3. ``order_allocated = 1`` on the calls of every order inserted here (a range of
    the payment log's primary key), which keeps ``idx_unallocated`` small;
 4. in the last round, the valid calls that cannot be given an order are counted;
 5. the high-water moves to the ``NOW(3)`` read first (with no high-water, only
-   once the sweep came back short of ``batch``: every call judged before is read).
+   once the sweep came back short of ``batch``: every call judged before is read,
+   but for the history flagging has not reached: the sweep finds those later).
 
 Another round follows while the sweep came back full; the judge may run between
 two rounds. A call judged while a round runs waits for the lock, so it is neither
 swept nor allocated twice, and both steps read the same high-water.
 ``order_allocated``: 0 no order yet, 1 has its order, 2 written off by an
 operator (never charged: neither step reads it, nor does the charge task report
-it). docs/payments.md.
+it). The high-water's row also counts, in ``position_id``, the calls a repair
+command set back to 0 (``hand_back``): the sweep's finds up to that count are
+told apart from the missed ones (``released``), and the count is spent by the
+next allocation. docs/payments.md.
 """
 
 from __future__ import annotations
@@ -76,7 +82,11 @@ SET c.order_allocated = 1
 WHERE p.id > %s AND c.filter_rule = 1 AND c.order_allocated = 0
 """
 _LAST_ORDER = f"SELECT IFNULL(MAX(id), 0) FROM {PAYMENT_LOG}"
-_HIGH_WATER = "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE"
+_HIGH_WATER = "SELECT position_time, position_id FROM job_cursor WHERE name = %s FOR UPDATE"
+_HANDED_BACK = "UPDATE job_cursor SET position_id = %s WHERE name = %s"
+# A row without a position_time is no high-water, like no row: the first allocation reads all.
+_ENSURE_CURSOR = "INSERT IGNORE INTO job_cursor (name) VALUES (%s)"
+_ADD_HANDED_BACK = "UPDATE job_cursor SET position_id = IFNULL(position_id, 0) + %s WHERE name = %s"
 _SET_HIGH_WATER = """
 INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)
 ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)
@@ -86,14 +96,16 @@ _SWEPT_IDS = f"SELECT call_id FROM {PAYMENT_LOG} WHERE id > %s ORDER BY id LIMIT
 
 @dataclass(frozen=True)
 class Allocation:
-    """What one allocation did: orders inserted (sweep included), of them found by the sweep,
-    and valid calls that cannot be given one; with at most ``SHOWN`` of their ids to name."""
+    """What one allocation did: orders inserted (sweep included), of them found by the sweep
+    (of those, set back to 0 by a repair command: ``released``), and valid calls that cannot
+    be given one; with at most ``SHOWN`` of their ids to name."""
 
     allocated: int = 0
     found_by_sweep: int = 0
     unallocatable: int = 0
     found: tuple[str, ...] = ()  # call ids of the first orders the sweep inserted
     unfit: tuple[tuple[int, str], ...] = ()  # (call log id, call_id) of the first unfit calls
+    released: int = 0  # of found_by_sweep, calls a repair command had set back to 0
     transactions: int = field(default=1, compare=False)  # rounds it took
 
     def then(self, later: Allocation) -> Allocation:
@@ -104,13 +116,15 @@ class Allocation:
             later.unallocatable,
             (self.found + later.found)[:SHOWN],
             later.unfit,
+            self.released + later.released,
             self.transactions + later.transactions,
         )
 
     def as_dict(self) -> dict[str, int]:
         return {
             "allocated": self.allocated,
-            "found_by_sweep": self.found_by_sweep,  # 0 in normal operation
+            "found_by_sweep": self.found_by_sweep,  # 0 in normal operation, or after a repair
+            "released_by_repair": self.released,  # of found_by_sweep: set back by a repair command
             "unallocatable_calls": self.unallocatable,  # 0 in normal operation
         }
 
@@ -147,15 +161,19 @@ def _round(
                 started = cur.fetchone()[0]
                 cur.execute(_HIGH_WATER, (ALLOCATION_CURSOR,))
                 row = cur.fetchone()
-                high_water = row[0] if row else None
+                high_water, handed_back = (row[0], int(row[1] or 0)) if row else (None, 0)
                 cur.execute(_LAST_ORDER)
                 last_order = int(cur.fetchone()[0])
-                floor = flags.sweep_floor(cur)
+                skip = flags.sweep_skip(cur)
                 swept = sweep.sweep_missed(
-                    cur, amount_fen, high_water, margin, floor=floor, limit=batch
+                    cur, amount_fen, high_water, margin, skip=skip, limit=batch
                 )
                 more = swept >= batch
                 found = swept if high_water is not None else 0
+                released = min(found, handed_back)
+                if handed_back:  # spent by this allocation, whoever gave the calls an order
+                    left = handed_back - released if more else 0
+                    cur.execute(_HANDED_BACK, (left, ALLOCATION_CURSOR))
                 found_ids: tuple[str, ...] = ()
                 if found:
                     cur.execute(_SWEPT_IDS, (last_order,))
@@ -169,25 +187,48 @@ def _round(
                     )
                 if swept or inserted:
                     cur.execute(MARK_ALLOCATED, (last_order,))
-                unallocatable, unfit = (
-                    (0, []) if more else sweep.unfit_calls(cur, SHOWN, floor=floor)
-                )
+                unallocatable, unfit = (0, []) if more else sweep.unfit_calls(cur, SHOWN, skip=skip)
                 if high_water is not None or not more:
                     cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-    return Allocation(swept + inserted, found, unallocatable, found_ids, tuple(unfit)), more
+    allocation = Allocation(
+        swept + inserted, found, unallocatable, found_ids, tuple(unfit), released
+    )
+    return allocation, more
+
+
+def hand_back(cur: Any, calls: int) -> None:
+    """Count ``calls`` a repair command sets back to ``order_allocated = 0`` in ``cur``'s
+    transaction: the sweep that gives them an order tells them apart from the missed ones.
+
+    Call it (with 0: only the lock) before touching the calls: it locks the high-water's row
+    first, in the order an allocation round takes its locks, so the two cannot deadlock.
+    """
+    cur.execute(_ENSURE_CURSOR, (ALLOCATION_CURSOR,))
+    cur.execute(_HIGH_WATER, (ALLOCATION_CURSOR,))
+    if calls:
+        cur.execute(_ADD_HANDED_BACK, (int(calls), ALLOCATION_CURSOR))
 
 
 def _warn(result: Allocation, margin: int) -> None:
-    if result.found_by_sweep:
+    if result.released:
+        log.info(
+            "%s call(s) set back to order_allocated = 0 by a repair command got their new "
+            "order now (found by the sweep, as expected).",
+            result.released,
+        )
+    missed = result.found_by_sweep - result.released
+    if missed:
         log.warning(
             "%s valid call(s) judged more than %s s before the allocation high-water had no "
-            "order (the database clock went back? or order_allocated reset by hand); the sweep "
-            "allocated them now: %s%s. Check the clock of the database host.",
-            result.found_by_sweep, margin, ", ".join(result.found),
+            "order; the sweep allocated them now (names among: %s%s). Either order_allocated "
+            "was set to 0 by hand, or they are calls of the history never charged before the "
+            "cutover, or the database clock went back: if neither of the first two, check the "
+            "clock of the database host.",
+            missed, margin, ", ".join(result.found),
             " ..." if result.found_by_sweep > len(result.found) else "",
         )  # fmt: skip
     if result.unallocatable:
@@ -222,9 +263,9 @@ def sweep_plan(
     """EXPLAIN of the sweep's SELECT at the current high-water and floor (bench, tests)."""
     position = high_water(conn)
     with conn.cursor() as cur:
-        floor = flags.sweep_floor(cur)
+        skip = flags.sweep_skip(cur)
     conn.commit()
-    params = sweep.sweep_params(0, position, margin_seconds, floor, batch)
+    params = sweep.sweep_params(0, position, margin_seconds, skip, batch)
     return explain(conn, sweep.SWEEP_SELECT, params)
 
 

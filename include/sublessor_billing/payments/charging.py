@@ -5,8 +5,8 @@ lock): every valid call without an order gets a ``pending`` row whose id is the
 order id; committed before any request is sent. Before it, a few seconds of
 flagging the calls charged before migration 080 (``flags.flag_history``, until
 that is done), once a day any call with an order still unflagged
-(``flags.daily_check``), and hourly any recent call flagged without its order
-(``orphans.reset_orphans``).
+(``flags.daily_check``), and a bounded part of the hourly check for recent calls
+flagged without their order (``orphans.check_orphans``: found, never reset).
 Phase 2: every ``pending`` row is sent to ``/trade/charge`` with its stored
 order id and parameters; an unknown outcome is sent again at once (same order
 id, short bounded backoff); the answers are recorded in batches while requests
@@ -128,7 +128,7 @@ class ChargeReport:
     allocation: Allocation = field(default_factory=Allocation)
     history_flagged: int = 0  # calls charged before migration 080, flagged by this pass
     flagged_by_check: int | None = None  # the daily check's count (None: it did not run)
-    orphans_reset: int | None = None  # calls at 1 without an order, reset (None: not run)
+    orphan_check: orphans.Orphans | None = None  # calls at 1 without an order (None: not run)
     counts: Counter[str] = field(default_factory=Counter)
     charged_fen: int = 0
     offline_decisions: int = 0
@@ -149,7 +149,8 @@ class ChargeReport:
             **self.allocation.as_dict(),
             "history_flagged": self.history_flagged,
             "flagged_by_check": self.flagged_by_check,
-            "orphans_reset": self.orphans_reset,  # 0 in normal operation
+            "orphans_found": None if self.orphan_check is None else self.orphan_check.found,
+            "orphan_call_ids": list(self.orphan_check.call_ids) if self.orphan_check else [],
             **{status: self.counts.get(status, 0) for status in (*SETTLED, PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
@@ -199,7 +200,7 @@ def charge_valid_calls(
         return None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
 
     report = allocate_new_orders(conn, price_fen, deadline_s) if allocate else ChargeReport()
-    allocation = report.allocation
+    allocation, orphaned = report.allocation, report.orphan_check
     on_phase("allocated")
     orders, report.held = _hold_out_of_range(store.load_pending(conn, shard))
     log.info(
@@ -228,28 +229,26 @@ def charge_valid_calls(
         raise OrderIdsReused(reused)
     if report.held:
         raise OrderIdOutOfRange(report.held, others_settled=True)
+    if orphaned is not None and orphaned.found:  # at the end: every other call is charged first
+        raise orphans.OrphanedCalls(orphaned)
     if allocation.unallocatable:  # at the end: every other call is charged first
         raise UnallocatableCalls(allocation)
     return report
 
 
 def allocate_new_orders(conn: Any, price_fen: int, deadline_s: float | None = None) -> ChargeReport:
-    """Phase 1 and what precedes it (history flags, daily check, orphans); the report of it.
-
-    The judge lock is waited for no longer than what is left of ``deadline_s``
-    (None: 300 s). Calls that cannot be given an order are counted, not raised.
-    """
+    """Phase 1 and what precedes it (history flags, daily check, orphans); the report of it:
+    unallocatable calls and orphans counted, not raised. The judge lock is waited for no
+    longer than what is left of ``deadline_s`` (None: 300 s)."""
     started = time.monotonic()
     history = flags.flag_history(conn)  # a few seconds, until the history is flagged
     checked = flags.daily_check(conn)
-    orphaned = orphans.reset_orphans(conn)  # before allocating: this pass allocates them
+    orphaned = orphans.check_orphans(conn)  # names them; charging fails at the end of its pass
     wait = None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
     lock_timeout = 300 if wait is None else max(1, int(min(300.0, wait)))
     allocation = allocate_orders(conn, price_fen, lock_timeout=lock_timeout)  # sweep included
     log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
-    return ChargeReport(
-        allocation, history.flagged, checked, None if orphaned is None else orphaned.reset
-    )
+    return ChargeReport(allocation, history.flagged, checked, orphaned)
 
 
 def _hold_out_of_range(orders: list[PendingOrder]) -> tuple[list[PendingOrder], list[int]]:

@@ -15,12 +15,15 @@ Here the application flags that history instead, a few seconds per pass:
   locked per chunk, so two passes take turns); ``position_time`` is set once the
   range up to the end is exhausted, and every later pass reads one row. A pass
   spends at most ``BUDGET_S`` on it, then allocates and charges as usual.
-* ``sweep_floor``: while the history is being flagged, the sweep and the
-  unallocatable count read only the calls above its end (``c.id > floor``):
-  below it the (1, 0) range still holds every call charged before 080. The
-  calls judged since the high-water are allocated whatever their id. A call of
-  the history that truly has no order (an old clock step) is allocated by the
-  sweep of the first pass after the history is flagged.
+* ``sweep_skip``: while the history is being flagged, the sweep and the
+  unallocatable count skip the calls flagging has not reached yet (ids above
+  its position up to its end): there the (1, 0) range still holds every call
+  charged before 080. Below the position, flagging has moved every call with a
+  payment row to 1, so what is left at (1, 0) is the calls without an order: the
+  sweep reads them. The calls judged since the high-water are allocated whatever
+  their id. So a call of the history that truly has no order (an old clock step,
+  a call the legacy system never charged) is allocated by the first allocation
+  after flagging passed it, not only once the whole history is flagged.
 * ``daily_check`` (``job_cursor`` row ``payment_flag_check``, at most once per
   ``CHECK_EVERY_HOURS``): flags any valid call that has a payment row but is
   still at 0 (a row written by hand or by the legacy system), and reports how
@@ -100,37 +103,43 @@ class HistoryFlags:
     done: bool  # the whole history is flagged (now or earlier)
 
 
-def _state(cur: Any) -> tuple[int | None, bool]:
-    """(end of the history or None before the first run, whether it is all flagged)."""
+def _state(cur: Any) -> tuple[int | None, bool, int]:
+    """(end of the history or None before the first run, whether it is all flagged, the last
+    call id flagging covered)."""
     cur.execute(_STATE, (HISTORY_CURSOR, HISTORY_END_CURSOR))
     rows = {str(name): (position, finished) for name, position, finished in cur.fetchall()}
     done = HISTORY_CURSOR in rows and rows[HISTORY_CURSOR][1] is not None
     end = rows.get(HISTORY_END_CURSOR, (None, None))[0]
-    return (None if end is None else int(end)), done
+    position = rows.get(HISTORY_CURSOR, (None, None))[0]
+    return (None if end is None else int(end)), done, int(position or 0)
 
 
 def history_flagged(conn: Any) -> bool:
     """Whether ``flag_history`` has covered the whole history."""
     with conn.cursor() as cur:
-        _, done = _state(cur)
+        _, done, _ = _state(cur)
     conn.commit()
     return done
 
 
-def sweep_floor(cur: Any) -> int:
-    """The call id the sweep reads above: the history's end while it is being flagged, else 0.
+def sweep_skip(cur: Any) -> tuple[int, int]:
+    """``(after, upto)``: the sweep skips the call ids in ``(after, upto]``, the part of the
+    history flagging has not reached yet (its position, its end) while it is being flagged.
 
-    0 also before the first ``flag_history`` (no end recorded): then nothing limits the sweep.
+    ``(0, 0)`` once it is flagged, and before the first ``flag_history`` (no end
+    recorded): then nothing limits the sweep.
     """
-    floor = recorded_floor(cur)
-    return 0 if floor is None else floor
+    skip = recorded_skip(cur)
+    return (0, 0) if skip is None else skip
 
 
-def recorded_floor(cur: Any) -> int | None:
-    """``sweep_floor``, but None before the first ``flag_history``: where the history ends is not
+def recorded_skip(cur: Any) -> tuple[int, int] | None:
+    """``sweep_skip``, but None before the first ``flag_history``: where the history ends is not
     known yet (call400_billing's sensor then cannot tell the history from new calls cheaply)."""
-    end, done = _state(cur)
-    return 0 if done else end
+    end, done, position = _state(cur)
+    if done:
+        return (0, 0)
+    return None if end is None else (min(position, end), end)
 
 
 def flag_history(
@@ -145,11 +154,11 @@ def flag_history(
     budget = BUDGET_S if budget_s is None else budget_s
     started = time.monotonic()
     with conn.cursor() as cur:
-        end, done = _state(cur)
+        end, done, _ = _state(cur)
         if not done and end is None:  # the first run: where the history ends
             cur.execute(_BEGIN_END, (HISTORY_END_CURSOR,))
             cur.execute(_BEGIN, (HISTORY_CURSOR,))
-            end, done = _state(cur)
+            end, done, _ = _state(cur)
     conn.commit()
     if done:
         return HistoryFlags(0, 0, True)

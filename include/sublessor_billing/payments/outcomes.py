@@ -42,11 +42,12 @@ class OrderIdOutOfRange(RuntimeError):
             f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of sublessor_call_payment_log_201409 "
             "was reset (MySQL 5.7 does not persist it across a restart of an empty table) or the "
             "rows were inserted by hand. Fix: python -m sublessor_billing.payments.repair "
-            "release-held --yes, which sets the AUTO_INCREMENT of the payment log to "
-            f"{ORDER_ID_MIN} (ALTER TABLE sublessor_call_payment_log_201409 AUTO_INCREMENT = "
-            f"{ORDER_ID_MIN}; no change when above), then deletes these pending rows (never sent) "
-            "and sets order_allocated = 0 on their calls in one transaction, so the next run "
-            "gives them new order ids (docs/payments.md)."
+            "release-held --yes, which raises the AUTO_INCREMENT of the payment log to at least "
+            f"{ORDER_ID_MIN} and above every id in the log (never lowers it; when no id from "
+            f"{ORDER_ID_MIN} up is left, it asks for --above <the highest order id ever sent>), "
+            "then deletes these pending rows (never sent) and sets order_allocated = 0 on their "
+            "calls in one transaction, so the next run gives them new order ids "
+            "(docs/payments.md)."
         )
         self.order_ids = order_ids
 

@@ -30,6 +30,13 @@ FITS_PAYMENT_LOG = """c.call_id IS NOT NULL AND CHAR_LENGTH(c.call_id) <= 64
 # payment log (a NOT EXISTS may be materialized: a full read of uk_call_id).
 WITHOUT_ORDER = f"LEFT JOIN {PAYMENT_LOG} p FORCE INDEX (uk_call_id) ON p.call_id = c.call_id"
 NO_ORDER = "p.id IS NULL"
+# No IGNORE, and that is accepted: a payment row for one of the round's calls
+# written meanwhile (by hand, or by the legacy system during the cutover) makes
+# the INSERT fail on uk_call_id (duplicate call_id). The round rolls back whole
+# (nothing was sent; no order id is kept) and the pass fails; the next pass's
+# anti-join sees that row and leaves the call out (the daily check flags it). An
+# IGNORE would also turn a value that does not fit into a warning and a stored
+# row that differs from what is sent.
 INSERT_ORDERS = (
     f"INSERT INTO {PAYMENT_LOG} (call_id, sublessor_id, amount, subject, call_type, status)"
 )

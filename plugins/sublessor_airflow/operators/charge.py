@@ -26,6 +26,7 @@ from sublessor_billing.payments.charging import (
     charge_valid_calls,
 )
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
+from sublessor_billing.payments.orphans import OrphanedCalls
 from sublessor_billing.payments.outcomes import OrderIdOutOfRange, PaymentConfigurationError
 from sublessor_billing.payments.store import ALL, Shard
 
@@ -61,9 +62,9 @@ def charge(
     ``allocate=False``: settle only (the orders were allocated before, ``allocate_orders``).
 
     Errors a retry cannot fix (wrong key, reused or out-of-range order ids, valid
-    calls that cannot be given an order) become ``AirflowFailException`` saying
-    what to do; ``ChargesPending`` (still unknown after the in-pass retries) is
-    left to Airflow's retries.
+    calls that cannot be given an order, or flagged without their order) become
+    ``AirflowFailException`` saying what to do; ``ChargesPending`` (still unknown
+    after the in-pass retries) is left to Airflow's retries.
     """
     from sublessor_airflow.hooks.mysql import user_prop_db
     from sublessor_airflow.variables import get_int
@@ -84,7 +85,7 @@ def charge(
         ) from exc
     except (OrderIdsReused, OrderIdOutOfRange) as exc:
         raise AirflowFailException(f"{exc} Then clear this task.") from exc
-    except UnallocatableCalls as exc:  # a retry finds the same rows: a person must decide
+    except (UnallocatableCalls, OrphanedCalls) as exc:  # a person must decide: no retries
         raise AirflowFailException(str(exc)) from exc
     except ChargesPending as exc:
         exc.result = exc.report.as_dict()  # the counts, for XCom, though the step failed
@@ -98,13 +99,18 @@ def charge(
     return result
 
 
+# What the allocation reports besides its own counts (ChargeReport.as_dict keys).
+ALLOCATION_KEYS = ("history_flagged", "flagged_by_check", "orphans_found", "orphan_call_ids")
+
+
 def allocate_orders(
     *, user_prop_conn_id: str = config.USER_PROP_DB, deadline_s: float | None = None
 ) -> dict[str, Any]:
     """Give every valid call without an order a pending one (no request sent); the counts.
 
-    Valid calls that cannot be given an order fail the step without retries
-    (``UnallocatableCalls``, counts attached), as they fail ``charge``.
+    Valid calls that cannot be given an order (``UnallocatableCalls``) or flagged
+    without their order (``OrphanedCalls``) fail the step without retries, counts
+    attached, as they fail ``charge``.
     """
     from sublessor_airflow.hooks.mysql import user_prop_db
     from sublessor_airflow.variables import get_int
@@ -112,14 +118,15 @@ def allocate_orders(
     price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
     with closing(user_prop_db(user_prop_conn_id)) as conn:
         report = allocate_new_orders(conn, price_fen, deadline_s)
-    result = {
-        **report.allocation.as_dict(),
-        "history_flagged": report.history_flagged,
-        "flagged_by_check": report.flagged_by_check,
-        "orphans_reset": report.orphans_reset,
-    }
+    counts = report.as_dict()
+    result = {k: counts[k] for k in (*report.allocation.as_dict(), *ALLOCATION_KEYS)}
+    problems = []
     if report.allocation.unallocatable:
-        failed = AirflowFailException(str(UnallocatableCalls(report.allocation)))
+        problems.append(str(UnallocatableCalls(report.allocation)))
+    if report.orphan_check is not None and report.orphan_check.found:
+        problems.append(str(OrphanedCalls(report.orphan_check)))
+    if problems:  # a person must decide: no retries
+        failed = AirflowFailException(" ".join(problems))
         failed.result = result
         raise failed
     return result
@@ -160,9 +167,11 @@ class ChargeValidCallsOperator(BaseOperator):
     only when a person must act: still unknown after those retries
     (``ChargesPending``, Airflow retries it), a wrong key (1003), a reused order
     id (1004), ids below the range (held back, never sent, while every other
-    order is settled), or valid calls that cannot be given an order (named at the
-    end of a pass that charged every other call; repair or write them off); these
-    four fail without retries. Returns counts per outcome and the money charged.
+    order is settled), valid calls that cannot be given an order (named at the
+    end of a pass that charged every other call; repair or write them off), or
+    valid calls flagged without their order (``OrphanedCalls``, likewise; nothing
+    is reset); these five fail without retries. Returns counts per outcome and the
+    money charged.
     """
 
     template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")

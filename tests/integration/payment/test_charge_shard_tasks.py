@@ -18,6 +18,7 @@ import time
 from contextlib import closing
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
 
 from sublessor_airflow.operators.bill import Call400ChargeShardOperator
@@ -142,3 +143,19 @@ def test_a_shard_with_pending_orders_fails_alone_and_leaves_the_other_shards_wor
     assert by_sublessor(user_prop_target) == {7: ["success"] * 2, 8: ["success"] * 2}
     state = payment_center.full_state()
     assert state["double_charged"] == [] and state["charges"] == 4
+
+
+def test_bills_allocate_step_fails_without_retries_on_a_call_that_cannot_be_given_an_order(
+    billing_env, user_prop_target, payment_center, seed_calls
+) -> None:
+    for sub in (4, 5):
+        payment_center.set_account(sub, 10 * PRICE_FEN)
+        seed_calls(sub, 1)
+    (zero,) = seed_calls(0, 1)  # sublessor 0 cannot be stored in the payment log
+    with pytest.raises(AirflowFailException, match="cannot be given an order") as failed:
+        allocate_orders()
+    assert zero in str(failed.value)
+    assert (failed.value.result["allocated"], failed.value.result["unallocatable_calls"]) == (2, 1)
+    for index in (0, 1):  # what it allocated is charged (bill does it when a step failed)
+        shard_task(index).execute({})
+    assert by_sublessor(user_prop_target) == {4: ["success"], 5: ["success"]}

@@ -131,7 +131,7 @@ def test_while_the_history_is_flagged_the_sweep_reads_above_it_and_then_finds_th
     with closing(connect(history)) as conn:
         assert flags.flag_history(conn, budget_s=0) == flags.HistoryFlags(0, 0, False)
         with conn.cursor() as cur:
-            assert flags.sweep_floor(cur) == HISTORY
+            assert flags.sweep_skip(cur) == (0, HISTORY)
         conn.commit()
         log_call(conn, "late-1", 9, judged_ago_s=7200)  # behind the high-water: the sweep's
         log_call(conn, "new-1", 9)
@@ -145,7 +145,7 @@ def test_while_the_history_is_flagged_the_sweep_reads_above_it_and_then_finds_th
 
         assert flags.flag_history(conn, budget_s=ALL_OF_IT).done
         with conn.cursor() as cur:
-            assert flags.sweep_floor(cur) == 0
+            assert flags.sweep_skip(cur) == (0, 0)
         conn.commit()
         assert allocation.allocate_orders(conn, PRICE_FEN) == allocation.Allocation(
             2, 2, found=MISSED
@@ -239,6 +239,77 @@ def test_with_no_high_water_the_allocation_reads_the_unallocated_calls_only(hist
         assert allocation.allocate_orders(conn, PRICE_FEN) == allocation.Allocation()
 
 
+def test_with_no_high_water_a_history_call_without_an_order_waits_only_for_flagging_to_pass_it(
+    history,
+):
+    """The first pass after the deploy (no high-water): the sweep read only above the history's
+    end until the whole history was flagged (hours on 100M calls), so a call judged before the
+    deploy and never charged waited all that time. Flagging moves every call with an order out
+    of (1, 0), so below its position the sweep reads what is left: the calls without one."""
+
+    def stop_after_first(covered: int) -> None:
+        raise Stop(covered)
+
+    with closing(connect(history)) as conn:
+        run(conn, "DELETE FROM job_cursor WHERE name = %s", (allocation.ALLOCATION_CURSOR,))
+        with pytest.raises(Stop):
+            flags.flag_history(conn, budget_s=ALL_OF_IT, on_chunk=stop_after_first)
+        with conn.cursor() as cur:
+            assert flags.sweep_skip(cur) == (FIRST_CHUNK_END, HISTORY)
+        conn.commit()
+        before = handler_reads(conn)
+        result = allocation.allocate_orders(conn, PRICE_FEN)
+        assert handler_reads(conn) - before < 1000, "read the history"
+        assert (result.allocated, result.found_by_sweep) == (1, 0), "h-7: a first run's call"
+        assert count(conn, f"SELECT COUNT(*) FROM {store.PAYMENT_LOG} WHERE call_id = 'h-7'") == 1
+        assert allocation.high_water(conn) is not None
+        assert allocation.allocate_orders(conn, PRICE_FEN) == allocation.Allocation()
+        assert flags.flag_history(conn, budget_s=ALL_OF_IT).done  # passes h-24999 at last
+        assert allocation.allocate_orders(conn, PRICE_FEN) == allocation.Allocation(
+            1, 1, found=("h-24999",)
+        )
+        assert count(conn, f"SELECT COUNT(DISTINCT call_id) FROM {store.PAYMENT_LOG}") == VALID
+
+
+def orphan_flags(conn, call_ids) -> list[int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT order_allocated FROM {store.CALL_LOG} WHERE call_id IN %s ORDER BY id",
+            (list(call_ids),),
+        )
+        rows = [int(r[0]) for r in cur.fetchall()]
+    conn.commit()
+    return rows
+
+
+def test_the_orphan_check_reads_the_window_a_bounded_chunk_at_a_time_and_changes_nothing(history):
+    """It read every valid call of 48 h in one statement and sorted them, each hour, before the
+    allocation and outside any budget. Now: chunks of the (1, 1) range in id order from a cursor,
+    one per pass and more while its budget lasts; it names what it finds and resets nothing."""
+    gone = ("h-3", "h-20001")  # payment rows deleted by hand
+    with closing(connect(history)) as conn:
+        flags.flag_history(conn, budget_s=ALL_OF_IT)
+        run(conn, f"DELETE FROM {store.PAYMENT_LOG} WHERE call_id IN %s", (gone,))
+        before = handler_reads(conn)
+        first = orphans.check_orphans(conn, budget_s=0, chunk=2000)
+        assert handler_reads(conn) - before < 4 * 2000, "read more than one chunk"
+        assert first == orphans.Orphans(1, ("h-3",), read=2000, done=False)
+        assert count(conn, "SELECT position_id FROM job_cursor WHERE name = %s",
+                     (orphans.CURSOR,)) == 2501  # fmt: skip  # 2,000th at (1, 1): not h-7
+        rest = orphans.check_orphans(conn, budget_s=ALL_OF_IT, chunk=2000)
+        assert rest == orphans.Orphans(1, ("h-20001",), read=VALID - 2 - 2000, done=True)
+        assert orphans.check_orphans(conn) is None, "the next round is an hour later"
+        assert orphan_flags(conn, gone) == [1, 1], "nothing reset"
+        run(
+            conn,
+            "UPDATE job_cursor SET position_time = NOW() - INTERVAL 61 MINUTE WHERE name = %s",
+            (orphans.CURSOR,),
+        )
+        again = orphans.check_orphans(conn, budget_s=ALL_OF_IT)
+        assert (again.found, again.call_ids, again.done) == (2, gone, True)
+        assert allocation.allocate_orders(conn, PRICE_FEN).allocated == 2, "only h-7, h-24999"
+
+
 def plan_of(plan: list[dict], table: str, select_type: str | None = None) -> tuple[str, str]:
     row = next(r for r in plan if r["table"] == table and select_type in (None, r["select_type"]))
     return row["type"], row["key"]
@@ -266,19 +337,35 @@ def test_no_statement_of_the_allocation_or_the_flags_scans_a_whole_table(history
             assert plan_of(mark, "p") == ("range", "PRIMARY"), mark
             assert plan_of(mark, "c") == ("eq_ref", "uk_call_id"), mark
             no_high_water = store.explain(
-                conn, sweep.SWEEP_SELECT, sweep.sweep_params(0, None, 600, 0, allocation.BATCH)
+                conn, sweep.SWEEP_SELECT, sweep.sweep_params(0, None, 600, (0, 0), allocation.BATCH)
             )
             for plan in (allocation.sweep_plan(conn), no_high_water):
-                assert plan_of(plan, "c", "DERIVED") == ("range", "idx_unallocated"), plan
+                # nothing skipped: (id <= 0 OR id > 0) is the whole (1, 0) range, read as a ref
+                assert plan_of(plan, "c", "DERIVED") in (
+                    ("range", "idx_unallocated"),
+                    ("ref", "idx_unallocated"),
+                ), plan
+                derived = next(
+                    r for r in plan if (r["table"], r["select_type"]) == ("c", "DERIVED")
+                )
+                assert "filesort" not in str(derived["Extra"]), plan
                 assert plan_of(plan, "p", "DERIVED") == ("eq_ref", "uk_call_id"), plan
                 assert plan_of(plan, "c", "PRIMARY") == ("eq_ref", "PRIMARY"), plan
                 no_scan(plan)
             check = flags.check_plan(conn)
             assert plan_of(check, "c") == ("ref", "idx_unallocated"), check
             assert plan_of(check, "p") == ("eq_ref", "uk_call_id"), check
-            for plan in (allocation.allocation_plan(conn), orphans.orphans_plan(conn)):
-                assert plan_of(plan, "c") == ("range", "idx_filter_rule"), plan
-                assert plan_of(plan, "p") == ("eq_ref", "uk_call_id"), plan
+            plan = allocation.allocation_plan(conn)
+            assert plan_of(plan, "c") == ("range", "idx_filter_rule"), plan
+            assert plan_of(plan, "p") == ("eq_ref", "uk_call_id"), plan
+            start, chunk_range, found = orphans.orphans_plans(conn)
+            assert plan_of(start, "c") == ("range", "idx_received"), start
+            assert plan_of(chunk_range, "c", "DERIVED") == ("range", "idx_unallocated"), chunk_range
+            assert plan_of(found, "c") == ("range", "idx_unallocated"), found
+            assert plan_of(found, "p") == ("eq_ref", "uk_call_id"), found
+            for plan in (start, chunk_range, found):  # index order: no sort of the window
+                no_scan(plan)
+                assert not any("filesort" in str(r["Extra"]) for r in plan), plan
             chunk_range, chunk = flags.chunk_plans(conn)
             assert plan_of(chunk_range, "c", "DERIVED") == ("range", "idx_unallocated"), chunk_range
             assert plan_of(chunk, "c") == ("range", "idx_unallocated"), chunk
