@@ -32,9 +32,20 @@ Continuous pay-per-call billing of sublessor 400 numbers (one run at a time):
    `charge`, `offline` hold each step's counts (and error) either way. Airflow
    retries it, except when a person must act first (calls held, a wrong key,
    reused or out-of-range order ids, a valid call that cannot be given an
-   order): then it fails at once, saying what to do.
-3. `done`: the run's outcome: failed when a task above failed, success otherwise
-   (also after a skipped wait).
+   order, Variable `call400_charge_shards` outside 1..16): then it fails at
+   once, saying what to do.
+3. `charge_shard`: the charging spread over workers. With Variable
+   `call400_charge_shards` n = 1 (the default) it expands to nothing (skipped,
+   no process): `bill` charged. With n >= 2, `bill` only allocates the orders
+   after intake and judge (XCom `allocate`) and `charge_shard` runs n mapped
+   tasks, one per shard: shard i charges the pending orders of the sublessors
+   with `sublessor_id % n == i` (each sublessor's orders in order, in one shard)
+   and delivers their offline decisions, retried on its own (same order ids).
+   When a step of `bill` failed, `bill` charges every shard itself and the
+   shards do not run. When to set n > 1: docs/executors.md.
+4. `done`: failed when the wait or `bill` failed, success otherwise (also after
+   a skipped wait). The run is failed when `done` or a `charge_shard` task
+   failed (both are leaves), success otherwise (also with no shard task).
 
 What a failed run means and what to do: docs/live_service.md.
 Quarantine and held calls: `python -m sublessor_billing.calls.quarantine`.
@@ -48,7 +59,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule
 
 from sublessor_airflow.alerts.notifier import BillingAlertNotifier
-from sublessor_airflow.operators.bill import Call400BillOperator
+from sublessor_airflow.operators.bill import Call400BillOperator, Call400ChargeShardOperator
 from sublessor_airflow.sensors.call400_work import Call400WorkSensor
 
 with DAG(
@@ -69,8 +80,15 @@ with DAG(
     wait_for_work = Call400WorkSensor(task_id="wait_for_work")
     # Recovery runs whatever happened upstream: a skipped or failed wait does not skip it.
     bill = Call400BillOperator(task_id="bill", trigger_rule=TriggerRule.ALL_DONE)
-    # The run is failed when the wait or the pass failed, green when the wait was merely skipped.
+    # One task per shard that bill returns; none (skipped, no process) at the default of 1.
+    # A leaf of its own: a failed shard fails the run. Downstream of it, done would only see
+    # the skip of an empty expansion one scheduler loop later (a second per run).
+    charge_shard = Call400ChargeShardOperator.partial(
+        task_id="charge_shard",
+        map_index_template="shard {{ task.shard['index'] }} of {{ task.shard['count'] }}",
+    ).expand(shard=bill.output)
+    # Failed when the wait or the pass failed, green when the wait was merely skipped.
     done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED)
 
-    wait_for_work >> bill >> done
+    wait_for_work >> bill >> [charge_shard, done]
     wait_for_work >> done

@@ -69,6 +69,13 @@ BROKER_PHONE_MAX_REMOVAL_SHARE = Tunable(
     "share of broker_phone (0 to 1) above which a broker_phone_sync refuses to remove rows",
 )
 
+CALL400_CHARGE_SHARDS = Tunable(
+    "call400_charge_shards",
+    1,
+    "sublessor shards a call400_billing run charges in parallel tasks, 1 to 16 (1: in its bill task)",
+)
+CALL400_CHARGE_SHARDS_MAX = 16
+
 ACCOUNTING_INCOME_BATCH_SIZE = Tunable(
     "accounting_income_batch_size", 5000, "payments read per accounting transaction"
 )
@@ -80,6 +87,7 @@ ALL_TUNABLES = (
     PAYMENT_API_TIMEOUT,
     CALL400_MAX_MESSAGES_PER_RUN,
     CALL400_SENSOR_TIMEOUT,
+    CALL400_CHARGE_SHARDS,
     BROKER_PHONE_SYNC_OVERLAP,
     ACCOUNTING_INCOME_BATCH_SIZE,
     BROKER_PHONE_FULL_RESYNC_HOURS,
@@ -87,7 +95,9 @@ ALL_TUNABLES = (
 )
 
 
-def parse_int_setting(tunable: Tunable, raw: object, *, minimum: int = 0) -> int:
+def parse_int_setting(
+    tunable: Tunable, raw: object, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     """Turn a Variable's text into an int, refusing values an operator did not mean."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return tunable.default
@@ -101,6 +111,11 @@ def parse_int_setting(tunable: Tunable, raw: object, *, minimum: int = 0) -> int
     if value < minimum:
         raise SettingError(
             f"Variable {tunable.name!r} must be >= {minimum} ({tunable.meaning}); got {value}. "
+            f"Fix it in Admin -> Variables or delete it to use the default {tunable.default}."
+        )
+    if maximum is not None and value > maximum:
+        raise SettingError(
+            f"Variable {tunable.name!r} must be <= {maximum} ({tunable.meaning}); got {value}. "
             f"Fix it in Admin -> Variables or delete it to use the default {tunable.default}."
         )
     return value

@@ -35,6 +35,7 @@ from pathlib import Path
 import psutil
 
 from sublessor_billing.demo.airflow_server import SIMPLE_AUTH_MANAGER, RestApi, free_port
+from sublessor_billing.demo.worker_name import HOSTNAME_CALLABLE, WORKER_ENV
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -142,7 +143,12 @@ class CeleryCluster(RestApi):
                 "--queues", self.queue, "--concurrency", str(self.worker_concurrency),
                 "--pid", str(self.home / f"worker-{i}.pid"),
                 "--skip-serve-logs", "--without-mingle", "--without-gossip"]  # fmt: skip
-        self.workers.append(self._spawn(f"worker-{i}", *args))
+        # its tries report "w<i>-<tag>@<host>" as their hostname (demo/worker_name.py)
+        named = {
+            WORKER_ENV: f"w{i}-{self.tag}",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": HOSTNAME_CALLABLE,
+        }
+        self.workers.append(self._spawn(f"worker-{i}", *args, env=named))
         return i
 
     def kill_worker(self, i: int) -> None:
@@ -190,11 +196,11 @@ class CeleryCluster(RestApi):
         return "\n".join(f"--- {n}\n{self.log(n, chars)}" for n in names)
 
     # -- internals ------------------------------------------------------------------------
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 (kept open for the child)
         proc = subprocess.Popen(
-            [str(AIRFLOW), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [str(AIRFLOW), *args], env={**self.env, **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log.close()
         if not name.startswith("worker-"):

@@ -176,6 +176,7 @@ def charge_valid_calls(
     on_phase: Callable[[str], None] = _no_phase,
     deadline_s: float | None = None,
     shard: store.Shard = store.ALL,
+    allocate: bool = True,
 ) -> ChargeReport:
     """Allocate orders for new valid calls, then settle every pending order; raise if any stays pending.
 
@@ -184,7 +185,8 @@ def charge_valid_calls(
     calls that cannot be given an order: the pass ends with ``UnallocatableCalls``.
     With ``shard``, only the orders of its sublessors are settled (and checked
     at the end); every shard allocates all new calls first (idempotent), so
-    passes of different shards may run at the same time.
+    passes of different shards may run at the same time. ``allocate=False``: settle
+    only (``allocate_new_orders`` ran before, e.g. in the task that starts the shards).
 
     ``deadline_s`` bounds the pass from this call on: the judge lock is waited for
     no longer than what is left of it, and the sending gets the rest
@@ -197,15 +199,8 @@ def charge_valid_calls(
     def left() -> float | None:
         return None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
 
-    history = flags.flag_history(conn)  # a few seconds, until the history is flagged
-    checked = flags.daily_check(conn)
-    orphaned = orphans.check_orphans(conn)  # names them; the pass fails at its end
-    wait = left()
-    lock_timeout = 300 if wait is None else max(1, int(min(300.0, wait)))
-    # the sweep included, under the judge lock
-    allocation = allocate_orders(conn, price_fen, lock_timeout=lock_timeout)
-    report = ChargeReport(allocation, history.flagged, checked, orphaned)
-    log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
+    report = allocate_new_orders(conn, price_fen, deadline_s) if allocate else ChargeReport()
+    allocation, orphaned = report.allocation, report.orphan_check
     on_phase("allocated")
     orders, report.held = _hold_out_of_range(store.load_pending(conn, shard))
     log.info(
@@ -239,6 +234,21 @@ def charge_valid_calls(
     if allocation.unallocatable:  # at the end: every other call is charged first
         raise UnallocatableCalls(allocation)
     return report
+
+
+def allocate_new_orders(conn: Any, price_fen: int, deadline_s: float | None = None) -> ChargeReport:
+    """Phase 1 and what precedes it (history flags, daily check, orphans); the report of it:
+    unallocatable calls and orphans counted, not raised. The judge lock is waited for no
+    longer than what is left of ``deadline_s`` (None: 300 s)."""
+    started = time.monotonic()
+    history = flags.flag_history(conn)  # a few seconds, until the history is flagged
+    checked = flags.daily_check(conn)
+    orphaned = orphans.check_orphans(conn)  # names them; charging fails at the end of its pass
+    wait = None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - started))
+    lock_timeout = 300 if wait is None else max(1, int(min(300.0, wait)))
+    allocation = allocate_orders(conn, price_fen, lock_timeout=lock_timeout)  # sweep included
+    log.info("Allocated %s new order(s) at %s fen each", allocation.allocated, price_fen)
+    return ChargeReport(allocation, history.flagged, checked, orphaned)
 
 
 def _hold_out_of_range(orders: list[PendingOrder]) -> tuple[list[PendingOrder], list[int]]:

@@ -31,7 +31,7 @@ was not sent, and no request the service may have seen is counted on twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sublessor_billing.payments.outcomes import (
     Outcome,
@@ -39,6 +39,9 @@ from sublessor_billing.payments.outcomes import (
     offline_request_id,
     offline_signal,
 )
+
+if TYPE_CHECKING:
+    from sublessor_billing.payments.store import Shard
 
 OFFLINE = "sublessor_offline_event"
 
@@ -134,24 +137,33 @@ def record_decisions(cur: Any, settled: Iterable[Outcome], price_fen: int) -> li
     return sorted(int(r[0]) for r in cur.fetchall())
 
 
-def load_pending(conn: Any) -> list[Event]:
-    """Every decision not yet delivered and not claimed by a live lease, oldest first."""
+def _shard_params(shard: Shard | None) -> tuple[int, int]:
+    """``(count, index)`` for ``MOD(sublessor_id, count) = index`` (None: every sublessor)."""
+    return (1, 0) if shard is None else shard.params
+
+
+def load_pending(conn: Any, shard: Shard | None = None) -> list[Event]:
+    """Every decision of ``shard``'s sublessors (None: all) not yet delivered and not claimed
+    by a live lease, oldest first."""
     with conn.cursor() as cur:
         cur.execute(
             f"SELECT id, request_id, sublessor_id, reason, attempts FROM {OFFLINE} "
             "WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < NOW(3)) "
-            "ORDER BY id"
+            "AND MOD(sublessor_id, %s) = %s ORDER BY id",
+            _shard_params(shard),
         )
         rows = cur.fetchall()
     conn.commit()
     return [Event(int(r[0]), str(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows]
 
 
-def claimed_elsewhere(conn: Any) -> int:
-    """How many pending decisions another pass holds a live claim on."""
+def claimed_elsewhere(conn: Any, shard: Shard | None = None) -> int:
+    """How many pending decisions of ``shard`` (None: all) another pass holds a live claim on."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT COUNT(*) FROM {OFFLINE} WHERE status = 'pending' AND claimed_until >= NOW(3)"
+            f"SELECT COUNT(*) FROM {OFFLINE} WHERE status = 'pending' AND claimed_until >= NOW(3) "
+            "AND MOD(sublessor_id, %s) = %s",
+            _shard_params(shard),
         )
         (count,) = cur.fetchone()
     conn.commit()

@@ -23,12 +23,15 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sublessor_billing.payments import decisions
 from sublessor_billing.payments.api import event_loop
 from sublessor_billing.payments.decisions import Event
 from sublessor_billing.payments.outcomes import ListingClient, UnknownOutcome, describe
+
+if TYPE_CHECKING:
+    from sublessor_billing.payments.store import Shard
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +85,19 @@ def claimant_name() -> str:
 
 
 def send_offline_decisions(
-    conn: Any, client: ListingClient, *, workers: int = 8, lease_s: float | None = None
+    conn: Any,
+    client: ListingClient,
+    *,
+    workers: int = 8,
+    lease_s: float | None = None,
+    shard: Shard | None = None,
 ) -> OfflineReport:
     """Deliver every pending decision nobody else holds; raise ``OfflinePending`` naming failures.
+
+    With ``shard``, only the decisions of its sublessors (``sublessor_id % count ==
+    index``, as the charging pass of that shard): a decision is per sublessor and
+    recorded by the pass that settled its charge, so the shard that charges a
+    sublessor also delivers its decisions.
 
     ``client`` is unopened (``ListingApiHook(...).get_conn()``): it is opened
     here, in the event loop that sends. Whether a decision is still current was
@@ -93,7 +106,7 @@ def send_offline_decisions(
     plus ``CLAIM_MARGIN_S``).
     """
     report = OfflineReport()
-    events = decisions.load_pending(conn)
+    events = decisions.load_pending(conn, shard)
     if events:
         if lease_s is None:
             lease_s = getattr(client, "timeout_ms", 20_000) / 1000 + CLAIM_MARGIN_S
@@ -101,7 +114,7 @@ def send_offline_decisions(
         claimant = claimant_name()
         with event_loop() as loop:
             loop.run(_deliver(conn, client, events, workers, claimant, lease_s, report))
-    report.claimed_elsewhere = decisions.claimed_elsewhere(conn)
+    report.claimed_elsewhere = decisions.claimed_elsewhere(conn, shard)
     log.info("Offline result: %s", report.as_dict())
     if report.claimed_elsewhere:
         log.warning(

@@ -106,6 +106,9 @@ def task_failure_payload(context: Any) -> dict:
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", None)
     task_id = getattr(ti, "task_id", None)
+    map_index = getattr(ti, "map_index", -1)
+    mapped = isinstance(map_index, int) and map_index >= 0  # e.g. one charge_shard of several
+    label = f"{task_id}[{map_index}]" if mapped else task_id
     run_id = context.get("run_id") or getattr(ti, "run_id", None)
     exception = context.get("exception")
     error = f"{type(exception).__name__}: {exception}" if exception is not None else None
@@ -115,10 +118,11 @@ def task_failure_payload(context: Any) -> dict:
     return {
         "alert": "task_failed",
         "state": "firing",
-        "dedup_key": f"task_failed.{dag_id}.{task_id}",
-        "summary": f"{dag_id}.{task_id} failed in run {run_id}" + f": {reason[:300]}",
+        "dedup_key": f"task_failed.{dag_id}.{label}",
+        "summary": f"{dag_id}.{label} failed in run {run_id}" + f": {reason[:300]}",
         "dag_id": dag_id,
         "task_id": task_id,
+        "map_index": map_index if mapped else None,
         "run_id": run_id,
         "try_number": getattr(ti, "try_number", None),
         "exception": error[:_EXCEPTION_CHARS] if error else None,

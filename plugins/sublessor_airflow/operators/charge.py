@@ -1,7 +1,8 @@
 """Airflow glue of the money path: charge valid calls, then take dry sublessors offline.
 
 ``charge`` and ``take_offline`` are the steps (call400_billing's ``bill`` task
-calls them in order); the operators run one step each.
+calls them in order, or ``allocate_orders`` alone when its ``charge_shard``
+tasks charge and deliver one shard each); the operators run one step each.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sublessor_billing.payments.charging import (
     ChargesPending,
     OrderIdsReused,
     UnallocatableCalls,
+    allocate_new_orders,
     charge_valid_calls,
 )
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
@@ -53,8 +55,11 @@ def charge(
     workers: int = 64,
     deadline_s: float | None = None,
     shard: Shard = ALL,
+    allocate: bool = True,
 ) -> dict[str, Any]:
     """Allocate orders for new valid calls and settle the pending orders of ``shard``; the counts.
+
+    ``allocate=False``: settle only (the orders were allocated before, ``allocate_orders``).
 
     Errors a retry cannot fix (wrong key, reused or out-of-range order ids, valid
     calls that cannot be given an order, or flagged without their order) become
@@ -71,7 +76,7 @@ def charge(
         with closing(user_prop_db(user_prop_conn_id)) as conn:
             report = charge_valid_calls(
                 conn, client, price_fen=price_fen, workers=int(workers), deadline_s=deadline_s,
-                shard=shard,
+                shard=shard, allocate=allocate,
             )  # fmt: skip
     except PaymentConfigurationError as exc:
         # A retry cannot fix a wrong key: fail now, without burning the retries.
@@ -94,13 +99,47 @@ def charge(
     return result
 
 
+# What the allocation reports besides its own counts (ChargeReport.as_dict keys).
+ALLOCATION_KEYS = ("history_flagged", "flagged_by_check", "orphans_found", "orphan_call_ids")
+
+
+def allocate_orders(
+    *, user_prop_conn_id: str = config.USER_PROP_DB, deadline_s: float | None = None
+) -> dict[str, Any]:
+    """Give every valid call without an order a pending one (no request sent); the counts.
+
+    Valid calls that cannot be given an order (``UnallocatableCalls``) or flagged
+    without their order (``OrphanedCalls``) fail the step without retries, counts
+    attached, as they fail ``charge``.
+    """
+    from sublessor_airflow.hooks.mysql import user_prop_db
+    from sublessor_airflow.variables import get_int
+
+    price_fen = get_int(config.PAYMENT_PRICE_PER_CALL, minimum=1) * 100
+    with closing(user_prop_db(user_prop_conn_id)) as conn:
+        report = allocate_new_orders(conn, price_fen, deadline_s)
+    counts = report.as_dict()
+    result = {k: counts[k] for k in (*report.allocation.as_dict(), *ALLOCATION_KEYS)}
+    problems = []
+    if report.allocation.unallocatable:
+        problems.append(str(UnallocatableCalls(report.allocation)))
+    if report.orphan_check is not None and report.orphan_check.found:
+        problems.append(str(OrphanedCalls(report.orphan_check)))
+    if problems:  # a person must decide: no retries
+        failed = AirflowFailException(" ".join(problems))
+        failed.result = result
+        raise failed
+    return result
+
+
 def take_offline(
     *,
     listing_conn_id: str = config.LISTING_API,
     user_prop_conn_id: str = config.USER_PROP_DB,
     workers: int = 8,
+    shard: Shard = ALL,
 ) -> dict[str, Any]:
-    """Send every pending offline decision; ``OfflinePending`` while any is undelivered."""
+    """Send every pending offline decision of ``shard``; ``OfflinePending`` while any is undelivered."""
     from sublessor_airflow.hooks.mysql import user_prop_db
 
     # No price: whether a decision is current was settled when its charge was recorded.
@@ -108,7 +147,7 @@ def take_offline(
     client = hook.get_async_conn()  # the connection is read here, once
     try:
         with closing(user_prop_db(user_prop_conn_id)) as conn:
-            report = send_offline_decisions(conn, client, workers=int(workers))
+            report = send_offline_decisions(conn, client, workers=int(workers), shard=shard)
     except OfflinePending as exc:
         if getattr(client, "refused_signature", False):  # a retry cannot fix a wrong key
             raise AirflowFailException(

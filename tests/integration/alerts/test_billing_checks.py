@@ -214,6 +214,22 @@ def test_the_failure_payload_names_the_task_and_its_error():
     assert payload["dedup_key"] == "task_failed.k3_contract_export.export_contracts"
 
 
+def test_the_failure_payload_of_a_mapped_task_names_its_map_index():
+    class Ti:
+        dag_id, task_id, run_id, try_number, map_index = (
+            "call400_billing",
+            "charge_shard",
+            "r2",
+            4,
+            1,
+        )
+
+    payload = notifier.task_failure_payload({"ti": Ti(), "exception": RuntimeError("pending")})
+    assert payload["summary"].startswith("call400_billing.charge_shard[1] failed in run r2")
+    assert payload["dedup_key"] == "task_failed.call400_billing.charge_shard[1]"
+    assert (payload["task_id"], payload["map_index"]) == ("charge_shard", 1)
+
+
 def test_held_calls_and_held_back_orders_have_their_own_alerts_and_gauges(
     billing, airflow_connections, stats
 ):
