@@ -28,7 +28,7 @@ def test_an_error_inside_the_transaction_leaves_nothing_and_the_rerun_allocates_
     contract = seed.contract(7, 5000, DAY - D, DAY + D)
     payments = [seed.payment(7, 2000) for _ in range(3)]
 
-    def explode(cur, ids):
+    def explode(cur, ids, *chunking):
         raise RuntimeError("injected failure after income rows and balances were written")
 
     monkeypatch.setattr(recognise, "_unwatch", explode)
@@ -55,8 +55,8 @@ _KILLED_BATCH = textwrap.dedent(
 
     real_unwatch = recognise._unwatch
 
-    def die_before_commit(cur, ids):
-        real_unwatch(cur, ids)
+    def die_before_commit(cur, ids, *chunking):
+        real_unwatch(cur, ids, *chunking)
         cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
         print("written", cur.fetchone()[0], flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -187,12 +187,13 @@ def test_a_deadlock_victim_batch_is_run_again(seed, accounting_conn, monkeypatch
     real_batch = recognise._batch
     calls = []
 
-    def deadlock_once(cur, batch_size):
+    def deadlock_once(cur, batch_size, *chunking):
         calls.append(batch_size)
         if len(calls) == 1:
-            real_batch(cur, batch_size)  # the work is done, then MySQL picks us as the victim
+            # The work is done, then MySQL picks us as the victim.
+            real_batch(cur, batch_size, *chunking)
             raise MySQLdb.OperationalError(1213, "Deadlock found when trying to get lock")
-        return real_batch(cur, batch_size)
+        return real_batch(cur, batch_size, *chunking)
 
     monkeypatch.setattr(recognise, "_batch", deadlock_once)
     counts = recognise_until_caught_up(accounting_conn, batch_size=10)
@@ -202,7 +203,7 @@ def test_a_deadlock_victim_batch_is_run_again(seed, accounting_conn, monkeypatch
     monkeypatch.setattr(
         recognise,
         "_batch",
-        lambda cur, n: (_ for _ in ()).throw(MySQLdb.OperationalError(1213, "again")),
+        lambda cur, *_: (_ for _ in ()).throw(MySQLdb.OperationalError(1213, "again")),
     )
     with pytest.raises(MySQLdb.OperationalError):
         recognise_until_caught_up(accounting_conn, batch_size=10)

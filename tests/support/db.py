@@ -1,0 +1,70 @@
+"""MariaDB helpers of the tests: the server, connection extras, a spy on executed statements."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from sublessor_billing.db.connect import MySqlTarget
+
+MYSQL = MySqlTarget(
+    host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
+    port=int(os.environ.get("TEST_MYSQL_PORT", "3306")),
+    user=os.environ.get("TEST_MYSQL_USER", "root"),
+    password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
+)
+
+
+def mysql_connection(target: MySqlTarget) -> dict:
+    """An Airflow ``mysql`` connection (as AIRFLOW_CONN_* JSON fields) pointing at ``target``."""
+    return {
+        "conn_type": "mysql",
+        "host": target.host,
+        "port": target.port,
+        "login": target.user,
+        "password": target.password,
+        "schema": target.database,
+    }
+
+
+def mysql_connection_json(target: MySqlTarget) -> str:
+    return json.dumps(mysql_connection(target))
+
+
+@contextmanager
+def statements(pattern: str) -> Iterator[list[str]]:
+    """Collect (as text) every statement executed while inside whose text matches ``pattern``."""
+    import MySQLdb.cursors
+
+    seen: list[str] = []
+    wanted = re.compile(pattern, re.IGNORECASE | re.DOTALL)
+    real = MySQLdb.cursors.BaseCursor.execute
+
+    def spy(cur, query, args=None):
+        text = query.decode(errors="replace") if isinstance(query, bytes) else str(query)
+        if wanted.search(text):
+            seen.append(text)
+        return real(cur, query, args)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(MySQLdb.cursors.BaseCursor, "execute", spy)
+    try:
+        yield seen
+    finally:
+        patch.undo()
+
+
+def query(connect_to: Callable[[], object], sql: str, params: tuple | list = ()) -> list[tuple]:
+    """Run one query on a fresh connection and return its rows."""
+    conn = connect_to()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
