@@ -43,6 +43,32 @@ def unique_name(prefix: str) -> str:
     return f"t_{prefix}_{RUN_ID}_{secrets.token_hex(3)}"
 
 
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's Airflow home (this process uses it too), its metadata database migrated once.
+
+    Tests that run ``airflow dags test`` share it (``support.airflow.airflow_env``); each
+    run brings its own connections and Variables in its environment.
+    """
+    from support.airflow import migrate
+
+    migrate(_AIRFLOW_HOME)
+    return Path(_AIRFLOW_HOME)
+
+
+@pytest.fixture(scope="session")
+def serialized_dags(airflow_home) -> Path:
+    """The session's Airflow home with every DAG of ``dags/`` parsed into its metadata database.
+
+    What the scheduler reads: DagModel rows (timetable, next run), asset references.
+    """
+    from support.airflow import airflow_env, run_airflow
+
+    done = run_airflow(airflow_env(airflow_home), "dags", "reserialize")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return airflow_home
+
+
 @pytest.fixture
 def database_factory() -> Iterator[Callable[[str], MySqlTarget]]:
     """Create fresh, uniquely named databases; drop them after the test."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -18,22 +17,6 @@ MYSQL = MySqlTarget(
     user=os.environ.get("TEST_MYSQL_USER", "root"),
     password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
 )
-
-
-def mysql_connection(target: MySqlTarget) -> dict:
-    """An Airflow ``mysql`` connection (as AIRFLOW_CONN_* JSON fields) pointing at ``target``."""
-    return {
-        "conn_type": "mysql",
-        "host": target.host,
-        "port": target.port,
-        "login": target.user,
-        "password": target.password,
-        "schema": target.database,
-    }
-
-
-def mysql_connection_json(target: MySqlTarget) -> str:
-    return json.dumps(mysql_connection(target))
 
 
 @contextmanager

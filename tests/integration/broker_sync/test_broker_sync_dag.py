@@ -103,10 +103,7 @@ def test_task_callable_syncs_its_interval_and_full_resync(
     assert target_phones(target) == source_phones(source)
 
 
-def test_a_dag_run_syncs_its_data_interval(source, target, connections) -> None:
-    from airflow.utils.db import initdb
-
-    initdb()  # the test AIRFLOW_HOME's metadata database (sqlite), a few seconds
+def test_a_dag_run_syncs_its_data_interval(source, target, connections, airflow_home) -> None:
     first_full_resync()
     put_brokers(
         source,
