@@ -319,10 +319,9 @@ def test_a_removal_share_outside_0_to_1_fails_without_retries(
     assert "Admin -> Variables" in str(failure.value)
 
 
-def test_a_run_with_a_bad_variable_is_not_retried(source, target, connections, airflow_variables):
-    from airflow.utils.db import initdb
-
-    initdb()
+def test_a_run_with_a_bad_variable_is_not_retried(
+    source, target, connections, airflow_variables, airflow_home
+):
     airflow_variables("broker_phone_max_removal_share", "20%")
     run = load_dag().test(logical_date=T0 + timedelta(minutes=5))
     assert str(run.state) in ("failed", "DagRunState.FAILED")
