@@ -24,3 +24,20 @@ def call_body(call_id: str, **changes: Any) -> bytes:
     data = dict(GOOD_CALL, call_id=call_id)
     data.update(changes)
     return json.dumps(data).encode()
+
+
+# A drain in a test ends on its count; this much silence means messages were lost.
+IDLE_SAFETY_S = 30.0
+
+
+def drain_queued(env: Any, channel: Any, conn: Any, **options: Any):
+    """Drain exactly what is queued now (or the cap given, if lower), then stop.
+
+    The count ends the drain, not a silence: a broker slow to deliver on a busy
+    machine cannot end it early. ``env`` has ``ready()`` and ``queue``.
+    """
+    from sublessor_billing.calls.intake import drain
+
+    queued = env.ready()
+    cap = min(options.pop("max_messages", queued), queued)
+    return drain(channel, env.queue, conn, max_messages=cap, idle_seconds=IDLE_SAFETY_S, **options)

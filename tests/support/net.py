@@ -42,3 +42,20 @@ class ConnectionCounter:
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
         self._thread.join(timeout=5)
+
+
+class RefusingPort:
+    """A loopback port that refuses every connection, held for as long as the block runs.
+
+    The socket is bound but never listens: a connection gets "connection refused",
+    and no other process can take the port meanwhile (unlike binding a free port,
+    closing it and hoping nobody takes it before it is used).
+    """
+
+    def __enter__(self) -> int:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        return self._sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()

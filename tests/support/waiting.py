@@ -28,3 +28,49 @@ def wait_until(
                 return value
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class Worker:
+    """A thread whose exception is kept and raised again by ``join()``: a test cannot miss it.
+
+    ``with Worker(fn) as w: ...`` starts ``fn`` and joins it on leaving the block;
+    ``w.result`` is what ``fn`` returned.
+    """
+
+    def __init__(self, target: Callable[[], object], *, name: str = "worker") -> None:
+        import threading
+
+        self.result: object = None
+        self.error: BaseException | None = None
+        self._target = target
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result = self._target()
+        except BaseException as exc:  # raised again in join()
+            self.error = exc
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float = 120) -> object:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"{self._thread.name} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        if exc_type is None:
+            self.join()
+        else:  # the block failed: do not hide its error behind the worker's
+            self._thread.join(30)

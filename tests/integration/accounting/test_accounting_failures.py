@@ -11,6 +11,7 @@ import threading
 from datetime import date, timedelta
 
 import pytest
+from support.waiting import Worker, wait_until
 
 from sublessor_billing.accounting import recognise
 from sublessor_billing.accounting.recognise import recognise_batch, recognise_until_caught_up
@@ -91,31 +92,40 @@ def test_a_run_killed_before_commit_is_redone_exactly_once(
     assert seed.balances()[contract] == 100_000 - 5 * 4000
 
 
-def test_two_concurrent_runs_never_allocate_the_same_money_twice(seed, user_prop_target) -> None:
+def test_two_concurrent_runs_never_allocate_the_same_money_twice(
+    seed, user_prop_target, monkeypatch
+) -> None:
     contracts = {seed.contract(s, 30_000, DAY - D, DAY + D): s for s in (1, 2, 3)}
     amounts = {}
     for i in range(90):
         pid = seed.payment(1 + i % 3, 1000 + 37 * i)
         amounts[pid] = 1000 + 37 * i
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
+    # Both runs open their first batch together, then contend for the cursor row.
+    together = threading.Barrier(2, timeout=60)
+    real_batch = recognise._batch
+    first_batch_done: set[str] = set()
 
-    def run() -> None:
+    def batch_after_the_other_arrived(cur, *args):
+        me = threading.current_thread().name
+        if me not in first_batch_done:
+            first_batch_done.add(me)
+            together.wait()  # both are inside a run, about to lock the cursor
+        return real_batch(cur, *args)
+
+    monkeypatch.setattr(recognise, "_batch", batch_after_the_other_arrived)
+
+    def run():
         conn = connect(user_prop_target)
         try:
-            start.wait()
-            recognise_until_caught_up(conn, batch_size=7)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+            return recognise_until_caught_up(conn, batch_size=7)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=120)
-    assert errors == []
+    with Worker(run, name="run-a") as a, Worker(run, name="run-b") as b:
+        pass
+    assert first_batch_done == {"run-a", "run-b"}  # the barrier was passed: they overlapped
+    processed = a.result.payments_processed + b.result.payments_processed
+    assert processed == 90  # each payment passed by exactly one of them
 
     per_payment = dict(
         seed.query(
@@ -139,8 +149,6 @@ def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
     seed, user_prop_target, accounting_conn
 ) -> None:
     """An order id allocated but not yet committed must not be jumped over by the cursor."""
-    import time
-
     contract = seed.contract(7, 100_000, DAY - D, DAY + D)
     seed.execute(
         "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
@@ -158,21 +166,20 @@ def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
         later = seed.payment(7, 4000)  # a higher id, committed first
         assert slow < later
 
-        done = threading.Event()
-        worker = threading.Thread(
-            target=lambda: (recognise_until_caught_up(accounting_conn, batch_size=10), done.set())
-        )
-        worker.start()
-        for _ in range(200):  # until the batch waits on the in-flight row (or wrongly finishes)
-            waiting = seed.query(
-                "SELECT COUNT(*) FROM information_schema.processlist"
-                " WHERE db = DATABASE() AND id <> CONNECTION_ID() AND info LIKE '%%LOCK IN SHARE MODE'"
-            )[0][0]
-            if waiting or done.is_set():
-                break
-            time.sleep(0.05)
-        inserter.commit()
-        worker.join(timeout=60)
+        with Worker(lambda: recognise_until_caught_up(accounting_conn, batch_size=10)) as run:
+            # Until the batch waits on the in-flight row (or wrongly finishes without it).
+            wait_until(
+                lambda: (
+                    run.done()
+                    or seed.query(
+                        "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+                        " AND id <> CONNECTION_ID() AND info LIKE '%%LOCK IN SHARE MODE'"
+                    )[0][0]
+                ),
+                60,
+                "the accounting batch to wait on the uncommitted payment",
+            )
+            inserter.commit()
     finally:
         inserter.close()
     recognise_until_caught_up(accounting_conn, batch_size=10)

@@ -12,6 +12,7 @@ import pika
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 from call400_fixtures import AMQP_URL, call_body
+from support.waiting import wait_until
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.sensors.call400_work import Call400WorkSensor
@@ -54,8 +55,7 @@ def test_topology_is_idempotent_and_an_existing_queue_is_used_as_is(
         hook.ensure_topology()
         channel = broker.channel()
         channel.basic_publish(amqp_names["exchange"], amqp_names["routing_key"], b"{}")
-        time.sleep(0.2)
-        assert hook.message_count() == 1
+        wait_until(lambda: hook.message_count() == 1, 10, "the published message to be queued")
         assert hook.get_conn() is hook.get_conn()
         hook.close()
     finally:

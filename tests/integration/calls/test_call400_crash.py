@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from call400_fixtures import call_body
-
-from sublessor_billing.calls.intake import drain
+from support.calls import drain_queued
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).with_name("crash_consumer.py")
@@ -37,14 +37,13 @@ def test_killed_consumer_then_rerun_logs_each_call_exactly_once(
     assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409") == [
         (committed_before_kill - (1 if committed_before_kill else 0),)
     ]
-    # Nothing was acknowledged: every message is still (or again) in the queue.
-    assert call400.ready() == 66
+    # Nothing was acknowledged: every message comes back to the queue (once the broker
+    # has noticed the dead connection).
+    wait_until(lambda: call400.ready() == 66, 30, "the killed consumer's 66 messages requeued")
 
     conn = call400.db()
     try:
-        result = drain(
-            amqp_hook.channel(), call400.queue, conn, max_messages=10_000, idle_seconds=0.3
-        )
+        result = drain_queued(call400, amqp_hook.channel(), conn)
     finally:
         conn.close()
     assert result.received == 66

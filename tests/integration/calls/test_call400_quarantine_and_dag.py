@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from call400_fixtures import call_body
 from support.airflow import airflow_env, dags_test
+from support.calls import drain_queued
 
-from sublessor_billing.calls.intake import drain
 from sublessor_billing.calls.quarantine import main
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_list_replay_and_discard(call400, amqp_hook, tmp_path, capsys) -> None:
     call400.publish([call_body("q1", duration="95"), call_body("q2", call_type="vip")])
     conn = call400.db()
-    drain(amqp_hook.channel(), call400.queue, conn, max_messages=10, idle_seconds=0.3)
+    drain_queued(call400, amqp_hook.channel(), conn)
     conn.close()
     assert main(["list"]) == 0
     listed = capsys.readouterr().out.splitlines()

@@ -13,11 +13,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
+from support.waiting import wait_until
 
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
 from sublessor_billing.db.connect import connect
@@ -103,15 +103,14 @@ def test_sigkill_while_the_payment_center_holds_an_answer(
     )
     child = start_child(user_prop_target)
     try:
-        for _ in range(600):  # bounded: at most 60 s
-            if (
+        wait_until(
+            lambda: (
                 payment_center.full_state()["in_flight"] >= 1
                 and payment_center.balance(11) == PRICE_FEN + 1
-            ):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the charge never reached the payment center")
+            ),
+            60,
+            "the payment center to hold a charge it has made",
+        )
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=30)
     finally:
