@@ -126,6 +126,36 @@ ALL_TUNABLES = (
 )
 
 
+# Variables of the billing_alerts DAG. At most a day: a larger threshold would keep a
+# stuck billing quiet for days.
+BILLING_ALERT_PENDING_MINUTES = Tunable(
+    "billing_alert_pending_minutes",
+    30,
+    "minutes an order may stay pending before an alert",
+    minimum=1,
+    maximum=1440,
+)
+BILLING_ALERT_NO_SUCCESS_MINUTES = Tunable(
+    "billing_alert_no_success_minutes",
+    15,
+    "minutes without a successful call400_billing run before an alert",
+    minimum=1,
+    maximum=1440,
+)
+BILLING_ALERT_REPEAT_MINUTES = Tunable(
+    "billing_alert_repeat_minutes",
+    60,
+    "minutes between two notices of an alert still firing",
+    minimum=1,
+    maximum=1440,
+)
+BILLING_ALERT_TUNABLES = (
+    BILLING_ALERT_PENDING_MINUTES,
+    BILLING_ALERT_NO_SUCCESS_MINUTES,
+    BILLING_ALERT_REPEAT_MINUTES,
+)
+
+
 def _fix_it(tunable: Tunable) -> str:
     return f"Fix it in Admin -> Variables or delete it to use the default {tunable.default}."
 

@@ -9,6 +9,7 @@ import pytest
 from sublessor_billing.broker_sync import MIN_OVERLAP_SECONDS
 from sublessor_billing.config import (
     ALL_TUNABLES,
+    BILLING_ALERT_TUNABLES,
     BROKER_PHONE_MAX_REMOVAL_SHARE,
     BROKER_PHONE_SYNC_OVERLAP,
     FILTER_CALL_TIME_RULE_THRESHOLD,
@@ -18,9 +19,10 @@ from sublessor_billing.config import (
     parse_int_setting,
     parse_share_setting,
 )
-from sublessor_billing.ops.alerts import ALERT_TUNABLES
 
-INT_TUNABLES = [t for t in ALL_TUNABLES + ALERT_TUNABLES if t is not BROKER_PHONE_MAX_REMOVAL_SHARE]
+INT_TUNABLES = [
+    t for t in ALL_TUNABLES + BILLING_ALERT_TUNABLES if t is not BROKER_PHONE_MAX_REMOVAL_SHARE
+]
 
 # The decided ranges (README.md, "Configuration"): a change here is a change of the docs.
 RANGES = {
@@ -51,7 +53,7 @@ def test_contract_defaults() -> None:
 
 
 def test_every_tunable_has_its_decided_range_and_its_default_lies_in_it() -> None:
-    tunables = ALL_TUNABLES + ALERT_TUNABLES
+    tunables = ALL_TUNABLES + BILLING_ALERT_TUNABLES
     assert {t.name: (t.minimum, t.maximum) for t in tunables} == RANGES
     for t in tunables:
         assert t.minimum <= t.default <= t.maximum < math.inf, t.name

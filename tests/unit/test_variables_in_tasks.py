@@ -13,10 +13,15 @@ from datetime import UTC, datetime
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from sublessor_billing.config import ALL_TUNABLES, BROKER_PHONE_MAX_REMOVAL_SHARE
-from sublessor_billing.ops.alerts import ALERT_TUNABLES
+from sublessor_billing.config import (
+    ALL_TUNABLES,
+    BILLING_ALERT_TUNABLES,
+    BROKER_PHONE_MAX_REMOVAL_SHARE,
+)
 
-INT_TUNABLES = [t for t in ALL_TUNABLES + ALERT_TUNABLES if t is not BROKER_PHONE_MAX_REMOVAL_SHARE]
+INT_TUNABLES = [
+    t for t in ALL_TUNABLES + BILLING_ALERT_TUNABLES if t is not BROKER_PHONE_MAX_REMOVAL_SHARE
+]
 
 
 @pytest.mark.parametrize("tunable", INT_TUNABLES, ids=lambda t: t.name)
