@@ -12,21 +12,6 @@ from support.waiting import wait_until
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
-def amqp_connection(names: dict[str, str]) -> dict[str, Any]:
-    """An Airflow ``amqp`` connection (AIRFLOW_CONN_* JSON fields) for these exchange/queue names."""
-    import json
-
-    return {
-        "conn_type": "amqp",
-        "host": "127.0.0.1",
-        "port": 5672,
-        "login": "guest",
-        "password": "guest",
-        "schema": "/",
-        "extra": json.dumps(names),
-    }
-
-
 def queued(queue: str) -> int:
     """Messages ready in ``queue`` (not counting those delivered and unacknowledged)."""
     conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))

@@ -1,9 +1,15 @@
-"""MariaDB helpers of the tests: the server, connection extras, a spy on executed statements."""
+"""MariaDB helpers of the tests: the server, unique names, a spy on executed statements.
+
+The server is the machine's MariaDB (``TEST_MYSQL_*`` to point elsewhere). Every
+database and queue a test creates has a name from ``unique_name`` and is dropped
+afterwards. An Airflow connection for a database is ``MySqlTarget.airflow_connection()``.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,6 +23,12 @@ MYSQL = MySqlTarget(
     user=os.environ.get("TEST_MYSQL_USER", "root"),
     password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
 )
+RUN_ID = secrets.token_hex(3)  # one per test session: names show which session left them
+
+
+def unique_name(prefix: str) -> str:
+    """A database / exchange / queue name no other test (or session) uses."""
+    return f"t_{prefix}_{RUN_ID}_{secrets.token_hex(3)}"
 
 
 @contextmanager

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from datetime import date, timedelta
 
 import pytest
+from support.crash import assert_killed, run_child
 from support.waiting import Worker, wait_until
 
 from sublessor_billing.accounting import recognise
@@ -48,26 +44,26 @@ def test_an_error_inside_the_transaction_leaves_nothing_and_the_rerun_allocates_
     assert seed.balances()[contract] == 0
 
 
-_KILLED_BATCH = textwrap.dedent(
-    """
-    import os, signal, sys
-    from sublessor_billing.accounting import recognise
-    from sublessor_billing.db.connect import MySqlTarget, connect
+# One batch in a child process, killed (SIGKILL) after its work and before its commit.
+KILLED_BATCH = """
+from support.crash import kill_self, target_from_env
 
-    real_unwatch = recognise._unwatch
+from sublessor_billing.accounting import recognise
+from sublessor_billing.db.connect import connect
 
-    def die_before_commit(cur, ids, *chunking):
-        real_unwatch(cur, ids, *chunking)
-        cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
-        print("written", cur.fetchone()[0], flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
+real_unwatch = recognise._unwatch
 
-    recognise._unwatch = die_before_commit
-    conn = connect(MySqlTarget(host=sys.argv[1], port=int(sys.argv[2]), user=sys.argv[3],
-                               password=sys.argv[4], database=sys.argv[5]))
-    recognise.recognise_batch(conn, batch_size=100)
-    """
-)
+
+def die_before_commit(cur, ids, *chunking):
+    real_unwatch(cur, ids, *chunking)
+    cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
+    print("written", cur.fetchone()[0], flush=True)
+    kill_self()
+
+
+recognise._unwatch = die_before_commit
+recognise.recognise_batch(connect(target_from_env()), batch_size=100)
+"""
 
 
 def test_a_run_killed_before_commit_is_redone_exactly_once(
@@ -75,15 +71,8 @@ def test_a_run_killed_before_commit_is_redone_exactly_once(
 ) -> None:
     contract = seed.contract(7, 100_000, DAY - D, DAY + D)
     payments = [seed.payment(7, 4000) for _ in range(5)]
-    t = user_prop_target
-    proc = subprocess.run(
-        [sys.executable, "-c", _KILLED_BATCH, t.host, str(t.port), t.user, t.password, t.database],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    proc = run_child(KILLED_BATCH, target=user_prop_target, timeout=60)
+    assert_killed(proc)
     assert proc.stdout.strip() == "written 5"  # it had done the work inside its transaction
     assert seed.income() == [] and seed.cursor() == 0
 

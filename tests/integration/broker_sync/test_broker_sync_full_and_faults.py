@@ -208,16 +208,7 @@ def test_unreachable_source_names_the_connection(
                 "schema": "anjuke",
             },
         )
-        airflow_connections(
-            "user_prop_db",
-            {
-                "conn_type": "mysql",
-                "host": user_prop_target.host,
-                "port": user_prop_target.port,
-                "login": user_prop_target.user,
-                "schema": user_prop_target.database,
-            },
-        )
+        airflow_connections("user_prop_db", user_prop_target.airflow_connection())
         with pytest.raises(ConnectionError) as failure:
             run_broker_phone_sync(
                 data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)

@@ -8,25 +8,14 @@ once the key is fixed, must charge each of them exactly once.
 from __future__ import annotations
 
 import pytest
-from call400_fixtures import call_body
 from support.airflow import airflow_env, dags_test
+from support.calls import call_body
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY, signed_http_connection
 
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-APP, KEY = "sublessor", "sandbox-key"
-
-
-def http_conn(server, key: str = KEY) -> dict:
-    return {
-        "conn_type": "http",
-        "host": "http://127.0.0.1",
-        "port": server.port,
-        "login": APP,
-        "password": key,
-    }
 
 
 def run_billing(call400, home, payment, listing, key: str) -> tuple[bool, str]:
@@ -36,8 +25,8 @@ def run_billing(call400, home, payment, listing, key: str) -> tuple[bool, str]:
         connections={
             "call400_amqp": call400.amqp_connection(),
             "user_prop_db": call400.target.airflow_connection(),
-            "payment_api": http_conn(payment, key=key),
-            "listing_api": http_conn(listing),
+            "payment_api": signed_http_connection(payment.url, key),
+            "listing_api": signed_http_connection(listing.url, LISTING_KEY),
         },
         variables={"call400_sensor_timeout": 2},
     )
@@ -50,8 +39,8 @@ def run_billing(call400, home, payment, listing, key: str) -> tuple[bool, str]:
 def test_a_wrong_payment_key_fails_the_run_and_the_next_run_charges_once(
     call400, airflow_home
 ) -> None:
-    payment = PaymentCenter({APP: KEY}).start()
-    listing = ListingService({APP: KEY}).start()
+    payment = PaymentCenter({APP_ID: PAYMENT_KEY}).start()
+    listing = ListingService({APP_ID: LISTING_KEY}).start()
     try:
         payment.set_account(10086, 100 * 4000)
         call400.publish(
@@ -67,7 +56,7 @@ def test_a_wrong_payment_key_fails_the_run_and_the_next_run_charges_once(
         assert sorted(rows) == [("r1", "pending"), ("r2", "pending")]
         assert payment.state()["charges"] == 0
 
-        succeeded, output = run_billing(call400, airflow_home, payment, listing, KEY)
+        succeeded, output = run_billing(call400, airflow_home, payment, listing, PAYMENT_KEY)
         assert succeeded, output[-3000:]
         rows = call400.query(
             "SELECT call_id, status, id FROM sublessor_call_payment_log_201409 ORDER BY id"

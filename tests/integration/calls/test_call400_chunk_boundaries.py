@@ -12,12 +12,13 @@ The last tests run the production sizes (5,000 per batch) on 5,000+ calls.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from support.amqp import publish_and_wait
 from support.calls import call_body
 from support.db import statements
+from support.judging import DAY, RECEIVED, T0, log_calls, rules
 
 from sublessor_billing.calls import judge as judge_module
 from sublessor_billing.calls.history import IN_CHUNK, PAIRS_PER_QUERY
@@ -27,9 +28,6 @@ from sublessor_billing.calls.store import _call_values, insert_calls
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 1, 10, 0, 0)
-RECEIVED = T0 + timedelta(days=30)
-DAY = 86400
 VALID, REPEAT, BROKER = 1, 4, 5
 HISTORY_QUERY = r"STRAIGHT_JOIN sublessor_call_log_201409"
 BROKER_QUERY = r"FROM broker_phone WHERE phone IN"
@@ -48,13 +46,6 @@ def body(call_id: str, seconds: float, who: int, **changes) -> bytes:
     return call_body(call_id, start_time=start, caller=caller(who), **changes)
 
 
-def log_calls(conn, bodies: list[bytes]) -> None:
-    calls = [parse_message(b, received_at=RECEIVED) for b in bodies]
-    with conn.cursor() as cur:
-        insert_calls(cur, calls)
-    conn.commit()
-
-
 def add_brokers(conn, callers: list[int]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
@@ -63,13 +54,6 @@ def add_brokers(conn, callers: list[int]) -> None:
             [(i + 1, caller(n)) for i, n in enumerate(callers)],
         )
     conn.commit()
-
-
-def rules(conn) -> dict[str, int]:
-    conn.rollback()
-    with conn.cursor() as cur:
-        cur.execute("SELECT call_id, filter_rule FROM sublessor_call_log_201409")
-        return dict(cur.fetchall())
 
 
 def judge(conn, **sizes) -> dict[str, int]:

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from call400_fixtures import call_body
-from support.calls import drain_queued
+from support.calls import call_body, drain_queued
+from support.crash import assert_killed, run_child
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-SCRIPT = Path(__file__).with_name("crash_consumer.py")
+# Intake in a child process, killed (SIGKILL) before its first commit, or after the
+# commit as it is about to acknowledge.
+CONSUMER = """
+import sys
+
+import pika
+from support.amqp import AMQP_URL
+from support.crash import KillAt, target_from_env
+
+from sublessor_billing.calls.intake import drain
+from sublessor_billing.db.connect import connect
+
+mode, queue = sys.argv[1:3]
+conn = connect(target_from_env())
+channel = pika.BlockingConnection(pika.URLParameters(AMQP_URL)).channel()
+if mode == "before_commit":
+    conn = KillAt(conn, "commit")
+else:
+    channel = KillAt(channel, "basic_ack")
+# The first batch is 20 messages, whatever the machine's load: no time-based flush.
+drain(channel, queue, conn, max_messages=10_000, batch_size=20, idle_seconds=60, max_batch_age=3600)
+sys.exit(3)  # the kill point was never hit
+"""
 
 
 @pytest.mark.parametrize(
@@ -27,13 +44,8 @@ def test_killed_consumer_then_rerun_logs_each_call_exactly_once(
         for i in range(65)
     ]
     call400.publish(bodies[:5] + [b"{broken"] + bodies[5:])
-    t = call400.target
-    child = subprocess.run(
-        [sys.executable, str(SCRIPT), mode, call400.queue, t.host, str(t.port), t.user, t.database],
-        capture_output=True,
-        timeout=120,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    child = run_child(CONSUMER, mode, call400.queue, target=call400.target)
+    assert_killed(child)
     assert call400.query("SELECT COUNT(*) FROM sublessor_call_log_201409") == [
         (committed_before_kill - (1 if committed_before_kill else 0),)
     ]

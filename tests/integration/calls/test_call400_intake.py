@@ -8,10 +8,9 @@ import json
 import logging
 
 import pytest
-from call400_fixtures import call_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.calls import drain_queued
+from support.calls import call_body, drain_queued
 
 pytestmark = pytest.mark.integration
 

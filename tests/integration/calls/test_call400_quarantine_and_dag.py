@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from call400_fixtures import call_body
 from support.airflow import airflow_env, dags_test
-from support.calls import drain_queued
+from support.calls import call_body, drain_queued
 
 from sublessor_billing.calls.quarantine import main
 from sublessor_billing.sandbox.listing_service import ListingService

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from k3_seed import k3_connection
 from support.airflow import airflow_env, dags_test
+from support.connections import k3_connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from k3_seed import K3_PASSWORD, k3_connection
+from support.connections import K3_PASSWORD, k3_connection
 from support.net import RefusingPort
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook, K3LoginError

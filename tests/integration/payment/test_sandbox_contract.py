@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from payment_fixtures import APP_ID, LISTING_KEY, PAYMENT_KEY
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY
 
 from sublessor_billing.sandbox.server import Fault
 from sublessor_billing.signing import sign_body
