@@ -32,6 +32,13 @@ from sublessor_billing.db.connect import MySqlTarget, connect  # noqa: E402
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``airflow`` every test that runs Airflow itself (it uses the session's home)."""
+    for item in items:
+        if {"airflow_home", "serialized_dags"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.airflow)
+
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     """The session's Airflow home (this process uses it too), its metadata database migrated once.
