@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -52,14 +52,3 @@ def statements(pattern: str) -> Iterator[list[str]]:
         yield seen
     finally:
         patch.undo()
-
-
-def query(connect_to: Callable[[], object], sql: str, params: tuple | list = ()) -> list[tuple]:
-    """Run one query on a fresh connection and return its rows."""
-    conn = connect_to()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
