@@ -26,13 +26,14 @@ def check_time(seed) -> datetime | None:
     return rows[0][0] if rows else None
 
 
-def test_dags_test_recognises_income_checks_it_and_honours_full_check(
+def test_dags_test_recognises_income_and_the_full_check_param_reaches_the_check(
     seed, user_prop_target, airflow_home
 ) -> None:
+    """One run with full_check=true, an hour after the last full check (a routine run, without
+    the Param, checks only what is new: test_accounting_check.py)."""
     contract = seed.contract(7, 6000, DAY - D, DAY + D)
     p1, p2 = seed.payment(7, 4000), seed.payment(7, 4000)
     pending = seed.payment(8, 4000, status="pending")
-    # A full check passed an hour ago: a routine run checks only what is new.
     seed.execute(
         "INSERT INTO job_cursor (name, position_id, position_time)"
         " VALUES ('accounting_income_check', 0, NOW() - INTERVAL 1 HOUR)"
@@ -44,7 +45,7 @@ def test_dags_test_recognises_income_checks_it_and_honours_full_check(
         variables={"accounting_income_batch_size": 2},
     )
 
-    run = dags_test(env, "accounting_income")
+    run = dags_test(env, "accounting_income", conf={"full_check": True})
 
     assert (run.returncode, run.state) == (0, "success"), run.output[-4000:]
     assert run.tasks == {"recognise_income": "success", "check_income": "success"}
@@ -54,19 +55,9 @@ def test_dags_test_recognises_income_checks_it_and_honours_full_check(
     recognised = run.xcom(airflow_home, "recognise_income")
     # Batches of the Variable's 2 payments: two with payments, then one that finds none.
     assert (recognised["batches"], recognised["payments_processed"]) == (3, 3)
+    # The Param, through the template "{{ params.full_check }}": the whole history.
     checked = run.xcom(airflow_home, "check_income")
-    assert (checked["full_check"], checked["cursor"]) == (False, pending)
-    assert check_time(seed) == hour_ago
-
-    # The Param, through the template "{{ params.full_check }}": the whole history again.
-    seed.set_status(pending, "success")
-    run = dags_test(env, "accounting_income", conf={"full_check": True})
-
-    assert run.state == "success", run.output[-4000:]
-    assert run.xcom(airflow_home, "recognise_income")["late_settled_recognised"] == 1
-    assert seed.income()[-1] == (pending, None, 4000)
-    checked = run.xcom(airflow_home, "check_income")
-    assert (checked["full_check"], checked["checked_from"]) == (True, 0)
+    assert (checked["full_check"], checked["checked_from"], checked["cursor"]) == (True, 0, pending)
     assert check_time(seed) > hour_ago
 
 

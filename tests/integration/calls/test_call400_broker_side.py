@@ -140,7 +140,9 @@ def test_trigger_ends_the_task_itself_when_started_by_the_scheduler(billed) -> N
     event = asyncio.run(anext(trigger(end_task=True).run()))
     assert isinstance(event, TaskSuccessEvent) and event.xcoms == {"return_value": {"messages": 1}}
     billed.purge()
-    event = asyncio.run(anext(trigger(end_task=True, wait_timeout=0).run()))
+    # A deadline already past (call400_sensor_timeout is at least 1 s).
+    expired = trigger(end_task=True, started_at=time.time() - 5, wait_timeout=1)
+    event = asyncio.run(anext(expired.run()))
     assert isinstance(event, TaskSkippedEvent)
 
 
