@@ -1,9 +1,10 @@
 """Parsing the DAG folder needs the outside world for nothing: no connection, Variable or socket.
 
-The folder is parsed in a fresh interpreter whose every Airflow connection points at
-a listener that counts TCP connections, with ``Variable.get`` and
-``BaseHook.get_connection`` counted too. The parse must find every DAG and count
-nothing; a probe DAG that does reach out proves the instruments see it.
+The project's DAG files are parsed in a fresh interpreter whose every Airflow
+connection points at a listener that counts TCP connections, with ``Variable.get``
+and ``BaseHook.get_connection`` counted too. Next to them, a probe DAG file reads
+a Variable and opens a MySQL connection of its own (to a second listener) while it
+is parsed: the instruments must see the probe, and nothing else.
 """
 
 from __future__ import annotations
@@ -48,16 +49,16 @@ print(json.dumps({
 """
 
 PROBE_DAG = '''
-"""A DAG file that reaches out while it is parsed (what the test must catch)."""
+"""A DAG file that reaches out while it is parsed (what the instruments must see)."""
 from datetime import UTC, datetime
 
 from airflow.sdk import Variable, dag
 
 from sublessor_airflow.hooks.mysql import user_prop_db
 
-PRICE = Variable.get("payment_price_per_call", default=None)
+PRICE = Variable.get("io_probe_variable", default=None)
 try:
-    user_prop_db().close()
+    user_prop_db("io_probe_db").close()
 except Exception:
     pass
 
@@ -71,8 +72,8 @@ io_probe()
 '''
 
 
-def parse_folder(folder, home, port: int) -> dict:
-    """Parse ``folder`` in a new interpreter with every connection pointing at ``port``."""
+def connections_to(port: int, probe_port: int) -> dict[str, dict]:
+    """Every connection of the project at ``port``; the probe's own at ``probe_port``."""
     here = {"host": "127.0.0.1", "port": port, "login": "u", "password": "p"}
     connections = {
         conn_id: {"conn_type": "mysql", "schema": "db", **here}
@@ -82,35 +83,34 @@ def parse_folder(folder, home, port: int) -> dict:
     for conn_id in (config.PAYMENT_API, config.LISTING_API, config.K3_CLOUD):
         connections[conn_id] = {"conn_type": "http", **here, "host": "http://127.0.0.1"}
     connections["billing_alert_webhook"] = {"conn_type": "http", "host": f"http://127.0.0.1:{port}"}
-    env = airflow_env(home, connections=connections)
-    done = subprocess.run(
-        [sys.executable, "-c", PARSE, str(folder)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    connections["io_probe_db"] = {**connections[config.USER_PROP_DB], "port": probe_port}
+    return connections
 
 
-def test_the_dag_folder_parses_with_nothing_reachable_and_reaches_for_nothing(tmp_path) -> None:
-    with ConnectionCounter() as counter:
-        parsed = parse_folder(REPO / "dags", tmp_path, counter.port)
-    assert parsed["errors"] == {}
-    assert set(parsed["dags"]) == DAG_IDS
-    assert parsed["reads"] == []
-    assert counter.count == 0
-
-
-def test_the_instruments_catch_a_dag_file_that_reaches_out(tmp_path) -> None:
-    """The same parse, with a probe DAG file next to the project's: it is seen."""
+def test_the_dag_files_parse_with_nothing_reachable_and_reach_for_nothing(tmp_path) -> None:
     folder = tmp_path / "dags"
     shutil.copytree(REPO / "dags", folder)
     (folder / "io_probe.py").write_text(PROBE_DAG)
-    with ConnectionCounter() as counter:
-        parsed = parse_folder(folder, tmp_path / "home", counter.port)
-    assert "io_probe" in parsed["dags"]
-    assert ["variable", "payment_price_per_call"] in parsed["reads"]
-    assert ["connection", "user_prop_db"] in parsed["reads"]
-    assert counter.count >= 1  # the MySQL client connected (and was hung up on)
+    with ConnectionCounter() as project, ConnectionCounter() as probe:
+        env = airflow_env(tmp_path / "home", connections=connections_to(project.port, probe.port))
+        done = subprocess.run(
+            [sys.executable, "-c", PARSE, str(folder)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        parsed = json.loads(done.stdout.strip().splitlines()[-1])
+        project_connections, probe_connections = project.count, probe.count
+
+    assert parsed["errors"] == {}
+    assert set(parsed["dags"]) == DAG_IDS | {"io_probe"}
+    # The instruments work: they saw the probe's Variable, connection and TCP connection ...
+    assert {tuple(read) for read in parsed["reads"]} == {
+        ("variable", "io_probe_variable"),
+        ("connection", "io_probe_db"),
+    }
+    assert probe_connections >= 1
+    # ... and nothing from the project's DAG files.
+    assert project_connections == 0
