@@ -64,7 +64,7 @@ def _intake():
 def _recognise():
     from sublessor_airflow.operators.accounting import RecogniseIncomeOperator
 
-    RecogniseIncomeOperator(task_id="recognise_income", mysql_conn_id="nowhere").execute({})
+    RecogniseIncomeOperator(task_id="recognise_income", user_prop_conn_id="nowhere").execute({})
 
 
 def _alerts():
