@@ -33,7 +33,7 @@ from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations  #
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``airflow`` every test that runs Airflow itself (it uses the session's home)."""
+    """Mark ``airflow`` every test that runs Airflow itself (it uses the test run's home)."""
     for item in items:
         if {"airflow_home", "serialized_dags"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.airflow)
@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
-    """The session's Airflow home (this process uses it too), its metadata database migrated once.
+    """The test run's Airflow home (this process uses it too), its metadata database migrated once.
 
     Tests that run ``airflow dags test`` share it (``support.airflow.airflow_env``); each
     run brings its own connections and Variables in its environment.
@@ -54,7 +54,7 @@ def airflow_home() -> Path:
 
 @pytest.fixture(scope="session")
 def serialized_dags(airflow_home) -> Path:
-    """The session's Airflow home with every DAG of ``dags/`` parsed into its metadata database.
+    """The test run's Airflow home with every DAG of ``dags/`` parsed into its metadata database.
 
     What the scheduler reads: DagModel rows (timetable, next run), asset references.
     """

@@ -1,6 +1,6 @@
 """Every DAG's schedule as the scheduler reads it, after Airflow parsed the DAG folder.
 
-``airflow dags reserialize`` (once per session) writes what the scheduler uses into
+``airflow dags reserialize`` (once per test run) writes what the scheduler uses into
 the metadata database: the timetable, when the next run is due, how many may run.
 """
 

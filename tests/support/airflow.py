@@ -1,6 +1,6 @@
 """Run Airflow's command line the way runtime.md does: ``airflow dags test`` in a prepared home.
 
-One Airflow home serves the whole test session (``tests/conftest.py`` sets it and
+One Airflow home serves the whole test run (``tests/conftest.py`` sets it and
 the ``airflow_home`` fixture migrates it once); each run gets its connections and
 Variables through ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` in its environment.
 """

@@ -1,4 +1,4 @@
-"""RabbitMQ helpers of the tests: the broker's URL, publishing, counting what is queued."""
+"""RabbitMQ for the tests: the broker's URL, publishing, counting what is queued."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MariaDB helpers of the tests: the server, unique names, a spy on executed statements.
+"""MariaDB for the tests: the server, unique names, a spy on executed statements.
 
 The server is the machine's MariaDB (``TEST_MYSQL_*`` to point elsewhere). Every
 database and queue a test creates has a name from ``unique_name`` and is dropped
@@ -23,11 +23,11 @@ MYSQL = MySqlTarget(
     user=os.environ.get("TEST_MYSQL_USER", "root"),
     password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
 )
-RUN_ID = secrets.token_hex(3)  # one per test session: names show which session left them
+RUN_ID = secrets.token_hex(3)  # one per test run: names show which run left them
 
 
 def unique_name(prefix: str) -> str:
-    """A database / exchange / queue name no other test (or session) uses."""
+    """A database / exchange / queue name no other test (or test run) uses."""
     return f"t_{prefix}_{RUN_ID}_{secrets.token_hex(3)}"
 
 

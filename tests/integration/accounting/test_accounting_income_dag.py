@@ -89,4 +89,4 @@ def test_a_payments_asset_event_makes_the_scheduler_find_the_dag_due(serialized_
         AssetManager.register_asset_change(asset=asset, session=session)
         _, asset_triggered = DagModel.dags_needing_dagruns(session)
         assert "accounting_income" in asset_triggered
-        session.rollback()  # leave the session's metadata database as it was
+        session.rollback()  # leave the metadata database as it was

@@ -1,4 +1,4 @@
-"""Helpers of the K3 export tests: contract seeding, a task-instance XCom recorder."""
+"""Contract seeding and a task-instance XCom recorder for the K3 export tests."""
 
 from __future__ import annotations
 
