@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,21 +25,44 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
+from support.amqp import AMQP_URL  # noqa: E402
+from support.db import MYSQL, unique_name  # noqa: E402
+
 from sublessor_billing.db.connect import MySqlTarget, connect  # noqa: E402
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations  # noqa: E402
 
-RUN_ID = secrets.token_hex(3)
-MYSQL = MySqlTarget(
-    host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
-    port=int(os.environ.get("TEST_MYSQL_PORT", "3306")),
-    user=os.environ.get("TEST_MYSQL_USER", "root"),
-    password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
-)
-AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``airflow`` every test that runs Airflow itself (it uses the test run's home)."""
+    for item in items:
+        if {"airflow_home", "serialized_dags"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.airflow)
 
 
-def unique_name(prefix: str) -> str:
-    return f"t_{prefix}_{RUN_ID}_{secrets.token_hex(3)}"
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The test run's Airflow home (this process uses it too), its metadata database migrated once.
+
+    Tests that run ``airflow dags test`` share it (``support.airflow.airflow_env``); each
+    run brings its own connections and Variables in its environment.
+    """
+    from support.airflow import migrate
+
+    migrate(_AIRFLOW_HOME)
+    return Path(_AIRFLOW_HOME)
+
+
+@pytest.fixture(scope="session")
+def serialized_dags(airflow_home) -> Path:
+    """The test run's Airflow home with every DAG of ``dags/`` parsed into its metadata database.
+
+    What the scheduler reads: DagModel rows (timetable, next run), asset references.
+    """
+    from support.airflow import airflow_env, run_airflow
+
+    done = run_airflow(airflow_env(airflow_home), "dags", "reserialize")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return airflow_home
 
 
 @pytest.fixture

@@ -16,17 +16,17 @@ A crash anywhere before the commit leaves nothing behind; the rerun redoes the b
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
 from sublessor_billing.accounting.allocation import Contract, SettledPayment, allocate
+from sublessor_billing.accounting.counts import RecognitionCounts
 from sublessor_billing.calls.store import call_id_for_display
 
 log = logging.getLogger(__name__)
 
 CURSOR_NAME = "accounting_income"
-_CHUNK = 1000  # ids per IN (...) list
+IN_CHUNK = 1000  # values per IN (...) list and contracts per balance UPDATE
 # Deadlock / lock wait timeout: MySQL rolled the whole batch back, so it is simply run again.
 _TRANSIENT_ERRORS = frozenset({1205, 1213})
 _TRANSIENT_ATTEMPTS = 3
@@ -69,30 +69,6 @@ _LOWER_BALANCES = (
 )
 
 
-@dataclass
-class RecognitionCounts:
-    """What one batch (or a whole run, summed) did; money in fen."""
-
-    batches: int = 0
-    payments_processed: int = 0  # payments the cursor passed, whatever their status
-    income_rows: int = 0
-    money_allocated: int = 0
-    money_unallocated: int = 0
-    late_settled_recognised: int = 0
-    late_settled_dropped: int = 0
-    newly_unsettled: int = 0
-    cursor: int = 0
-
-    def add(self, other: RecognitionCounts) -> None:
-        for f in fields(self):
-            if f.name != "cursor":
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        self.cursor = other.cursor
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
 def ensure_cursor(conn: Any) -> None:
     """Create the cursor row at position 0 if it is missing (own, committed transaction)."""
     with conn.cursor() as cur:
@@ -100,8 +76,11 @@ def ensure_cursor(conn: Any) -> None:
     conn.commit()
 
 
-def recognise_batch(conn: Any, *, batch_size: int) -> RecognitionCounts:
-    """Run one batch in one transaction; the connection must hold no uncommitted work."""
+def recognise_batch(conn: Any, *, batch_size: int, in_chunk: int = IN_CHUNK) -> RecognitionCounts:
+    """Run one batch in one transaction; the connection must hold no uncommitted work.
+
+    Its statements take at most ``in_chunk`` ids (or contracts) each (default: production's).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ensure_cursor(conn)
@@ -109,7 +88,7 @@ def recognise_batch(conn: Any, *, batch_size: int) -> RecognitionCounts:
         with conn.cursor() as cur:
             # Every read sees the latest committed rows, not a snapshot older than our locks.
             cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            counts = _batch(cur, batch_size)
+            counts = _batch(cur, batch_size, in_chunk)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -118,12 +97,12 @@ def recognise_batch(conn: Any, *, batch_size: int) -> RecognitionCounts:
 
 
 def recognise_until_caught_up(
-    conn: Any, *, batch_size: int, max_batches: int = 10_000
+    conn: Any, *, batch_size: int, max_batches: int = 10_000, in_chunk: int = IN_CHUNK
 ) -> RecognitionCounts:
     """Run batches until one finds nothing to do (or ``max_batches`` ran); return the totals."""
     total = RecognitionCounts()
     for _ in range(max_batches):
-        counts = _batch_with_retry(conn, batch_size)
+        counts = _batch_with_retry(conn, batch_size, in_chunk)
         total.add(counts)
         log.info(
             "Batch done: cursor %s, %s payments, %s income rows, %s late-settled",
@@ -143,10 +122,10 @@ def recognise_until_caught_up(
     return total
 
 
-def _batch_with_retry(conn: Any, batch_size: int) -> RecognitionCounts:
+def _batch_with_retry(conn: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
     for attempt in range(1, _TRANSIENT_ATTEMPTS + 1):
         try:
-            return recognise_batch(conn, batch_size=batch_size)
+            return recognise_batch(conn, batch_size=batch_size, in_chunk=in_chunk)
         except Exception as exc:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             if code not in _TRANSIENT_ERRORS or attempt == _TRANSIENT_ATTEMPTS:
@@ -155,7 +134,7 @@ def _batch_with_retry(conn: Any, batch_size: int) -> RecognitionCounts:
     raise AssertionError("unreachable")
 
 
-def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
+def _batch(cur: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
     counts = RecognitionCounts(batches=1)
     cur.execute(_LOCK_CURSOR, (CURSOR_NAME,))
     row = cur.fetchone()
@@ -173,7 +152,7 @@ def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
         # A backlog of late settlements (e.g. after an outage): drain it, oldest first,
         # before any newer payment may draw on the same contracts.
         new = []
-    late = _fetch_by_id(cur, late_ids)
+    late = _fetch_by_id(cur, late_ids, in_chunk)
 
     newly_pending = [p["id"] for p in new if p["status"] == PENDING]
     for p in new:
@@ -183,8 +162,8 @@ def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
                 "stops here until the payment log row is corrected"
             )
     to_allocate = sorted((p for p in late + new if p["status"] == SUCCESS), key=lambda p: p["id"])
-    settled = _with_call_dates(cur, to_allocate)
-    contracts = _lock_contracts(cur, settled)
+    settled = _with_call_dates(cur, to_allocate, in_chunk)
+    contracts = _lock_contracts(cur, settled, in_chunk)
     allocation = allocate(settled, contracts)
 
     if allocation.rows:
@@ -195,10 +174,10 @@ def _batch(cur: Any, batch_size: int) -> RecognitionCounts:
                 for r in allocation.rows
             ],
         )
-    _lower_balances(cur, allocation.received({c.id: c.balance for c in contracts}))
+    _lower_balances(cur, allocation.received({c.id: c.balance for c in contracts}), in_chunk)
     if newly_pending:
         cur.executemany(_WATCH, [(pid,) for pid in newly_pending])
-    _unwatch(cur, late_ids + dropped_ids)
+    _unwatch(cur, late_ids + dropped_ids, in_chunk)
     if new:
         position = new[-1]["id"]
         cur.execute(_ADVANCE_CURSOR, (position, CURSOR_NAME))
@@ -237,9 +216,9 @@ def _examine_watched(cur: Any, limit: int) -> tuple[list[int], list[int], bool]:
     return late, dropped, len(rows) >= limit
 
 
-def _fetch_by_id(cur: Any, ids: list[int]) -> list[dict[str, Any]]:
+def _fetch_by_id(cur: Any, ids: list[int], in_chunk: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for chunk in _chunks(ids):
+    for chunk in _chunks(ids, in_chunk):
         cur.execute(_PAYMENTS_BY_ID.format(ids=_marks(chunk)), chunk)
         found.extend(_payment_row(r) for r in cur.fetchall())
     return found
@@ -256,10 +235,12 @@ def _payment_row(row: tuple) -> dict[str, Any]:
     }
 
 
-def _with_call_dates(cur: Any, payments: list[dict[str, Any]]) -> list[SettledPayment]:
+def _with_call_dates(
+    cur: Any, payments: list[dict[str, Any]], in_chunk: int
+) -> list[SettledPayment]:
     """Attach the date of each payment's call (its ``start_time``, Asia/Shanghai)."""
     dates: dict[str, date] = {}
-    for chunk in _chunks([p["call_id"] for p in payments]):
+    for chunk in _chunks([p["call_id"] for p in payments], in_chunk):
         cur.execute(_CALL_DATES.format(ids=_marks(chunk)), chunk)
         dates.update(cur.fetchall())
     settled = []
@@ -273,23 +254,21 @@ def _with_call_dates(cur: Any, payments: list[dict[str, Any]]) -> list[SettledPa
     return settled
 
 
-def _lock_contracts(cur: Any, payments: list[SettledPayment]) -> list[Contract]:
+def _lock_contracts(cur: Any, payments: list[SettledPayment], in_chunk: int) -> list[Contract]:
     """Lock (FOR UPDATE) the contracts that could take these payments, then read their balances."""
     if not payments:
         return []
     first = min(p.call_date for p in payments)
     last = max(p.call_date for p in payments)
     contracts = []
-    for chunk in _chunks(sorted({p.sublessor_id for p in payments})):
+    for chunk in _chunks(sorted({p.sublessor_id for p in payments}), in_chunk):
         cur.execute(_CANDIDATE_CONTRACTS.format(ids=_marks(chunk)), (*chunk, last, first))
         contracts.extend(Contract(*row) for row in cur.fetchall())
     return contracts
 
 
-def _lower_balances(cur: Any, received: dict[int, int]) -> None:
-    items = sorted(received.items())
-    for start in range(0, len(items), _CHUNK):
-        chunk = items[start : start + _CHUNK]
+def _lower_balances(cur: Any, received: dict[int, int], in_chunk: int) -> None:
+    for chunk in _chunks(sorted(received.items()), in_chunk):
         cases = " ".join("WHEN %s THEN %s" for _ in chunk)
         params = [v for item in chunk for v in item] + [cid for cid, _ in chunk]
         cur.execute(_LOWER_BALANCES.format(cases=cases, ids=_marks(chunk)), params)
@@ -300,13 +279,13 @@ def _lower_balances(cur: Any, received: dict[int, int]) -> None:
             )
 
 
-def _unwatch(cur: Any, ids: list[int]) -> None:
-    for chunk in _chunks(ids):
+def _unwatch(cur: Any, ids: list[int], in_chunk: int) -> None:
+    for chunk in _chunks(ids, in_chunk):
         cur.execute(_UNWATCH.format(ids=_marks(chunk)), chunk)
 
 
-def _chunks(values: list) -> list[list]:
-    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+def _chunks(values: list, size: int) -> list[list]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _marks(values: list) -> str:

@@ -9,12 +9,16 @@ from typing import Any
 from sublessor_billing.calls.rules import Candidate, Pair, shift, window_delta
 from sublessor_billing.calls.store import CALL_LOG
 
-PAIRS_PER_QUERY = 1000
-IN_CHUNK = 2000
+PAIRS_PER_QUERY = 1000  # (caller, sublessor) ranges per history query
+IN_CHUNK = 2000  # values per IN (...) list
 
 
 def fetch_valid_starts(
-    cur: Any, calls: Sequence[Candidate], repeat_window: int
+    cur: Any,
+    calls: Sequence[Candidate],
+    repeat_window: int,
+    *,
+    pairs_per_query: int = PAIRS_PER_QUERY,
 ) -> dict[Pair, list]:
     """Start times of valid calls per pair, within the window around that pair's candidates."""
     window = window_delta(repeat_window)
@@ -25,8 +29,8 @@ def fetch_valid_starts(
         span[1] = max(span[1], call.start_time)
     found: dict[Pair, list] = defaultdict(list)
     items = list(spans.items())
-    for start in range(0, len(items), PAIRS_PER_QUERY):
-        chunk = items[start : start + PAIRS_PER_QUERY]
+    for start in range(0, len(items), pairs_per_query):
+        chunk = items[start : start + pairs_per_query]
         # One range per pair on (caller_normalized, sublessor_id, start_time); filter_rule
         # is read from the row. A pair has few calls near its candidates.
         quote = cur.connection.string_literal
@@ -54,12 +58,12 @@ def _dt(value) -> str:
     return value.isoformat(" ", "seconds")
 
 
-def fetch_brokers(cur: Any, callers: set[str]) -> set[str]:
+def fetch_brokers(cur: Any, callers: set[str], *, in_chunk: int = IN_CHUNK) -> set[str]:
     """The callers that are in the broker phone library (rule 5)."""
     found: set[str] = set()
     wanted = sorted(callers)
-    for start in range(0, len(wanted), IN_CHUNK):
-        chunk = wanted[start : start + IN_CHUNK]
+    for start in range(0, len(wanted), in_chunk):
+        chunk = wanted[start : start + in_chunk]
         cur.execute(
             f"SELECT DISTINCT phone FROM broker_phone WHERE phone IN ({', '.join(['%s'] * len(chunk))})",
             chunk,

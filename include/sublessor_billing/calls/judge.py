@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls
+from sublessor_billing.calls.history import IN_CHUNK, PAIRS_PER_QUERY
 from sublessor_billing.calls.rules import window_delta
 from sublessor_billing.calls.singly import hold_and_report, judge_singly, retry_held
 from sublessor_billing.calls.store import CALL_LOG
@@ -63,8 +64,14 @@ def judge_pending(
     repeat_window: int,
     batch_size: int = DEFAULT_BATCH_SIZE,
     lock_timeout: int = 300,
+    pairs_per_query: int = PAIRS_PER_QUERY,
+    in_chunk: int = IN_CHUNK,
 ) -> dict[str, int]:
     """Judge every call with filter_rule 0; return how many got each rule.
+
+    ``batch_size`` calls are judged per transaction; their history is looked up
+    ``pairs_per_query`` (caller, sublessor) pairs per query and IN (...) lists hold
+    at most ``in_chunk`` values (the defaults are the production sizes).
 
     ``held`` counts the calls this pass held (neither judged nor charged until a
     retry judges them or an operator releases them, see calls.held),
@@ -73,13 +80,14 @@ def judge_pending(
     """
     window_delta(repeat_window)  # a negative window is a configuration error: fail early
     options = {"short_threshold": short_threshold, "repeat_window": repeat_window}
+    sizes = {"batch_size": batch_size, "pairs_per_query": pairs_per_query, "in_chunk": in_chunk}
     totals: Counter[str] = Counter()
     with judge_lock(conn, lock_timeout):
         reopen_hand_reset(conn)
         totals.update(retry_held(conn, **options))  # oldest first: they started earlier
         while True:
             try:
-                done = judge_batch(conn, **options, batch_size=batch_size)
+                done = judge_batch(conn, **options, **sizes)
             except Exception as exc:
                 if not one_call_could_cause(exc):
                     raise  # connection, lock or permission: the task fails and retries
@@ -137,15 +145,30 @@ def reopen_hand_reset(conn: Any) -> int:
     return int(reopened)
 
 
-def judge_batch(conn: Any, *, short_threshold: int, repeat_window: int, batch_size: int) -> Counter:
+def judge_batch(
+    conn: Any,
+    *,
+    short_threshold: int,
+    repeat_window: int,
+    batch_size: int,
+    pairs_per_query: int = PAIRS_PER_QUERY,
+    in_chunk: int = IN_CHUNK,
+) -> Counter:
     """Judge the oldest ``batch_size`` unjudged calls and commit; empty when none was left."""
     with conn.cursor() as cur:
         candidates, implausible = read_candidates(cur, batch_size)
         if not candidates and not implausible:
             conn.rollback()
             return Counter()
-        decided = decide(cur, candidates, short_threshold, repeat_window)
-        counts = write_rules(cur, decided)
+        decided = decide(
+            cur,
+            candidates,
+            short_threshold,
+            repeat_window,
+            pairs_per_query=pairs_per_query,
+            in_chunk=in_chunk,
+        )
+        counts = write_rules(cur, decided, in_chunk=in_chunk)
         counts["held"] += hold_and_report(cur, implausible)
     conn.commit()
     return counts

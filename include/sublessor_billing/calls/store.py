@@ -42,11 +42,18 @@ def is_data_error(exc: BaseException) -> bool:
     return code in _DATA_ERROR_CODES
 
 
-def insert_calls(cur: Any, calls: Sequence[Call], *, short_threshold: int | None = None) -> int:
+def insert_calls(
+    cur: Any,
+    calls: Sequence[Call],
+    *,
+    short_threshold: int | None = None,
+    statement_bytes: int = _STATEMENT_BYTES,
+) -> int:
     """Log calls; a call_id already logged is absorbed. Return how many rows were new.
 
     With ``short_threshold``, rules 2 and 3 (which need only the call itself) are
-    applied on arrival; every other call is logged unjudged (filter_rule 0).
+    applied on arrival; every other call is logged unjudged (filter_rule 0). Rows
+    go in statements of at most ``statement_bytes`` (at least one row each).
     """
     inserted = 0
     values = _call_values(cur.connection, calls, short_threshold)
@@ -54,7 +61,7 @@ def insert_calls(cur: Any, calls: Sequence[Call], *, short_threshold: int | None
     while start < len(calls):
         # Statements of at most ~1 MiB: far under max_allowed_packet (4 MiB on MySQL 5.7).
         end, size = start, 0
-        while end < len(calls) and (end == start or size + len(values[end]) <= _STATEMENT_BYTES):
+        while end < len(calls) and (end == start or size + len(values[end]) <= statement_bytes):
             size += len(values[end]) + 1
             end += 1
         cur.execute(_INSERT_CALLS + b",".join(values[start:end]))

@@ -12,7 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from sublessor_billing.calls.held import implausible_start
-from sublessor_billing.calls.history import IN_CHUNK, fetch_brokers, fetch_valid_starts
+from sublessor_billing.calls.history import (
+    IN_CHUNK,
+    PAIRS_PER_QUERY,
+    fetch_brokers,
+    fetch_valid_starts,
+)
 from sublessor_billing.calls.rules import Candidate, judge_calls, needs_history
 from sublessor_billing.calls.store import CALL_LOG, is_data_error
 from sublessor_billing.db.named_lock import LockTimeout
@@ -52,12 +57,18 @@ def screen(rows: Sequence[Sequence[Any]], now: datetime) -> tuple[list[Candidate
 
 
 def decide(
-    cur: Any, candidates: Sequence[Candidate], short_threshold: int, repeat_window: int
+    cur: Any,
+    candidates: Sequence[Candidate],
+    short_threshold: int,
+    repeat_window: int,
+    *,
+    pairs_per_query: int = PAIRS_PER_QUERY,
+    in_chunk: int = IN_CHUNK,
 ) -> dict[int, int]:
     """Call log id -> rule, against the valid calls and brokers in the database."""
     history = [c for c in candidates if needs_history(c, short_threshold)]
-    valid_starts = fetch_valid_starts(cur, history, repeat_window)
-    brokers = fetch_brokers(cur, {c.caller_normalized for c in history})
+    valid_starts = fetch_valid_starts(cur, history, repeat_window, pairs_per_query=pairs_per_query)
+    brokers = fetch_brokers(cur, {c.caller_normalized for c in history}, in_chunk=in_chunk)
     return judge_calls(
         candidates,
         valid_starts,
@@ -67,15 +78,15 @@ def decide(
     )
 
 
-def write_rules(cur: Any, decided: dict[int, int]) -> Counter:
+def write_rules(cur: Any, decided: dict[int, int], *, in_chunk: int = IN_CHUNK) -> Counter:
     """One guarded UPDATE per rule value (a judged call is never judged again); count by rule name."""
     by_rule: dict[int, list[int]] = defaultdict(list)
     for call_id, rule in decided.items():
         by_rule[rule].append(call_id)
     counts: Counter = Counter()
     for rule, ids in sorted(by_rule.items()):
-        for start in range(0, len(ids), IN_CHUNK):
-            chunk = ids[start : start + IN_CHUNK]
+        for start in range(0, len(ids), in_chunk):
+            chunk = ids[start : start + in_chunk]
             cur.execute(
                 f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
                 f"WHERE filter_rule = 0 AND id IN ({ints(chunk)})"

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sublessor_billing import config
 from sublessor_billing.calls.held import count_held
-from sublessor_billing.config import Tunable
 from sublessor_billing.ops.clock import shift_of
 from sublessor_billing.ops.pending import HELD_BACK_RUNBOOK, held_back_orders, pending_orders
 
@@ -44,20 +44,12 @@ RUN_FAILED = "run_failed"
 FIRING = "firing"
 RESOLVED = "resolved"
 
-# Variables of the billing_alerts DAG (read by its task).
-PENDING_MINUTES = Tunable(
-    "billing_alert_pending_minutes", 30, "minutes an order may stay pending before an alert"
-)
-NO_SUCCESS_MINUTES = Tunable(
-    "billing_alert_no_success_minutes",
-    15,
-    "minutes without a successful call400_billing run before an alert",
-)
+# Variables of the billing_alerts DAG (read by its task; ranges in config).
+PENDING_MINUTES = config.BILLING_ALERT_PENDING_MINUTES
+NO_SUCCESS_MINUTES = config.BILLING_ALERT_NO_SUCCESS_MINUTES
+REPEAT_MINUTES = config.BILLING_ALERT_REPEAT_MINUTES
 # A quarantine insert commits within seconds; rows younger than this are left to the next check.
 SETTLE_SECONDS = 60
-REPEAT_MINUTES = Tunable(
-    "billing_alert_repeat_minutes", 60, "minutes between two notices of an alert still firing"
-)
 
 
 @dataclass(frozen=True)

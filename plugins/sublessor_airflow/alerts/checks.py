@@ -29,9 +29,9 @@ WATCHED_DAG_IDS = (
 def read_settings() -> alerts.AlertSettings:
     """The alert thresholds from their Variables (inside the task)."""
     return alerts.AlertSettings(
-        pending_minutes=get_int(alerts.PENDING_MINUTES, minimum=1),
-        no_success_minutes=get_int(alerts.NO_SUCCESS_MINUTES, minimum=1),
-        repeat_minutes=get_int(alerts.REPEAT_MINUTES, minimum=1),
+        pending_minutes=get_int(alerts.PENDING_MINUTES),
+        no_success_minutes=get_int(alerts.NO_SUCCESS_MINUTES),
+        repeat_minutes=get_int(alerts.REPEAT_MINUTES),
     )
 
 

@@ -60,12 +60,11 @@ class RecogniseIncomeOperator(_UserPropDbOperator):
 
     def resolved_batch_size(self) -> int:
         """The argument if given, else the Variable ``accounting_income_batch_size`` (default 5000)."""
-        from sublessor_airflow.variables import get_int
-        from sublessor_billing.config import parse_int_setting
+        from sublessor_airflow.variables import get_int, int_setting
 
         if self.batch_size in (None, ""):
-            return get_int(ACCOUNTING_INCOME_BATCH_SIZE, minimum=1)
-        return parse_int_setting(ACCOUNTING_INCOME_BATCH_SIZE, self.batch_size, minimum=1)
+            return get_int(ACCOUNTING_INCOME_BATCH_SIZE)
+        return int_setting(ACCOUNTING_INCOME_BATCH_SIZE, self.batch_size)
 
     def execute(self, context: Context) -> dict[str, int]:
         batch_size = self.resolved_batch_size()

@@ -58,11 +58,11 @@ class BillingStepsFailed(AirflowException):
 
 def charge_shard_count() -> int:
     """Variable ``call400_charge_shards`` (1 to 16); refused without retries otherwise."""
-    from sublessor_airflow.variables import get_int
+    from sublessor_airflow.variables import get_text
 
     try:
-        return get_int(
-            config.CALL400_CHARGE_SHARDS, minimum=1, maximum=config.CALL400_CHARGE_SHARDS_MAX
+        return config.parse_int_setting(
+            config.CALL400_CHARGE_SHARDS, get_text(config.CALL400_CHARGE_SHARDS.name)
         )
     except SettingError as exc:
         raise AirflowFailException(

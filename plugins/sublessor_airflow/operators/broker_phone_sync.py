@@ -41,7 +41,7 @@ def full_resync_every_hours() -> int:
     """Read the periodic full resync Variable (hours; 0 turns it off)."""
     from sublessor_airflow.variables import get_int
 
-    return get_int(config.BROKER_PHONE_FULL_RESYNC_HOURS, minimum=0)
+    return get_int(config.BROKER_PHONE_FULL_RESYNC_HOURS)
 
 
 def max_removal_share() -> float:

@@ -7,10 +7,11 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Variable
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudHook
+from sublessor_airflow.variables import get_text
 from sublessor_billing.config import K3_CLOUD, USER_PROP_DB
 from sublessor_billing.k3.export import DEFAULT_CREATE_QUIET_PERIOD_S, export_contracts
 from sublessor_billing.k3.mapping import FIELD_MAP_VARIABLE, parse_field_map
@@ -70,8 +71,14 @@ class K3ContractExportOperator(BaseOperator):
 
         raw_map = self.field_map
         if raw_map is None:
-            raw_map = Variable.get(FIELD_MAP_VARIABLE, default=None)
-        field_map = parse_field_map(raw_map)  # a bad mapping fails before anything is sent
+            raw_map = get_text(FIELD_MAP_VARIABLE)
+        try:
+            field_map = parse_field_map(raw_map)  # a bad mapping fails before anything is sent
+        except ValueError as exc:  # a retry would read the same mapping
+            raise AirflowFailException(
+                f"{exc}. Fix Admin -> Variables -> {FIELD_MAP_VARIABLE} (docs/k3_contract_export.md)"
+                " or delete it to use the built-in mapping."
+            ) from exc
         conn = user_prop_db(self.user_prop_conn_id)
         try:
             report = export_contracts(

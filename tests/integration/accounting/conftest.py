@@ -62,6 +62,34 @@ class Seed:
         self.conn.commit()
         return contract_id
 
+    def payments(
+        self, rows: list[tuple[int, int, str]], *, day: date = date(2014, 9, 15)
+    ) -> list[int]:
+        """Many (sublessor_id, amount, status) payments and their calls at once; their ids."""
+        start = datetime.combine(day, datetime.min.time()).replace(hour=23, minute=59)
+        call_ids = [f"call-{next(self._calls)}" for _ in rows]
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called,"
+                " status, start_time, duration, filter_rule)"
+                " VALUES (%s, %s, '13800138000', '4008', 1, %s, 60, 1)",
+                [(c, s, start) for c, (s, _, _) in zip(call_ids, rows, strict=True)],
+            )
+            cur.executemany(
+                "INSERT INTO sublessor_call_payment_log_201409"
+                " (call_id, sublessor_id, amount, subject, status) VALUES (%s, %s, %s, 'call', %s)",
+                [(c, s, a, st) for c, (s, a, st) in zip(call_ids, rows, strict=True)],
+            )
+            cur.execute(
+                "SELECT id FROM sublessor_call_payment_log_201409 WHERE call_id IN ("
+                + ", ".join(["%s"] * len(call_ids))
+                + ") ORDER BY id",
+                call_ids,
+            )
+            ids = [r[0] for r in cur.fetchall()]
+        self.conn.commit()
+        return ids
+
     def set_status(self, payment_id: int, status: str) -> None:
         self.execute(
             "UPDATE sublessor_call_payment_log_201409 SET status = %s WHERE id = %s",

@@ -110,8 +110,12 @@ def test_operators_recognise_then_check(
 
 
 def test_a_bad_batch_size_variable_is_refused_by_name(airflow_variables) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
     from sublessor_airflow.operators.accounting import RecogniseIncomeOperator
 
     airflow_variables("accounting_income_batch_size", "lots")
-    with pytest.raises(ValueError, match="accounting_income_batch_size"):
+    with pytest.raises(AirflowFailException, match="accounting_income_batch_size.*'lots'"):
         RecogniseIncomeOperator(task_id="recognise_income").resolved_batch_size()
+    with pytest.raises(AirflowFailException, match="accounting_income_batch_size.*'0'"):
+        RecogniseIncomeOperator(task_id="recognise_income", batch_size="0").resolved_batch_size()

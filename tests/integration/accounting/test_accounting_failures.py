@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from datetime import date, timedelta
 
 import pytest
+from support.crash import assert_killed, run_child
+from support.waiting import Worker, wait_until
 
 from sublessor_billing.accounting import recognise
 from sublessor_billing.accounting.recognise import recognise_batch, recognise_until_caught_up
@@ -28,7 +25,7 @@ def test_an_error_inside_the_transaction_leaves_nothing_and_the_rerun_allocates_
     contract = seed.contract(7, 5000, DAY - D, DAY + D)
     payments = [seed.payment(7, 2000) for _ in range(3)]
 
-    def explode(cur, ids):
+    def explode(cur, ids, *chunking):
         raise RuntimeError("injected failure after income rows and balances were written")
 
     monkeypatch.setattr(recognise, "_unwatch", explode)
@@ -47,26 +44,26 @@ def test_an_error_inside_the_transaction_leaves_nothing_and_the_rerun_allocates_
     assert seed.balances()[contract] == 0
 
 
-_KILLED_BATCH = textwrap.dedent(
-    """
-    import os, signal, sys
-    from sublessor_billing.accounting import recognise
-    from sublessor_billing.db.connect import MySqlTarget, connect
+# One batch in a child process, killed (SIGKILL) after its work and before its commit.
+KILLED_BATCH = """
+from support.crash import kill_self, target_from_env
 
-    real_unwatch = recognise._unwatch
+from sublessor_billing.accounting import recognise
+from sublessor_billing.db.connect import connect
 
-    def die_before_commit(cur, ids):
-        real_unwatch(cur, ids)
-        cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
-        print("written", cur.fetchone()[0], flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
+real_unwatch = recognise._unwatch
 
-    recognise._unwatch = die_before_commit
-    conn = connect(MySqlTarget(host=sys.argv[1], port=int(sys.argv[2]), user=sys.argv[3],
-                               password=sys.argv[4], database=sys.argv[5]))
-    recognise.recognise_batch(conn, batch_size=100)
-    """
-)
+
+def die_before_commit(cur, ids, *chunking):
+    real_unwatch(cur, ids, *chunking)
+    cur.execute("SELECT COUNT(*) FROM sublessor_accounting_income_201409")
+    print("written", cur.fetchone()[0], flush=True)
+    kill_self()
+
+
+recognise._unwatch = die_before_commit
+recognise.recognise_batch(connect(target_from_env()), batch_size=100)
+"""
 
 
 def test_a_run_killed_before_commit_is_redone_exactly_once(
@@ -74,15 +71,8 @@ def test_a_run_killed_before_commit_is_redone_exactly_once(
 ) -> None:
     contract = seed.contract(7, 100_000, DAY - D, DAY + D)
     payments = [seed.payment(7, 4000) for _ in range(5)]
-    t = user_prop_target
-    proc = subprocess.run(
-        [sys.executable, "-c", _KILLED_BATCH, t.host, str(t.port), t.user, t.password, t.database],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    proc = run_child(KILLED_BATCH, target=user_prop_target, timeout=60)
+    assert_killed(proc)
     assert proc.stdout.strip() == "written 5"  # it had done the work inside its transaction
     assert seed.income() == [] and seed.cursor() == 0
 
@@ -91,31 +81,40 @@ def test_a_run_killed_before_commit_is_redone_exactly_once(
     assert seed.balances()[contract] == 100_000 - 5 * 4000
 
 
-def test_two_concurrent_runs_never_allocate_the_same_money_twice(seed, user_prop_target) -> None:
+def test_two_concurrent_runs_never_allocate_the_same_money_twice(
+    seed, user_prop_target, monkeypatch
+) -> None:
     contracts = {seed.contract(s, 30_000, DAY - D, DAY + D): s for s in (1, 2, 3)}
     amounts = {}
     for i in range(90):
         pid = seed.payment(1 + i % 3, 1000 + 37 * i)
         amounts[pid] = 1000 + 37 * i
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
+    # Both runs open their first batch together, then contend for the cursor row.
+    together = threading.Barrier(2, timeout=60)
+    real_batch = recognise._batch
+    first_batch_done: set[str] = set()
 
-    def run() -> None:
+    def batch_after_the_other_arrived(cur, *args):
+        me = threading.current_thread().name
+        if me not in first_batch_done:
+            first_batch_done.add(me)
+            together.wait()  # both are inside a run, about to lock the cursor
+        return real_batch(cur, *args)
+
+    monkeypatch.setattr(recognise, "_batch", batch_after_the_other_arrived)
+
+    def run():
         conn = connect(user_prop_target)
         try:
-            start.wait()
-            recognise_until_caught_up(conn, batch_size=7)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+            return recognise_until_caught_up(conn, batch_size=7)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=120)
-    assert errors == []
+    with Worker(run, name="run-a") as a, Worker(run, name="run-b") as b:
+        pass
+    assert first_batch_done == {"run-a", "run-b"}  # the barrier was passed: they overlapped
+    processed = a.result.payments_processed + b.result.payments_processed
+    assert processed == 90  # each payment passed by exactly one of them
 
     per_payment = dict(
         seed.query(
@@ -139,8 +138,6 @@ def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
     seed, user_prop_target, accounting_conn
 ) -> None:
     """An order id allocated but not yet committed must not be jumped over by the cursor."""
-    import time
-
     contract = seed.contract(7, 100_000, DAY - D, DAY + D)
     seed.execute(
         "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, called, status,"
@@ -158,21 +155,20 @@ def test_the_cursor_waits_for_a_lower_payment_still_being_inserted(
         later = seed.payment(7, 4000)  # a higher id, committed first
         assert slow < later
 
-        done = threading.Event()
-        worker = threading.Thread(
-            target=lambda: (recognise_until_caught_up(accounting_conn, batch_size=10), done.set())
-        )
-        worker.start()
-        for _ in range(200):  # until the batch waits on the in-flight row (or wrongly finishes)
-            waiting = seed.query(
-                "SELECT COUNT(*) FROM information_schema.processlist"
-                " WHERE db = DATABASE() AND id <> CONNECTION_ID() AND info LIKE '%%LOCK IN SHARE MODE'"
-            )[0][0]
-            if waiting or done.is_set():
-                break
-            time.sleep(0.05)
-        inserter.commit()
-        worker.join(timeout=60)
+        with Worker(lambda: recognise_until_caught_up(accounting_conn, batch_size=10)) as run:
+            # Until the batch waits on the in-flight row (or wrongly finishes without it).
+            wait_until(
+                lambda: (
+                    run.done()
+                    or seed.query(
+                        "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+                        " AND id <> CONNECTION_ID() AND info LIKE '%%LOCK IN SHARE MODE'"
+                    )[0][0]
+                ),
+                60,
+                "the accounting batch to wait on the uncommitted payment",
+            )
+            inserter.commit()
     finally:
         inserter.close()
     recognise_until_caught_up(accounting_conn, batch_size=10)
@@ -187,12 +183,13 @@ def test_a_deadlock_victim_batch_is_run_again(seed, accounting_conn, monkeypatch
     real_batch = recognise._batch
     calls = []
 
-    def deadlock_once(cur, batch_size):
+    def deadlock_once(cur, batch_size, *chunking):
         calls.append(batch_size)
         if len(calls) == 1:
-            real_batch(cur, batch_size)  # the work is done, then MySQL picks us as the victim
+            # The work is done, then MySQL picks us as the victim.
+            real_batch(cur, batch_size, *chunking)
             raise MySQLdb.OperationalError(1213, "Deadlock found when trying to get lock")
-        return real_batch(cur, batch_size)
+        return real_batch(cur, batch_size, *chunking)
 
     monkeypatch.setattr(recognise, "_batch", deadlock_once)
     counts = recognise_until_caught_up(accounting_conn, batch_size=10)
@@ -202,7 +199,7 @@ def test_a_deadlock_victim_batch_is_run_again(seed, accounting_conn, monkeypatch
     monkeypatch.setattr(
         recognise,
         "_batch",
-        lambda cur, n: (_ for _ in ()).throw(MySQLdb.OperationalError(1213, "again")),
+        lambda cur, *_: (_ for _ in ()).throw(MySQLdb.OperationalError(1213, "again")),
     )
     with pytest.raises(MySQLdb.OperationalError):
         recognise_until_caught_up(accounting_conn, batch_size=10)

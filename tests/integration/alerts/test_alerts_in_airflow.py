@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
-
 import pytest
+from support.airflow import airflow_env, dags_test
 from webhook import WebhookReceiver
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[3]
-AIRFLOW = Path(sys.executable).parent / "airflow"
 
 FAILING_DAG = '''
 """
@@ -48,14 +40,8 @@ probe()
 '''
 
 
-def airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=600
-    )
-
-
 def test_airflow_runs_the_check_and_the_failure_callback(
-    user_prop_conn, user_prop_target, tmp_path
+    user_prop_conn, user_prop_target, tmp_path, airflow_home
 ):
     with user_prop_conn.cursor() as cur:
         cur.execute(
@@ -68,29 +54,22 @@ def test_airflow_runs_the_check_and_the_failure_callback(
     (probe_dags / "billing_failure_probe.py").write_text(FAILING_DAG)
 
     with WebhookReceiver() as hook:
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": tempfile.mkdtemp(prefix="billing-alerts-"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "plugins")]),
-            "AIRFLOW_CONN_USER_PROP_DB": json.dumps(user_prop_target.airflow_connection()),
-            "AIRFLOW_CONN_BILLING_ALERT_WEBHOOK": json.dumps(hook.connection()),
-            "AIRFLOW_VAR_BILLING_ALERT_PENDING_MINUTES": "60",
-        }
-        migrated = airflow(env, "db", "migrate")
-        assert migrated.returncode == 0, migrated.stderr[-3000:]
-
-        checked = airflow(env, "dags", "test", "billing_alerts")
-        output = checked.stdout + checked.stderr
-        assert checked.returncode == 0 and "state=success" in output, output[-4000:]
+        env = airflow_env(
+            airflow_home,
+            connections={
+                "user_prop_db": user_prop_target.airflow_connection(),
+                "billing_alert_webhook": hook.connection(),
+            },
+            variables={"billing_alert_pending_minutes": 60},
+        )
+        checked = dags_test(env, "billing_alerts")
+        assert (checked.returncode, checked.state) == (0, "success"), checked.output[-4000:]
         assert hook.alerts() == [("pending_too_old", "firing")]
         assert hook.received[0]["threshold_minutes"] == 60  # the Variable, read by the task
 
-        failed = airflow({**env, "AIRFLOW__CORE__DAGS_FOLDER": str(probe_dags)},
-                         "dags", "test", "billing_failure_probe")  # fmt: skip
-        assert "state=failed" in failed.stdout + failed.stderr, failed.stderr[-4000:]
+        failed = dags_test({**env, "AIRFLOW__CORE__DAGS_FOLDER": str(probe_dags)},
+                           "billing_failure_probe")  # fmt: skip
+        assert failed.state == "failed", failed.output[-4000:]
     [failure] = hook.received[1:]
     assert (failure["alert"], failure["dag_id"], failure["task_id"]) == (
         "task_failed",

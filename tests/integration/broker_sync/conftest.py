@@ -1,4 +1,11 @@
-"""Fixtures of the broker phone sync tests: open connections to fresh source and target databases."""
+"""Fixtures of the broker phone sync tests: the source and target databases, the source clock.
+
+The broker system stamps ``updated_datetime`` with its server's clock, in
+Asia/Shanghai, and the sync reads that clock (``SELECT NOW()``) as Asia/Shanghai
+time. The test server runs in whatever zone the machine has (often UTC), so every
+session on the source, the tests' and the task's, is set to UTC+8 (China has kept
+it without daylight saving since 1991).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,28 @@ import pytest
 
 from sublessor_billing.db.connect import connect
 
+SHANGHAI_SESSION = "SET time_zone = '+08:00'"
+
+
+@pytest.fixture(autouse=True)
+def source_sessions_in_shanghai_time(monkeypatch):
+    """The task opens anjuke_db through the Airflow hook: its session gets the zone too."""
+    from sublessor_airflow.hooks import mysql
+
+    real_open = mysql.anjuke_db
+
+    def anjuke_db(*args, **kwargs):
+        conn = real_open(*args, **kwargs)
+        with conn.cursor() as cur:
+            cur.execute(SHANGHAI_SESSION)
+        return conn
+
+    monkeypatch.setattr(mysql, "anjuke_db", anjuke_db)
+
 
 @pytest.fixture
 def source(anjuke_target):
-    conn = connect(anjuke_target)
+    conn = connect(anjuke_target, init_command=SHANGHAI_SESSION)
     yield conn
     conn.close()
 

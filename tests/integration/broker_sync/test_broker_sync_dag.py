@@ -103,10 +103,7 @@ def test_task_callable_syncs_its_interval_and_full_resync(
     assert target_phones(target) == source_phones(source)
 
 
-def test_a_dag_run_syncs_its_data_interval(source, target, connections) -> None:
-    from airflow.utils.db import initdb
-
-    initdb()  # the test AIRFLOW_HOME's metadata database (sqlite), a few seconds
+def test_a_dag_run_syncs_its_data_interval(source, target, connections, airflow_home) -> None:
     first_full_resync()
     put_brokers(
         source,
@@ -156,7 +153,8 @@ def test_a_scheduled_run_does_a_full_resync_once_the_last_is_too_old(
     assert scheduled_run()["mode"] == "incremental"  # the last full resync is fresh
     assert target_phones(target) == set()
 
-    set_full_resync_time(target, "2026-01-01 00:00:00")
+    # The last full resync 25 hours ago by the source clock (whatever today's date is).
+    set_full_resync_time(target, source_clock(source) - timedelta(hours=25))
     airflow_variables("broker_phone_full_resync_hours", 0)  # turned off
     assert scheduled_run()["mode"] == "incremental"
     airflow_variables("broker_phone_full_resync_hours", 24)
@@ -175,12 +173,34 @@ def source_clock(source) -> datetime:
     return now
 
 
-def test_a_plain_manual_trigger_syncs_from_the_high_water_to_now(
+def test_a_row_stamped_now_by_the_source_clock_is_in_the_current_utc_interval(
     source, target, connections
 ) -> None:
-    from airflow.utils.db import initdb
+    """The source clock is Asia/Shanghai: a row stamped at NOW() belongs to the interval of now."""
+    first_full_resync()
+    with source.cursor() as cur:
+        cur.execute("SELECT NOW(), UTC_TIMESTAMP()")
+        local_now, utc_now = cur.fetchone()
+    source.rollback()
+    assert local_now - utc_now == timedelta(hours=8)
+    put_brokers(source, [(5, "13800000005", local_now)])
+    start = utc_now.replace(minute=utc_now.minute - utc_now.minute % 5, second=0, tzinfo=UTC)
+    result = (
+        load_dag()
+        .get_task("sync_broker_phones")
+        .python_callable(
+            params={"full_resync": False},
+            data_interval_start=start,
+            data_interval_end=start + timedelta(minutes=5),
+        )
+    )
+    assert (result["mode"], result["added"]) == ("incremental", 1)
+    assert target_phones(target) == {(5, "13800000005")}
 
-    initdb()
+
+def test_a_plain_manual_trigger_syncs_from_the_high_water_to_now(
+    source, target, connections, airflow_home
+) -> None:
     dag = load_dag()
     # No high-water yet: a plain trigger does a full resync.
     put_brokers(source, [(1, "13800000001", "2025-01-01 08:00:00")])
@@ -211,11 +231,8 @@ def test_a_plain_manual_trigger_syncs_from_the_high_water_to_now(
 
 
 def test_a_run_with_a_malformed_row_fails_and_its_report_is_in_xcom(
-    source, target, connections
+    source, target, connections, airflow_home
 ) -> None:
-    from airflow.utils.db import initdb
-
-    initdb()
     first_full_resync()
     put_brokers(
         source,
@@ -232,11 +249,8 @@ def test_a_run_with_a_malformed_row_fails_and_its_report_is_in_xcom(
 
 
 def test_a_mass_removal_fails_the_run_and_the_param_lets_one_run_through(
-    source, target, connections
+    source, target, connections, airflow_home
 ) -> None:
-    from airflow.utils.db import initdb
-
-    initdb()
     put_brokers(source, [(i, f"1380000{i:04d}", "2025-06-01 08:00:00") for i in range(1, 6)])
     first_full_resync()
     before = target_phones(target)
@@ -322,10 +336,9 @@ def test_a_removal_share_outside_0_to_1_fails_without_retries(
     assert "Admin -> Variables" in str(failure.value)
 
 
-def test_a_run_with_a_bad_variable_is_not_retried(source, target, connections, airflow_variables):
-    from airflow.utils.db import initdb
-
-    initdb()
+def test_a_run_with_a_bad_variable_is_not_retried(
+    source, target, connections, airflow_variables, airflow_home
+):
     airflow_variables("broker_phone_max_removal_share", "20%")
     run = load_dag().test(logical_date=T0 + timedelta(minutes=5))
     assert str(run.state) in ("failed", "DagRunState.FAILED")

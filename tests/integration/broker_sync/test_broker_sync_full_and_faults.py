@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from broker_sync_db import job_cursor, put_brokers, source_phones, target_phones
+from support.net import RefusingPort
 
 from sublessor_billing.broker_sync import Allowance, MalformedMobile, full_resync, sync_interval
 from sublessor_billing.db.connect import MySqlTarget
@@ -191,44 +192,29 @@ def test_overlap_below_ten_minutes_is_refused(source, target) -> None:
         sync_interval(source, target, start=T0, end=T0 + timedelta(minutes=5), overlap_seconds=300)
 
 
-def unreachable_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again on exit: nothing listens there
-
-
 def test_unreachable_source_names_the_connection(
     user_prop_target: MySqlTarget, airflow_connections, airflow_variables
 ) -> None:
     from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
 
-    port = unreachable_port()
-    airflow_connections(
-        "anjuke_db",
-        {
-            "conn_type": "mysql",
-            "host": "127.0.0.1",
-            "port": port,
-            "login": "root",
-            "schema": "anjuke",
-        },
-    )
-    airflow_connections(
-        "user_prop_db",
-        {
-            "conn_type": "mysql",
-            "host": user_prop_target.host,
-            "port": user_prop_target.port,
-            "login": user_prop_target.user,
-            "schema": user_prop_target.database,
-        },
-    )
-    with pytest.raises(ConnectionError) as failure:
-        run_broker_phone_sync(data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5))
-    assert "'anjuke_db'" in str(failure.value)
-    assert f"127.0.0.1:{port}" in str(failure.value)
+    with RefusingPort() as port:
+        airflow_connections(
+            "anjuke_db",
+            {
+                "conn_type": "mysql",
+                "host": "127.0.0.1",
+                "port": port,
+                "login": "root",
+                "schema": "anjuke",
+            },
+        )
+        airflow_connections("user_prop_db", user_prop_target.airflow_connection())
+        with pytest.raises(ConnectionError) as failure:
+            run_broker_phone_sync(
+                data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)
+            )
+        assert "'anjuke_db'" in str(failure.value)
+        assert f"127.0.0.1:{port}" in str(failure.value)
 
 
 def test_source_lost_mid_run_names_the_source(source, target, anjuke_target) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from call400_fixtures import Call400Env
+from support.calls import Call400Env
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 
@@ -14,19 +12,7 @@ from sublessor_airflow.hooks.amqp import Call400AmqpHook
 def call400(user_prop_target, amqp_names, airflow_connections) -> Call400Env:
     env = Call400Env(user_prop_target, amqp_names)
     airflow_connections("call400_amqp", env.amqp_connection())
-    airflow_connections(
-        "user_prop_db",
-        json.dumps(
-            {
-                "conn_type": "mysql",
-                "host": user_prop_target.host,
-                "port": user_prop_target.port,
-                "login": user_prop_target.user,
-                "password": user_prop_target.password,
-                "schema": user_prop_target.database,
-            }
-        ),
-    )
+    airflow_connections("user_prop_db", user_prop_target.airflow_connection())
     hook = Call400AmqpHook()
     try:
         hook.ensure_topology()

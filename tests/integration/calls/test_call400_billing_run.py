@@ -7,51 +7,42 @@ once the key is fixed, must charge each of them exactly once.
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
-from call400_fixtures import call_body
-from test_call400_quarantine_and_dag import AIRFLOW, airflow_env
+from support.airflow import airflow_env, dags_test
+from support.calls import call_body
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY, signed_http_connection
 
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-APP, KEY = "sublessor", "sandbox-key"
 
-
-def http_conn(server, key: str = KEY) -> str:
-    return json.dumps(
-        {"conn_type": "http", "host": "http://127.0.0.1", "port": server.port,
-         "login": APP, "password": key}
-    )  # fmt: skip
-
-
-def dags_test(env: dict[str, str]) -> tuple[bool, str]:
-    """Run once; `airflow dags test` exits non-zero ("DagRun failed") when the run failed."""
-    run = subprocess.run(
-        [str(AIRFLOW), "dags", "test", "call400_billing"],
-        env=env,
-        capture_output=True,
-        timeout=240,
-        text=True,
+def run_billing(call400, home, payment, listing, key: str) -> tuple[bool, str]:
+    """One `airflow dags test call400_billing` with every task real; (succeeded, output)."""
+    env = airflow_env(
+        home,
+        connections={
+            "call400_amqp": call400.amqp_connection(),
+            "user_prop_db": call400.target.airflow_connection(),
+            "payment_api": signed_http_connection(payment.url, key),
+            "listing_api": signed_http_connection(listing.url, LISTING_KEY),
+        },
+        variables={"call400_sensor_timeout": 2},
     )
-    output = run.stdout + run.stderr
-    assert run.returncode == 0 or "DagRun failed" in output, output[-3000:]
-    return run.returncode == 0, output
+    run = dags_test(env, "call400_billing", timeout=240)
+    # `airflow dags test` exits non-zero ("DagRun failed") when the run failed.
+    assert run.state in ("success", "failed"), run.output[-3000:]
+    return run.state == "success", run.output
 
 
-def test_a_wrong_payment_key_fails_the_run_and_the_next_run_charges_once(call400) -> None:
-    payment = PaymentCenter({APP: KEY}).start()
-    listing = ListingService({APP: KEY}).start()
+def test_a_wrong_payment_key_fails_the_run_and_the_next_run_charges_once(
+    call400, airflow_home
+) -> None:
+    payment = PaymentCenter({APP_ID: PAYMENT_KEY}).start()
+    listing = ListingService({APP_ID: LISTING_KEY}).start()
     try:
         payment.set_account(10086, 100 * 4000)
-        env = airflow_env(call400)
-        env["AIRFLOW_CONN_LISTING_API"] = http_conn(listing)
-        env["AIRFLOW_CONN_PAYMENT_API"] = http_conn(payment, key="not-the-key")
-        subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True)
         call400.publish(
             [
                 call_body("r1", start_time="2026-03-01 10:00:00"),
@@ -59,14 +50,13 @@ def test_a_wrong_payment_key_fails_the_run_and_the_next_run_charges_once(call400
             ]
         )
 
-        succeeded, output = dags_test(env)
+        succeeded, output = run_billing(call400, airflow_home, payment, listing, "not-the-key")
         assert not succeeded, output[-3000:]
         rows = call400.query("SELECT call_id, status FROM sublessor_call_payment_log_201409")
         assert sorted(rows) == [("r1", "pending"), ("r2", "pending")]
         assert payment.state()["charges"] == 0
 
-        env["AIRFLOW_CONN_PAYMENT_API"] = http_conn(payment)
-        succeeded, output = dags_test(env)
+        succeeded, output = run_billing(call400, airflow_home, payment, listing, PAYMENT_KEY)
         assert succeeded, output[-3000:]
         rows = call400.query(
             "SELECT call_id, status, id FROM sublessor_call_payment_log_201409 ORDER BY id"

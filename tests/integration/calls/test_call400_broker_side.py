@@ -11,7 +11,10 @@ import time
 import pika
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
-from call400_fixtures import AMQP_URL, call_body
+from support.amqp import AMQP_URL
+from support.calls import call_body
+from support.connections import amqp_connection
+from support.waiting import wait_until
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
 from sublessor_airflow.sensors.call400_work import Call400WorkSensor
@@ -37,25 +40,13 @@ def test_topology_is_idempotent_and_an_existing_queue_is_used_as_is(
         broker.channel().queue_declare(
             amqp_names["queue"], durable=True, arguments={"x-queue-type": "quorum"}
         )
-        airflow_connections(
-            "call400_amqp",
-            {
-                "conn_type": "amqp",
-                "host": "127.0.0.1",
-                "port": 5672,
-                "login": "guest",
-                "password": "guest",
-                "schema": "/",
-                "extra": json.dumps(amqp_names),
-            },
-        )
+        airflow_connections("call400_amqp", amqp_connection(amqp_names))
         hook = Call400AmqpHook()
         hook.ensure_topology()
         hook.ensure_topology()
         channel = broker.channel()
         channel.basic_publish(amqp_names["exchange"], amqp_names["routing_key"], b"{}")
-        time.sleep(0.2)
-        assert hook.message_count() == 1
+        wait_until(lambda: hook.message_count() == 1, 10, "the published message to be queued")
         assert hook.get_conn() is hook.get_conn()
         hook.close()
     finally:
@@ -70,15 +61,7 @@ def test_unreachable_broker_error_names_connection_and_address(
 ) -> None:
     airflow_connections(
         "call400_amqp",
-        {
-            "conn_type": "amqp",
-            "host": "127.0.0.1",
-            "port": port,
-            "login": "guest",
-            "password": password,
-            "schema": "billing-vh",
-            "extra": json.dumps(amqp_names),
-        },
+        {**amqp_connection(amqp_names), "port": port, "password": password, "schema": "billing-vh"},
     )
     with pytest.raises(ConnectionError) as caught:
         Call400AmqpHook().get_conn()
@@ -117,10 +100,7 @@ def leave_pending_order(env) -> None:
 
 
 def mysql_connection(env, **changes) -> dict:
-    target = env.target
-    fields = {"conn_type": "mysql", "host": target.host, "port": target.port,
-              "login": target.user, "password": target.password, "schema": target.database}  # fmt: skip
-    return {**fields, **changes}
+    return {**env.target.airflow_connection(), **changes}
 
 
 def test_trigger_times_out_when_there_is_no_work(billed) -> None:
@@ -160,7 +140,9 @@ def test_trigger_ends_the_task_itself_when_started_by_the_scheduler(billed) -> N
     event = asyncio.run(anext(trigger(end_task=True).run()))
     assert isinstance(event, TaskSuccessEvent) and event.xcoms == {"return_value": {"messages": 1}}
     billed.purge()
-    event = asyncio.run(anext(trigger(end_task=True, wait_timeout=0).run()))
+    # A deadline already past (call400_sensor_timeout is at least 1 s).
+    expired = trigger(end_task=True, started_at=time.time() - 5, wait_timeout=1)
+    event = asyncio.run(anext(expired.run()))
     assert isinstance(event, TaskSkippedEvent)
 
 

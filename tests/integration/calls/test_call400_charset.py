@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from call400_fixtures import call_body
+from support.calls import call_body
 
 from sublessor_billing.db.connect import connect
 
@@ -24,14 +24,7 @@ def session_charsets(conn) -> tuple:
 
 
 def define_mysql(airflow_connections, conn_id: str, target, extra: dict | None) -> None:
-    value = {
-        "conn_type": "mysql",
-        "host": target.host,
-        "port": target.port,
-        "login": target.user,
-        "password": target.password,
-        "schema": target.database,
-    }
+    value = target.airflow_connection()
     if extra is not None:
         value["extra"] = json.dumps(extra)
     airflow_connections(conn_id, value)

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
 
 import pytest
-from call400_fixtures import call_body
+from support.calls import call_body
+from support.judging import DAY, RECEIVED, at, judge, log_calls, rules
 
-from sublessor_billing.calls.judge import JudgeLockTimeout, judge_pending
+from sublessor_billing.calls.judge import JudgeLockTimeout
 from sublessor_billing.calls.message import parse_message
 from sublessor_billing.calls.store import insert_calls
 
 pytestmark = pytest.mark.integration
-T0 = datetime(2026, 3, 1, 10, 0, 0)
-DAY = 86400
-RECEIVED = T0 + timedelta(days=30)  # the intake time the test messages are validated against
-
-
-def at(seconds: int) -> str:
-    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def log_calls(conn, bodies) -> None:
-    calls = [parse_message(b, received_at=RECEIVED) for b in bodies]
-    with conn.cursor() as cur:
-        insert_calls(cur, calls)
-    conn.commit()
-
-
-def judge(conn, **kwargs):
-    options = {"short_threshold": 8, "repeat_window": DAY, "batch_size": 7}
-    options.update(kwargs)
-    return judge_pending(conn, **options)
-
-
-def rules(conn) -> dict[str, int]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT call_id, filter_rule FROM sublessor_call_log_201409")
-        return dict(cur.fetchall())
 
 
 def test_rule_order_and_duration_edges(user_prop_conn) -> None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import logging
 
 import pytest
-from call400_fixtures import call_body
-from test_call400_judge import at, judge, log_calls, rules
-from test_call400_judge_held import fail_on, filler, hold_state, insert_raw, log_ids
+from support.calls import call_body
+from support.judging import (
+    at,
+    fail_on,
+    filler,
+    hold_state,
+    insert_raw,
+    judge,
+    log_calls,
+    log_ids,
+    rules,
+)
 
 from sublessor_billing.calls import verdicts
 from sublessor_billing.calls.held import count_held

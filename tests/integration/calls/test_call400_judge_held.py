@@ -5,36 +5,25 @@ from __future__ import annotations
 import logging
 
 import pytest
-from call400_fixtures import call_body
-from test_call400_judge import DAY, at, judge, log_calls, rules
+from support.calls import call_body
+from support.judging import (
+    DAY,
+    at,
+    fail_on,
+    filler,
+    hold_state,
+    insert_raw,
+    judge,
+    log_calls,
+    log_ids,
+    rules,
+)
 
 from sublessor_billing.calls import verdicts
 from sublessor_billing.calls.held import count_held, held_calls, release
 from sublessor_billing.calls.singly import JudgeFault
 
 pytestmark = pytest.mark.integration
-
-
-def insert_raw(conn, call_id: str, start_time: str, caller: str = "13700000000") -> None:
-    """A row written straight into the log, as rows logged before validation refused it were."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, caller_normalized,"
-            " called, status, start_time, duration) VALUES (%s, 10086, %s, %s, '4008123456', 1, %s, 95)",
-            (call_id, caller, caller, start_time),
-        )
-    conn.commit()
-
-
-def hold_state(conn) -> dict[str, tuple]:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT call_id, filter_rule, judged_at IS NOT NULL, held_reason"
-            " FROM sublessor_call_log_201409 WHERE held_reason IS NOT NULL"
-        )
-        found = {row[0]: row[1:] for row in cur.fetchall()}
-    conn.rollback()
-    return found
 
 
 def normal_calls() -> list[bytes]:
@@ -48,37 +37,6 @@ def normal_calls() -> list[bytes]:
 
 
 EXPECTED = {"first": 1, "repeat": 4, "next-day": 1, "other": 1, "unanswered": 2}
-
-
-def filler(count: int) -> list[bytes]:
-    """Valid calls of distinct callers: one failing call of 100 is within the 1% a batch may hold."""
-    return [
-        call_body(f"filler-{i}", caller=f"1350000{i:04d}", sublessor_id=20000, start_time=at(i))
-        for i in range(count)
-    ]
-
-
-def log_ids(conn, pattern: str) -> list[int]:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT id FROM sublessor_call_log_201409 WHERE call_id LIKE %s ORDER BY id", (pattern,)
-        )
-        found = [row[0] for row in cur.fetchall()]
-    conn.rollback()
-    return found
-
-
-def fail_on(monkeypatch, log_ids: set[int]) -> None:
-    """Fault injection: judging any of these calls raises a value error (not foreseen by the judge)."""
-    real = verdicts.judge_calls
-
-    def failing(candidates, *args, **kwargs):
-        candidates = list(candidates)
-        if any(c.id in log_ids for c in candidates):
-            raise OverflowError("date value out of range")
-        return real(candidates, *args, **kwargs)
-
-    monkeypatch.setattr(verdicts, "judge_calls", failing)
 
 
 def test_rows_intake_would_refuse_are_held_and_the_other_calls_judged(

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
-from call400_fixtures import call_body
+from support.airflow import airflow_env, dags_test
+from support.calls import call_body, drain_queued
 
-from sublessor_billing.calls.intake import drain
 from sublessor_billing.calls.quarantine import main
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[3]
-AIRFLOW = REPO / ".venv" / "bin" / "airflow"
 
 
 def test_list_replay_and_discard(call400, amqp_hook, tmp_path, capsys) -> None:
     call400.publish([call_body("q1", duration="95"), call_body("q2", call_type="vip")])
     conn = call400.db()
-    drain(amqp_hook.channel(), call400.queue, conn, max_messages=10, idle_seconds=0.3)
+    drain_queued(call400, amqp_hook.channel(), conn)
     conn.close()
     assert main(["list"]) == 0
     listed = capsys.readouterr().out.splitlines()
@@ -55,59 +47,39 @@ def test_list_replay_and_discard(call400, amqp_hook, tmp_path, capsys) -> None:
     assert capsys.readouterr().out == ""
 
 
-def airflow_env(call400) -> dict[str, str]:
-    t = call400.target
-    env = dict(os.environ)
-    env.update(
-        AIRFLOW_HOME=tempfile.mkdtemp(prefix="call400-dagtest-"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
-        # this checkout's packages first, whatever the virtualenv's .pth points at
-        PYTHONPATH=os.pathsep.join([str(REPO / "include"), str(REPO / "plugins"), str(REPO)]),
-        AIRFLOW_CONN_CALL400_AMQP=json.dumps(call400.amqp_connection()),
-        AIRFLOW_CONN_USER_PROP_DB=json.dumps(
-            {
-                "conn_type": "mysql",
-                "host": t.host,
-                "port": t.port,
-                "login": t.user,
-                "password": t.password,
-                "schema": t.database,
-            }
-        ),
-        AIRFLOW_VAR_CALL400_SENSOR_TIMEOUT="2",
+def call400_airflow_env(call400, home, **connections) -> dict[str, str]:
+    """The environment of `airflow dags test call400_billing` on this queue and database."""
+    return airflow_env(
+        home,
+        connections={
+            "call400_amqp": call400.amqp_connection(),
+            "user_prop_db": call400.target.airflow_connection(),
+            **connections,
+        },
+        variables={"call400_sensor_timeout": 2},
     )
-    return env
 
 
-def dags_test(env: dict[str, str]) -> str:
-    run = subprocess.run(
-        [str(AIRFLOW), "dags", "test", "call400_billing"],
-        env=env,
-        capture_output=True,
-        timeout=300,
-        text=True,
-    )
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-3000:]
-    return output
+def billing_run(env: dict[str, str]):
+    run = dags_test(env, "call400_billing")
+    assert (run.returncode, run.state) == (0, "success"), run.output[-6000:]
+    return run
 
 
-def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
+def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400, airflow_home) -> None:
     payment = PaymentCenter({"app": "key"}).start()
     listing = ListingService({"app": "key"}).start()
     try:
         payment.set_account(10086, 100 * 4000)
-        env = airflow_env(call400)
-        for conn_id, server in (("payment_api", payment), ("listing_api", listing)):
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
-                {"conn_type": "http", "host": "http://127.0.0.1", "port": server.port,
-                 "login": "app", "password": "key"}
-            )  # fmt: skip
-        subprocess.run(
-            [str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-        )
+        env = call400_airflow_env(
+            call400,
+            airflow_home,
+            **{
+                conn_id: {"conn_type": "http", "host": "http://127.0.0.1", "port": server.port,
+                          "login": "app", "password": "key"}
+                for conn_id, server in (("payment_api", payment), ("listing_api", listing))
+            },
+        )  # fmt: skip
         call400.publish(
             [
                 call_body("e1", start_time="2026-03-01 10:00:00"),
@@ -117,8 +89,7 @@ def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
                 call_body("e3", caller="13900139000", status=0),
             ]
         )
-        output = dags_test(env)
-        assert "state=success" in output
+        billing_run(env)
         assert call400.query(
             "SELECT call_id, filter_rule FROM sublessor_call_log_201409 ORDER BY call_id"
         ) == [("e1", 1), ("e2", 4), ("e3", 2)]
@@ -133,15 +104,15 @@ def test_dags_test_drains_judges_and_ends_on_an_empty_queue(call400) -> None:
             "INSERT INTO sublessor_call_log_201409 (call_id, sublessor_id, caller, caller_normalized,"
             " called, status, start_time, duration) VALUES ('left', 1, '1', '1', '400', 1, NOW(), 60)"
         )
-        output = dags_test(env)
-        assert "'unjudged': True" in output
+        run = billing_run(env)
+        assert "'unjudged': True" in run.output
         assert call400.query(
             "SELECT filter_rule FROM sublessor_call_log_201409 WHERE call_id = 'left'"
         ) == [(1,)]
 
         # Nothing at all: the wait times out and is skipped, the pass still runs, the run is green.
-        output = dags_test(env)
-        assert "new_state=skipped" in output and "state=success" in output
+        run = billing_run(env)
+        assert "skipped" in run.tasks.values(), run.tasks
         assert payment.state()["charges"] == 1 and payment.state()["double_charged"] == []
     finally:
         payment.stop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from k3_seed import K3_FORM, K3_PASSWORD, K3_USER, Contracts, TaskInstanceXCom, k3_connection
+from k3_seed import Contracts, TaskInstanceXCom
+from support.connections import K3_FORM, K3_PASSWORD, K3_USER, k3_connection
 
 from sublessor_billing.db.connect import connect
 from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID, K3CloudSandbox

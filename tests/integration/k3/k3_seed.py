@@ -1,4 +1,4 @@
-"""Helpers of the K3 export tests: connection values, contract seeding, a task-instance XCom recorder."""
+"""Contract seeding and a task-instance XCom recorder for the K3 export tests."""
 
 from __future__ import annotations
 
@@ -6,22 +6,7 @@ import itertools
 from datetime import date, datetime
 from typing import Any
 
-from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID
-
-K3_USER, K3_PASSWORD, K3_FORM = "api_user", "s3cret-K3-pw", "SUBL_Contract"
 EDITED_AT = datetime(2026, 3, 1, 9, 30, 0)
-
-
-def k3_connection(url: str, **overrides: Any) -> dict[str, Any]:
-    conn = {
-        "conn_type": "http",
-        "host": url,
-        "login": K3_USER,
-        "password": K3_PASSWORD,
-        "extra": {"acct_id": DEFAULT_ACCT_ID, "lcid": 2052, "form_id": K3_FORM},
-    }
-    conn.update(overrides)
-    return conn
 
 
 class Contracts:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
+from support.crash import kill, start_child
+from support.waiting import wait_until
 
 from sublessor_billing.sandbox.k3_cloud import SAVE_PATH, Fault
 
@@ -29,17 +25,14 @@ def test_killed_between_k3_commit_and_our_commit(run_export, contracts, k3) -> N
     contract = contracts.add()
     # K3 creates the bill, then sits on its answer until the worker is gone.
     k3.add_fault(Fault("delay_after", path=k3.path(SAVE_PATH), seconds=30, times=1))
-    worker = subprocess.Popen([sys.executable, "-c", EXPORT], env=dict(os.environ))
+    worker = start_child(EXPORT)
     try:
-        for _ in range(600):  # bounded: 60 s
-            if k3.creates == 1 or worker.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert k3.creates == 1, f"the worker never reached K3 (exit code {worker.poll()})"
-        os.kill(worker.pid, signal.SIGKILL)
+        wait_until(
+            lambda: k3.creates == 1 or worker.poll() is not None, 60, "the worker to reach K3"
+        )
+        assert k3.creates == 1, f"the worker ended before K3 created (exit code {worker.poll()})"
     finally:
-        worker.kill()
-        worker.wait(10)
+        kill(worker)
     assert contracts.state(contract["id"])["state"] == "in_flight"
 
     counts, _ = run_export()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from k3_seed import K3_PASSWORD, k3_connection
+from support.connections import K3_PASSWORD, k3_connection
+from support.net import RefusingPort
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudError, K3CloudHook, K3LoginError
 from sublessor_billing.k3 import api
@@ -98,13 +97,11 @@ def test_wrong_account_set_is_named(k3, airflow_connections) -> None:
 
 
 def test_k3_down_names_the_connection_and_address(airflow_connections) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/k3cloud/"
-    airflow_connections("k3_cloud", k3_connection(url))
-    with pytest.raises(K3CloudError) as error:
-        K3CloudHook(timeout=2).get_conn()
+    with RefusingPort() as port:
+        url = f"http://127.0.0.1:{port}/k3cloud/"
+        airflow_connections("k3_cloud", k3_connection(url))
+        with pytest.raises(K3CloudError) as error:
+            K3CloudHook(timeout=2).get_conn()
     assert "'k3_cloud'" in str(error.value) and url in str(error.value)
 
 

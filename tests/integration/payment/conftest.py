@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from payment_fixtures import APP_ID, LISTING_KEY, PAYMENT_KEY, PRICE_FEN
+from payment_fixtures import PRICE_FEN
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY, signed_http_connection
 
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
@@ -26,11 +27,6 @@ def listing_service() -> Iterator[ListingService]:
     server.stop()
 
 
-def http_conn(url: str, key: str, login: str = APP_ID) -> dict:
-    host, port = url.rsplit(":", 1)
-    return {"conn_type": "http", "host": host, "port": int(port), "login": login, "password": key}
-
-
 @pytest.fixture
 def billing_env(
     user_prop_target, payment_center, listing_service, airflow_connections, airflow_variables
@@ -38,8 +34,8 @@ def billing_env(
     """Connections for user_prop_db / payment_api / listing_api, a short request timeout."""
     conns = {
         "user_prop_db": json.dumps(user_prop_target.airflow_connection()),
-        "payment_api": json.dumps(http_conn(payment_center.url, PAYMENT_KEY)),
-        "listing_api": json.dumps(http_conn(listing_service.url, LISTING_KEY)),
+        "payment_api": json.dumps(signed_http_connection(payment_center.url, PAYMENT_KEY)),
+        "listing_api": json.dumps(signed_http_connection(listing_service.url, LISTING_KEY)),
     }  # fmt: skip
     for conn_id, value in conns.items():
         airflow_connections(conn_id, value)

@@ -1,13 +1,10 @@
-"""Helpers shared by the money-path tests (importable: this folder is on sys.path under pytest)."""
+"""Readers of the money-path tests: the payment log and the offline decisions, on fresh connections."""
 
 from __future__ import annotations
 
 from sublessor_billing.db.connect import connect
 
-APP_ID = "sublessor"
-PAYMENT_KEY = "test-payment-key"
-LISTING_KEY = "test-listing-key"
-PRICE_FEN = 4000
+PRICE_FEN = 4000  # payment_price_per_call (40 yuan) in fen
 
 
 def payment_rows(target) -> dict[str, dict]:

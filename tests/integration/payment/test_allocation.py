@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import PRICE_FEN, payment_rows
+from support.waiting import Worker, wait_until
 
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator
 from sublessor_billing.calls.judge import JudgeLockTimeout, judge_lock
@@ -105,30 +103,35 @@ def test_a_charge_pass_sweeps_under_the_judge_lock_in_the_allocation_transaction
     assert charge_task().execute({})["allocated"] == 1
     missed = seed_calls(42, 1, judged_ago=3600)
     fresh = seed_calls(42, 1)
-    results, errors = [], []
-
-    def run_pass() -> None:
-        try:
-            results.append(charge_task().execute({}))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
+    charging = Worker(lambda: charge_task().execute({}), name="charging")
     judge = connect(user_prop_target)
     try:
-        with judge_lock(judge, 5):
-            charging = threading.Thread(target=run_pass)
+        with judge_lock(judge, 30):
             charging.start()
-            time.sleep(1.5)  # the pass is waiting for the lock by now
-            assert charging.is_alive()
+            wait_until(
+                lambda: waiting_for_a_named_lock(judge) or charging.done(),
+                30,
+                "the charging pass to wait for the judge's lock",
+            )
+            assert not charging.done()
             rows = payment_rows(user_prop_target)
             assert missed[0] not in rows and fresh[0] not in rows, "swept outside the lock"
     finally:
         judge.close()
-    charging.join(60)
-    assert not errors, errors
-    (result,) = results
+    result = charging.join(60)
     assert (result["allocated"], result["found_by_sweep"], result["success"]) == (2, 1, 2)
     assert payment_center.full_state()["double_charged"] == []
+
+
+def waiting_for_a_named_lock(conn) -> bool:
+    """Another session of this database is blocked in GET_LOCK."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+            " AND id <> CONNECTION_ID() AND info LIKE '%%GET_LOCK%%'"
+        )
+        (count,) = cur.fetchone()
+    return bool(count)
 
 
 def charge_task():

@@ -1,23 +1,17 @@
 """SIGKILL the charging process at the dangerous moments; the next run ends exactly as an uncrashed one.
 
-Two mechanisms: the phases of ``charge_valid_calls`` (its ``on_phase`` callback,
-injected by ``charge_once.py``, kills the child there), and a sandbox fault
-that holds the answer after the money moved while the test kills the child.
+One charging pass runs in a child process (support.crash). Two ways to kill it: at
+a phase of ``charge_valid_calls`` (its ``on_phase`` callback kills the child
+there), and a sandbox fault that holds the answer after the money moved while the
+test kills the child.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
+from support.crash import assert_killed, kill, start_child
+from support.waiting import wait_until
 
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
 from sublessor_billing.db.connect import connect
@@ -26,15 +20,30 @@ from sublessor_billing.sandbox.server import Fault
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = Path(__file__).with_name("charge_once.py")
+# ``python -c CHARGE_ONCE PRICE_FEN [PHASE]``: one pass; with PHASE, it dies there. The
+# payment center is the ``payment_api`` connection in the environment.
+CHARGE_ONCE = """
+import sys
+
+from support.crash import kill_self, target_from_env
+
+from sublessor_airflow.hooks.signed_http import PaymentApiHook
+from sublessor_billing.db.connect import connect
+from sublessor_billing.payments.charging import charge_valid_calls
+
+price_fen, phase = int(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else None)
+charge_valid_calls(
+    connect(target_from_env()), PaymentApiHook(timeout_ms=60000).get_async_conn(),
+    price_fen=price_fen, workers=4, batch_size=2, flush_seconds=0.05,
+    on_phase=lambda name: kill_self() if name == phase else None,
+)
+"""
 
 
-def start_child(target, crash_at: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "CHARGE_ONCE_TARGET": json.dumps(dataclasses.asdict(target))}
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(PRICE_FEN), *([crash_at] if crash_at else [])], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+def start_charging(target, crash_at: str | None = None):
+    return start_child(
+        CHARGE_ONCE, str(PRICE_FEN), *([crash_at] if crash_at else []), target=target
+    )
 
 
 def rerun(target):
@@ -73,9 +82,9 @@ def test_sigkill_at_a_phase_then_rerun(
     billing_env, user_prop_target, payment_center, seed_calls, crash_at
 ):
     calls11, calls12 = seed_two_sublessors(payment_center, seed_calls)
-    child = start_child(user_prop_target, crash_at)
-    out, _ = child.communicate(timeout=120)
-    assert child.returncode == -signal.SIGKILL, out
+    child = start_charging(user_prop_target, crash_at)
+    child.communicate(timeout=120)
+    assert_killed(child)
 
     rows = payment_rows(user_prop_target)
     pending = [r for r in rows.values() if r["status"] == "pending"]
@@ -101,22 +110,20 @@ def test_sigkill_while_the_payment_center_holds_an_answer(
     payment_center.add_fault(
         Fault("delay_after", path="/trade/charge", seconds=30, match={"user_id": 11}, times=1)
     )
-    child = start_child(user_prop_target)
+    child = start_charging(user_prop_target)
     try:
-        for _ in range(600):  # bounded: at most 60 s
-            if (
+        wait_until(
+            lambda: (
                 payment_center.full_state()["in_flight"] >= 1
                 and payment_center.balance(11) == PRICE_FEN + 1
-            ):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the charge never reached the payment center")
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+            ),
+            60,
+            "the payment center to hold a charge it has made",
+        )
+        kill(child)
     finally:
         if child.poll() is None:
-            child.kill()
+            kill(child)
     rows = payment_rows(user_prop_target)
     assert rows[calls11[0]]["status"] == "pending"  # charged, answer never recorded
     order_ids = {c: r["id"] for c, r in rows.items()}

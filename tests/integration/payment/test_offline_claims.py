@@ -9,11 +9,11 @@ a later pass, which sends the same request_id (docs/payments.md, "Claims").
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import closing
 
 import pytest
 from payment_fixtures import offline_rows
+from support.waiting import Worker, wait_until
 
 from sublessor_airflow.hooks.signed_http import ListingApiHook
 from sublessor_billing.db.connect import connect
@@ -85,7 +85,8 @@ def test_a_pass_that_died_after_claiming_leaves_the_decision_to_a_later_pass(
     assert (report.sent, report.claimed_elsewhere) == (0, 1), "sent while another pass holds it"
     assert listing_service.received == {}
 
-    time.sleep(1.6)  # the claim lapses
+    with closing(connect(user_prop_target)) as conn:  # by the database's clock
+        wait_until(lambda: decisions.claimed_elsewhere(conn) == 0, 10, "the claim to lapse")
     with closing(connect(user_prop_target)) as conn:
         report = send_offline_decisions(conn, listing_client(), workers=2)
     assert (report.sent, report.claimed_elsewhere) == (1, 0)
@@ -133,30 +134,22 @@ def test_a_decision_superseded_while_its_request_is_in_flight_changes_nothing_wh
     (first,) = offline_rows(user_prop_target)
 
     listing_service.configure(latency_ms=2000)
-    reports, errors = [], []
 
-    def offline_pass() -> None:
-        try:
-            with closing(connect(user_prop_target)) as conn:
-                reports.append(send_offline_decisions(conn, listing_client(), workers=2))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def offline_pass():
+        with closing(connect(user_prop_target)) as conn:
+            return send_offline_decisions(conn, listing_client(), workers=2)
 
-    sending = threading.Thread(target=offline_pass)
-    sending.start()
-    deadline = time.monotonic() + 10
-    while offline_rows(user_prop_target)[0]["attempts"] == 0:  # claimed: its request is out
-        assert time.monotonic() < deadline, "never claimed"
-        time.sleep(0.05)
+    sending = Worker(offline_pass, name="offline pass").start()
+    wait_until(  # claimed: its request is out
+        lambda: offline_rows(user_prop_target)[0]["attempts"] > 0, 10, "the decision claimed"
+    )
     seed_calls(sub, 1)
     assert charge.execute({})["insufficient"] == 1  # refused again while the request is out
     superseded, second = offline_rows(user_prop_target)
     assert (superseded["status"], second["status"], second["attempts"]) == (
         "superseded", "pending", 0,
     )  # fmt: skip
-    sending.join(30)
-    assert not errors, errors
-    assert reports[0].sent == 1, "the service did act on it"
+    assert sending.join(30).sent == 1, "the service did act on it"
 
     late, second = offline_rows(user_prop_target)
     assert (late["status"], late["offlined"], late["done_at"]) == (

@@ -18,7 +18,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from payment_fixtures import APP_ID, PAYMENT_KEY, offline_rows, payment_rows
+from payment_fixtures import offline_rows, payment_rows
+from support.connections import APP_ID, PAYMENT_KEY
 
 from sublessor_airflow.hooks.signed_http import ListingApiHook
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from payment_fixtures import APP_ID, LISTING_KEY, PAYMENT_KEY
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY
 
 from sublessor_billing.sandbox.server import Fault
 from sublessor_billing.signing import sign_body
@@ -78,7 +78,11 @@ def test_refusals_and_query_statuses(payment_center):
 
 def test_order_ids_below_the_range_are_refused(payment_center):
     payment_center.set_account(1, 10000)
-    assert charge(payment_center, 819999999999)["code"] not in (0, 1001, 1002)
+    fields = {"order_id": 819999999999, "user_id": 1, "amount": 4000, "subject": "400 call c-1"}
+    assert post(payment_center, "/trade/charge", fields) == (
+        400,
+        {"code": 1005, "message": "order_id below 820000000000 is not yours"},
+    )
     assert payment_center.balance(1) == 10000
 
 

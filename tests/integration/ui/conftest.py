@@ -44,15 +44,7 @@ def billing_db(database_factory, server, tokens) -> MySqlTarget:
 
 
 def define_user_prop_db(server: AirflowApiServer, token: str, target: MySqlTarget) -> None:
-    body = {
-        "connection_id": "user_prop_db",
-        "conn_type": "mysql",
-        "host": target.host,
-        "port": target.port,
-        "login": target.user,
-        "password": target.password,
-        "schema": target.database,
-    }
+    body = {"connection_id": "user_prop_db", **target.airflow_connection()}
     status, answer = server.request("POST", "/api/v2/connections", token=token, body=body)
     if status == 409:
         status, answer = server.request(

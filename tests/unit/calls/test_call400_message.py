@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from sublessor_billing.calls import message as message_module
@@ -18,6 +18,7 @@ from sublessor_billing.calls.message import (
     intake_clock,
     parse_message,
 )
+from sublessor_billing.phone import normalize_phone
 
 GOOD = {
     "call_id": "c-20260301-000017",
@@ -224,9 +225,52 @@ field_values = st.one_of(
         ]
     ),
 )
-messages = st.dictionaries(
+# Values the contract accepts, field by field (None: the optional field is absent).
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=MAX_STRING)
+valid_values = {
+    "call_id": _text.filter(bool),
+    "sublessor_id": st.integers(1, INT_UNSIGNED_MAX),
+    "prop_id": st.none() | st.integers(0, INT_UNSIGNED_MAX),
+    "caller": _text.filter(lambda c: len(normalize_phone(c)) <= MAX_STRING),
+    "called": _text,
+    "ext": st.none() | _text,
+    "status": st.integers(-(2**31), 2**31 - 1),
+    "start_time": st.datetimes(datetime(2000, 1, 1), RECEIVED + message_module.MAX_START_AHEAD).map(
+        lambda t: t.strftime("%Y-%m-%d %H:%M:%S")
+    ),
+    "duration": st.integers(0, INT_UNSIGNED_MAX),
+    "call_type": st.sampled_from([None, "normal", "callback"]),
+}
+valid_messages = st.fixed_dictionaries(valid_values)
+# Half valid messages of every shape, half with fields replaced by arbitrary values.
+messages = valid_messages | st.dictionaries(
     st.sampled_from(sorted(GOOD) + ["other"]), field_values, max_size=len(GOOD) + 1
 ).map(lambda d: {**GOOD, **d})
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_messages)
+def test_every_valid_message_is_a_call_carrying_its_values(data: dict) -> None:
+    parsed = parse(json.dumps(data).encode())
+    assert isinstance(parsed, Call), parsed
+    defaults = {"prop_id": 0, "ext": "", "call_type": "normal"}
+    for name, value in data.items():
+        expected = defaults[name] if value is None else value
+        got = getattr(parsed, name)
+        if name == "start_time":
+            got = got.strftime("%Y-%m-%d %H:%M:%S")
+        assert got == expected, name
+    assert parsed.caller_normalized == normalize_phone(data["caller"])
+
+
+def test_the_mixed_strategy_reaches_calls_other_than_the_template() -> None:
+    """The property below checks what a Call holds: its input must often be one."""
+    found = find(
+        messages,
+        lambda d: isinstance(parse(json.dumps(d).encode()), Call) and d != GOOD,
+        settings=settings(database=None, max_examples=50, phases=[Phase.generate]),
+    )
+    assert found != GOOD
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -78,7 +78,7 @@ def test_parse_query_rows() -> None:
             ],
             2,
         )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a list of rows"):
         api.parse_query_rows({"Result": {}}, 2)
 
 
@@ -103,7 +103,7 @@ def test_bill_number_filter_round_trips_through_the_sandbox(numbers: list[str]) 
 def test_bill_number_filter_quotes() -> None:
     assert api.bill_number_filter(["HT-1"]) == "FBillNo='HT-1'"
     assert api.bill_number_filter(["O'B", "X"]) == "FBillNo IN ('O''B','X')"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one bill number"):
         api.bill_number_filter([])
 
 
