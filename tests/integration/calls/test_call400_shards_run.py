@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
-from call400_fixtures import call_body
-from test_call400_billing_run import APP, KEY, dags_test, http_conn
-from test_call400_quarantine_and_dag import AIRFLOW, airflow_env
+from support.airflow import airflow_env, dags_test
+from support.calls import call_body
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY, signed_http_connection
 
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
@@ -41,8 +40,11 @@ def metadata(env: dict[str, str], sql: str) -> list[tuple]:
         conn.close()
 
 
-def last_run(env: dict[str, str]) -> str:
-    return metadata(env, "SELECT run_id FROM dag_run ORDER BY id DESC LIMIT 1")[0][0]
+def bill_once(env: dict[str, str]) -> tuple[bool, str, str]:
+    """One `airflow dags test call400_billing`: (succeeded, output, run_id)."""
+    run = dags_test(env, "call400_billing", timeout=240)
+    assert run.state in ("success", "failed"), run.output[-3000:]
+    return run.state == "success", run.output, run.run_id
 
 
 def tasks(env: dict[str, str], run_id: str) -> dict[tuple[str, int], tuple]:
@@ -63,9 +65,11 @@ def xcom(env: dict[str, str], run_id: str, task_id: str, key: str, map_index: in
     return json.loads(rows[0][0]) if rows else None
 
 
-def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried(call400) -> None:
-    payment = PaymentCenter({APP: KEY}).start()
-    listing = ListingService({APP: KEY}).start()
+def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried(
+    call400, airflow_home
+) -> None:
+    payment = PaymentCenter({APP_ID: PAYMENT_KEY}).start()
+    listing = ListingService({APP_ID: LISTING_KEY}).start()
     try:
         for sub in SUBLESSORS:
             payment.set_account(sub, 10 * PRICE)
@@ -76,11 +80,16 @@ def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried
         payment.add_fault(
             Fault("error_after", path="/trade/charge", match={"user_id": 21}, times=4)
         )
-        env = airflow_env(call400)
-        env["AIRFLOW_CONN_LISTING_API"] = http_conn(listing)
-        env["AIRFLOW_CONN_PAYMENT_API"] = http_conn(payment)
-        env["AIRFLOW_VAR_CALL400_CHARGE_SHARDS"] = "2"
-        subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True)
+        env = airflow_env(
+            airflow_home,
+            connections={
+                "call400_amqp": call400.amqp_connection(),
+                "user_prop_db": call400.target.airflow_connection(),
+                "payment_api": signed_http_connection(payment.url, PAYMENT_KEY),
+                "listing_api": signed_http_connection(listing.url, LISTING_KEY),
+            },
+            variables={"call400_sensor_timeout": 2, "call400_charge_shards": 2},
+        )
         call400.publish(
             [
                 call_body(f"s{sub}-{n}", sublessor_id=sub, caller=f"1390000{sub}{n:02d}",
@@ -89,9 +98,8 @@ def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried
             ]
         )  # fmt: skip
 
-        succeeded, output = dags_test(env)
+        succeeded, output, run_id = bill_once(env)
         assert succeeded, output[-3000:]
-        run_id = last_run(env)
         ran = tasks(env, run_id)
         assert ran[("charge_shard", 0)] == ("success", 1, "shard 0 of 2")
         assert ran[("charge_shard", 1)] == ("success", 2, "shard 1 of 2")  # retried once
@@ -122,9 +130,8 @@ def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried
         # The default, one shard: bill charges, charge_shard is skipped, the run is green.
         del env["AIRFLOW_VAR_CALL400_CHARGE_SHARDS"]
         call400.publish([call_body("s20-9", sublessor_id=20, caller="13900002099")])
-        succeeded, output = dags_test(env)
+        succeeded, output, run_id = bill_once(env)
         assert succeeded, output[-3000:]
-        run_id = last_run(env)
         ran = tasks(env, run_id)
         assert ran[("charge_shard", -1)][0] == "skipped" and ran[("done", -1)][0] == "success"
         assert xcom(env, run_id, "bill", "return_value") == []
@@ -139,9 +146,9 @@ def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried
                                 status=200, body=reused))  # fmt: skip
         call400.publish([call_body("s20-8", sublessor_id=20, caller="13900002088"),
                          call_body("s21-8", sublessor_id=21, caller="13900002188")])  # fmt: skip
-        succeeded, output = dags_test(env)
+        succeeded, output, run_id = bill_once(env)
         assert not succeeded, output[-3000:]
-        ran = tasks(env, last_run(env))
+        ran = tasks(env, run_id)
         assert ran[("charge_shard", 1)][:2] == ("failed", 1), ran  # not retried
         assert ran[("charge_shard", 0)][0] == "success" and ran[("done", -1)][0] == "success"
         assert dict(call400.query(
