@@ -8,12 +8,19 @@ Every write is guarded by ``status = 'pending'``, so recording an answer twice
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.payments.decisions import record_decisions
 from sublessor_billing.payments.outcomes import PENDING, Outcome, PendingOrder
+
+log = logging.getLogger(__name__)
+# Deadlock / lock wait timeout while recording answers (charge shards record at the
+# same time and both lock gaps of sublessor_offline_event): rolled back and written again.
+_TRANSIENT_ERRORS = frozenset({1205, 1213})
+RECORD_ATTEMPTS = 3
 
 PAYMENT_LOG = "sublessor_call_payment_log_201409"
 CALL_LOG = "sublessor_call_log_201409"
@@ -130,6 +137,25 @@ def record_outcomes(
     outcomes = list(outcomes)
     if not outcomes:
         return [], []
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            return _record_once(conn, outcomes, price_fen)
+        except Exception as exc:
+            conn.rollback()
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if code not in _TRANSIENT_ERRORS or attempt == RECORD_ATTEMPTS:
+                raise
+            log.warning(
+                "Recording %s answer(s) met error %s (%s); the batch was rolled back and is "
+                "written again (attempt %s of %s)",
+                len(outcomes), code, exc, attempt + 1, RECORD_ATTEMPTS,
+            )  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def _record_once(
+    conn: Any, outcomes: list[Outcome], price_fen: int
+) -> tuple[list[Outcome], list[int]]:
     with conn.cursor() as cur:
         ids = [o.order_id for o in outcomes]
         cur.execute(
