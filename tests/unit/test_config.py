@@ -32,6 +32,7 @@ RANGES = {
     "payment_api_timeout": (100, 120_000),
     "call400_max_messages_per_run": (1, 1_000_000),
     "call400_sensor_timeout": (1, 3600),
+    "call400_charge_shards": (1, 16),
     "broker_phone_sync_overlap_seconds": (600, 86400),
     "broker_phone_full_resync_hours": (0, 8760),
     "broker_phone_max_removal_share": (0, 1),
