@@ -1,0 +1,12 @@
+"""The names of the tables in ``user_prop_db``, defined once.
+
+The production names are fixed by ``shared/contracts`` (tables.md); every
+module's SQL interpolates these constants rather than writing a name again.
+"""
+
+CALL_LOG = "sublessor_call_log_201409"
+PAYMENT_LOG = "sublessor_call_payment_log_201409"
+INCOME = "sublessor_accounting_income_201409"
+CONTRACT = "sublessor_contract"
+BROKER_PHONE = "broker_phone"
+JOB_CURSOR = "job_cursor"
