@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-UNJUDGED = 0
-VALID = 1
-NOT_CONNECTED = 2
-TOO_SHORT = 3
-REPEAT = 4
-BROKER = 5
+
+class FilterRule(enum.IntEnum):
+    """``filter_rule`` of the call log (contracts/tables.md); 0 is ours: not judged yet."""
+
+    UNJUDGED = 0
+    VALID = 1
+    NOT_CONNECTED = 2
+    TOO_SHORT = 3
+    REPEAT = 4
+    BROKER = 5
+
+
+# Transitional names; use FilterRule.
+UNJUDGED, VALID, NOT_CONNECTED, TOO_SHORT, REPEAT, BROKER = FilterRule
 
 Pair = tuple[str, int]
 

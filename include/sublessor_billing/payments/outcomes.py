@@ -8,19 +8,37 @@ answers with the first result, so "unknown" is always safe to retry.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-SUCCESS, INSUFFICIENT, FAILED, PENDING = "success", "insufficient", "failed", "pending"
-SETTLED = (SUCCESS, INSUFFICIENT, FAILED)
 
-CODE_OK, CODE_INSUFFICIENT, CODE_ACCOUNT, CODE_BAD_SIGN, CODE_ORDER_REUSED = (
-    0,
-    1001,
-    1002,
-    1003,
-    1004,
-)
+class PaymentStatus(enum.StrEnum):
+    """``status`` of the payment log: pending until an answer proves a result."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    INSUFFICIENT = "insufficient"
+    FAILED = "failed"
+
+
+class ChargeCode(enum.IntEnum):
+    """``code`` of a /charge answer (payment-api.md's code table)."""
+
+    OK = 0
+    INSUFFICIENT = 1001  # insufficient balance
+    ACCOUNT = 1002  # account not found or frozen
+    BAD_SIGN = 1003  # our configuration is wrong: leave the call pending, fail loudly
+    ORDER_REUSED = 1004  # order id already used with different parameters
+
+
+SETTLED = (PaymentStatus.SUCCESS, PaymentStatus.INSUFFICIENT, PaymentStatus.FAILED)
+
+# Transitional names; use PaymentStatus and ChargeCode.
+SUCCESS, INSUFFICIENT, FAILED, PENDING = (
+    PaymentStatus.SUCCESS, PaymentStatus.INSUFFICIENT, PaymentStatus.FAILED, PaymentStatus.PENDING
+)  # fmt: skip
+CODE_OK, CODE_INSUFFICIENT, CODE_ACCOUNT, CODE_BAD_SIGN, CODE_ORDER_REUSED = ChargeCode
 # Kept in last_error of a 1004 row until someone has checked it (docs/payments.md).
 REUSED_NOTE = "order id reused (1004): unresolved; clear last_error once checked"
 # Our order ids start here (payment log AUTO_INCREMENT); below it they may be another system's.
