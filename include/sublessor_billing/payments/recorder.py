@@ -12,7 +12,7 @@ from sublessor_billing.payments import store
 from sublessor_billing.payments.outcomes import Outcome, PaymentStatus
 
 if TYPE_CHECKING:
-    from sublessor_billing.payments.charging import ChargeReport
+    from sublessor_billing.payments.results import ChargeReport
 
 log = logging.getLogger(__name__)
 

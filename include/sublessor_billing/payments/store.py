@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sublessor_billing.db.sql import marks
-from sublessor_billing.db.tables import CALL_LOG, PAYMENT_LOG  # benches and tests import them here
+from sublessor_billing.db.tables import CALL_LOG as CALL_LOG  # re-exported: benches, tests
+from sublessor_billing.db.tables import PAYMENT_LOG
 from sublessor_billing.db.transaction import retry_on_lock_conflict, transaction
 from sublessor_billing.payments.decisions import record_decisions
 from sublessor_billing.payments.outcomes import ChargeCode, Outcome, PaymentStatus, PendingOrder
