@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sublessor_billing.db.tables import PAYMENT_LOG
+
 
 class PaymentStatus(enum.StrEnum):
     """``status`` of the payment log: pending until an answer proves a result."""
@@ -57,7 +59,7 @@ class OrderIdOutOfRange(RuntimeError):
         held = "; held back, every other pending order is settled" if others_settled else ""
         super().__init__(
             f"Refusing to send order id(s) {shown} ({len(order_ids)} in all{held}): below "
-            f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of sublessor_call_payment_log_201409 "
+            f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of {PAYMENT_LOG} "
             "was reset (MySQL 5.7 does not persist it across a restart of an empty table) or the "
             "rows were inserted by hand. Fix: python -m sublessor_billing.payments.repair "
             "release-held --yes, which raises the AUTO_INCREMENT of the payment log to at least "
