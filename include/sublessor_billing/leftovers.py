@@ -46,16 +46,12 @@ from typing import Any
 
 from sublessor_billing.calls.held import DUE, due_params
 from sublessor_billing.calls.judge import HAND_RESET
+from sublessor_billing.db.tables import CALL_LOG, PAYMENT_LOG
+from sublessor_billing.db.transaction import mysql_error_code, transaction
 from sublessor_billing.payments import flags
 from sublessor_billing.payments.decisions import OFFLINE
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN
-from sublessor_billing.payments.store import (
-    CALL_LOG,
-    FITS_PAYMENT_LOG,
-    NO_ORDER,
-    PAYMENT_LOG,
-    WITHOUT_ORDER,
-)
+from sublessor_billing.payments.store import FITS_PAYMENT_LOG, NO_ORDER, WITHOUT_ORDER
 from sublessor_billing.payments.sweep import OUTSIDE_SKIP
 
 RETRY_AFTER_S = 30
@@ -116,16 +112,14 @@ def _params(skip: tuple[int, int] | None, retry_after_s: float) -> tuple[Any, ..
 def find_leftovers(conn: Any, *, retry_after_s: float = RETRY_AFTER_S) -> Leftovers:
     """Read what the sweep skips, then run the query once (read-only; the snapshot is ended)."""
     try:
-        with conn.cursor() as cur:
+        with transaction(conn) as cur:
             skip = flags.recorded_skip(cur)
             cur.execute(QUERY, _params(skip, retry_after_s))
             row = [bool(value) for value in cur.fetchone()]
     except Exception as exc:
-        if getattr(exc, "args", (None,))[0] in SCHEMA_BEHIND:
+        if mysql_error_code(exc) in SCHEMA_BEHIND:
             return Leftovers(schema_behind=True)
         raise
-    finally:
-        conn.rollback()
     if skip is None:  # no pass recorded where the history ends (comparing to NULL read nothing)
         row[3] = True
     return Leftovers(*row)
@@ -134,10 +128,9 @@ def find_leftovers(conn: Any, *, retry_after_s: float = RETRY_AFTER_S) -> Leftov
 def explain(conn: Any, *, retry_after_s: float = RETRY_AFTER_S) -> list[dict[str, Any]]:
     """EXPLAIN of the query at what the sweep skips now: one row per table read (tests check
     each subquery uses its index)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         skip = flags.recorded_skip(cur)
         cur.execute("EXPLAIN " + QUERY, _params(skip or (0, 0), retry_after_s))
         columns = [d[0] for d in cur.description]
         plan = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-    conn.rollback()
     return plan

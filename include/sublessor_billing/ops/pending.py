@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from sublessor_billing.calls.store import call_id_for_display
+from sublessor_billing.db.tables import PAYMENT_LOG
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN
 
-PAYMENT_LOG = "sublessor_call_payment_log_201409"
 _PENDING = f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id >= {ORDER_ID_MIN}"
 _HELD_BACK = f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id < {ORDER_ID_MIN}"
 _COLUMNS = "id, call_id, sublessor_id, amount, attempts, last_error, created_at"

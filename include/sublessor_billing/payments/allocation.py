@@ -38,14 +38,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sublessor_billing.calls.judge import judge_lock
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.tables import CALL_LOG, JOB_CURSOR, PAYMENT_LOG
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.payments import flags, sweep
 from sublessor_billing.payments.store import (
-    CALL_LOG,
     FITS_PAYMENT_LOG,
     INSERT_ORDERS,
     NO_ORDER,
     ORDER_VALUES,
-    PAYMENT_LOG,
     WITHOUT_ORDER,
     explain,
 )
@@ -82,13 +83,14 @@ SET c.order_allocated = 1
 WHERE p.id > %s AND c.filter_rule = 1 AND c.order_allocated = 0
 """
 _LAST_ORDER = f"SELECT IFNULL(MAX(id), 0) FROM {PAYMENT_LOG}"
-_HIGH_WATER = "SELECT position_time, position_id FROM job_cursor WHERE name = %s FOR UPDATE"
-_HANDED_BACK = "UPDATE job_cursor SET position_id = %s WHERE name = %s"
-# A row without a position_time is no high-water, like no row: the first allocation reads all.
-_ENSURE_CURSOR = "INSERT IGNORE INTO job_cursor (name) VALUES (%s)"
-_ADD_HANDED_BACK = "UPDATE job_cursor SET position_id = IFNULL(position_id, 0) + %s WHERE name = %s"
-_SET_HIGH_WATER = """
-INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)
+# The high-water is position_time (a row without one is no high-water, like no row: the first
+# allocation reads all); position_id counts the calls repairs handed back. Two statements stay
+# here as job_cursor cannot say them: an increment, and an upsert of the time alone.
+_ADD_HANDED_BACK = (
+    f"UPDATE {JOB_CURSOR} SET position_id = IFNULL(position_id, 0) + %s WHERE name = %s"
+)
+_SET_HIGH_WATER = f"""
+INSERT INTO {JOB_CURSOR} (name, position_time) VALUES (%s, %s)
 ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)
 """
 _SWEPT_IDS = f"SELECT call_id FROM {PAYMENT_LOG} WHERE id > %s ORDER BY id LIMIT {SHOWN}"
@@ -154,46 +156,36 @@ def _round(
     conn: Any, amount_fen: int, margin: int, lock_timeout: int, batch: int
 ) -> tuple[Allocation, bool]:
     """One transaction under the judge lock; True with it while the sweep came back full."""
-    with judge_lock(conn, lock_timeout):
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT NOW(3)")
-                started = cur.fetchone()[0]
-                cur.execute(_HIGH_WATER, (ALLOCATION_CURSOR,))
-                row = cur.fetchone()
-                high_water, handed_back = (row[0], int(row[1] or 0)) if row else (None, 0)
-                cur.execute(_LAST_ORDER)
-                last_order = int(cur.fetchone()[0])
-                skip = flags.sweep_skip(cur)
-                swept = sweep.sweep_missed(
-                    cur, amount_fen, high_water, margin, skip=skip, limit=batch
-                )
-                more = swept >= batch
-                found = swept if high_water is not None else 0
-                released = min(found, handed_back)
-                if handed_back:  # spent by this allocation, whoever gave the calls an order
-                    left = handed_back - released if more else 0
-                    cur.execute(_HANDED_BACK, (left, ALLOCATION_CURSOR))
-                found_ids: tuple[str, ...] = ()
-                if found:
-                    cur.execute(_SWEPT_IDS, (last_order,))
-                    found_ids = tuple(str(r[0]) for r in cur.fetchall())
-                inserted = 0
-                if high_water is not None:
-                    inserted = int(
-                        cur.execute(
-                            INSERT_ORDERS + _ALLOCATE_SELECT, (amount_fen, high_water, margin)
-                        )
-                    )
-                if swept or inserted:
-                    cur.execute(MARK_ALLOCATED, (last_order,))
-                unallocatable, unfit = (0, []) if more else sweep.unfit_calls(cur, SHOWN, skip=skip)
-                if high_water is not None or not more:
-                    cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+    with judge_lock(conn, lock_timeout), transaction(conn) as cur:
+        cur.execute("SELECT NOW(3)")
+        started = cur.fetchone()[0]
+        position = job_cursor.read(cur, ALLOCATION_CURSOR, for_update=True)
+        high_water = position.position_time if position else None
+        handed_back = int(position.position_id or 0) if position else 0
+        cur.execute(_LAST_ORDER)
+        last_order = int(cur.fetchone()[0])
+        skip = flags.sweep_skip(cur)
+        swept = sweep.sweep_missed(cur, amount_fen, high_water, margin, skip=skip, limit=batch)
+        more = swept >= batch
+        found = swept if high_water is not None else 0
+        released = min(found, handed_back)
+        if handed_back:  # spent by this allocation, whoever gave the calls an order
+            left = handed_back - released if more else 0
+            job_cursor.move(cur, ALLOCATION_CURSOR, left, high_water)  # the time as it is
+        found_ids: tuple[str, ...] = ()
+        if found:
+            cur.execute(_SWEPT_IDS, (last_order,))
+            found_ids = tuple(str(r[0]) for r in cur.fetchall())
+        inserted = 0
+        if high_water is not None:
+            inserted = int(
+                cur.execute(INSERT_ORDERS + _ALLOCATE_SELECT, (amount_fen, high_water, margin))
+            )
+        if swept or inserted:
+            cur.execute(MARK_ALLOCATED, (last_order,))
+        unallocatable, unfit = (0, []) if more else sweep.unfit_calls(cur, SHOWN, skip=skip)
+        if high_water is not None or not more:
+            cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
     allocation = Allocation(
         swept + inserted, found, unallocatable, found_ids, tuple(unfit), released
     )
@@ -207,8 +199,8 @@ def hand_back(cur: Any, calls: int) -> None:
     Call it (with 0: only the lock) before touching the calls: it locks the high-water's row
     first, in the order an allocation round takes its locks, so the two cannot deadlock.
     """
-    cur.execute(_ENSURE_CURSOR, (ALLOCATION_CURSOR,))
-    cur.execute(_HIGH_WATER, (ALLOCATION_CURSOR,))
+    job_cursor.ensure(cur, ALLOCATION_CURSOR, None)
+    job_cursor.lock(cur, ALLOCATION_CURSOR)
     if calls:
         cur.execute(_ADD_HANDED_BACK, (int(calls), ALLOCATION_CURSOR))
 
@@ -242,11 +234,9 @@ def _warn(result: Allocation, margin: int) -> None:
 
 def high_water(conn: Any) -> Any:
     """The allocation high-water (DB time of the last completed allocation), None before the first."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT position_time FROM job_cursor WHERE name = %s", (ALLOCATION_CURSOR,))
-        row = cur.fetchone()
-    conn.commit()
-    return row[0] if row else None
+    with transaction(conn) as cur:
+        position = job_cursor.read(cur, ALLOCATION_CURSOR)
+    return position.position_time if position else None
 
 
 def allocation_plan(conn: Any, *, margin_seconds: int = ALLOCATION_MARGIN_SECONDS) -> list[dict]:
@@ -262,9 +252,8 @@ def sweep_plan(
 ) -> list[dict]:
     """EXPLAIN of the sweep's SELECT at the current high-water and floor (bench, tests)."""
     position = high_water(conn)
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         skip = flags.sweep_skip(cur)
-    conn.commit()
     params = sweep.sweep_params(0, position, margin_seconds, skip, batch)
     return explain(conn, sweep.SWEEP_SELECT, params)
 
@@ -275,8 +264,7 @@ def mark_plan(conn: Any, after: int) -> list[dict]:
 
 
 def _now(conn: Any) -> Any:
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute("SELECT NOW(3)")
         (now,) = cur.fetchone()
-    conn.commit()
     return now

@@ -21,7 +21,7 @@ import json
 import ssl
 from typing import Any
 
-from sublessor_billing.payments.outcomes import CODE_BAD_SIGN, UnknownOutcome, check_order_ids
+from sublessor_billing.payments.outcomes import ChargeCode, UnknownOutcome, check_order_ids
 from sublessor_billing.signing import Signer
 
 # identity: a compressing proxy in front of the service must leave the answer readable
@@ -181,6 +181,6 @@ class ListingApi(SignedJsonClient):
     async def offline_all(self, *, user_id: int, reason: str, request_id: str) -> dict[str, Any]:
         fields = {"user_id": user_id, "reason": reason, "request_id": request_id}
         body = await self.post("/listing/offline_all", fields)
-        if body.get("code") == CODE_BAD_SIGN:
+        if body.get("code") == ChargeCode.BAD_SIGN:
             self.refused_signature = True
         return body

@@ -33,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.payments.outcomes import (
     Outcome,
     offline_reason,
@@ -130,8 +132,7 @@ def record_decisions(cur: Any, settled: Iterable[Outcome], price_fen: int) -> li
     )
     cur.execute(_DECIDE.format(rows=sql), params)
     cur.execute(
-        f"SELECT sublessor_id FROM {OFFLINE} WHERE trigger_order_id IN "
-        f"({','.join(['%s'] * len(dry))})",
+        f"SELECT sublessor_id FROM {OFFLINE} WHERE trigger_order_id IN ({marks(dry)})",
         [o.order_id for o in dry],
     )
     return sorted(int(r[0]) for r in cur.fetchall())
@@ -145,7 +146,7 @@ def _shard_params(shard: Shard | None) -> tuple[int, int]:
 def load_pending(conn: Any, shard: Shard | None = None) -> list[Event]:
     """Every decision of ``shard``'s sublessors (None: all) not yet delivered and not claimed
     by a live lease, oldest first."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             f"SELECT id, request_id, sublessor_id, reason, attempts FROM {OFFLINE} "
             "WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < NOW(3)) "
@@ -153,20 +154,18 @@ def load_pending(conn: Any, shard: Shard | None = None) -> list[Event]:
             _shard_params(shard),
         )
         rows = cur.fetchall()
-    conn.commit()
     return [Event(int(r[0]), str(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows]
 
 
 def claimed_elsewhere(conn: Any, shard: Shard | None = None) -> int:
     """How many pending decisions of ``shard`` (None: all) another pass holds a live claim on."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             f"SELECT COUNT(*) FROM {OFFLINE} WHERE status = 'pending' AND claimed_until >= NOW(3) "
             "AND MOD(sublessor_id, %s) = %s",
             _shard_params(shard),
         )
         (count,) = cur.fetchone()
-    conn.commit()
     return int(count)
 
 
@@ -178,7 +177,7 @@ def claim(conn: Any, event: Event, claimant: str, lease_s: float) -> bool:
     other pass claimed it since) and without a live claim. False: someone else
     has it, or it was delivered or superseded meanwhile; do not send it.
     """
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         claimed = cur.execute(
             f"UPDATE {OFFLINE} SET attempts = attempts + 1, attempted_at = NOW(3), claimed_by = %s, "
             "claimed_until = NOW(3) + INTERVAL %s MICROSECOND "
@@ -186,7 +185,6 @@ def claim(conn: Any, event: Event, claimant: str, lease_s: float) -> bool:
             "AND (claimed_until IS NULL OR claimed_until < NOW(3))",
             (claimant[:64], int(lease_s * 1_000_000), event.id, event.attempts),
         )
-    conn.commit()
     return claimed == 1
 
 
@@ -198,7 +196,7 @@ def record_delivery(
     Done is recorded whoever holds the claim now (the service acted on the
     request_id); a failure only releases a claim that is still this one's.
     """
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         if error is None:
             cur.execute(
                 f"UPDATE {OFFLINE} SET status = 'done', offlined = %s, last_error = NULL, "
@@ -212,4 +210,3 @@ def record_delivery(
                 "WHERE id = %s AND status = 'pending' AND claimed_by = %s",
                 (error[:512], event_id, claimant[:64]),
             )
-    conn.commit()

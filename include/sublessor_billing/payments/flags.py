@@ -42,7 +42,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sublessor_billing.payments.store import CALL_LOG, PAYMENT_LOG, explain
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.tables import CALL_LOG, JOB_CURSOR, PAYMENT_LOG
+from sublessor_billing.db.transaction import transaction
+from sublessor_billing.payments.store import explain
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +56,11 @@ CHUNK = 10_000
 BUDGET_S = 5.0  # flagging per pass, at most (checked before each chunk)
 CHECK_EVERY_HOURS = 24
 
-_BEGIN = "INSERT IGNORE INTO job_cursor (name, position_id) VALUES (%s, 0)"
-_BEGIN_END = f"INSERT IGNORE INTO job_cursor (name, position_id) SELECT %s, IFNULL(MAX(id), 0) FROM {CALL_LOG}"
-_STATE = "SELECT name, position_id, position_time FROM job_cursor WHERE name IN (%s, %s)"
-_LOCK = "SELECT position_id, position_time FROM job_cursor WHERE name = %s FOR UPDATE"
+# Local, not job_cursor's: these take a position from the call log or a time from the
+# database's NOW() in the statement itself.
+_BEGIN_END = f"INSERT IGNORE INTO {JOB_CURSOR} (name, position_id) SELECT %s, IFNULL(MAX(id), 0) FROM {CALL_LOG}"
 _ADVANCE = (
-    "UPDATE job_cursor SET position_id = %s, position_time = IF(%s, NOW(), NULL) WHERE name = %s"
+    f"UPDATE {JOB_CURSOR} SET position_id = %s, position_time = IF(%s, NOW(), NULL) WHERE name = %s"
 )
 # The next chunk: the first CHUNK calls of the (1, 0) range of idx_unallocated
 # (filter_rule, order_allocated, id) above the position, up to the end.
@@ -84,10 +86,10 @@ WHERE c.filter_rule = 1 AND c.order_allocated = 0
 """
 _CHECK_DUE = (
     "SELECT position_time IS NULL OR position_time < NOW() - INTERVAL %s HOUR"
-    " FROM job_cursor WHERE name = %s"
+    f" FROM {JOB_CURSOR} WHERE name = %s"
 )
 _CHECKED = (
-    "INSERT INTO job_cursor (name, position_id, position_time) VALUES (%s, %s, NOW())"
+    f"INSERT INTO {JOB_CURSOR} (name, position_id, position_time) VALUES (%s, %s, NOW())"
     " ON DUPLICATE KEY UPDATE position_id = VALUES(position_id), position_time = NOW()"
 )
 
@@ -106,19 +108,18 @@ class HistoryFlags:
 def _state(cur: Any) -> tuple[int | None, bool, int]:
     """(end of the history or None before the first run, whether it is all flagged, the last
     call id flagging covered)."""
-    cur.execute(_STATE, (HISTORY_CURSOR, HISTORY_END_CURSOR))
-    rows = {str(name): (position, finished) for name, position, finished in cur.fetchall()}
-    done = HISTORY_CURSOR in rows and rows[HISTORY_CURSOR][1] is not None
-    end = rows.get(HISTORY_END_CURSOR, (None, None))[0]
-    position = rows.get(HISTORY_CURSOR, (None, None))[0]
+    flagging = job_cursor.read(cur, HISTORY_CURSOR)
+    history = job_cursor.read(cur, HISTORY_END_CURSOR)
+    done = flagging is not None and flagging.position_time is not None
+    end = history.position_id if history else None
+    position = flagging.position_id if flagging else None
     return (None if end is None else int(end)), done, int(position or 0)
 
 
 def history_flagged(conn: Any) -> bool:
     """Whether ``flag_history`` has covered the whole history."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         _, done, _ = _state(cur)
-    conn.commit()
     return done
 
 
@@ -153,38 +154,31 @@ def flag_history(
     for at most ``budget_s`` (default ``BUDGET_S``; 0: only record where the history ends)."""
     budget = BUDGET_S if budget_s is None else budget_s
     started = time.monotonic()
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         end, done, _ = _state(cur)
         if not done and end is None:  # the first run: where the history ends
             cur.execute(_BEGIN_END, (HISTORY_END_CURSOR,))
-            cur.execute(_BEGIN, (HISTORY_CURSOR,))
+            job_cursor.ensure(cur, HISTORY_CURSOR, 0)
             end, done, _ = _state(cur)
-    conn.commit()
     if done:
         return HistoryFlags(0, 0, True)
     assert end is not None
     flagged = chunks = 0
     while not done and time.monotonic() - started < budget:
-        try:
-            with conn.cursor() as cur:
-                cur.execute(_LOCK, (HISTORY_CURSOR,))  # two runs at once take turns per chunk
-                position, finished = cur.fetchone()
-                position = int(position or 0)
-                if finished is not None:
-                    conn.commit()
-                    done = True
-                    break
-                cur.execute(CHUNK_RANGE, (position, end, chunk))
-                found, last = cur.fetchone()
-                done = int(found) < chunk  # the range up to the end is exhausted
-                upto = end if done else int(last)
-                if found:
-                    flagged += cur.execute(FLAG_CHUNK, (position, upto))
-                cur.execute(_ADVANCE, (upto, done, HISTORY_CURSOR))
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+        with transaction(conn) as cur:
+            # two runs at once take turns per chunk
+            position, finished = job_cursor.lock(cur, HISTORY_CURSOR)
+            position = int(position or 0)
+            if finished is not None:
+                done = True
+                break
+            cur.execute(CHUNK_RANGE, (position, end, chunk))
+            found, last = cur.fetchone()
+            done = int(found) < chunk  # the range up to the end is exhausted
+            upto = end if done else int(last)
+            if found:
+                flagged += cur.execute(FLAG_CHUNK, (position, upto))
+            cur.execute(_ADVANCE, (upto, done, HISTORY_CURSOR))
         if found:
             chunks += 1
             on_chunk(upto)
@@ -203,19 +197,13 @@ def daily_check(conn: Any, *, every_hours: int = CHECK_EVERY_HOURS) -> int | Non
     history is not flagged yet). More than 0 is logged as a warning."""
     if not history_flagged(conn):
         return None
-    try:
-        with conn.cursor() as cur:
-            cur.execute(_CHECK_DUE, (int(every_hours), CHECK_CURSOR))
-            row = cur.fetchone()
-            if row is not None and not row[0]:
-                conn.commit()
-                return None
-            found = int(cur.execute(FLAG_MISSED))
-            cur.execute(_CHECKED, (CHECK_CURSOR, found))
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        cur.execute(_CHECK_DUE, (int(every_hours), CHECK_CURSOR))
+        row = cur.fetchone()
+        if row is not None and not row[0]:
+            return None
+        found = int(cur.execute(FLAG_MISSED))
+        cur.execute(_CHECKED, (CHECK_CURSOR, found))
     if found:
         log.warning(
             "Daily check: %s valid call(s) had a payment row but order_allocated = 0 (a row "

@@ -31,7 +31,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sublessor_billing.payments.store import CALL_LOG, NO_ORDER, WITHOUT_ORDER, explain
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.tables import CALL_LOG, JOB_CURSOR
+from sublessor_billing.db.transaction import transaction
+from sublessor_billing.payments.store import NO_ORDER, WITHOUT_ORDER, explain
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +62,14 @@ ORPHANS = f"""
 SELECT c.id, c.call_id FROM {CALL_LOG} c FORCE INDEX (idx_unallocated) {WITHOUT_ORDER}
 WHERE c.filter_rule = 1 AND c.order_allocated = 1 AND c.id > %s AND c.id <= %s AND {NO_ORDER}
 ORDER BY c.id"""
-_ENSURE = (
-    "INSERT IGNORE INTO job_cursor (name, position_id, position_time) VALUES (%s, 0, '2000-01-01')"
-)
+# The cursor's row: a round runs while position_time is NULL; the next is due EVERY_HOURS
+# after the last ended. Local, not job_cursor's: both compare or set the database's NOW().
 _LOCK = (
     "SELECT position_id, position_time IS NULL, position_time < NOW() - INTERVAL %s HOUR"
-    " FROM job_cursor WHERE name = %s FOR UPDATE"
+    f" FROM {JOB_CURSOR} WHERE name = %s FOR UPDATE"
 )
 _ADVANCE = (
-    "UPDATE job_cursor SET position_id = %s, position_time = IF(%s, NOW(), NULL) WHERE name = %s"
+    f"UPDATE {JOB_CURSOR} SET position_id = %s, position_time = IF(%s, NOW(), NULL) WHERE name = %s"
 )
 
 
@@ -119,16 +121,14 @@ def read_chunk(cur: Any, position: int, chunk: int) -> tuple[int, int, bool, lis
 def scan(conn: Any, *, days: int, chunk: int = CHUNK) -> Iterator[list[tuple[int, str]]]:
     """``(id, call_id)`` of the orphans among the calls received in the last ``days``, a chunk
     at a time, each read in its own committed transaction (no cursor, no budget: the command)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         start = window_start(cur, max(1, int(days)) * 24)
-    conn.commit()
     if start is None:
         return
     position, done = start - 1, False
     while not done:
-        with conn.cursor() as cur:
+        with transaction(conn) as cur:
             position, _, done, found = read_chunk(cur, position, chunk)
-        conn.commit()
         if found:
             yield found
 
@@ -146,32 +146,24 @@ def check_orphans(
     budget = BUDGET_S if budget_s is None else budget_s
     size = CHUNK if chunk is None else max(1, int(chunk))
     started = time.monotonic()
-    with conn.cursor() as cur:
-        cur.execute(_ENSURE, (CURSOR,))
-    conn.commit()
+    with transaction(conn) as cur:
+        job_cursor.ensure(cur, CURSOR, 0, "2000-01-01")  # long ago: the first round is due
     found, shown, read, chunks, done, ran = 0, [], 0, 0, False, False
     while not done and (not chunks or time.monotonic() - started < budget):
-        try:
-            with conn.cursor() as cur:
-                cur.execute(_LOCK, (int(every_hours), CURSOR))
-                position, running, due = cur.fetchone()
-                if not running and not due:
-                    conn.commit()
+        with transaction(conn) as cur:
+            cur.execute(_LOCK, (int(every_hours), CURSOR))
+            position, running, due = cur.fetchone()
+            if not running and not due:
+                break
+            ran, position = True, int(position or 0)
+            if not running:  # a new round, from the first call received in the window
+                start = window_start(cur, window_hours)
+                if start is None:  # nothing received in the window: the round is over
+                    cur.execute(_ADVANCE, (position, True, CURSOR))
                     break
-                ran, position = True, int(position or 0)
-                if not running:  # a new round, from the first call received in the window
-                    start = window_start(cur, window_hours)
-                    if start is None:  # nothing received in the window: the round is over
-                        cur.execute(_ADVANCE, (position, True, CURSOR))
-                        conn.commit()
-                        break
-                    position = start - 1
-                position, n, done, orphans = read_chunk(cur, position, size)
-                cur.execute(_ADVANCE, (position, done, CURSOR))
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+                position = start - 1
+            position, n, done, orphans = read_chunk(cur, position, size)
+            cur.execute(_ADVANCE, (position, done, CURSOR))
         chunks, read, found = chunks + 1, read + n, found + len(orphans)
         shown.extend(call_id for _, call_id in orphans[: SHOWN - len(shown)])
     if not ran:

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sublessor_billing.db.tables import PAYMENT_LOG
+
 
 class PaymentStatus(enum.StrEnum):
     """``status`` of the payment log: pending until an answer proves a result."""
@@ -57,7 +59,7 @@ class OrderIdOutOfRange(RuntimeError):
         held = "; held back, every other pending order is settled" if others_settled else ""
         super().__init__(
             f"Refusing to send order id(s) {shown} ({len(order_ids)} in all{held}): below "
-            f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of sublessor_call_payment_log_201409 "
+            f"{ORDER_ID_MIN}, so the AUTO_INCREMENT of {PAYMENT_LOG} "
             "was reset (MySQL 5.7 does not persist it across a restart of an empty table) or the "
             "rows were inserted by hand. Fix: python -m sublessor_billing.payments.repair "
             "release-held --yes, which raises the AUTO_INCREMENT of the payment log to at least "
@@ -169,33 +171,38 @@ def classify_charge(order: PendingOrder, body: Any, where: str = "the payment ce
     code = _int_or_none(body.get("code"), bits=31) if isinstance(body, dict) else None
     if code is None:
         return outcome(
-            PENDING, error=f"answer without an integer code from {where}: {str(body)[:200]}"
+            PaymentStatus.PENDING,
+            error=f"answer without an integer code from {where}: {str(body)[:200]}",
         )
     message = _text(body.get("message"), 255)
     balance = _int_or_none(body.get("balance"))
-    if code == CODE_OK:
-        return outcome(SUCCESS, result_code=code, message=message, balance=balance)
-    if code == CODE_INSUFFICIENT:
-        return outcome(INSUFFICIENT, result_code=code, message=message, balance=balance)
-    if code == CODE_ACCOUNT:
-        return outcome(FAILED, result_code=code, message=message or f"refused with code {code}")
-    if code == CODE_ORDER_REUSED:
+    if code == ChargeCode.OK:
+        return outcome(PaymentStatus.SUCCESS, result_code=code, message=message, balance=balance)
+    if code == ChargeCode.INSUFFICIENT:
+        return outcome(
+            PaymentStatus.INSUFFICIENT, result_code=code, message=message, balance=balance
+        )
+    if code == ChargeCode.ACCOUNT:
+        return outcome(
+            PaymentStatus.FAILED, result_code=code, message=message or f"refused with code {code}"
+        )
+    if code == ChargeCode.ORDER_REUSED:
         # Our ids and parameters are stored, so 1004 means the id was used before us.
         return outcome(
-            FAILED,
+            PaymentStatus.FAILED,
             result_code=code,
             message=message or "order id already used with different parameters",
             error=REUSED_NOTE,
         )
-    if code == CODE_BAD_SIGN:
+    if code == ChargeCode.BAD_SIGN:
         return outcome(
-            PENDING,
+            PaymentStatus.PENDING,
             result_code=code,
             error="1003 bad signature: app id / key wrong",
             bad_signature=True,
         )
     return outcome(
-        PENDING,
+        PaymentStatus.PENDING,
         result_code=code,
         error=f"undocumented code {code} from {where}: {message}; the order stays pending and "
         "is sent again with the same order id (check payment-api.md against the service)",
@@ -210,11 +217,11 @@ def offline_signal(outcome: Outcome, price_fen: int) -> bool | None:
     price left). None: says nothing about the account (1004, a success whose answer
     carried no balance, an outcome still pending).
     """
-    if outcome.status == INSUFFICIENT or (
-        outcome.status == FAILED and outcome.result_code == CODE_ACCOUNT
+    if outcome.status == PaymentStatus.INSUFFICIENT or (
+        outcome.status == PaymentStatus.FAILED and outcome.result_code == ChargeCode.ACCOUNT
     ):
         return True
-    if outcome.status == SUCCESS and outcome.balance is not None:
+    if outcome.status == PaymentStatus.SUCCESS and outcome.balance is not None:
         return outcome.balance < price_fen
     return None
 
@@ -226,7 +233,7 @@ def offline_reason(outcome: Outcome) -> str:
     contract signs non-ASCII text, quotes or backslashes is our reading only
     (docs/payments.md, "Signing"), and a reason must never make a request unsignable.
     """
-    if outcome.status == SUCCESS:
+    if outcome.status == PaymentStatus.SUCCESS:
         return f"balance {outcome.balance} fen after order {outcome.order_id} is below one call's price"
     balance = "" if outcome.balance is None else f", balance {outcome.balance} fen"
     return (

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sublessor_billing.payments import store
-from sublessor_billing.payments.outcomes import SUCCESS, Outcome
+from sublessor_billing.payments.outcomes import Outcome, PaymentStatus
 
 if TYPE_CHECKING:
-    from sublessor_billing.payments.charging import ChargeReport
+    from sublessor_billing.payments.results import ChargeReport
 
 log = logging.getLogger(__name__)
 
@@ -98,5 +98,5 @@ class Recorder:
         self.report.retried += sum(1 for o in batch if o.attempts > 1)
         for o in settled:
             self.report.counts[o.status] += 1
-            if o.status == SUCCESS:
+            if o.status == PaymentStatus.SUCCESS:
                 self.report.charged_fen += o.amount

@@ -37,11 +37,14 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import CALL_LOG, PAYMENT_LOG
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.payments import orphans
 from sublessor_billing.payments.allocation import hand_back
 from sublessor_billing.payments.orphans import SHOWN
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN
-from sublessor_billing.payments.store import CALL_LOG, NO_ORDER, PAYMENT_LOG, WITHOUT_ORDER
+from sublessor_billing.payments.store import NO_ORDER, WITHOUT_ORDER
 
 LOCK_WAIT_S = 60  # for the ALTER's metadata lock: fail rather than queue every writer behind it
 
@@ -87,18 +90,17 @@ class Released:
 
 def held_orders(conn: Any) -> tuple[int, list[int]]:
     """How many pending rows are below ORDER_ID_MIN, and the first ``SHOWN`` ids."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(f"SELECT COUNT(*) {_HELD}", (ORDER_ID_MIN,))
         total = int(cur.fetchone()[0])
         cur.execute(f"SELECT id {_HELD} ORDER BY id LIMIT %s", (ORDER_ID_MIN, SHOWN))
         ids = [int(r[0]) for r in cur.fetchall()]
-    conn.commit()
     return total, ids
 
 
 def order_counter(conn: Any) -> tuple[int, int]:
     """(the payment log's AUTO_INCREMENT now, its MAX(id)), read live."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         # MySQL 8 caches information_schema's AUTO_INCREMENT for a day unless told not to.
         if cur.execute("SHOW VARIABLES LIKE 'information_schema_stats_expiry'"):
             cur.execute("SET SESSION information_schema_stats_expiry = 0")
@@ -106,7 +108,6 @@ def order_counter(conn: Any) -> tuple[int, int]:
         counter = int(cur.fetchone()[0] or 0)
         cur.execute(_MAX_ID)
         max_id = int(cur.fetchone()[0])
-    conn.commit()
     return counter, max_id
 
 
@@ -132,18 +133,13 @@ def release_held(conn: Any, *, above: int | None = None) -> Released:
                 f"ALTER TABLE {PAYMENT_LOG} AUTO_INCREMENT = {target} left it at {counter}: "
                 "nothing was released; ask a DBA why."
             )
-    try:
-        with conn.cursor() as cur:
-            hand_back(cur, 0)  # the allocation's row first, as an allocation round locks
-            cur.execute(f"SELECT id {_HELD} ORDER BY id FOR UPDATE", (ORDER_ID_MIN,))
-            ids = [int(r[0]) for r in cur.fetchall()]
-            calls = int(cur.execute(_RESET_CALLS, (ORDER_ID_MIN,))) if ids else 0
-            rows = int(cur.execute(_DELETE, (ORDER_ID_MIN,))) if ids else 0
-            hand_back(cur, calls)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        hand_back(cur, 0)  # the allocation's row first, as an allocation round locks
+        cur.execute(f"SELECT id {_HELD} ORDER BY id FOR UPDATE", (ORDER_ID_MIN,))
+        ids = [int(r[0]) for r in cur.fetchall()]
+        calls = int(cur.execute(_RESET_CALLS, (ORDER_ID_MIN,))) if ids else 0
+        rows = int(cur.execute(_DELETE, (ORDER_ID_MIN,))) if ids else 0
+        hand_back(cur, calls)
     return Released(rows, calls, tuple(ids[:SHOWN]), counter)
 
 
@@ -152,16 +148,11 @@ def reset_orphans(conn: Any, *, days: int) -> tuple[int, list[str]]:
     re-checked); how many, and the first ``SHOWN`` call ids."""
     reset, shown = 0, []
     for found in orphans.scan(conn, days=days):
-        try:
-            with conn.cursor() as cur:
-                hand_back(cur, 0)  # the allocation's row first, as an allocation round locks
-                ids = [row_id for row_id, _ in found]
-                n = int(cur.execute(_RESET_ORPHANS.format(ids=",".join(["%s"] * len(ids))), ids))
-                hand_back(cur, n)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+        with transaction(conn) as cur:
+            hand_back(cur, 0)  # the allocation's row first, as an allocation round locks
+            ids = [row_id for row_id, _ in found]  # at most orphans.CHUNK: one read chunk's
+            n = int(cur.execute(_RESET_ORPHANS.format(ids=marks(ids)), ids))
+            hand_back(cur, n)
         reset += n
         shown.extend(call_id for _, call_id in found[: SHOWN - len(shown)])
     return reset, shown

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sublessor_billing.payments.outcomes import (
-    PENDING,
     Outcome,
     PaymentClient,
+    PaymentStatus,
     PendingOrder,
     UnknownOutcome,
     classify_charge,
@@ -66,7 +66,7 @@ async def send_in_order(
         if outcome.bad_signature:
             stop.set()
         yield outcome
-        if outcome.status == PENDING:
+        if outcome.status == PaymentStatus.PENDING:
             for rest in orders[position + 1 :]:
                 why = f"not sent: order {order.order_id} of the same sublessor has no known outcome yet"
                 yield _not_sent(rest, why)
@@ -91,24 +91,35 @@ async def charge_until_known(
             outcome = classify_charge(order, body, where)
         except UnknownOutcome as exc:
             outcome = Outcome(
-                order.order_id, order.sublessor_id, PENDING, order.amount, error=str(exc)[:512]
+                order.order_id,
+                order.sublessor_id,
+                PaymentStatus.PENDING,
+                order.amount,
+                error=str(exc)[:512],
             )
         except Exception as exc:  # a bug of ours, not a transient fault: pending, no retry
             log.exception("Charging order %s failed unexpectedly", order.order_id)
             error = f"unexpected {type(exc).__name__}: {str(exc)[:400]}"
             return Outcome(
-                order.order_id, order.sublessor_id, PENDING, order.amount, error=error,
+                order.order_id, order.sublessor_id, PaymentStatus.PENDING, order.amount, error=error,
                 attempts=attempts,
             )  # fmt: skip
         delay = next(delays, None)
-        if outcome.status != PENDING or outcome.bad_signature or delay is None:
+        if outcome.status != PaymentStatus.PENDING or outcome.bad_signature or delay is None:
             return outcome if attempts == 1 else replace(outcome, attempts=attempts)
         log.debug("Order %s: %s; sending it again in %s s", order.order_id, outcome.error, delay)
         await asyncio.sleep(delay)
 
 
 def _not_sent(order: PendingOrder, why: str) -> Outcome:
-    return Outcome(order.order_id, order.sublessor_id, PENDING, order.amount, error=why, attempts=0)
+    return Outcome(
+        order.order_id,
+        order.sublessor_id,
+        PaymentStatus.PENDING,
+        order.amount,
+        error=why,
+        attempts=0,
+    )
 
 
 async def send_within(

@@ -8,22 +8,20 @@ Every write is guarded by ``status = 'pending'``, so recording an answer twice
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import CALL_LOG as CALL_LOG  # re-exported: benches, tests
+from sublessor_billing.db.tables import PAYMENT_LOG
+from sublessor_billing.db.transaction import retry_on_lock_conflict, transaction
 from sublessor_billing.payments.decisions import record_decisions
-from sublessor_billing.payments.outcomes import PENDING, Outcome, PendingOrder
+from sublessor_billing.payments.outcomes import ChargeCode, Outcome, PaymentStatus, PendingOrder
 
-log = logging.getLogger(__name__)
 # Deadlock / lock wait timeout while recording answers (charge shards record at the
 # same time and both lock gaps of sublessor_offline_event): rolled back and written again.
-_TRANSIENT_ERRORS = frozenset({1205, 1213})
 RECORD_ATTEMPTS = 3
-
-PAYMENT_LOG = "sublessor_call_payment_log_201409"
-CALL_LOG = "sublessor_call_log_201409"
 
 # What a call gives its payment row must fit there unchanged (001: call_id
 # VARCHAR(64), sublessor_id INT UNSIGNED, call_type VARCHAR(16); subject is
@@ -105,19 +103,17 @@ _STILL_PENDING_ROW = "SELECT %s AS id, %s AS attempts, %s AS error, %s AS result
 
 def explain(conn: Any, sql: str, params: Sequence[Any]) -> list[dict]:
     """EXPLAIN of one statement as a list of dicts (bench, tests)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute("EXPLAIN " + sql, params)
         cols = [d[0] for d in cur.description]
         plan = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-    conn.commit()
     return plan
 
 
 def load_pending(conn: Any, shard: Shard = ALL) -> list[PendingOrder]:
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:  # its commit ends the read snapshot
         cur.execute(_PENDING, shard.params)
         rows = cur.fetchall()
-    conn.commit()  # end the read snapshot
     return [PendingOrder(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
 
 
@@ -137,35 +133,27 @@ def record_outcomes(
     outcomes = list(outcomes)
     if not outcomes:
         return [], []
-    for attempt in range(1, RECORD_ATTEMPTS + 1):
-        try:
-            return _record_once(conn, outcomes, price_fen)
-        except Exception as exc:
-            conn.rollback()
-            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            if code not in _TRANSIENT_ERRORS or attempt == RECORD_ATTEMPTS:
-                raise
-            log.warning(
-                "Recording %s answer(s) met error %s (%s); the batch was rolled back and is "
-                "written again (attempt %s of %s)",
-                len(outcomes), code, exc, attempt + 1, RECORD_ATTEMPTS,
-            )  # fmt: skip
-    raise AssertionError("unreachable")
+    return retry_on_lock_conflict(
+        lambda: _record_once(conn, outcomes, price_fen),
+        attempts=RECORD_ATTEMPTS,
+        what=f"Recording a batch of {len(outcomes)} answer(s)",
+    )
 
 
 def _record_once(
     conn: Any, outcomes: list[Outcome], price_fen: int
 ) -> tuple[list[Outcome], list[int]]:
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         ids = [o.order_id for o in outcomes]
         cur.execute(
-            f"SELECT id FROM {PAYMENT_LOG} WHERE id IN ({','.join(['%s'] * len(ids))}) "
+            f"SELECT id FROM {PAYMENT_LOG} WHERE id IN ({marks(ids)}) "
             "AND status = 'pending' FOR UPDATE",
             ids,
         )
         open_ids = {int(r[0]) for r in cur.fetchall()}
-        settled = [o for o in outcomes if o.status != PENDING and o.order_id in open_ids]
-        waiting = [o for o in outcomes if o.status == PENDING and o.order_id in open_ids]
+        pending = PaymentStatus.PENDING
+        settled = [o for o in outcomes if o.status != pending and o.order_id in open_ids]
+        waiting = [o for o in outcomes if o.status == pending and o.order_id in open_ids]
         if settled:
             sql, params = _union(
                 _SETTLE_ROW,
@@ -182,7 +170,6 @@ def _record_once(
             )
             cur.execute(_STILL_PENDING.format(rows=sql), params)
         new_decisions = record_decisions(cur, settled, price_fen)
-    conn.commit()
     return settled, new_decisions
 
 
@@ -193,14 +180,13 @@ def pending_orders(
     where = (
         f"FROM {PAYMENT_LOG} WHERE status = 'pending' AND id >= %s AND MOD(sublessor_id, %s) = %s"
     )
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(f"SELECT COUNT(*) {where}", (min_id, *shard.params))
         total = int(cur.fetchone()[0])
         cur.execute(
             f"SELECT id, last_error {where} ORDER BY id LIMIT %s", (min_id, *shard.params, limit)
         )
         rows = [(int(r[0]), str(r[1] or "never sent")) for r in cur.fetchall()]
-    conn.commit()
     return total, rows
 
 
@@ -208,21 +194,19 @@ def unresolved_reused_orders(
     conn: Any, limit: int = 50, *, shard: Shard = ALL
 ) -> list[tuple[int, int]]:
     """``(order id, sublessor)`` of 1004 rows of ``shard`` nobody has checked yet (``last_error`` set)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             f"SELECT id, sublessor_id FROM {PAYMENT_LOG} WHERE status = 'failed' "
-            "AND result_code = 1004 AND last_error IS NOT NULL AND MOD(sublessor_id, %s) = %s "
-            "ORDER BY id LIMIT %s",
+            f"AND result_code = {ChargeCode.ORDER_REUSED:d} AND last_error IS NOT NULL "
+            "AND MOD(sublessor_id, %s) = %s ORDER BY id LIMIT %s",
             (*shard.params, limit),
         )
         rows = [(int(r[0]), int(r[1])) for r in cur.fetchall()]
-    conn.commit()
     return rows
 
 
 def count_by_status(conn: Any) -> dict[str, int]:
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(f"SELECT status, COUNT(*) FROM {PAYMENT_LOG} GROUP BY status")
         rows = cur.fetchall()
-    conn.commit()
     return {str(s): int(n) for s, n in rows}

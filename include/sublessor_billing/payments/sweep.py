@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sublessor_billing.db.tables import CALL_LOG
 from sublessor_billing.payments.store import (
-    CALL_LOG,
     FITS_PAYMENT_LOG,
     INSERT_ORDERS,
     NO_ORDER,

@@ -13,6 +13,7 @@ import threading
 import pytest
 from support.waiting import wait_until
 
+from sublessor_billing.db import transaction
 from sublessor_billing.db.connect import connect
 from sublessor_billing.payments import store
 from sublessor_billing.payments.outcomes import Outcome
@@ -31,7 +32,7 @@ def test_a_lock_wait_while_recording_is_written_again_not_failed(
             (ORDER,),
         )
     user_prop_conn.commit()
-    caplog.set_level(logging.WARNING, logger=store.__name__)
+    caplog.set_level(logging.WARNING, logger=transaction.__name__)
     other = connect(user_prop_target)  # another pass holds the row
     recorder = connect(user_prop_target)
     with recorder.cursor() as cur:
@@ -55,7 +56,10 @@ def test_a_lock_wait_while_recording_is_written_again_not_failed(
         writer = threading.Thread(target=record)
         writer.start()
         wait_until(
-            lambda: any("written again" in r.getMessage() for r in caplog.records),
+            lambda: any(
+                "Recording a batch of 1 answer(s) was rolled back by MySQL (1205" in r.getMessage()
+                for r in caplog.records
+            ),
             30,
             "the first attempt to meet the lock wait timeout",
         )
