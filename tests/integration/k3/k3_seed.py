@@ -51,6 +51,15 @@ class Contracts:
             cur.execute(sql, params)
         self.conn.commit()
 
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of ``sql``, read in a fresh transaction (what others committed)."""
+        self.conn.rollback()
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            rows = list(cur.fetchall())
+        self.conn.commit()
+        return rows
+
     def rename(self, contract_id: int, contract_no: str) -> None:
         """What CRM does when a contract's number is corrected: an edit (a later updated_datetime)."""
         self.execute(
