@@ -21,7 +21,7 @@ from sublessor_billing.calls.history import (
 from sublessor_billing.calls.rules import Candidate, FilterRule, judge_calls, needs_history
 from sublessor_billing.calls.store import is_data_error
 from sublessor_billing.db.named_lock import LockTimeout
-from sublessor_billing.db.sql import chunks
+from sublessor_billing.db.sql import chunks, marks
 from sublessor_billing.db.tables import CALL_LOG
 
 # The names the judge counts by: valid, not_connected, too_short, repeat, broker.
@@ -92,7 +92,8 @@ def write_rules(cur: Any, decided: dict[int, int], *, in_chunk: int = IN_CHUNK) 
         for chunk in chunks(ids, in_chunk):
             cur.execute(
                 f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
-                f"WHERE {_UNJUDGED} AND id IN ({ints(chunk)})"
+                f"WHERE {_UNJUDGED} AND id IN ({marks(chunk)})",
+                chunk,
             )
             counts[RULE_NAMES[rule]] += cur.rowcount
     return counts
@@ -107,8 +108,3 @@ def one_call_could_cause(exc: BaseException) -> bool:
 
 def exc_name(exc: BaseException) -> str:
     return type(exc).__name__
-
-
-def ints(values: Sequence[int]) -> str:
-    """Ids from the log as SQL: integers formatted as such cannot inject (no escaping needed)."""
-    return ",".join([f"{value:d}" for value in values])
