@@ -25,8 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sublessor_billing.calls.message import EARLIEST_START_TIME, MAX_START_AHEAD
-from sublessor_billing.calls.rules import shift
-from sublessor_billing.calls.store import CALL_LOG, call_id_for_display
+from sublessor_billing.calls.rules import FilterRule, shift
+from sublessor_billing.calls.store import call_id_for_display
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import CALL_LOG
 from sublessor_billing.phone import mask_phone
 
 # Intake refuses a start_time more than MAX_START_AHEAD after the intake time
@@ -36,10 +38,11 @@ JUDGE_START_SLACK = MAX_START_AHEAD + timedelta(days=1)
 FAILED = "the judge failed on this call: "
 HOLD_RETRIES = 8
 RETRY_FIRST_DELAY_MIN = 5
-_HELD = "filter_rule = 0 AND judged_at IS NOT NULL AND held_reason IS NOT NULL"
+_UNJUDGED = f"filter_rule = {FilterRule.UNJUDGED:d}"
+_HELD = f"{_UNJUDGED} AND judged_at IS NOT NULL AND held_reason IS NOT NULL"
 _HOLD = (
     f"UPDATE {CALL_LOG} SET held_reason = %s, judged_at = NOW(3), held_count = held_count + 1 "
-    "WHERE filter_rule = 0 AND judged_at IS NULL AND id = %s"
+    f"WHERE {_UNJUDGED} AND judged_at IS NULL AND id = %s"
 )
 _HOLD_AGAIN = (
     f"UPDATE {CALL_LOG} SET held_reason = %s, judged_at = NOW(3), held_count = held_count + 1 "
@@ -115,7 +118,7 @@ def held_calls(cur: Any, *, ids: Sequence[int] | None = None, limit: int = 100) 
     if ids is not None:
         if not ids:
             return []
-        sql += f" AND id IN ({', '.join(['%s'] * len(ids))})"
+        sql += f" AND id IN ({marks(ids)})"
         params = list(ids)
     cur.execute(sql + " ORDER BY id LIMIT %s", [*params, limit])
     keys = (

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls, release, release_all
+from sublessor_billing.db.transaction import transaction
 
 
 class HeldRefused(ValueError):
@@ -19,7 +20,7 @@ def run_held_command(conn: Any, args: argparse.Namespace) -> int:
         with conn.cursor() as cur:
             rows = held_calls(cur, limit=args.limit)
             total = count_held(cur)
-        conn.rollback()
+        conn.rollback()  # a read: nothing to commit
         for row in rows:
             print(
                 f"{row['id']}\t{row['call_id']}\tsublessor {row['sublessor_id']}\t"
@@ -33,9 +34,8 @@ def run_held_command(conn: Any, args: argparse.Namespace) -> int:
             )
         return 0
     if args.id is not None:
-        with conn.cursor() as cur:
+        with transaction(conn) as cur:
             released = release(cur, args.id)
-        conn.commit()
         if not released:
             raise HeldRefused(f"Call log id {args.id} is not held; see `held`.")
         print(f"Call log id {args.id} released: the next call400_billing run judges it")
@@ -49,15 +49,15 @@ def _release_many(conn: Any, reason_prefix: str | None, confirmed: bool) -> int:
         if reason_prefix is None
         else f"held calls whose reason starts {reason_prefix!r}"
     )
-    with conn.cursor() as cur:
-        if not confirmed:
+    if not confirmed:
+        with conn.cursor() as cur:
             found = count_held(cur, reason_prefix=reason_prefix)
-            conn.rollback()
-            raise HeldRefused(
-                f"{found} {which} would be released (judged by the next call400_billing run, "
-                "and charged if valid). Nothing changed; add --yes to release them."
-            )
+        conn.rollback()  # a read: nothing to commit
+        raise HeldRefused(
+            f"{found} {which} would be released (judged by the next call400_billing run, "
+            "and charged if valid). Nothing changed; add --yes to release them."
+        )
+    with transaction(conn) as cur:
         released = release_all(cur, reason_prefix=reason_prefix)
-    conn.commit()
     print(f"{released} {which} released: the next call400_billing run judges them")
     return 0

@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sublessor_billing.calls.rules import Candidate, Pair, shift, window_delta
-from sublessor_billing.calls.store import CALL_LOG
+from sublessor_billing.calls.rules import Candidate, FilterRule, Pair, shift, window_delta
+from sublessor_billing.db.sql import chunks, marks
+from sublessor_billing.db.tables import BROKER_PHONE, CALL_LOG
 
 PAIRS_PER_QUERY = 1000  # (caller, sublessor) ranges per history query
 IN_CHUNK = 2000  # values per IN (...) list
@@ -28,9 +29,7 @@ def fetch_valid_starts(
         span[0] = min(span[0], call.start_time)
         span[1] = max(span[1], call.start_time)
     found: dict[Pair, list] = defaultdict(list)
-    items = list(spans.items())
-    for start in range(0, len(items), pairs_per_query):
-        chunk = items[start : start + pairs_per_query]
+    for chunk in chunks(list(spans.items()), pairs_per_query):
         # One range per pair on (caller_normalized, sublessor_id, start_time); filter_rule
         # is read from the row. A pair has few calls near its candidates.
         quote = cur.connection.string_literal
@@ -44,7 +43,8 @@ def fetch_valid_starts(
             f"SELECT l.caller_normalized, l.sublessor_id, l.start_time FROM ({pairs}) AS p "
             f"STRAIGHT_JOIN {CALL_LOG} AS l FORCE INDEX (idx_caller_sublessor) "
             "ON l.caller_normalized = p.c AND l.sublessor_id = p.s "
-            "AND l.start_time > p.lo AND l.start_time < p.hi WHERE l.filter_rule = 1"
+            "AND l.start_time > p.lo AND l.start_time < p.hi "
+            f"WHERE l.filter_rule = {FilterRule.VALID:d}"
         )
         for caller, sublessor, start_time in cur.fetchall():
             found[(caller, int(sublessor))].append(start_time)
@@ -61,12 +61,9 @@ def _dt(value) -> str:
 def fetch_brokers(cur: Any, callers: set[str], *, in_chunk: int = IN_CHUNK) -> set[str]:
     """The callers that are in the broker phone library (rule 5)."""
     found: set[str] = set()
-    wanted = sorted(callers)
-    for start in range(0, len(wanted), in_chunk):
-        chunk = wanted[start : start + in_chunk]
+    for chunk in chunks(sorted(callers), in_chunk):
         cur.execute(
-            f"SELECT DISTINCT phone FROM broker_phone WHERE phone IN ({', '.join(['%s'] * len(chunk))})",
-            chunk,
+            f"SELECT DISTINCT phone FROM {BROKER_PHONE} WHERE phone IN ({marks(chunk)})", chunk
         )
         found.update(row[0] for row in cur.fetchall())
     return found

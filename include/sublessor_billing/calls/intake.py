@@ -25,6 +25,7 @@ from sublessor_billing.calls.message import (
     parse_message,
 )
 from sublessor_billing.calls.store import insert_calls, is_data_error, quarantine
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
@@ -179,40 +180,30 @@ def _flush(
 
 def _write(conn: Any, calls: list[Call], invalid: list, short_threshold: int | None) -> int:
     """Log the calls and quarantine the invalid messages in one transaction; commit."""
-    try:
-        with conn.cursor() as cur:
-            inserted = insert_calls(cur, calls, short_threshold=short_threshold)
-            for chunk in _quarantine_chunks(invalid):
-                quarantine(cur, chunk)
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        inserted = insert_calls(cur, calls, short_threshold=short_threshold)
+        for chunk in _quarantine_chunks(invalid):
+            quarantine(cur, chunk)
     return inserted
 
 
 def _write_singly(conn: Any, batch: _Batch, short_threshold: int | None) -> tuple[int, list]:
     """Like _write, one call per savepoint; calls the log refuses join the quarantine."""
     inserted, refused = 0, []
-    try:
-        with conn.cursor() as cur:
-            for call in batch.calls.values():
-                cur.execute("SAVEPOINT one_call")
-                try:
-                    inserted += insert_calls(cur, [call], short_threshold=short_threshold)
-                except Exception as exc:
-                    if not is_data_error(exc):
-                        raise
-                    cur.execute("ROLLBACK TO SAVEPOINT one_call")
-                    body, key = batch.sources[call.call_id]
-                    reason = f"the call log refused it: {exc}"[:500]
-                    refused.append((body, Invalid(reason, call.call_id[:255]), key))
-            for chunk in _quarantine_chunks(batch.invalid + refused):
-                quarantine(cur, chunk)
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        for call in batch.calls.values():
+            cur.execute("SAVEPOINT one_call")
+            try:
+                inserted += insert_calls(cur, [call], short_threshold=short_threshold)
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                cur.execute("ROLLBACK TO SAVEPOINT one_call")
+                body, key = batch.sources[call.call_id]
+                reason = f"the call log refused it: {exc}"[:500]
+                refused.append((body, Invalid(reason, call.call_id[:255]), key))
+        for chunk in _quarantine_chunks(batch.invalid + refused):
+            quarantine(cur, chunk)
     return inserted, refused
 
 

@@ -24,9 +24,8 @@ from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls
 from sublessor_billing.calls.history import IN_CHUNK, PAIRS_PER_QUERY
-from sublessor_billing.calls.rules import window_delta
+from sublessor_billing.calls.rules import FilterRule, window_delta
 from sublessor_billing.calls.singly import hold_and_report, judge_singly, retry_held
-from sublessor_billing.calls.store import CALL_LOG
 from sublessor_billing.calls.verdicts import (
     RULE_NAMES,
     decide,
@@ -36,13 +35,17 @@ from sublessor_billing.calls.verdicts import (
     write_rules,
 )
 from sublessor_billing.db.named_lock import LockTimeout, named_lock
+from sublessor_billing.db.tables import CALL_LOG
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.phone import mask_numbers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
 # Calls set back to filter_rule 0 by hand that still have a judged_at (held calls excluded).
-HAND_RESET = "filter_rule = 0 AND judged_at IS NOT NULL AND held_reason IS NULL"
+HAND_RESET = (
+    f"filter_rule = {FilterRule.UNJUDGED:d} AND judged_at IS NOT NULL AND held_reason IS NULL"
+)
 OLDEST_HELD_SHOWN = 5
 
 
@@ -91,7 +94,6 @@ def judge_pending(
             except Exception as exc:
                 if not one_call_could_cause(exc):
                     raise  # connection, lock or permission: the task fails and retries
-                conn.rollback()
                 log.warning(
                     "Judging a batch failed (%s: %s); judging its calls one by one",
                     exc_name(exc),
@@ -137,9 +139,8 @@ def reopen_hand_reset(conn: Any) -> int:
     the judge itself leaves a 0 with a judged_at only on a held call, which has a
     held_reason and is skipped here (calls.held). Normally an empty range.
     """
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         reopened = cur.execute(f"UPDATE {CALL_LOG} SET judged_at = NULL WHERE {HAND_RESET}")
-    conn.commit()
     if reopened:
         log.warning("%s calls had filter_rule 0 and a judged_at: judging them again", reopened)
     return int(reopened)
@@ -155,11 +156,10 @@ def judge_batch(
     in_chunk: int = IN_CHUNK,
 ) -> Counter:
     """Judge the oldest ``batch_size`` unjudged calls and commit; empty when none was left."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         candidates, implausible = read_candidates(cur, batch_size)
         if not candidates and not implausible:
-            conn.rollback()
-            return Counter()
+            return Counter()  # nothing was written: the commit ends the read
         decided = decide(
             cur,
             candidates,
@@ -170,5 +170,4 @@ def judge_batch(
         )
         counts = write_rules(cur, decided, in_chunk=in_chunk)
         counts["held"] += hold_and_report(cur, implausible)
-    conn.commit()
     return counts

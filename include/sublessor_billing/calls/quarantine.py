@@ -44,6 +44,7 @@ from sublessor_billing.calls.store import (
     lock_quarantined,
     resolve_quarantined,
 )
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.ops.audit import DISCARD, REPLAY, record_action
 from sublessor_billing.phone import mask_numbers
 
@@ -82,42 +83,30 @@ def replay(
 ) -> ReplayOutcome:
     """Log a quarantined message (a corrected copy, or the body received) and mark the row replayed."""
     parsed = None if corrected is None else _valid(corrected, "corrected")
-    try:
-        with conn.cursor() as cur:
-            stored = _lock_open_row(cur, quarantine_id)
-            call = parsed if parsed is not None else _valid(stored, "received")
-            logged = insert_calls(cur, [call]) == 1
-            note = "logged" if logged else "call_id was already logged; first copy stands"
-            resolution = f"replayed as call_id {call.call_id}: {note}"
-            resolve_quarantined(cur, quarantine_id, "replayed", resolution)
-            body = "corrected body" if parsed is not None else "body as received"
-            record_action(
-                cur,
-                actor=actor,
-                action=REPLAY,
-                quarantine_id=quarantine_id,
-                detail=f"{resolution} ({body})",
-            )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        stored = _lock_open_row(cur, quarantine_id)
+        call = parsed if parsed is not None else _valid(stored, "received")
+        logged = insert_calls(cur, [call]) == 1
+        note = "logged" if logged else "call_id was already logged; first copy stands"
+        resolution = f"replayed as call_id {call.call_id}: {note}"
+        resolve_quarantined(cur, quarantine_id, "replayed", resolution)
+        body = "corrected body" if parsed is not None else "body as received"
+        record_action(
+            cur,
+            actor=actor,
+            action=REPLAY,
+            quarantine_id=quarantine_id,
+            detail=f"{resolution} ({body})",
+        )
     return ReplayOutcome(quarantine_id, call.call_id, logged)
 
 
 def discard(conn: Any, quarantine_id: int, reason: str, *, actor: str | None = None) -> None:
     """Mark a quarantined message as deliberately not logged."""
-    try:
-        with conn.cursor() as cur:
-            _lock_open_row(cur, quarantine_id)
-            resolve_quarantined(cur, quarantine_id, "discarded", reason)
-            record_action(
-                cur, actor=actor, action=DISCARD, quarantine_id=quarantine_id, detail=reason
-            )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        _lock_open_row(cur, quarantine_id)
+        resolve_quarantined(cur, quarantine_id, "discarded", reason)
+        record_action(cur, actor=actor, action=DISCARD, quarantine_id=quarantine_id, detail=reason)
 
 
 DISCARD_REASON_MAX = 500  # as the Billing page; call400_quarantine.resolution is VARCHAR(512)
@@ -232,7 +221,7 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
     if args.command == "show":
         with conn.cursor() as cur:
             body = _lock_any(cur, args.id)
-        conn.rollback()
+        conn.rollback()  # a read: releases the row lock, nothing to commit
         sys.stdout.buffer.write(body)
         return 0
     if args.command == "replay":

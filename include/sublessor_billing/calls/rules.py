@@ -45,12 +45,12 @@ class Candidate:
         return (self.caller_normalized, self.sublessor_id)
 
 
-def base_rule(status: int, duration: int, short_threshold: int) -> int | None:
+def base_rule(status: int, duration: int, short_threshold: int) -> FilterRule | None:
     """Rules 2 and 3, which need nothing but the call itself."""
     if status != 1:
-        return NOT_CONNECTED
+        return FilterRule.NOT_CONNECTED
     if duration <= short_threshold:
-        return TOO_SHORT
+        return FilterRule.TOO_SHORT
     return None
 
 
@@ -82,7 +82,7 @@ def judge_calls(
     *,
     short_threshold: int,
     repeat_window: int,
-) -> dict[int, int]:
+) -> dict[int, FilterRule]:
     """Give each candidate its filter_rule, in order of start_time then id.
 
     ``valid_starts`` holds, per (caller, sublessor), the sorted start times of the
@@ -92,18 +92,18 @@ def judge_calls(
     """
     window = window_delta(repeat_window)
     known = {pair: list(starts) for pair, starts in valid_starts.items()}
-    decided: dict[int, int] = {}
+    decided: dict[int, FilterRule] = {}
     for call in sorted(candidates, key=lambda c: (c.start_time, c.id)):
         rule = base_rule(call.status, call.duration, short_threshold)
         if rule is None and call.caller_normalized:
             starts = known.setdefault(call.pair, [])
             if has_repeat(starts, call.start_time, window):
-                rule = REPEAT
+                rule = FilterRule.REPEAT
             elif call.caller_normalized in broker_phones:
-                rule = BROKER
+                rule = FilterRule.BROKER
             else:
                 insort(starts, call.start_time)
-        decided[call.id] = VALID if rule is None else rule
+        decided[call.id] = FilterRule.VALID if rule is None else rule
     return decided
 
 

@@ -34,6 +34,7 @@ from sublessor_billing.calls.verdicts import (
     server_now,
     write_rules,
 )
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.phone import mask_numbers
 
 log = logging.getLogger(__name__)
@@ -52,63 +53,53 @@ def judge_singly(
 ) -> Counter:
     """Judge the batch again one call per savepoint, in order; hold the few calls that fail alone."""
     counts: Counter = Counter()
-    try:
-        with conn.cursor() as cur:
-            candidates, held = read_candidates(cur, batch_size)
-            failures: dict[int, BaseException] = {}
-            for call in sorted(candidates, key=lambda c: (c.start_time, c.id)):
-                failure = _judge_one(cur, call, short_threshold, repeat_window, counts)
-                if failure is not None:
-                    failures[call.id] = failure
-                    if len(failures) > FAULT_CALLS:
-                        break  # the judge's fault already: no need to try the rest
-            if failures and (
-                len(failures) > FAULT_CALLS or len(failures) > FAULT_SHARE * len(candidates)
-            ):
-                raise _fault(failures, len(candidates)) from next(iter(failures.values()))
-            for log_id, exc in failures.items():
-                held[log_id] = f"{FAILED}{exc_name(exc)}: {exc}"
-            counts["held"] += hold_and_report(cur, held)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        candidates, held = read_candidates(cur, batch_size)
+        failures: dict[int, BaseException] = {}
+        for call in sorted(candidates, key=lambda c: (c.start_time, c.id)):
+            failure = _judge_one(cur, call, short_threshold, repeat_window, counts)
+            if failure is not None:
+                failures[call.id] = failure
+                if len(failures) > FAULT_CALLS:
+                    break  # the judge's fault already: no need to try the rest
+        if failures and (
+            len(failures) > FAULT_CALLS or len(failures) > FAULT_SHARE * len(candidates)
+        ):
+            raise _fault(failures, len(candidates)) from next(iter(failures.values()))
+        for log_id, exc in failures.items():
+            held[log_id] = f"{FAILED}{exc_name(exc)}: {exc}"
+        counts["held"] += hold_and_report(cur, held)
     return counts
 
 
 def retry_held(conn: Any, *, short_threshold: int, repeat_window: int) -> Counter:
     """Judge the held calls the judge failed on whose retry is due; hold again those that fail."""
     counts: Counter = Counter()
-    try:
-        with conn.cursor() as cur:
-            due = due_retries(cur, CANDIDATE_COLUMNS, RETRIES_PER_PASS)
-            now = server_now(cur) if due else None
-            for *fields, received_at in due:
-                counts["held_retried"] += 1
-                call = Candidate(*fields)
-                why = implausible_start(call.start_time, received_at, now)
-                if why is not None:  # the row was edited since: it needs a person now
-                    hold_again(cur, call.id, why)
-                    continue
-                cur.execute("SAVEPOINT retry")
-                unhold(cur, call.id)
-                failure = _judge_one(cur, call, short_threshold, repeat_window, counts)
-                if failure is None:
-                    counts["held_recovered"] += 1
-                    log.warning("Held call (call log id %s) judged on a retry", call.id)
-                    continue
-                cur.execute("ROLLBACK TO SAVEPOINT retry")
-                hold_again(cur, call.id, f"{FAILED}{exc_name(failure)}: {failure}")
-                log.warning(
-                    "Held call (call log id %s) failed again on a retry (%s: %s); it stays held",
-                    call.id,
-                    exc_name(failure),
-                    mask_numbers(str(failure)),
-                )
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        due = due_retries(cur, CANDIDATE_COLUMNS, RETRIES_PER_PASS)
+        now = server_now(cur) if due else None
+        for *fields, received_at in due:
+            counts["held_retried"] += 1
+            call = Candidate(*fields)
+            why = implausible_start(call.start_time, received_at, now)
+            if why is not None:  # the row was edited since: it needs a person now
+                hold_again(cur, call.id, why)
+                continue
+            cur.execute("SAVEPOINT retry")
+            unhold(cur, call.id)
+            failure = _judge_one(cur, call, short_threshold, repeat_window, counts)
+            if failure is None:
+                counts["held_recovered"] += 1
+                log.warning("Held call (call log id %s) judged on a retry", call.id)
+                continue
+            cur.execute("ROLLBACK TO SAVEPOINT retry")
+            hold_again(cur, call.id, f"{FAILED}{exc_name(failure)}: {failure}")
+            log.warning(
+                "Held call (call log id %s) failed again on a retry (%s: %s); it stays held",
+                call.id,
+                exc_name(failure),
+                mask_numbers(str(failure)),
+            )
     return counts
 
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sublessor_billing.calls.message import Call, Invalid
-from sublessor_billing.calls.rules import base_rule
+from sublessor_billing.calls.rules import FilterRule, base_rule
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import CALL_LOG
 from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
 
-CALL_LOG = "sublessor_call_log_201409"
 _COLUMNS = (
     "call_id, sublessor_id, prop_id, caller, caller_normalized, called, ext, "
     "status, start_time, duration, call_type"
@@ -84,7 +85,8 @@ def _call_values(conn: Any, calls: Sequence[Call], short_threshold: int | None) 
     """
     quote = conn.string_literal
     rules = [
-        0 if short_threshold is None else base_rule(c.status, c.duration, short_threshold) or 0
+        (None if short_threshold is None else base_rule(c.status, c.duration, short_threshold))
+        or FilterRule.UNJUDGED
         for c in calls
     ]
     return [
@@ -132,9 +134,7 @@ def warn_differing_duplicates(cur: Any, calls: Sequence[Call]) -> int:
     for call in calls:
         wanted.setdefault(call.call_id, call)
     cur.execute(
-        f"SELECT {_COLUMNS} FROM {CALL_LOG} WHERE call_id IN ("
-        + ", ".join(["%s"] * len(calls))
-        + ")",
+        f"SELECT {_COLUMNS} FROM {CALL_LOG} WHERE call_id IN ({marks(calls)})",
         [call.call_id for call in calls],
     )
     differing = 0

@@ -18,11 +18,15 @@ from sublessor_billing.calls.history import (
     fetch_brokers,
     fetch_valid_starts,
 )
-from sublessor_billing.calls.rules import Candidate, judge_calls, needs_history
-from sublessor_billing.calls.store import CALL_LOG, is_data_error
+from sublessor_billing.calls.rules import Candidate, FilterRule, judge_calls, needs_history
+from sublessor_billing.calls.store import is_data_error
 from sublessor_billing.db.named_lock import LockTimeout
+from sublessor_billing.db.sql import chunks, marks
+from sublessor_billing.db.tables import CALL_LOG
 
-RULE_NAMES = {1: "valid", 2: "not_connected", 3: "too_short", 4: "repeat", 5: "broker"}
+# The names the judge counts by: valid, not_connected, too_short, repeat, broker.
+RULE_NAMES = {rule: rule.name.lower() for rule in FilterRule if rule is not FilterRule.UNJUDGED}
+_UNJUDGED = f"filter_rule = {FilterRule.UNJUDGED:d}"
 # What a candidate is read as: Candidate's fields, then received_at (for screening).
 CANDIDATE_COLUMNS = "id, caller_normalized, sublessor_id, status, start_time, duration, received_at"
 
@@ -32,7 +36,7 @@ def read_candidates(cur: Any, batch_size: int) -> tuple[list[Candidate], dict[in
     now = server_now(cur)
     cur.execute(
         f"SELECT {CANDIDATE_COLUMNS} FROM {CALL_LOG} FORCE INDEX (idx_filter_rule) "
-        "WHERE filter_rule = 0 AND judged_at IS NULL "
+        f"WHERE {_UNJUDGED} AND judged_at IS NULL "
         "ORDER BY start_time, id LIMIT %s",
         (batch_size,),
     )
@@ -85,11 +89,11 @@ def write_rules(cur: Any, decided: dict[int, int], *, in_chunk: int = IN_CHUNK) 
         by_rule[rule].append(call_id)
     counts: Counter = Counter()
     for rule, ids in sorted(by_rule.items()):
-        for start in range(0, len(ids), in_chunk):
-            chunk = ids[start : start + in_chunk]
+        for chunk in chunks(ids, in_chunk):
             cur.execute(
                 f"UPDATE {CALL_LOG} SET filter_rule = {rule:d}, judged_at = NOW(3) "
-                f"WHERE filter_rule = 0 AND id IN ({ints(chunk)})"
+                f"WHERE {_UNJUDGED} AND id IN ({marks(chunk)})",
+                chunk,
             )
             counts[RULE_NAMES[rule]] += cur.rowcount
     return counts
@@ -104,8 +108,3 @@ def one_call_could_cause(exc: BaseException) -> bool:
 
 def exc_name(exc: BaseException) -> str:
     return type(exc).__name__
-
-
-def ints(values: Sequence[int]) -> str:
-    """Ids from the log as SQL: integers formatted as such cannot inject (no escaping needed)."""
-    return ",".join([f"{value:d}" for value in values])

@@ -1,4 +1,4 @@
-"""Alert conditions of the billing_alerts DAG and their state (``billing_alert``).
+"""Alert conditions of the billing_alerts DAG (their rows and notices: ``ops.alert_state``).
 
 Six alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 
@@ -20,18 +20,24 @@ Six alerts, each a row of ``billing_alert`` (locked while it is evaluated):
 A condition alert notifies when it starts firing, again every ``repeat_minutes``
 while it fires, and once when it is resolved. ``evaluate`` updates the rows in
 the caller's transaction and returns the notices; the caller sends them, marks
-each one sent (``mark_notified``: one not sent, e.g. alerts off, stays due),
+each one sent (``alert_state.mark_notified``: one not sent, e.g. alerts off, stays due),
 then commits: a crash in between sends a notice twice rather than never.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sublessor_billing import config
 from sublessor_billing.calls.held import count_held
+from sublessor_billing.ops.alert_state import (
+    FIRING,
+    AlertSettings,
+    Notice,
+    condition,
+    lock_row,
+)
 from sublessor_billing.ops.clock import shift_of
 from sublessor_billing.ops.pending import HELD_BACK_RUNBOOK, held_back_orders, pending_orders
 
@@ -41,8 +47,6 @@ QUARANTINE_GROWTH = "quarantine_growth"
 HELD_BACK_ORDERS = "held_back_orders"
 HELD_CALLS = "held_calls"
 RUN_FAILED = "run_failed"
-FIRING = "firing"
-RESOLVED = "resolved"
 
 # Variables of the billing_alerts DAG (read by its task; ranges in config).
 PENDING_MINUTES = config.BILLING_ALERT_PENDING_MINUTES
@@ -50,44 +54,6 @@ NO_SUCCESS_MINUTES = config.BILLING_ALERT_NO_SUCCESS_MINUTES
 REPEAT_MINUTES = config.BILLING_ALERT_REPEAT_MINUTES
 # A quarantine insert commits within seconds; rows younger than this are left to the next check.
 SETTLE_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    pending_minutes: int
-    no_success_minutes: int
-    repeat_minutes: int
-
-
-@dataclass(frozen=True)
-class Notice:
-    alert: str
-    state: str
-    summary: str
-    details: dict = field(default_factory=dict)
-    key: str | None = None  # its billing_alert row and dedup_key, when not the alert's name
-
-    @property
-    def row(self) -> str:
-        return self.key or self.alert
-
-    def payload(self) -> dict:
-        return {
-            "alert": self.alert,
-            "state": self.state,
-            "dedup_key": self.row,
-            "summary": self.summary,
-            **self.details,
-        }
-
-
-@dataclass
-class _Row:
-    name: str
-    active: bool
-    since: datetime | None
-    notified_at: datetime | None
-    value: int | None
 
 
 def evaluate(
@@ -118,22 +84,8 @@ def evaluate(
     return notices
 
 
-def mark_notified(cur: Any, notice: Notice) -> None:
-    """Record that ``notice`` was sent (only then: an alert not sent stays due)."""
-    cur.execute("UPDATE billing_alert SET notified_at = NOW(3) WHERE name = %s", (notice.row,))
-
-
-def active_alerts(cur: Any) -> list[dict]:
-    """The alerts firing now (for the page)."""
-    cur.execute(
-        "SELECT name, since, notified_at, detail FROM billing_alert WHERE active = 1 ORDER BY name"
-    )
-    keys = ("name", "since", "notified_at", "detail")
-    return [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
-
-
 def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
-    row = _lock(cur, PENDING_TOO_OLD)
+    row = lock_row(cur, PENDING_TOO_OLD)
     pending = pending_orders(cur, limit=0)
     count, oldest_id, age = (
         pending["count"],
@@ -154,11 +106,11 @@ def _pending(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
         if firing
         else f"no order pending longer than {settings.pending_minutes} min"
     )
-    return _condition(cur, row, now, settings, firing, summary, details)
+    return condition(cur, row, now, settings, firing, summary, details)
 
 
 def _held_back(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
-    row = _lock(cur, HELD_BACK_ORDERS)
+    row = lock_row(cur, HELD_BACK_ORDERS)
     held = held_back_orders(cur)
     firing = held["count"] > 0
     summary = (
@@ -168,11 +120,11 @@ def _held_back(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]
         else "no pending order below 820000000000"
     )
     details = {"held_back_orders": held["count"], "order_ids": held["ids"]}
-    return _condition(cur, row, now, settings, firing, summary, details)
+    return condition(cur, row, now, settings, firing, summary, details)
 
 
 def _held_calls(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice]:
-    row = _lock(cur, HELD_CALLS)
+    row = lock_row(cur, HELD_CALLS)
     held = count_held(cur)
     summary = (
         f"{held} call(s) held by the judge, neither judged nor charged: see the Billing page"
@@ -180,13 +132,13 @@ def _held_calls(cur: Any, now: datetime, settings: AlertSettings) -> list[Notice
         if held
         else "no call held by the judge"
     )
-    return _condition(cur, row, now, settings, held > 0, summary, {"held_calls": held})
+    return condition(cur, row, now, settings, held > 0, summary, {"held_calls": held})
 
 
 def _no_successful_run(
     cur: Any, now: datetime, settings: AlertSettings, successful_runs: int
 ) -> list[Notice]:
-    row = _lock(cur, NO_SUCCESSFUL_RUN)
+    row = lock_row(cur, NO_SUCCESSFUL_RUN)
     if row.value is None or successful_runs > row.value:  # grown: a run succeeded
         row.value, row.since = successful_runs, now
         cur.execute(
@@ -214,7 +166,7 @@ def _no_successful_run(
         else "call400_billing runs succeed again"
     )
     # `since` is the watched value's clock here, not the firing start: keep it.
-    return _condition(cur, row, now, settings, firing, summary, details, keep_since=True)
+    return condition(cur, row, now, settings, firing, summary, details, keep_since=True)
 
 
 def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
@@ -225,7 +177,7 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
     before this check are counted, and the high-water mark is the highest such id,
     so a row whose transaction commits within that lag is never skipped.
     """
-    row = _lock(cur, QUARANTINE_GROWTH)
+    row = lock_row(cur, QUARANTINE_GROWTH)
     settled = "received_at < %s - INTERVAL %s SECOND"
     if row.value is None:  # first check: the baseline, nothing to report yet
         cur.execute(
@@ -266,7 +218,7 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
 
 def _run_failed(cur: Any, dag_id: str, failed: int) -> list[Notice]:
     """Runs of ``dag_id`` that failed since the last check (the first check sets the baseline)."""
-    row = _lock(cur, f"{RUN_FAILED}.{dag_id}")
+    row = lock_row(cur, f"{RUN_FAILED}.{dag_id}")
     new = 0 if row.value is None else failed - row.value
     # A count that drops (runs deleted from Airflow's database) is the new baseline.
     cur.execute(
@@ -282,42 +234,3 @@ def _run_failed(cur: Any, dag_id: str, failed: int) -> list[Notice]:
     )
     details = {"dag_id": dag_id, "new_failed_runs": new, "failed_runs": failed}
     return [Notice(RUN_FAILED, FIRING, summary, details, key=row.name)]
-
-
-def _condition(
-    cur: Any,
-    row: _Row,
-    now: datetime,
-    settings: AlertSettings,
-    firing: bool,
-    summary: str,
-    details: dict,
-    *,
-    keep_since: bool = False,
-) -> list[Notice]:
-    repeat = timedelta(minutes=settings.repeat_minutes)
-    if firing:
-        due = not row.active or row.notified_at is None or now - row.notified_at >= repeat
-        since = row.since if (keep_since or row.active) else now
-        cur.execute(
-            "UPDATE billing_alert SET active = 1, since = %s, detail = %s WHERE name = %s",
-            (since, summary[:1024], row.name),
-        )
-        return [Notice(row.name, FIRING, summary, details)] if due else []
-    if row.active:
-        cur.execute(
-            "UPDATE billing_alert SET active = 0, detail = %s WHERE name = %s",
-            (summary[:1024], row.name),
-        )
-        return [Notice(row.name, RESOLVED, summary, details)]
-    return []
-
-
-def _lock(cur: Any, name: str) -> _Row:
-    cur.execute("INSERT IGNORE INTO billing_alert (name) VALUES (%s)", (name,))
-    cur.execute(
-        "SELECT active, since, notified_at, value FROM billing_alert WHERE name = %s FOR UPDATE",
-        (name,),
-    )
-    active, since, notified_at, value = cur.fetchone()
-    return _Row(name, bool(active), since, notified_at, None if value is None else int(value))

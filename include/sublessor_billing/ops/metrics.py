@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sublessor_billing.calls.rules import FilterRule
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.tables import CALL_LOG
+from sublessor_billing.db.transaction import transaction
+
 PREFIX = "sublessor_billing"
 JUDGED_CURSOR = "billing_metrics_judged"
 # A judge transaction commits within seconds; calls judged in the last minute are
 # left to the next window, so one still being committed is not skipped.
 SETTLE_SECONDS = 60
+_JUDGED_RULES = ", ".join(f"{rule:d}" for rule in FilterRule if rule is not FilterRule.UNJUDGED)
 
 
 def gauges(summary: dict) -> dict[str, float]:
@@ -42,31 +48,23 @@ def gauges(summary: dict) -> dict[str, float]:
 
 def judged_since_last_check(conn: Any) -> dict[str, int]:
     """Counter increments: calls judged since the previous call, by rule (committed cursor)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "SELECT NOW() - INTERVAL %s SECOND", (SETTLE_SECONDS,)
         )  # whole seconds, as position_time keeps them
         end = cur.fetchone()[0]
-        cur.execute(
-            "SELECT position_time FROM job_cursor WHERE name = %s FOR UPDATE", (JUDGED_CURSOR,)
-        )
-        row = cur.fetchone()
-        start = row[0] if row else None
+        position = job_cursor.read(cur, JUDGED_CURSOR, for_update=True)
+        start = position.position_time if position else None
         counts: dict[str, int] = {}
         if start is not None and end > start:
             # A range of idx_filter_rule (filter_rule, judged_at, ...) per rule value.
             cur.execute(
-                "SELECT filter_rule, COUNT(*) FROM sublessor_call_log_201409"
-                " WHERE filter_rule IN (1, 2, 3, 4, 5) AND judged_at >= %s AND judged_at < %s"
+                f"SELECT filter_rule, COUNT(*) FROM {CALL_LOG}"
+                f" WHERE filter_rule IN ({_JUDGED_RULES}) AND judged_at >= %s AND judged_at < %s"
                 " GROUP BY filter_rule",
                 (start, end),
             )
             counts = {f"{PREFIX}.calls.judged.rule_{rule}": int(n) for rule, n in cur.fetchall()}
         if start is None or end > start:
-            cur.execute(
-                "INSERT INTO job_cursor (name, position_time) VALUES (%s, %s)"
-                " ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)",
-                (JUDGED_CURSOR, end),
-            )
-    conn.commit()
+            job_cursor.save(cur, JUDGED_CURSOR, None, end)  # only position_time is used
     return counts

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,7 +171,6 @@ def replay_all_of_reason(
         except (AlreadyResolved, QuarantineRowMissing):
             result.skipped.append(quarantine_id)
         except Exception as exc:  # replay rolled the row back
-            _rollback_quietly(conn)
             if is_data_error(exc):
                 result.still_invalid[quarantine_id] = refused_reason(exc)
             else:
@@ -191,11 +189,6 @@ def replay_all_of_reason(
 def refused_reason(exc: BaseException) -> str:
     """Why the call log refused a replayed body (a data error), as intake words it."""
     return mask_numbers(f"the call log refused it: {exc}")[:500]
-
-
-def _rollback_quietly(conn: Any) -> None:
-    with suppress(Exception):  # the connection is gone; the next row's replay says so
-        conn.rollback()
 
 
 def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:

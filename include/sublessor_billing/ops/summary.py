@@ -17,20 +17,27 @@ from datetime import date
 from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls
+from sublessor_billing.calls.rules import FilterRule
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import CALL_LOG, JOB_CURSOR, PAYMENT_LOG
 from sublessor_billing.k3.plan import ExportState
-from sublessor_billing.ops import alerts, quarantine_ops
+from sublessor_billing.ops import quarantine_ops
+from sublessor_billing.ops.alert_state import active_alerts
 from sublessor_billing.ops.clock import Day, in_shanghai
 from sublessor_billing.ops.pending import held_back_orders, pending_orders
+from sublessor_billing.payments.outcomes import SETTLED, PaymentStatus
 
 RULES = {
-    0: "not judged yet (held calls apart)",
-    1: "valid",
-    2: "not connected",
-    3: "too short",
-    4: "repeat",
-    5: "broker",
+    FilterRule.UNJUDGED: "not judged yet (held calls apart)",
+    FilterRule.VALID: "valid",
+    FilterRule.NOT_CONNECTED: "not connected",
+    FilterRule.TOO_SHORT: "too short",
+    FilterRule.REPEAT: "repeat",
+    FilterRule.BROKER: "broker",
 }
-OUTCOMES = ("success", "insufficient", "failed", "pending")
+OUTCOMES = tuple(status.value for status in (*SETTLED, PaymentStatus.PENDING))
+# The job_cursor rows of the broker phone sync (broker_sync.sync's cursor names).
+_SYNC_CURSORS = ("broker_phone_sync", "broker_phone_sync_full")
 
 # The day's calls: a range of idx_received (received_at, filter_rule), index only.
 # The day's orders: a range of idx_created (created_at, status, amount), index only.
@@ -38,12 +45,12 @@ OUTCOMES = ("success", "insufficient", "failed", "pending")
 # MariaDB and MySQL 5.7 would otherwise sort the groups.
 _CALLS_BY_HOUR = (
     "SELECT FLOOR(TIMESTAMPDIFF(SECOND, %s, received_at) / 3600) AS h, filter_rule, COUNT(*)"
-    " FROM sublessor_call_log_201409 FORCE INDEX (idx_received)"
+    f" FROM {CALL_LOG} FORCE INDEX (idx_received)"
     " WHERE received_at >= %s AND received_at < %s GROUP BY h, filter_rule ORDER BY NULL"
 )
 _CHARGES_BY_HOUR = (
     "SELECT FLOOR(TIMESTAMPDIFF(SECOND, %s, created_at) / 3600) AS h, status, COUNT(*),"
-    " SUM(amount) FROM sublessor_call_payment_log_201409 FORCE INDEX (idx_created)"
+    f" SUM(amount) FROM {PAYMENT_LOG} FORCE INDEX (idx_created)"
     " WHERE created_at >= %s AND created_at < %s GROUP BY h, status ORDER BY NULL"
 )
 SUMMARY_QUERIES = {"calls_by_hour": _CALLS_BY_HOUR, "charges_by_hour": _CHARGES_BY_HOUR}
@@ -62,7 +69,7 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
     for hour, rule, count in cur.fetchall():
         by_rule[int(rule)] = by_rule.get(int(rule), 0) + int(count)
         hours[int(hour)]["calls"] += int(count)
-        if int(rule) == 1:
+        if int(rule) == FilterRule.VALID:
             hours[int(hour)]["valid"] += int(count)
     outcomes = {name: {"count": 0, "amount_fen": 0} for name in OUTCOMES}
     cur.execute(_CHARGES_BY_HOUR, hourly_params(day))
@@ -70,23 +77,23 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
         slot = outcomes.setdefault(str(status), {"count": 0, "amount_fen": 0})
         slot["count"] += int(count)
         slot["amount_fen"] += int(amount or 0)
-        if status == "success":
+        if status == PaymentStatus.SUCCESS:
             hours[int(hour)]["charged"] += int(count)
             hours[int(hour)]["revenue_fen"] += int(amount or 0)
     held = count_held(cur, received=day.db_window)  # rule 0 too, but judged: not waiting
     total = sum(by_rule.values())
-    by_rule[0] -= held
+    by_rule[FilterRule.UNJUDGED] -= held
     return {
         "calls": {
             "total": total,
-            "valid": by_rule[1],
+            "valid": by_rule[FilterRule.VALID],
             "held": held,
-            "by_filter_rule": {str(rule): n for rule, n in sorted(by_rule.items())},
+            "by_filter_rule": {str(int(rule)): n for rule, n in sorted(by_rule.items())},
         },
         "charges": {
             "orders": sum(o["count"] for o in outcomes.values()),
             "by_outcome": outcomes,
-            "revenue_fen": outcomes["success"]["amount_fen"],
+            "revenue_fen": outcomes[PaymentStatus.SUCCESS]["amount_fen"],
         },
         "hourly": hours,
     }
@@ -133,13 +140,15 @@ def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
 
 def broker_phone_sync(cur: Any) -> dict:
     """The sync's high-water (source local time) and its last full resync, from job_cursor."""
+    # updated_at too, which db.job_cursor does not read: this query is the page's own.
     cur.execute(
-        "SELECT name, position_time, updated_at FROM job_cursor"
-        " WHERE name IN ('broker_phone_sync', 'broker_phone_sync_full')"
+        f"SELECT name, position_time, updated_at FROM {JOB_CURSOR}"
+        f" WHERE name IN ({marks(_SYNC_CURSORS)})",
+        _SYNC_CURSORS,
     )
     rows = {name: (position, updated) for name, position, updated in cur.fetchall()}
-    high_water, cursor_updated = rows.get("broker_phone_sync", (None, None))
-    full_at, _ = rows.get("broker_phone_sync_full", (None, None))
+    high_water, cursor_updated = rows.get(_SYNC_CURSORS[0], (None, None))
+    full_at, _ = rows.get(_SYNC_CURSORS[1], (None, None))
     return {
         "high_water": high_water,
         "cursor_updated_at": cursor_updated,
@@ -190,7 +199,7 @@ def day_summary(conn: Any, day: date) -> dict:
             summary["quarantine"] = quarantine(cur)
             summary["broker_phone_sync"] = broker_phone_sync(cur)
             summary["k3_export"] = k3_export(cur)
-            summary["alerts"] = alerts.active_alerts(cur)
+            summary["alerts"] = active_alerts(cur)
         finally:
-            conn.rollback()
+            conn.rollback()  # read only: ends the snapshot
     return in_shanghai(summary, window.shift)

@@ -10,7 +10,8 @@ from airflow.sdk.observability.stats import Stats
 from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.hooks.mysql import user_prop_db
 from sublessor_airflow.variables import get_int
-from sublessor_billing.ops import alerts, metrics
+from sublessor_billing.db.transaction import transaction
+from sublessor_billing.ops import alert_state, alerts, metrics
 from sublessor_billing.ops.clock import today
 from sublessor_billing.ops.summary import day_summary
 
@@ -64,21 +65,17 @@ def run_billing_checks(
             if failed_runs_of is not None
             else None
         )
-        with conn.cursor() as cur:
-            notices = alerts.evaluate(cur, settings, successful_runs=runs, failed_runs=failed)
         sent = 0
-        try:
+        # A notice is recorded as sent in the evaluation's transaction: when a send fails,
+        # nothing is recorded and the retry sends again.
+        with transaction(conn) as cur:
+            notices = alerts.evaluate(cur, settings, successful_runs=runs, failed_runs=failed)
             for notice in notices:
                 log.warning("Billing alert %s (%s): %s", notice.alert, notice.state, notice.summary)
                 if notifier.send(notice.payload()):
-                    with conn.cursor() as cur:
-                        alerts.mark_notified(cur, notice)
+                    alert_state.mark_notified(cur, notice)
                     sent += 1
                     Stats.incr(f"{metrics.PREFIX}.alerts.{notice.alert}")
-        except Exception:
-            conn.rollback()  # not recorded as notified: the retry sends again
-            raise
-        conn.commit()
     finally:
         conn.close()
     return {

@@ -13,6 +13,7 @@ from typing import Any
 
 from sublessor_airflow.ui.chart import hourly_chart
 from sublessor_billing.ops.summary import OUTCOMES, RULES
+from sublessor_billing.payments.outcomes import PaymentStatus
 
 
 def e(value: Any) -> str:
@@ -55,7 +56,7 @@ def render_page(summary: dict, actions: list[dict], *, user: str, can_act: bool)
     calls, charges, pending = s["calls"], s["charges"], s["pending"]
     offline, quarantine, k3 = s["offline"], s["quarantine"], s["k3_export"]
     held, held_back = s["held_calls"], s["held_back_orders"]
-    success = charges["by_outcome"]["success"]
+    success = charges["by_outcome"][PaymentStatus.SUCCESS]
     cards = "".join(
         [
             card("Calls received", metric("calls.total", calls["total"]), f"valid {metric('calls.valid', calls['valid'])}"),
