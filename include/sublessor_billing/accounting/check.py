@@ -13,10 +13,14 @@ reported.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sublessor_billing.accounting.recognise import CURSOR_NAME
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.tables import INCOME, JOB_CURSOR, PAYMENT_LOG
+from sublessor_billing.db.transaction import transaction
+from sublessor_billing.payments.outcomes import PaymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -27,64 +31,61 @@ CHECK_CURSOR_NAME = "accounting_income_check"
 CHECK_INCOME_MARK_NAME = "accounting_income_check_income"
 FULL_CHECK_EVERY_HOURS = 24
 
-_CURSOR = "SELECT position_id FROM job_cursor WHERE name = %s"
-_CHECK_STATE = (
-    "SELECT position_id, position_time IS NULL OR position_time < NOW() - INTERVAL %s HOUR"
-    " FROM job_cursor WHERE name = %s"
-)
-_MAX_INCOME_ID = "SELECT IFNULL(MAX(id), 0) FROM sublessor_accounting_income_201409"
+_FULL_CHECK_DUE_BEFORE = "SELECT NOW() - INTERVAL %s HOUR"
+_MAX_INCOME_ID = f"SELECT IFNULL(MAX(id), 0) FROM {INCOME}"
+# Local, not job_cursor.save: position_time moves only on a full check (NOW()), else stays.
 _SAVE_MARK = (
-    "INSERT INTO job_cursor (name, position_id, position_time) VALUES (%s, %s, IF(%s, NOW(), NULL))"
+    f"INSERT INTO {JOB_CURSOR} (name, position_id, position_time) VALUES (%s, %s, IF(%s, NOW(), NULL))"
     " ON DUPLICATE KEY UPDATE position_id = VALUES(position_id),"
     " position_time = IF(%s, NOW(), position_time)"
 )
 # Per payment in (lo, hi]: success and not watched -> income adds up to the amount;
 # anything else (non-success, or still watched) -> no income rows at all.
-_RANGE_MISMATCHES = """
+_RANGE_MISMATCHES = f"""
 SELECT p.id, p.status, p.amount, i.total, IFNULL(i.n, 0)
-FROM sublessor_call_payment_log_201409 p
+FROM {PAYMENT_LOG} p
 LEFT JOIN (
   SELECT payment_id, SUM(amount) AS total, COUNT(*) AS n
-  FROM sublessor_accounting_income_201409
+  FROM {INCOME}
   WHERE payment_id > %s AND payment_id <= %s GROUP BY payment_id
 ) i ON i.payment_id = p.id
 LEFT JOIN accounting_unsettled_payment u ON u.payment_id = p.id
 WHERE p.id > %s AND p.id <= %s
-  AND CASE WHEN p.status = 'success' AND u.payment_id IS NULL
+  AND CASE WHEN p.status = '{PaymentStatus.SUCCESS}' AND u.payment_id IS NULL
            THEN IFNULL(i.total, 0) <> p.amount
            ELSE i.n IS NOT NULL END
 ORDER BY p.id LIMIT %s
 """
 # Payments at or below the last checked position that got income rows since the last
 # check (late settlements): the same rule, over all of their income rows.
-_LATE_MISMATCHES = """
+_LATE_MISMATCHES = f"""
 SELECT p.id, p.status, p.amount, SUM(i.amount), COUNT(*)
-FROM sublessor_call_payment_log_201409 p
-JOIN sublessor_accounting_income_201409 i ON i.payment_id = p.id
+FROM {PAYMENT_LOG} p
+JOIN {INCOME} i ON i.payment_id = p.id
 LEFT JOIN accounting_unsettled_payment u ON u.payment_id = p.id
 WHERE p.id IN (
-  SELECT payment_id FROM sublessor_accounting_income_201409
+  SELECT payment_id FROM {INCOME}
   WHERE id > %s AND id <= %s AND payment_id <= %s
 )
 GROUP BY p.id, p.status, p.amount, u.payment_id
-HAVING NOT (p.status = 'success' AND u.payment_id IS NULL AND SUM(i.amount) = p.amount)
+HAVING NOT (p.status = '{PaymentStatus.SUCCESS}' AND u.payment_id IS NULL AND SUM(i.amount) = p.amount)
 ORDER BY p.id LIMIT %s
 """
 # Income rows (new since the mark, or any beyond the cursor) that belong to no
 # payment, or to one the cursor has not reached.
-_STRAY_INCOME = """
+_STRAY_INCOME = f"""
 SELECT payment_id, COUNT(*), SUM(amount) FROM (
   SELECT i.id, i.payment_id, i.amount
-  FROM sublessor_accounting_income_201409 i
-  LEFT JOIN sublessor_call_payment_log_201409 p ON p.id = i.payment_id
+  FROM {INCOME} i
+  LEFT JOIN {PAYMENT_LOG} p ON p.id = i.payment_id
   WHERE i.id > %s AND i.id <= %s AND (p.id IS NULL OR i.payment_id > %s)
   UNION
-  SELECT id, payment_id, amount FROM sublessor_accounting_income_201409 WHERE payment_id > %s
+  SELECT id, payment_id, amount FROM {INCOME} WHERE payment_id > %s
 ) s GROUP BY payment_id ORDER BY payment_id LIMIT %s
 """
-_UNALLOCATED = """
+_UNALLOCATED = f"""
 SELECT COUNT(*), COUNT(DISTINCT payment_id), IFNULL(SUM(amount), 0), COUNT(DISTINCT sublessor_id)
-FROM sublessor_accounting_income_201409 WHERE contract_id IS NULL AND id > %s AND id <= %s
+FROM {INCOME} WHERE contract_id IS NULL AND id > %s AND id <= %s
 """
 _WATCHED = "SELECT COUNT(*) FROM accounting_unsettled_payment"
 
@@ -93,30 +94,29 @@ class IncomeMismatchError(RuntimeError):
     """Recognised income does not add up to the successful payments."""
 
 
+# as_dict's names for the fields whose attribute name says less.
+_SHOWN_AS = {"full": "full_check", "unallocated_amount": "unallocated_amount_fen"}
+
+
 @dataclass
 class IncomeCheck:
     cursor: int
+    full: bool
+    checked_from: int  # payments in (checked_from, cursor] were checked in full
+    income_mark: int  # highest income row id covered
     unallocated_rows: int
     unallocated_payments: int
     unallocated_amount: int  # fen
     unallocated_sublessors: int
     unsettled_watched: int
-    full: bool = True
-    checked_from: int = 0  # payments in (checked_from, cursor] were checked in full
-    income_mark: int = 0  # highest income row id covered
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field but ``problems`` (the error names them), in field order."""
         return {
-            "cursor": self.cursor,
-            "full_check": self.full,
-            "checked_from": self.checked_from,
-            "income_mark": self.income_mark,
-            "unallocated_rows": self.unallocated_rows,
-            "unallocated_payments": self.unallocated_payments,
-            "unallocated_amount_fen": self.unallocated_amount,
-            "unallocated_sublessors": self.unallocated_sublessors,
-            "unsettled_watched": self.unsettled_watched,
+            _SHOWN_AS.get(f.name, f.name): getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "problems"
         }
 
 
@@ -125,17 +125,25 @@ def check_income(conn: Any, *, full: bool = False) -> IncomeCheck:
 
     Raise ``IncomeMismatchError`` naming the payments; advance the marks only on success.
     """
+    # Read only: one snapshot, ended by a rollback; the marks are saved in their own transaction.
     conn.rollback()
     try:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             cursor = _position(cur, CURSOR_NAME)
-            cur.execute(_CHECK_STATE, (FULL_CHECK_EVERY_HOURS, CHECK_CURSOR_NAME))
-            state = cur.fetchone()
+            state = job_cursor.read(cur, CHECK_CURSOR_NAME)
+            cur.execute(_FULL_CHECK_DUE_BEFORE, (FULL_CHECK_EVERY_HOURS,))
+            due_before = cur.fetchone()[0]
             income_mark = _position(cur, CHECK_INCOME_MARK_NAME)
-            checked = int(state[0] or 0) if state else 0
-            full = full or state is None or bool(state[1]) or checked > cursor
+            checked = int(state.position_id or 0) if state else 0
+            full = (
+                full
+                or state is None
+                or state.position_time is None
+                or state.position_time < due_before
+                or checked > cursor
+            )
             lo, mark = (0, 0) if full else (checked, income_mark)
             cur.execute(_MAX_INCOME_ID)
             top = int(cur.fetchone()[0])
@@ -156,7 +164,7 @@ def check_income(conn: Any, *, full: bool = False) -> IncomeCheck:
         conn.rollback()
 
     result = IncomeCheck(
-        cursor, int(rows), int(payments), int(amount), int(sublessors), int(watched), full, lo, top
+        cursor, full, lo, top, int(rows), int(payments), int(amount), int(sublessors), int(watched)
     )
     for pid, status, amt, total, n in mismatches:
         result.problems.append(
@@ -197,18 +205,12 @@ def check_income(conn: Any, *, full: bool = False) -> IncomeCheck:
 
 
 def _position(cur: Any, name: str) -> int:
-    cur.execute(_CURSOR, (name,))
-    row = cur.fetchone()
-    return int(row[0] or 0) if row else 0
+    position = job_cursor.read(cur, name)
+    return int(position.position_id or 0) if position else 0
 
 
 def _save_marks(conn: Any, cursor: int, income_mark: int, full: bool) -> None:
     """Record what the passed check covered (own transaction)."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute(_SAVE_MARK, (CHECK_CURSOR_NAME, cursor, full, full))
-            cur.execute(_SAVE_MARK, (CHECK_INCOME_MARK_NAME, income_mark, False, False))
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    with transaction(conn) as cur:
+        cur.execute(_SAVE_MARK, (CHECK_CURSOR_NAME, cursor, full, full))
+        cur.execute(_SAVE_MARK, (CHECK_INCOME_MARK_NAME, income_mark, False, False))

@@ -22,58 +22,55 @@ from typing import Any
 from sublessor_billing.accounting.allocation import Contract, SettledPayment, allocate
 from sublessor_billing.accounting.counts import RecognitionCounts
 from sublessor_billing.calls.store import call_id_for_display
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.sql import chunks, marks
+from sublessor_billing.db.tables import CALL_LOG, CONTRACT, INCOME, PAYMENT_LOG
+from sublessor_billing.db.transaction import retry_on_lock_conflict, transaction
+from sublessor_billing.payments.outcomes import PaymentStatus
 
 log = logging.getLogger(__name__)
 
 CURSOR_NAME = "accounting_income"
 IN_CHUNK = 1000  # values per IN (...) list and contracts per balance UPDATE
 # Deadlock / lock wait timeout: MySQL rolled the whole batch back, so it is simply run again.
-_TRANSIENT_ERRORS = frozenset({1205, 1213})
-_TRANSIENT_ATTEMPTS = 3
+_LOCK_CONFLICT_ATTEMPTS = 3
 
-SUCCESS, PENDING = "success", "pending"
-FINAL_REFUSALS = frozenset({"insufficient", "failed"})
+FINAL_REFUSALS = frozenset({PaymentStatus.INSUFFICIENT, PaymentStatus.FAILED})
+_KNOWN_STATUSES = FINAL_REFUSALS | {PaymentStatus.SUCCESS, PaymentStatus.PENDING}
 
-_ENSURE_CURSOR = "INSERT IGNORE INTO job_cursor (name, position_id) VALUES (%s, 0)"
-_LOCK_CURSOR = "SELECT position_id FROM job_cursor WHERE name = %s FOR UPDATE"
-_ADVANCE_CURSOR = "UPDATE job_cursor SET position_id = %s WHERE name = %s"
-_PAYMENT_COLUMNS = (
-    "SELECT id, call_id, sublessor_id, amount, status FROM sublessor_call_payment_log_201409"
-)
+_PAYMENT_COLUMNS = f"SELECT id, call_id, sublessor_id, amount, status FROM {PAYMENT_LOG}"
 _NEXT_PAYMENTS = f"{_PAYMENT_COLUMNS} WHERE id > %s ORDER BY id LIMIT %s LOCK IN SHARE MODE"
 _PAYMENTS_BY_ID = f"{_PAYMENT_COLUMNS} WHERE id IN ({{ids}}) ORDER BY id"
 _WATCHED = (
     "SELECT u.payment_id, p.status FROM accounting_unsettled_payment u"
-    " LEFT JOIN sublessor_call_payment_log_201409 p ON p.id = u.payment_id"
-    " WHERE p.status IS NULL OR p.status <> 'pending'"  # only what can leave the watch
+    f" LEFT JOIN {PAYMENT_LOG} p ON p.id = u.payment_id"
+    # only what can leave the watch
+    f" WHERE p.status IS NULL OR p.status <> '{PaymentStatus.PENDING}'"
     " ORDER BY u.payment_id LIMIT %s"
 )
 _WATCH = "INSERT INTO accounting_unsettled_payment (payment_id) VALUES (%s)"
 _UNWATCH = "DELETE FROM accounting_unsettled_payment WHERE payment_id IN ({ids})"
-_CALL_DATES = (
-    "SELECT call_id, DATE(start_time) FROM sublessor_call_log_201409 WHERE call_id IN ({ids})"
-)
+_CALL_DATES = f"SELECT call_id, DATE(start_time) FROM {CALL_LOG} WHERE call_id IN ({{ids}})"
 _CANDIDATE_CONTRACTS = (
-    "SELECT id, sublessor_id, balance, start_date, end_date, status FROM sublessor_contract"
+    f"SELECT id, sublessor_id, balance, start_date, end_date, status FROM {CONTRACT}"
     " WHERE sublessor_id IN ({ids}) AND status = 1 AND balance > 0"
     " AND start_date <= %s AND end_date >= %s ORDER BY id FOR UPDATE"
 )
 _INSERT_INCOME = (
-    "INSERT INTO sublessor_accounting_income_201409"
+    f"INSERT INTO {INCOME}"
     " (payment_id, contract_id, sublessor_id, amount, call_date) VALUES (%s, %s, %s, %s, %s)"
 )
 # Lowering the balance is not a CRM edit: keep updated_datetime as it was.
 _LOWER_BALANCES = (
-    "UPDATE sublessor_contract SET balance = balance - CASE id {cases} END,"
+    f"UPDATE {CONTRACT} SET balance = balance - CASE id {{cases}} END,"
     " updated_datetime = updated_datetime WHERE id IN ({ids})"
 )
 
 
 def ensure_cursor(conn: Any) -> None:
     """Create the cursor row at position 0 if it is missing (own, committed transaction)."""
-    with conn.cursor() as cur:
-        cur.execute(_ENSURE_CURSOR, (CURSOR_NAME,))
-    conn.commit()
+    with transaction(conn) as cur:
+        job_cursor.ensure(cur, CURSOR_NAME)
 
 
 def recognise_batch(conn: Any, *, batch_size: int, in_chunk: int = IN_CHUNK) -> RecognitionCounts:
@@ -84,16 +81,9 @@ def recognise_batch(conn: Any, *, batch_size: int, in_chunk: int = IN_CHUNK) -> 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ensure_cursor(conn)
-    try:
-        with conn.cursor() as cur:
-            # Every read sees the latest committed rows, not a snapshot older than our locks.
-            cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            counts = _batch(cur, batch_size, in_chunk)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    return counts
+    # Every read sees the latest committed rows, not a snapshot older than our locks.
+    with transaction(conn, isolation="READ COMMITTED") as cur:
+        return _batch(cur, batch_size, in_chunk)
 
 
 def recognise_until_caught_up(
@@ -102,7 +92,11 @@ def recognise_until_caught_up(
     """Run batches until one finds nothing to do (or ``max_batches`` ran); return the totals."""
     total = RecognitionCounts()
     for _ in range(max_batches):
-        counts = _batch_with_retry(conn, batch_size, in_chunk)
+        counts = retry_on_lock_conflict(
+            lambda: recognise_batch(conn, batch_size=batch_size, in_chunk=in_chunk),
+            attempts=_LOCK_CONFLICT_ATTEMPTS,
+            what="Accounting income batch",
+        )
         total.add(counts)
         log.info(
             "Batch done: cursor %s, %s payments, %s income rows, %s late-settled",
@@ -122,25 +116,10 @@ def recognise_until_caught_up(
     return total
 
 
-def _batch_with_retry(conn: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
-    for attempt in range(1, _TRANSIENT_ATTEMPTS + 1):
-        try:
-            return recognise_batch(conn, batch_size=batch_size, in_chunk=in_chunk)
-        except Exception as exc:
-            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            if code not in _TRANSIENT_ERRORS or attempt == _TRANSIENT_ATTEMPTS:
-                raise
-            log.warning("Batch rolled back by MySQL (%s: %s); running it again", code, exc)
-    raise AssertionError("unreachable")
-
-
 def _batch(cur: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
     counts = RecognitionCounts(batches=1)
-    cur.execute(_LOCK_CURSOR, (CURSOR_NAME,))
-    row = cur.fetchone()
-    if row is None:
-        raise RuntimeError(f"job_cursor row {CURSOR_NAME!r} vanished while running; rerun the task")
-    position = int(row[0] or 0)
+    locked = job_cursor.lock(cur, CURSOR_NAME)
+    position = int(locked.position_id or 0)
 
     # New payments are read BEFORE the watch: billing settles a sublessor's orders in id
     # order, so a new payment seen settled implies every older one of that sublessor
@@ -154,14 +133,16 @@ def _batch(cur: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
         new = []
     late = _fetch_by_id(cur, late_ids, in_chunk)
 
-    newly_pending = [p["id"] for p in new if p["status"] == PENDING]
+    newly_pending = [p["id"] for p in new if p["status"] == PaymentStatus.PENDING]
     for p in new:
-        if p["status"] not in FINAL_REFUSALS | {SUCCESS, PENDING}:
+        if p["status"] not in _KNOWN_STATUSES:
             raise ValueError(
                 f"payment {p['id']} has unknown status {p['status']!r}; the accounting cursor "
                 "stops here until the payment log row is corrected"
             )
-    to_allocate = sorted((p for p in late + new if p["status"] == SUCCESS), key=lambda p: p["id"])
+    to_allocate = sorted(
+        (p for p in late + new if p["status"] == PaymentStatus.SUCCESS), key=lambda p: p["id"]
+    )
     settled = _with_call_dates(cur, to_allocate, in_chunk)
     contracts = _lock_contracts(cur, settled, in_chunk)
     allocation = allocate(settled, contracts)
@@ -180,7 +161,7 @@ def _batch(cur: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
     _unwatch(cur, late_ids + dropped_ids, in_chunk)
     if new:
         position = new[-1]["id"]
-        cur.execute(_ADVANCE_CURSOR, (position, CURSOR_NAME))
+        job_cursor.move(cur, CURSOR_NAME, position, locked.position_time)
 
     counts.payments_processed = len(new)
     counts.income_rows = len(allocation.rows)
@@ -202,7 +183,7 @@ def _examine_watched(cur: Any, limit: int) -> tuple[list[int], list[int], bool]:
     rows = cur.fetchall()
     late, dropped = [], []
     for payment_id, status in rows:
-        if status == SUCCESS:
+        if status == PaymentStatus.SUCCESS:
             late.append(int(payment_id))
         elif status not in FINAL_REFUSALS and status is not None:
             raise ValueError(
@@ -218,8 +199,8 @@ def _examine_watched(cur: Any, limit: int) -> tuple[list[int], list[int], bool]:
 
 def _fetch_by_id(cur: Any, ids: list[int], in_chunk: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for chunk in _chunks(ids, in_chunk):
-        cur.execute(_PAYMENTS_BY_ID.format(ids=_marks(chunk)), chunk)
+    for chunk in chunks(ids, in_chunk):
+        cur.execute(_PAYMENTS_BY_ID.format(ids=marks(chunk)), chunk)
         found.extend(_payment_row(r) for r in cur.fetchall())
     return found
 
@@ -240,15 +221,15 @@ def _with_call_dates(
 ) -> list[SettledPayment]:
     """Attach the date of each payment's call (its ``start_time``, Asia/Shanghai)."""
     dates: dict[str, date] = {}
-    for chunk in _chunks([p["call_id"] for p in payments], in_chunk):
-        cur.execute(_CALL_DATES.format(ids=_marks(chunk)), chunk)
+    for chunk in chunks([p["call_id"] for p in payments], in_chunk):
+        cur.execute(_CALL_DATES.format(ids=marks(chunk)), chunk)
         dates.update(cur.fetchall())
     settled = []
     for p in payments:
         if p["call_id"] not in dates:
             raise LookupError(
                 f"payment {p['id']} refers to call_id {call_id_for_display(p['call_id'])!r}, which is "
-                "not in sublessor_call_log_201409; income cannot be dated. Restore the row, then rerun."
+                f"not in {CALL_LOG}; income cannot be dated. Restore the row, then rerun."
             )
         settled.append(SettledPayment(p["id"], p["sublessor_id"], p["amount"], dates[p["call_id"]]))
     return settled
@@ -261,17 +242,17 @@ def _lock_contracts(cur: Any, payments: list[SettledPayment], in_chunk: int) -> 
     first = min(p.call_date for p in payments)
     last = max(p.call_date for p in payments)
     contracts = []
-    for chunk in _chunks(sorted({p.sublessor_id for p in payments}), in_chunk):
-        cur.execute(_CANDIDATE_CONTRACTS.format(ids=_marks(chunk)), (*chunk, last, first))
+    for chunk in chunks(sorted({p.sublessor_id for p in payments}), in_chunk):
+        cur.execute(_CANDIDATE_CONTRACTS.format(ids=marks(chunk)), (*chunk, last, first))
         contracts.extend(Contract(*row) for row in cur.fetchall())
     return contracts
 
 
 def _lower_balances(cur: Any, received: dict[int, int], in_chunk: int) -> None:
-    for chunk in _chunks(sorted(received.items()), in_chunk):
+    for chunk in chunks(sorted(received.items()), in_chunk):
         cases = " ".join("WHEN %s THEN %s" for _ in chunk)
         params = [v for item in chunk for v in item] + [cid for cid, _ in chunk]
-        cur.execute(_LOWER_BALANCES.format(cases=cases, ids=_marks(chunk)), params)
+        cur.execute(_LOWER_BALANCES.format(cases=cases, ids=marks(chunk)), params)
         if cur.rowcount != len(chunk):
             raise RuntimeError(
                 f"expected to lower the balance of {len(chunk)} contracts, changed {cur.rowcount}; "
@@ -280,13 +261,5 @@ def _lower_balances(cur: Any, received: dict[int, int], in_chunk: int) -> None:
 
 
 def _unwatch(cur: Any, ids: list[int], in_chunk: int) -> None:
-    for chunk in _chunks(ids, in_chunk):
-        cur.execute(_UNWATCH.format(ids=_marks(chunk)), chunk)
-
-
-def _chunks(values: list, size: int) -> list[list]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
-def _marks(values: list) -> str:
-    return ", ".join(["%s"] * len(values))
+    for chunk in chunks(ids, in_chunk):
+        cur.execute(_UNWATCH.format(ids=marks(chunk)), chunk)

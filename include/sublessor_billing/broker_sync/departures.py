@@ -29,6 +29,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import BROKER_PHONE
+
 log = logging.getLogger(__name__)
 
 _ACCESS_DENIED = 1044  # the account lacks CREATE TEMPORARY TABLES on the database
@@ -36,7 +39,7 @@ _REMOVING = "broker_phone_sync_removing"
 _DEPARTED = "broker_phone_sync_departed"
 _CREATE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS {table} (PRIMARY KEY ({column})) ENGINE=InnoDB"
-    " SELECT {column} FROM broker_phone LIMIT 0"
+    f" SELECT {{column}} FROM {BROKER_PHONE} LIMIT 0"
 )
 _NOTE_REMOVING = f"INSERT IGNORE INTO {_REMOVING} (broker_id) VALUES (%s)"
 _NOTE_DEPARTED = f"INSERT IGNORE INTO {_DEPARTED} (phone) VALUES (%s)"
@@ -48,13 +51,9 @@ _NEXT_REMOVING = (
 # mobile's row holds its new number.
 _LEAVING = (
     f"SELECT COUNT(*) FROM {_DEPARTED} d WHERE NOT EXISTS ("
-    " SELECT 1 FROM broker_phone b WHERE b.phone = d.phone"
+    f" SELECT 1 FROM {BROKER_PHONE} b WHERE b.phone = d.phone"
     f" AND NOT EXISTS (SELECT 1 FROM {_REMOVING} r WHERE r.broker_id = b.broker_id))"
 )
-
-
-def _in(ids: list[int]) -> str:
-    return ", ".join(["%s"] * len(ids))
 
 
 class Departures:
@@ -83,7 +82,7 @@ class Departures:
         """Cancel earlier removals of brokers a later page keeps (a row read twice in a window)."""
         if self.planned and broker_ids:
             cur.execute(
-                f"DELETE FROM {_REMOVING} WHERE broker_id IN ({_in(broker_ids)})", broker_ids
+                f"DELETE FROM {_REMOVING} WHERE broker_id IN ({marks(broker_ids)})", broker_ids
             )
 
     def removing(self, cur: Any) -> int:
@@ -104,7 +103,7 @@ class Departures:
             ids = [int(row[0]) for row in cur.fetchall()]
             if not ids:
                 return removed
-            cur.execute(f"DELETE FROM broker_phone WHERE broker_id IN ({_in(ids)})", ids)
+            cur.execute(f"DELETE FROM {BROKER_PHONE} WHERE broker_id IN ({marks(ids)})", ids)
             removed += int(cur.rowcount)
             after = ids[-1]
 

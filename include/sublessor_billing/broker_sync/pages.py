@@ -12,16 +12,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sublessor_billing.broker_sync.rules import MalformedRow, implausible_row, phones_for_page
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import BROKER_PHONE
 
 if TYPE_CHECKING:
     from sublessor_billing.broker_sync.departures import Departures
 
 _UPSERT = (
-    "INSERT INTO broker_phone (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)"
+    f"INSERT INTO {BROKER_PHONE} (broker_id, phone, source_updated_datetime) VALUES (%s, %s, %s)"
     " ON DUPLICATE KEY UPDATE phone = VALUES(phone),"
     " source_updated_datetime = VALUES(source_updated_datetime)"
 )
-_EXISTING = "SELECT broker_id, phone, source_updated_datetime FROM broker_phone"
+_EXISTING = f"SELECT broker_id, phone, source_updated_datetime FROM {BROKER_PHONE}"
 
 Existing = dict[int, tuple[str, datetime]]
 
@@ -116,7 +118,7 @@ def _existing_by_ids(cur: Any, broker_ids: list[int]) -> Existing:
     if not broker_ids:
         return {}
     cur.execute(
-        f"{_EXISTING} WHERE broker_id IN ({', '.join(['%s'] * len(broker_ids))}) FOR UPDATE",
+        f"{_EXISTING} WHERE broker_id IN ({marks(broker_ids)}) FOR UPDATE",
         broker_ids,
     )
     return {int(bid): (phone, updated) for bid, phone, updated in cur.fetchall()}

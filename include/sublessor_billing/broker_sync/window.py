@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sublessor_billing.db import job_cursor
+from sublessor_billing.db.tables import BROKER_PHONE
+
 DAY_CURSOR = "broker_phone_sync_day"
 BASE_CURSOR = "broker_phone_sync_day_base"
-
-_ENSURE = "INSERT IGNORE INTO job_cursor (name, position_id, position_time) VALUES (%s, 0, %s)"
-_LOCK = "SELECT name, position_id, position_time FROM job_cursor WHERE name IN (%s, %s) FOR UPDATE"
-_SET = "UPDATE job_cursor SET position_id = %s, position_time = %s WHERE name = %s"
 
 
 @dataclass(frozen=True)
@@ -40,17 +39,17 @@ class DayWindow:
 
 def count_numbers(cur: Any) -> int:
     """Distinct numbers in broker_phone (the blacklist), as this transaction sees it."""
-    cur.execute("SELECT COUNT(DISTINCT phone) FROM broker_phone")
+    cur.execute(f"SELECT COUNT(DISTINCT phone) FROM {BROKER_PHONE}")
     return int(cur.fetchone()[0])
 
 
 def open_day(cur: Any, day: datetime) -> DayWindow:
     """Lock the day's rows and return the window; a new day starts at 0 from a fresh count."""
-    cur.executemany(_ENSURE, [(DAY_CURSOR, day), (BASE_CURSOR, day)])
-    cur.execute(_LOCK, (DAY_CURSOR, BASE_CURSOR))
-    rows = {name: (int(count or 0), when) for name, count, when in cur.fetchall()}
-    removed, removed_day = rows[DAY_CURSOR]
-    base, base_day = rows[BASE_CURSOR]
+    names = (DAY_CURSOR, BASE_CURSOR)  # every run locks the two rows in this order
+    for name in names:
+        job_cursor.ensure(cur, name, 0, day)
+    (removed, removed_day), (base, base_day) = (job_cursor.lock(cur, name) for name in names)
+    removed, base = int(removed or 0), int(base or 0)
     if removed_day is not None and removed_day == base_day and removed_day >= day:
         if not base:
             base = count_numbers(cur)
@@ -61,8 +60,6 @@ def open_day(cur: Any, day: datetime) -> DayWindow:
 def record_day(cur: Any, window: DayWindow, removed_now: int) -> int:
     """Add a run's removals to its day (same transaction); return the day's total."""
     total = window.removed + removed_now
-    cur.executemany(
-        _SET,
-        [(total, window.day, DAY_CURSOR), (window.base, window.day, BASE_CURSOR)],
-    )
+    job_cursor.move(cur, DAY_CURSOR, total, window.day)
+    job_cursor.move(cur, BASE_CURSOR, window.base, window.day)
     return total

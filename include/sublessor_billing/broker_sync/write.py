@@ -20,6 +20,7 @@ from sublessor_billing.broker_sync import departures as departure_tables
 from sublessor_billing.broker_sync import pages as page_writes
 from sublessor_billing.broker_sync.removal import RemovalGuard
 from sublessor_billing.broker_sync.report import SyncReport, count_page
+from sublessor_billing.db.transaction import transaction
 
 Page = tuple[list[tuple[Any, ...]], tuple[int, int | None] | None]
 # Moves the run's cursors, given the cursor and the run's last page (None: no page).
@@ -44,7 +45,7 @@ def write_in_one_transaction(
     last: Page | None = None
     departure_tables.create_tables(target)
     try:
-        with target.cursor() as cur:
+        with transaction(target) as cur:
             departures = guard.begin(cur, chunk)
             for last in pages:
                 rows, id_range = last
@@ -55,9 +56,5 @@ def write_in_one_transaction(
             report.removed = departures.delete(cur)
             guard.record(cur, report)
             close(cur, last)
-        target.commit()
-    except BaseException:
-        target.rollback()
-        raise
     finally:
         departure_tables.drop_tables(target)

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sublessor_billing.db.named_lock import named_lock
+from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import CONTRACT
+from sublessor_billing.db.transaction import transaction
 from sublessor_billing.k3.api import bill_no_key
 from sublessor_billing.k3.mapping import CONTRACT_COLUMNS
 from sublessor_billing.k3.plan import ExportState
@@ -19,7 +22,7 @@ _CANDIDATES_SQL = (
     + ", c.updated_datetime, s.state, s.k3_id, s.exported_version, s.exported_digest,"
     " s.contract_no AS sent_contract_no, s.last_error,"
     " TIMESTAMPDIFF(SECOND, s.updated_at, NOW(3)) AS state_age_s"
-    " FROM sublessor_contract c"
+    f" FROM {CONTRACT} c"
     " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
     " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> %s"
     "   OR s.exported_version IS NULL OR c.updated_datetime >= s.exported_version)"
@@ -29,12 +32,11 @@ _CANDIDATES_SQL = (
 
 def fetch_candidates(conn: Any, after_id: int, limit: int) -> list[dict[str, Any]]:
     """Contracts after ``after_id`` that may need exporting (never exported, unfinished, or edited)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(_CANDIDATES_SQL, (after_id, ExportState.EXPORTED, limit))
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    conn.commit()  # end the snapshot: the next page sees edits made meanwhile
-    return rows
+        # The commit ends the snapshot: the next page sees edits made meanwhile.
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int | None) -> None:
@@ -45,7 +47,7 @@ def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int 
     whatever CRM renamed the contract to meanwhile. An update records the bill's
     FID first, so a bill just adopted stays adopted even if K3 refuses the update.
     """
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "INSERT INTO k3_contract_export_state (contract_id, contract_no, k3_id, state, attempts)"
             " VALUES (%s, %s, %s, %s, 1)"
@@ -54,7 +56,6 @@ def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int 
             "   k3_id = VALUES(k3_id)",
             (contract_id, contract_no, k3_id, ExportState.IN_FLIGHT, ExportState.NEVER_SENT),
         )
-    conn.commit()
 
 
 def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> dict[int, int]:
@@ -65,34 +66,31 @@ def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> di
     """
     if not fids:
         return {}
-    marks = ", ".join(["%s"] * len(fids))
-    with conn.cursor() as cur:
+    in_fids = marks(fids)
+    with transaction(conn) as cur:
         cur.execute(
             "SELECT k3_id, contract_id FROM k3_contract_export_state"
-            f" WHERE k3_id IN ({marks}) AND contract_id <> %s"
+            f" WHERE k3_id IN ({in_fids}) AND contract_id <> %s"
             " UNION ALL SELECT c.k3_id, c.contract_id FROM k3_contract_export_conflict c"
             " JOIN k3_contract_export_state s ON s.contract_id = c.contract_id"
-            f" WHERE c.k3_id IN ({marks}) AND c.contract_id <> %s AND s.state = %s",
+            f" WHERE c.k3_id IN ({in_fids}) AND c.contract_id <> %s AND s.state = %s",
             (*fids, contract_id, *fids, contract_id, ExportState.CONFLICT),
         )
-        held = {int(fid): int(other) for fid, other in cur.fetchall()}
-    conn.commit()
-    return held
+        return {int(fid): int(other) for fid, other in cur.fetchall()}
 
 
 def lost_create_senders(conn: Any, numbers: Sequence[str]) -> dict[str, set[int]]:
     """``{bill_no_key: contract ids}`` of ``in_flight`` rows without FID that sent one of ``numbers``."""
     if not numbers:
         return {}
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "SELECT contract_id, contract_no FROM k3_contract_export_state"
             " WHERE state = %s AND k3_id IS NULL"
-            f" AND contract_no IN ({', '.join(['%s'] * len(numbers))})",
+            f" AND contract_no IN ({marks(numbers)})",
             (ExportState.IN_FLIGHT, *numbers),
         )
         rows = cur.fetchall()
-    conn.commit()
     senders: dict[str, set[int]] = {}
     for contract_id, contract_no in rows:
         senders.setdefault(bill_no_key(contract_no), set()).add(int(contract_id))
@@ -109,7 +107,7 @@ def mark_exported(
     version: Any,
     digest: str,
 ) -> None:
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "UPDATE k3_contract_export_state SET state = %s, k3_id = %s, k3_number = %s,"
             " exported_version = %s, exported_digest = %s, contract_no = %s, last_error = NULL,"
@@ -129,18 +127,16 @@ def mark_exported(
                 f"k3_contract_export_state has no row for contract {contract_no} (id {contract_id}) "
                 "although an attempt was recorded; was the table edited during the run?"
             )
-    conn.commit()
 
 
 def mark_refused(conn: Any, contract_id: int, message: str) -> None:
     """Commit K3's refusal of a Save; the row keeps its ``contract_no`` and ``k3_id`` (what was sent)."""
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "UPDATE k3_contract_export_state SET state = %s, last_error = %s"
             " WHERE contract_id = %s",
             (ExportState.REFUSED, message[:60000], contract_id),
         )
-    conn.commit()
 
 
 def mark_not_sent(conn: Any, contract_id: int, contract_no: str, message: str) -> None:
@@ -150,14 +146,13 @@ def mark_not_sent(conn: Any, contract_id: int, contract_no: str, message: str) -
     up like a new contract); an existing row keeps its state, so an ``in_flight``
     row still claims the bill its lost create may have made.
     """
-    with conn.cursor() as cur:
+    with transaction(conn) as cur:
         cur.execute(
             "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, last_error)"
             " VALUES (%s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE last_error = VALUES(last_error)",
             (contract_id, contract_no, ExportState.NEVER_SENT, message[:60000]),
         )
-    conn.commit()
 
 
 def export_lock(conn: Any, timeout_s: int = 10) -> contextlib.AbstractContextManager[str]:
