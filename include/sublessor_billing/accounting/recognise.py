@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 CURSOR_NAME = "accounting_income"
 IN_CHUNK = 1000  # values per IN (...) list and contracts per balance UPDATE
-# Deadlock / lock wait timeout: MySQL rolled the whole batch back, so it is simply run again.
+# Deadlock / lock wait timeout: the batch's transaction() rolls all of it back (InnoDB itself
+# undoes only the last statement on a lock wait timeout), so it is simply run again.
 _LOCK_CONFLICT_ATTEMPTS = 3
 
 FINAL_REFUSALS = frozenset({PaymentStatus.INSUFFICIENT, PaymentStatus.FAILED})

@@ -14,6 +14,7 @@ from sublessor_billing.accounting.recognise import (
     recognise_batch,
     recognise_until_caught_up,
 )
+from sublessor_billing.db import transaction
 from sublessor_billing.db.connect import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -70,8 +71,8 @@ class _OnLockConflict(logging.Handler):
         self.codes: list[int] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Batch rolled back by MySQL"):
-            self.codes.append(record.args[0])
+        if "rolled back by MySQL" in record.getMessage():
+            self.codes.append(record.args[1])
             self.blocker.rollback()
 
 
@@ -100,13 +101,13 @@ def test_a_lock_wait_timeout_reruns_the_batch_and_recognises_once(
         cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
     blocker = connect(user_prop_target)
     handler = _OnLockConflict(blocker)
-    logging.getLogger(recognise.__name__).addHandler(handler)
+    logging.getLogger(transaction.__name__).addHandler(handler)
     try:
         with blocker.cursor() as cur:  # holds its lock, uncommitted, until the batch gives up
             cur.execute(blocking_sql.format(pending=pending))
         counts = recognise_until_caught_up(accounting_conn, batch_size=10)
     finally:
-        logging.getLogger(recognise.__name__).removeHandler(handler)
+        logging.getLogger(transaction.__name__).removeHandler(handler)
         blocker.close()
 
     assert handler.codes == [1205]  # it really waited, timed out once, and ran again
