@@ -15,11 +15,14 @@ transaction itself.
 
 ``retry_on_lock_conflict`` runs a whole phase again when MySQL rolled it back
 for a deadlock (1213) or a lock wait timeout (1205); the phase must own its
-transaction so that the second attempt starts clean.
+transaction so that the second attempt starts clean, and it is not run again
+when that transaction's rollback failed (a lock wait timeout undoes only the
+statement that timed out).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,25 +54,30 @@ def transaction(conn: Any, *, isolation: str | None = None) -> Iterator[Any]:
         yield cur
         cur.close()
         conn.commit()
-    except BaseException:
+    except BaseException as exc:
         _close_quietly(cur)
-        rollback_quietly(conn)
+        if not rollback_quietly(conn):
+            exc.rollback_failed = True  # type: ignore[attr-defined]  # never retried: see below
         raise
 
 
 def _close_quietly(cur: Any) -> None:
-    try:
+    # Closing reads what is left on a connection that may be gone.
+    with contextlib.suppress(Exception):
         cur.close()
-    except Exception:  # closing reads what is left on a connection that may be gone
-        pass
 
 
-def rollback_quietly(conn: Any) -> None:
-    """Roll back; when that fails too (connection gone), log it and let the caller's error stand."""
+def rollback_quietly(conn: Any) -> bool:
+    """Roll back; when that fails too (connection gone), log it and return False.
+
+    The caller's own error is the one that says what went wrong, so it stands.
+    """
     try:
         conn.rollback()
     except Exception as exc:  # the caller is already raising the error that matters
         log.warning("Rollback failed (%s); the server rolls back a dropped connection itself", exc)
+        return False
+    return True
 
 
 def mysql_error_code(exc: BaseException) -> int | None:
@@ -90,7 +98,13 @@ def retry_on_lock_conflict(phase: Callable[[], T], *, attempts: int, what: str) 
             return phase()
         except Exception as exc:
             code = mysql_error_code(exc)
-            if code not in LOCK_CONFLICTS or attempt == attempts:
+            # A lock wait timeout undoes only its statement; run the phase again only when
+            # transaction() rolled the rest back, or the retry would build on half a phase.
+            if (
+                code not in LOCK_CONFLICTS
+                or attempt == attempts
+                or getattr(exc, "rollback_failed", False)
+            ):
                 raise
             log.warning(
                 "%s was rolled back by MySQL (%s: %s); running it again (attempt %s of %s)",

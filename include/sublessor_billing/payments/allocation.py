@@ -89,6 +89,8 @@ _LAST_ORDER = f"SELECT IFNULL(MAX(id), 0) FROM {PAYMENT_LOG}"
 _ADD_HANDED_BACK = (
     f"UPDATE {JOB_CURSOR} SET position_id = IFNULL(position_id, 0) + %s WHERE name = %s"
 )
+# The count alone: position_time is the high-water, which only _SET_HIGH_WATER moves.
+_SET_HANDED_BACK = f"UPDATE {JOB_CURSOR} SET position_id = %s WHERE name = %s"
 _SET_HIGH_WATER = f"""
 INSERT INTO {JOB_CURSOR} (name, position_time) VALUES (%s, %s)
 ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)
@@ -171,7 +173,7 @@ def _round(
         released = min(found, handed_back)
         if handed_back:  # spent by this allocation, whoever gave the calls an order
             left = handed_back - released if more else 0
-            job_cursor.move(cur, ALLOCATION_CURSOR, left, high_water)  # the time as it is
+            cur.execute(_SET_HANDED_BACK, (left, ALLOCATION_CURSOR))
         found_ids: tuple[str, ...] = ()
         if found:
             cur.execute(_SWEPT_IDS, (last_order,))

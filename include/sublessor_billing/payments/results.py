@@ -112,7 +112,7 @@ class ChargeReport:
             "flagged_by_check": self.flagged_by_check,
             "orphans_found": None if self.orphan_check is None else self.orphan_check.found,
             "orphan_call_ids": list(self.orphan_check.call_ids) if self.orphan_check else [],
-            **{status: self.counts.get(status, 0) for status in (*SETTLED, PaymentStatus.PENDING)},
+            **{s.value: self.counts.get(s, 0) for s in (*SETTLED, PaymentStatus.PENDING)},
             "charged_fen": self.charged_fen,
             "charged_yuan": str(Decimal(self.charged_fen) / 100),
             "offline_decisions": self.offline_decisions,

@@ -115,3 +115,21 @@ def test_retry_gives_up_after_its_attempts():
     with pytest.raises(MySQLdb.OperationalError):
         retry_on_lock_conflict(always, attempts=3, what="phase")
     assert len(calls) == 3
+
+
+def test_a_phase_whose_rollback_failed_is_not_run_again(user_prop_target):
+    """A lock wait timeout undoes only its statement: without a rollback, a rerun builds on half."""
+    conn = connect(user_prop_target)
+    calls = []
+
+    def phase():
+        calls.append(1)
+        with transaction(conn) as cur:
+            job_cursor.save(cur, "t", len(calls))
+            conn.close()  # the rollback that follows fails
+            raise MySQLdb.OperationalError(1205, "Lock wait timeout exceeded")
+
+    with pytest.raises(MySQLdb.OperationalError) as raised:
+        retry_on_lock_conflict(phase, attempts=3, what="phase")
+    assert len(calls) == 1 and raised.value.rollback_failed is True
+    assert _position(user_prop_target, "t") is None
