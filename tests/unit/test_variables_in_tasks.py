@@ -50,14 +50,14 @@ def test_get_share_fails_the_task_outside_0_to_1(airflow_variables) -> None:
 def _judge():
     from sublessor_airflow.operators.intake import Call400JudgeOperator
 
-    Call400JudgeOperator(task_id="judge", mysql_conn_id="nowhere").execute({})
+    Call400JudgeOperator(task_id="judge", user_prop_conn_id="nowhere").execute({})
 
 
 def _intake():
     from sublessor_airflow.operators.intake import Call400IntakeOperator
 
     Call400IntakeOperator(
-        task_id="intake", amqp_conn_id="nowhere", mysql_conn_id="nowhere"
+        task_id="intake", amqp_conn_id="nowhere", user_prop_conn_id="nowhere"
     ).execute({})
 
 

@@ -172,10 +172,10 @@ class Call400BillOperator(_MoneySteps):
             outcomes.append(StepOutcome("shards", 0.0, None, exc))
         intake_and_judge: list[Step] = [
             ("intake", lambda: take_in(
-                amqp_conn_id=self.amqp_conn_id, mysql_conn_id=self.user_prop_conn_id,
+                amqp_conn_id=self.amqp_conn_id, user_prop_conn_id=self.user_prop_conn_id,
                 batch_size=self.batch_size, only_if_queued=True, idle_seconds=IDLE_SECONDS,
             )),
-            ("judge", lambda: judge(mysql_conn_id=self.user_prop_conn_id)),
+            ("judge", lambda: judge(user_prop_conn_id=self.user_prop_conn_id)),
         ]  # fmt: skip
         if count == 1:
             outcomes += run_steps(

@@ -35,7 +35,7 @@ class CallsHeld(AirflowFailException):
 def take_in(
     *,
     amqp_conn_id: str = config.CALL400_AMQP,
-    mysql_conn_id: str = config.USER_PROP_DB,
+    user_prop_conn_id: str = config.USER_PROP_DB,
     batch_size: int = DEFAULT_BATCH_SIZE,
     only_if_queued: bool = False,
     idle_seconds: float = 1.0,
@@ -55,7 +55,7 @@ def take_in(
         hook.ensure_topology()
         if only_if_queued and hook.message_count() == 0:
             return IntakeResult().as_dict()
-        with closing(user_prop_db(mysql_conn_id)) as db:
+        with closing(user_prop_db(user_prop_conn_id)) as db:
             result = drain(
                 hook.channel(),
                 hook.settings.queue,
@@ -71,13 +71,15 @@ def take_in(
     return result.as_dict()
 
 
-def judge(*, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300) -> dict[str, int]:
+def judge(
+    *, user_prop_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300
+) -> dict[str, int]:
     """Give every unjudged call its rule; ``CallsHeld`` (carrying the counts) when calls were held."""
     from sublessor_airflow.hooks.mysql import user_prop_db
 
     short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
     window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
-    with closing(user_prop_db(mysql_conn_id)) as db:
+    with closing(user_prop_db(user_prop_conn_id)) as db:
         result = judge_pending(
             db, short_threshold=short, repeat_window=window, lock_timeout=lock_timeout
         )
@@ -94,25 +96,25 @@ class Call400IntakeOperator(BaseOperator):
     duplicates nothing.
     """
 
-    template_fields = ("amqp_conn_id", "mysql_conn_id")
+    template_fields = ("amqp_conn_id", "user_prop_conn_id")
 
     def __init__(
         self,
         *,
         amqp_conn_id: str = config.CALL400_AMQP,
-        mysql_conn_id: str = config.USER_PROP_DB,
+        user_prop_conn_id: str = config.USER_PROP_DB,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.amqp_conn_id = amqp_conn_id
-        self.mysql_conn_id = mysql_conn_id
+        self.user_prop_conn_id = user_prop_conn_id
         self.batch_size = batch_size
 
     def execute(self, context: Context) -> dict[str, int]:
         return take_in(
             amqp_conn_id=self.amqp_conn_id,
-            mysql_conn_id=self.mysql_conn_id,
+            user_prop_conn_id=self.user_prop_conn_id,
             batch_size=self.batch_size,
         )
 
@@ -130,18 +132,22 @@ class Call400JudgeOperator(BaseOperator):
     calls; calls the judge failed on are retried by later runs (calls.held).
     """
 
-    template_fields = ("mysql_conn_id",)
+    template_fields = ("user_prop_conn_id",)
 
     def __init__(
-        self, *, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300, **kwargs: Any
+        self,
+        *,
+        user_prop_conn_id: str = config.USER_PROP_DB,
+        lock_timeout: int = 300,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.mysql_conn_id = mysql_conn_id
+        self.user_prop_conn_id = user_prop_conn_id
         self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, int]:
         try:
-            return judge(mysql_conn_id=self.mysql_conn_id, lock_timeout=self.lock_timeout)
+            return judge(user_prop_conn_id=self.user_prop_conn_id, lock_timeout=self.lock_timeout)
         except CallsHeld as held:
             if context.get("ti") is not None:  # the result, for alerting, even though we fail
                 context["ti"].xcom_push(key="return_value", value=held.result)
