@@ -74,15 +74,12 @@ def _alerts():
 
 
 def _broker_sync():
-    from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
+    from sublessor_airflow.operators.broker_phone_sync import BrokerPhoneSyncOperator
 
     start = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
-    run_broker_phone_sync(
-        data_interval_start=start,
-        data_interval_end=start,
-        source_conn_id="nowhere",
-        target_conn_id="nowhere",
-    )
+    BrokerPhoneSyncOperator(
+        task_id="sync_broker_phones", anjuke_conn_id="nowhere", user_prop_conn_id="nowhere"
+    ).execute({"data_interval_start": start, "data_interval_end": start})
 
 
 def _k3_export():
