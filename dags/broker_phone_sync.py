@@ -53,26 +53,23 @@ See docs/broker_phone_sync.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from sublessor_airflow.alerts.notifier import BillingAlertNotifier
+from sublessor_airflow.dag_defaults import START_DATE, default_args
 from sublessor_airflow.operators.broker_phone_sync import BrokerPhoneSyncOperator
 
 
 @dag(
     dag_id="broker_phone_sync",
     schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "execution_timeout": timedelta(hours=1),
-        "on_failure_callback": [BillingAlertNotifier()],
-    },
+    default_args=default_args(
+        retries=3, retry_delay=timedelta(seconds=30), execution_timeout=timedelta(hours=1)
+    ),
     params={
         "full_resync": Param(
             False,
