@@ -7,10 +7,10 @@ from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.utils.types import DagRunType
 
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_billing import config
 from sublessor_billing.broker_sync import (
     MIN_OVERLAP_SECONDS,
@@ -64,7 +64,7 @@ def run_type_of(dag_run: Any) -> DagRunType | None:
     return None if run_type is None else DagRunType(run_type)
 
 
-class BrokerPhoneSyncOperator(BaseOperator):
+class BrokerPhoneSyncOperator(UserPropDbOperator):
     """Sync the run's data interval of broker mobiles into broker_phone, or everything; the report.
 
     Param ``full_resync`` rebuilds the whole table; a scheduled run does that
@@ -78,27 +78,20 @@ class BrokerPhoneSyncOperator(BaseOperator):
     Variable or Param that cannot be used.
 
     :param anjuke_conn_id: the MySQL connection of ``anjuke_db``, the source (templated).
-    :param user_prop_conn_id: the MySQL connection of ``user_prop_db`` (templated).
     :param page_size: source rows read, and written, at a time.
     """
 
-    template_fields: Sequence[str] = ("anjuke_conn_id", "user_prop_conn_id")
+    template_fields: Sequence[str] = ("anjuke_conn_id", *UserPropDbOperator.template_fields)
 
     def __init__(
-        self,
-        *,
-        anjuke_conn_id: str = config.ANJUKE_DB,
-        user_prop_conn_id: str = config.USER_PROP_DB,
-        page_size: int = PAGE_SIZE,
-        **kwargs: Any,
+        self, *, anjuke_conn_id: str = config.ANJUKE_DB, page_size: int = PAGE_SIZE, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.anjuke_conn_id = anjuke_conn_id
-        self.user_prop_conn_id = user_prop_conn_id
         self.page_size = page_size
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from sublessor_airflow.hooks.mysql import anjuke_db, mysql_address, user_prop_db
+        from sublessor_airflow.hooks.mysql import anjuke_db, mysql_address
 
         dag_run = context.get("dag_run")
         try:
@@ -116,7 +109,7 @@ class BrokerPhoneSyncOperator(BaseOperator):
         source_name = f"{self.anjuke_conn_id} ({mysql_address(self.anjuke_conn_id)})"
         with (
             closing(anjuke_db(self.anjuke_conn_id)) as source,
-            closing(user_prop_db(self.user_prop_conn_id)) as target,
+            closing(self.connect()) as target,
         ):
             try:
                 report = sync_run(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_airflow.variables import get_int
 from sublessor_billing import config
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, IntakeResult, drain
@@ -88,28 +89,34 @@ def judge(
     return result
 
 
-class Call400IntakeOperator(BaseOperator):
+class QueueIntake(UserPropDbOperator):
+    """Base: an operator that takes the 400 call queue in (``take_in``).
+
+    :param amqp_conn_id: the connection of the call queue (templated).
+    :param batch_size: messages committed, then acknowledged, at a time.
+    """
+
+    template_fields: Sequence[str] = ("amqp_conn_id", *UserPropDbOperator.template_fields)
+
+    def __init__(
+        self,
+        *,
+        amqp_conn_id: str = config.CALL400_AMQP,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.amqp_conn_id = amqp_conn_id
+        self.batch_size = batch_size
+
+
+class Call400IntakeOperator(QueueIntake):
     """Drain the 400 call queue into the call log; return received/logged/duplicates/quarantined.
 
     Takes at most Variable ``call400_max_messages_per_run`` messages. Every batch is
     committed before it is acknowledged, so a failed or retried run loses and
     duplicates nothing.
     """
-
-    template_fields = ("amqp_conn_id", "user_prop_conn_id")
-
-    def __init__(
-        self,
-        *,
-        amqp_conn_id: str = config.CALL400_AMQP,
-        user_prop_conn_id: str = config.USER_PROP_DB,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.amqp_conn_id = amqp_conn_id
-        self.user_prop_conn_id = user_prop_conn_id
-        self.batch_size = batch_size
 
     def execute(self, context: Context) -> dict[str, int]:
         return take_in(
@@ -119,7 +126,7 @@ class Call400IntakeOperator(BaseOperator):
         )
 
 
-class Call400JudgeOperator(BaseOperator):
+class Call400JudgeOperator(UserPropDbOperator):
     """Give every unjudged call (filter_rule 0) its rule; return how many got each rule.
 
     Thresholds come from Variables ``filter_call_time_rule_threshold`` and
@@ -130,19 +137,12 @@ class Call400JudgeOperator(BaseOperator):
     judged nor charged). Every run's result (XCom ``return_value``, pushed also
     when the task fails) carries ``held_total``, and the log names the oldest held
     calls; calls the judge failed on are retried by later runs (calls.held).
+
+    :param lock_timeout: seconds to wait for the judges' named lock.
     """
 
-    template_fields = ("user_prop_conn_id",)
-
-    def __init__(
-        self,
-        *,
-        user_prop_conn_id: str = config.USER_PROP_DB,
-        lock_timeout: int = 300,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, lock_timeout: int = 300, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.user_prop_conn_id = user_prop_conn_id
         self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, int]:
