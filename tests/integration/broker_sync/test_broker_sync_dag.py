@@ -168,6 +168,7 @@ def test_a_scheduled_run_does_a_full_resync_once_the_last_is_too_old(
     assert scheduled_run()["mode"] == "incremental"
     airflow_variables("broker_phone_full_resync_hours", 24)
     assert scheduled_run(DagRunType.BACKFILL_JOB)["mode"] == "incremental"  # backfills stay exact
+    assert scheduled_run(DagRunType.MANUAL)["mode"] == "incremental"  # only the timetable's runs
     result = scheduled_run()
     assert (result["mode"], result["added"]) == ("full", 1)
     assert target_phones(target) == source_phones(source)
