@@ -28,12 +28,12 @@ See docs/accounting_income.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
-from sublessor_airflow.alerts.notifier import BillingAlertNotifier
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
+from sublessor_airflow.dag_defaults import START_DATE, default_args
 from sublessor_airflow.operators.accounting import CheckIncomeOperator, RecogniseIncomeOperator
 
 
@@ -43,15 +43,12 @@ from sublessor_airflow.operators.accounting import CheckIncomeOperator, Recognis
         timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
         assets=[SUBLESSOR_PAYMENTS],
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=20),
-        "execution_timeout": timedelta(minutes=30),
-        "on_failure_callback": [BillingAlertNotifier()],
-    },
+    default_args=default_args(
+        retries=3, retry_delay=timedelta(seconds=20), execution_timeout=timedelta(minutes=30)
+    ),
     tags=["sublessor_billing", "accounting"],
     params={
         "full_check": Param(

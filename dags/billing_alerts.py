@@ -24,25 +24,22 @@ Safe to rerun: gauges are states, the judged-calls counters advance a cursor fir
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from sublessor_airflow.alerts.notifier import BillingAlertNotifier
+from sublessor_airflow.dag_defaults import START_DATE, default_args
 
 
 @dag(
     dag_id="billing_alerts",
     schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "execution_timeout": timedelta(minutes=4),
-        "on_failure_callback": [BillingAlertNotifier()],
-    },
+    default_args=default_args(
+        retries=2, retry_delay=timedelta(seconds=30), execution_timeout=timedelta(minutes=4)
+    ),
     tags=["sublessor_billing", "alerts"],
     doc_md=__doc__,
 )

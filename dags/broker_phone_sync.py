@@ -53,26 +53,23 @@ See docs/broker_phone_sync.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from sublessor_airflow.alerts.notifier import BillingAlertNotifier
-from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
+from sublessor_airflow.dag_defaults import START_DATE, default_args
+from sublessor_airflow.operators.broker_phone_sync import BrokerPhoneSyncOperator
 
 
 @dag(
     dag_id="broker_phone_sync",
     schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "execution_timeout": timedelta(hours=1),
-        "on_failure_callback": [BillingAlertNotifier()],
-    },
+    default_args=default_args(
+        retries=3, retry_delay=timedelta(seconds=30), execution_timeout=timedelta(hours=1)
+    ),
     params={
         "full_resync": Param(
             False,
@@ -94,21 +91,7 @@ from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
     doc_md=__doc__,
 )
 def broker_phone_sync():
-    @task(task_id="sync_broker_phones")
-    def sync_broker_phones(
-        params=None, data_interval_start=None, data_interval_end=None, dag_run=None, ti=None
-    ) -> dict:
-        """Sync this run's interval, or everything when the full_resync param is set."""
-        return run_broker_phone_sync(
-            data_interval_start=data_interval_start,
-            data_interval_end=data_interval_end,
-            params=dict(params or {}),
-            run_id=getattr(dag_run, "run_id", None),
-            run_type=getattr(dag_run, "run_type", None),
-            ti=ti,
-        )
-
-    sync_broker_phones()
+    BrokerPhoneSyncOperator(task_id="sync_broker_phones")
 
 
 broker_phone_sync()

@@ -53,30 +53,29 @@ Quarantine and held calls: `python -m sublessor_billing.calls.quarantine`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, TriggerRule
+from airflow.sdk import TriggerRule, dag
 
-from sublessor_airflow.alerts.notifier import BillingAlertNotifier
+from sublessor_airflow.dag_defaults import START_DATE, default_args
 from sublessor_airflow.operators.bill import Call400BillOperator, Call400ChargeShardOperator
 from sublessor_airflow.sensors.call400_work import Call400WorkSensor
 
-with DAG(
+
+@dag(
     dag_id="call400_billing",
     schedule="@continuous",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=20),
-        "execution_timeout": timedelta(hours=1),
-        "on_failure_callback": [BillingAlertNotifier()],
-    },
+    default_args=default_args(
+        retries=3, retry_delay=timedelta(seconds=20), execution_timeout=timedelta(hours=1)
+    ),
     tags=["sublessor_billing", "call400"],
     doc_md=__doc__,
-) as dag:
+)
+def call400_billing():
     wait_for_work = Call400WorkSensor(task_id="wait_for_work")
     # Recovery runs whatever happened upstream: a skipped or failed wait does not skip it.
     bill = Call400BillOperator(task_id="bill", trigger_rule=TriggerRule.ALL_DONE)
@@ -92,3 +91,6 @@ with DAG(
 
     wait_for_work >> bill >> [charge_shard, done]
     wait_for_work >> done
+
+
+call400_billing()

@@ -29,26 +29,23 @@ that finance can book them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag
 
-from sublessor_airflow.alerts.notifier import BillingAlertNotifier
+from sublessor_airflow.dag_defaults import START_DATE, default_args
 from sublessor_airflow.operators.k3_contract_export import K3ContractExportOperator
 
 
 @dag(
     dag_id="k3_contract_export",
     schedule=CronTriggerTimetable("17 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=60),
-        "execution_timeout": timedelta(minutes=30),
-        "on_failure_callback": [BillingAlertNotifier()],
-    },
+    default_args=default_args(
+        retries=3, retry_delay=timedelta(seconds=60), execution_timeout=timedelta(minutes=30)
+    ),
     tags=["sublessor_billing", "k3"],
     doc_md=__doc__,
 )

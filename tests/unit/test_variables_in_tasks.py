@@ -50,14 +50,14 @@ def test_get_share_fails_the_task_outside_0_to_1(airflow_variables) -> None:
 def _judge():
     from sublessor_airflow.operators.intake import Call400JudgeOperator
 
-    Call400JudgeOperator(task_id="judge", mysql_conn_id="nowhere").execute({})
+    Call400JudgeOperator(task_id="judge", user_prop_conn_id="nowhere").execute({})
 
 
 def _intake():
     from sublessor_airflow.operators.intake import Call400IntakeOperator
 
     Call400IntakeOperator(
-        task_id="intake", amqp_conn_id="nowhere", mysql_conn_id="nowhere"
+        task_id="intake", amqp_conn_id="nowhere", user_prop_conn_id="nowhere"
     ).execute({})
 
 
@@ -74,15 +74,12 @@ def _alerts():
 
 
 def _broker_sync():
-    from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
+    from sublessor_airflow.operators.broker_phone_sync import BrokerPhoneSyncOperator
 
     start = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
-    run_broker_phone_sync(
-        data_interval_start=start,
-        data_interval_end=start,
-        source_conn_id="nowhere",
-        target_conn_id="nowhere",
-    )
+    BrokerPhoneSyncOperator(
+        task_id="sync_broker_phones", anjuke_conn_id="nowhere", user_prop_conn_id="nowhere"
+    ).execute({"data_interval_start": start, "data_interval_end": start})
 
 
 def _k3_export():

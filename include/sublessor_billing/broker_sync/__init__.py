@@ -14,6 +14,7 @@ from sublessor_billing.broker_sync.rules import (
     source_window,
     to_source_time,
 )
+from sublessor_billing.broker_sync.run import PeriodicResyncRefused, RunRequest, sync_run
 from sublessor_billing.broker_sync.source import source_now
 from sublessor_billing.broker_sync.sync import (
     MAX_REMOVAL_SHARE,
@@ -34,6 +35,8 @@ __all__ = [
     "MalformedMobile",
     "MalformedRow",
     "MassRemoval",
+    "PeriodicResyncRefused",
+    "RunRequest",
     "SyncReport",
     "allowance_from_params",
     "full_resync",
@@ -45,6 +48,7 @@ __all__ = [
     "source_now",
     "source_window",
     "sync_interval",
+    "sync_run",
     "sync_since_high_water",
     "to_source_time",
 ]

@@ -6,41 +6,19 @@ from collections.abc import Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_billing.accounting import (
     ACCOUNTING_INCOME_BATCH_SIZE,
     IncomeMismatchError,
     check_income,
     recognise_until_caught_up,
 )
-from sublessor_billing.config import USER_PROP_DB
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _UserPropDbOperator(BaseOperator):
-    """Base: an operator working in ``user_prop_db``.
-
-    :param user_prop_conn_id: the MySQL connection of ``user_prop_db`` (templated), the
-        same parameter name as every operator of the project that works in it.
-    """
-
-    template_fields: Sequence[str] = ("user_prop_conn_id",)
-
-    def __init__(self, *, user_prop_conn_id: str = USER_PROP_DB, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.user_prop_conn_id = user_prop_conn_id
-
-    def connect(self) -> Any:
-        """Open ``user_prop_db`` with the schema migrated (imported late: no I/O at parse time)."""
-        from sublessor_airflow.hooks.mysql import user_prop_db
-
-        return user_prop_db(self.user_prop_conn_id)
-
-
-class RecogniseIncomeOperator(_UserPropDbOperator):
+class RecogniseIncomeOperator(UserPropDbOperator):
     """Advance the accounting cursor batch by batch until caught up; return the counts.
 
     :param batch_size: payments per transaction (templated); None or empty: the Variable
@@ -48,7 +26,7 @@ class RecogniseIncomeOperator(_UserPropDbOperator):
     :param max_batches: a bound on the batches of one run.
     """
 
-    template_fields: Sequence[str] = (*_UserPropDbOperator.template_fields, "batch_size")
+    template_fields: Sequence[str] = (*UserPropDbOperator.template_fields, "batch_size")
     ui_color = "#e8f4e8"
 
     def __init__(
@@ -87,14 +65,14 @@ class RecogniseIncomeOperator(_UserPropDbOperator):
         return counts.as_dict()
 
 
-class CheckIncomeOperator(_UserPropDbOperator):
+class CheckIncomeOperator(UserPropDbOperator):
     """Prove income matches the successful payments up to the cursor; warn on unallocated money.
 
     :param full_check: re-check the whole history (templated, e.g.
         ``"{{ params.full_check }}"``); by default only what is new since the last passed check.
     """
 
-    template_fields: Sequence[str] = (*_UserPropDbOperator.template_fields, "full_check")
+    template_fields: Sequence[str] = (*UserPropDbOperator.template_fields, "full_check")
     ui_color = "#f4f0e8"
 
     def __init__(self, *, full_check: bool | str = False, **kwargs: Any) -> None:

@@ -26,19 +26,18 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_airflow.operators.charge import (
     allocate_orders,
     charge,
     pass_deadline_s,
     take_offline,
 )
-from sublessor_airflow.operators.intake import judge, take_in
+from sublessor_airflow.operators.intake import QueueIntake, judge, take_in
 from sublessor_billing import config
-from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE
 from sublessor_billing.config import SettingError
 from sublessor_billing.payments.store import ALL, Shard
 from sublessor_billing.steps import Step, StepOutcome, failure_message, run_steps
@@ -90,15 +89,24 @@ def finish(context: Context, outcomes: list[StepOutcome]) -> None:
     raise BillingStepsFailed(message) from first
 
 
-class _MoneySteps(BaseOperator):
-    """What ``bill`` and ``charge_shard`` share: the connections and the charge / offline steps."""
+class _MoneySteps(UserPropDbOperator):
+    """What ``bill`` and ``charge_shard`` share: the connections and the charge / offline steps.
 
-    template_fields: Sequence[str] = ("user_prop_conn_id", "payment_conn_id", "listing_conn_id")
+    :param payment_conn_id: the payment center's connection (templated).
+    :param listing_conn_id: the listing service's connection (templated).
+    :param charge_workers: charge requests in flight at once.
+    :param offline_workers: offline decisions sent at once.
+    """
+
+    template_fields: Sequence[str] = (
+        *UserPropDbOperator.template_fields,
+        "payment_conn_id",
+        "listing_conn_id",
+    )
 
     def __init__(
         self,
         *,
-        user_prop_conn_id: str = config.USER_PROP_DB,
         payment_conn_id: str = config.PAYMENT_API,
         listing_conn_id: str = config.LISTING_API,
         charge_workers: int = 64,
@@ -107,7 +115,6 @@ class _MoneySteps(BaseOperator):
     ) -> None:
         kwargs.setdefault("outlets", [SUBLESSOR_PAYMENTS])
         super().__init__(**kwargs)
-        self.user_prop_conn_id = user_prop_conn_id
         self.payment_conn_id = payment_conn_id
         self.listing_conn_id = listing_conn_id
         self.charge_workers = charge_workers
@@ -138,7 +145,7 @@ class _MoneySteps(BaseOperator):
         return [("charge", charge_step), ("offline", offline_step)]
 
 
-class Call400BillOperator(_MoneySteps):
+class Call400BillOperator(_MoneySteps, QueueIntake):
     """Take in, judge, then charge and take offline (or hand those to the shards); fail at the end.
 
     A step failing in a way only a person can fix (calls held by the judge, a
@@ -151,17 +158,6 @@ class Call400BillOperator(_MoneySteps):
 
     template_fields: Sequence[str] = ("amqp_conn_id", *_MoneySteps.template_fields)
 
-    def __init__(
-        self,
-        *,
-        amqp_conn_id: str = config.CALL400_AMQP,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.amqp_conn_id = amqp_conn_id
-        self.batch_size = batch_size
-
     def execute(self, context: Context) -> list[dict[str, int]]:
         started = time.monotonic()
         outcomes: list[StepOutcome] = []
@@ -172,10 +168,10 @@ class Call400BillOperator(_MoneySteps):
             outcomes.append(StepOutcome("shards", 0.0, None, exc))
         intake_and_judge: list[Step] = [
             ("intake", lambda: take_in(
-                amqp_conn_id=self.amqp_conn_id, mysql_conn_id=self.user_prop_conn_id,
+                amqp_conn_id=self.amqp_conn_id, user_prop_conn_id=self.user_prop_conn_id,
                 batch_size=self.batch_size, only_if_queued=True, idle_seconds=IDLE_SECONDS,
             )),
-            ("judge", lambda: judge(mysql_conn_id=self.user_prop_conn_id)),
+            ("judge", lambda: judge(user_prop_conn_id=self.user_prop_conn_id)),
         ]  # fmt: skip
         if count == 1:
             outcomes += run_steps(

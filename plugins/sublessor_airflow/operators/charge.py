@@ -8,15 +8,16 @@ tasks charge and deliver one shard each); the operators run one step each.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sublessor_airflow.assets import SUBLESSOR_PAYMENTS
 from sublessor_airflow.hooks.signed_http import ListingApiHook, PaymentApiHook
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_billing import config
 from sublessor_billing.payments.charging import (
     ChargesPending,
@@ -159,7 +160,7 @@ def take_offline(
     return report.as_dict()
 
 
-class ChargeValidCallsOperator(BaseOperator):
+class ChargeValidCallsOperator(UserPropDbOperator):
     """Allocate an order for every valid call and settle every pending order (docs/payments.md).
 
     Settles whatever is pending, whether or not upstream found new calls. An
@@ -172,22 +173,23 @@ class ChargeValidCallsOperator(BaseOperator):
     valid calls flagged without their order (``OrphanedCalls``, likewise; nothing
     is reset); these five fail without retries. Returns counts per outcome and the
     money charged.
+
+    :param payment_conn_id: the payment center's connection (templated).
+    :param workers: charge requests in flight at once (templated).
     """
 
-    template_fields = ("payment_conn_id", "user_prop_conn_id", "workers")
+    template_fields: Sequence[str] = (
+        "payment_conn_id",
+        *UserPropDbOperator.template_fields,
+        "workers",
+    )
 
     def __init__(
-        self,
-        *,
-        payment_conn_id: str = config.PAYMENT_API,
-        user_prop_conn_id: str = config.USER_PROP_DB,
-        workers: int = 64,
-        **kwargs: Any,
+        self, *, payment_conn_id: str = config.PAYMENT_API, workers: int = 64, **kwargs: Any
     ) -> None:
         kwargs.setdefault("outlets", [SUBLESSOR_PAYMENTS])
         super().__init__(**kwargs)
         self.payment_conn_id = payment_conn_id
-        self.user_prop_conn_id = user_prop_conn_id
         self.workers = workers
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -199,22 +201,20 @@ class ChargeValidCallsOperator(BaseOperator):
         )
 
 
-class TakeListingsOfflineOperator(BaseOperator):
-    """Send every pending offline decision to the listing service; fail while any is undelivered."""
+class TakeListingsOfflineOperator(UserPropDbOperator):
+    """Send every pending offline decision to the listing service; fail while any is undelivered.
 
-    template_fields = ("listing_conn_id", "user_prop_conn_id")
+    :param listing_conn_id: the listing service's connection (templated).
+    :param workers: decisions sent at once.
+    """
+
+    template_fields: Sequence[str] = ("listing_conn_id", *UserPropDbOperator.template_fields)
 
     def __init__(
-        self,
-        *,
-        listing_conn_id: str = config.LISTING_API,
-        user_prop_conn_id: str = config.USER_PROP_DB,
-        workers: int = 8,
-        **kwargs: Any,
+        self, *, listing_conn_id: str = config.LISTING_API, workers: int = 8, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.listing_conn_id = listing_conn_id
-        self.user_prop_conn_id = user_prop_conn_id
         self.workers = workers
 
     def execute(self, context: Context) -> dict[str, Any]:

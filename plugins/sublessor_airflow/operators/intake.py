@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sublessor_airflow.hooks.amqp import Call400AmqpHook
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_airflow.variables import get_int
 from sublessor_billing import config
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, IntakeResult, drain
@@ -35,7 +36,7 @@ class CallsHeld(AirflowFailException):
 def take_in(
     *,
     amqp_conn_id: str = config.CALL400_AMQP,
-    mysql_conn_id: str = config.USER_PROP_DB,
+    user_prop_conn_id: str = config.USER_PROP_DB,
     batch_size: int = DEFAULT_BATCH_SIZE,
     only_if_queued: bool = False,
     idle_seconds: float = 1.0,
@@ -55,7 +56,7 @@ def take_in(
         hook.ensure_topology()
         if only_if_queued and hook.message_count() == 0:
             return IntakeResult().as_dict()
-        with closing(user_prop_db(mysql_conn_id)) as db:
+        with closing(user_prop_db(user_prop_conn_id)) as db:
             result = drain(
                 hook.channel(),
                 hook.settings.queue,
@@ -71,13 +72,15 @@ def take_in(
     return result.as_dict()
 
 
-def judge(*, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300) -> dict[str, int]:
+def judge(
+    *, user_prop_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300
+) -> dict[str, int]:
     """Give every unjudged call its rule; ``CallsHeld`` (carrying the counts) when calls were held."""
     from sublessor_airflow.hooks.mysql import user_prop_db
 
     short = get_int(config.FILTER_CALL_TIME_RULE_THRESHOLD)
     window = get_int(config.FILTER_LAST_CALL_TIME_RULE_THRESHOLD)
-    with closing(user_prop_db(mysql_conn_id)) as db:
+    with closing(user_prop_db(user_prop_conn_id)) as db:
         result = judge_pending(
             db, short_threshold=short, repeat_window=window, lock_timeout=lock_timeout
         )
@@ -86,7 +89,28 @@ def judge(*, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300) 
     return result
 
 
-class Call400IntakeOperator(BaseOperator):
+class QueueIntake(UserPropDbOperator):
+    """Base: an operator that takes the 400 call queue in (``take_in``).
+
+    :param amqp_conn_id: the connection of the call queue (templated).
+    :param batch_size: messages committed, then acknowledged, at a time.
+    """
+
+    template_fields: Sequence[str] = ("amqp_conn_id", *UserPropDbOperator.template_fields)
+
+    def __init__(
+        self,
+        *,
+        amqp_conn_id: str = config.CALL400_AMQP,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.amqp_conn_id = amqp_conn_id
+        self.batch_size = batch_size
+
+
+class Call400IntakeOperator(QueueIntake):
     """Drain the 400 call queue into the call log; return received/logged/duplicates/quarantined.
 
     Takes at most Variable ``call400_max_messages_per_run`` messages. Every batch is
@@ -94,30 +118,15 @@ class Call400IntakeOperator(BaseOperator):
     duplicates nothing.
     """
 
-    template_fields = ("amqp_conn_id", "mysql_conn_id")
-
-    def __init__(
-        self,
-        *,
-        amqp_conn_id: str = config.CALL400_AMQP,
-        mysql_conn_id: str = config.USER_PROP_DB,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.amqp_conn_id = amqp_conn_id
-        self.mysql_conn_id = mysql_conn_id
-        self.batch_size = batch_size
-
     def execute(self, context: Context) -> dict[str, int]:
         return take_in(
             amqp_conn_id=self.amqp_conn_id,
-            mysql_conn_id=self.mysql_conn_id,
+            user_prop_conn_id=self.user_prop_conn_id,
             batch_size=self.batch_size,
         )
 
 
-class Call400JudgeOperator(BaseOperator):
+class Call400JudgeOperator(UserPropDbOperator):
     """Give every unjudged call (filter_rule 0) its rule; return how many got each rule.
 
     Thresholds come from Variables ``filter_call_time_rule_threshold`` and
@@ -128,20 +137,17 @@ class Call400JudgeOperator(BaseOperator):
     judged nor charged). Every run's result (XCom ``return_value``, pushed also
     when the task fails) carries ``held_total``, and the log names the oldest held
     calls; calls the judge failed on are retried by later runs (calls.held).
+
+    :param lock_timeout: seconds to wait for the judges' named lock.
     """
 
-    template_fields = ("mysql_conn_id",)
-
-    def __init__(
-        self, *, mysql_conn_id: str = config.USER_PROP_DB, lock_timeout: int = 300, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, lock_timeout: int = 300, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.mysql_conn_id = mysql_conn_id
         self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, int]:
         try:
-            return judge(mysql_conn_id=self.mysql_conn_id, lock_timeout=self.lock_timeout)
+            return judge(user_prop_conn_id=self.user_prop_conn_id, lock_timeout=self.lock_timeout)
         except CallsHeld as held:
             if context.get("ti") is not None:  # the result, for alerting, even though we fail
                 context["ti"].xcom_push(key="return_value", value=held.result)

@@ -7,12 +7,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sublessor_airflow.hooks.k3_cloud import K3CloudHook
+from sublessor_airflow.operators.base import UserPropDbOperator
 from sublessor_airflow.variables import get_text
-from sublessor_billing.config import K3_CLOUD, USER_PROP_DB
+from sublessor_billing.config import K3_CLOUD
 from sublessor_billing.k3.export import DEFAULT_CREATE_QUIET_PERIOD_S, export_contracts
 from sublessor_billing.k3.mapping import FIELD_MAP_VARIABLE, parse_field_map
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class K3ContractExportOperator(BaseOperator):
+class K3ContractExportOperator(UserPropDbOperator):
     """Export contracts that are new or edited since their last export; never create one twice.
 
     Returns the counts ``created/updated/unchanged/refused/waiting/conflict`` (also
@@ -39,7 +39,11 @@ class K3ContractExportOperator(BaseOperator):
         it up.
     """
 
-    template_fields: Sequence[str] = ("k3_conn_id", "user_prop_conn_id", "field_map")
+    template_fields: Sequence[str] = (
+        "k3_conn_id",
+        *UserPropDbOperator.template_fields,
+        "field_map",
+    )
     template_fields_renderers = {"field_map": "json"}
     ui_color = "#e8f0fe"
 
@@ -47,7 +51,6 @@ class K3ContractExportOperator(BaseOperator):
         self,
         *,
         k3_conn_id: str = K3_CLOUD,
-        user_prop_conn_id: str = USER_PROP_DB,
         field_map: Mapping[str, str] | str | None = None,
         page_size: int = 200,
         request_timeout: float = 30.0,
@@ -56,7 +59,6 @@ class K3ContractExportOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.k3_conn_id = k3_conn_id
-        self.user_prop_conn_id = user_prop_conn_id
         self.field_map = field_map
         self.page_size = page_size
         self.request_timeout = request_timeout
@@ -67,8 +69,6 @@ class K3ContractExportOperator(BaseOperator):
         return K3CloudHook(self.k3_conn_id, timeout=self.request_timeout)
 
     def execute(self, context: Context) -> dict[str, int]:
-        from sublessor_airflow.hooks.mysql import user_prop_db  # no driver import at parse time
-
         raw_map = self.field_map
         if raw_map is None:
             raw_map = get_text(FIELD_MAP_VARIABLE)
@@ -79,7 +79,7 @@ class K3ContractExportOperator(BaseOperator):
                 f"{exc}. Fix Admin -> Variables -> {FIELD_MAP_VARIABLE} (docs/k3_contract_export.md)"
                 " or delete it to use the built-in mapping."
             ) from exc
-        conn = user_prop_db(self.user_prop_conn_id)
+        conn = self.connect()
         try:
             report = export_contracts(
                 conn,

@@ -3,8 +3,9 @@
 Under the scheduler it starts in the triggerer (``start_from_trigger``): the
 trigger polls, then ends the task itself, successful (its XCom says what work
 there is) or skipped at the deadline; no worker process starts for the wait.
-Run directly (``airflow dags test``, ``execute()``), it declares the topology,
-checks once, and defers to the same trigger when there is nothing yet.
+Run directly (``airflow dags test``, ``execute()``), it pokes once (declares the
+topology, looks) and defers to the same trigger when there is nothing yet; both
+ways end in ``execute_complete`` or the trigger's own end of the task.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 
@@ -80,11 +81,11 @@ class Call400WorkSensor(BaseSensorOperator):
             "retry_after": self.retry_after,
         }
 
-    def poke(self, context: Context) -> bool:
-        return bool(self._work_now())
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Declare the topology (messages published from now on are kept), then look once.
 
-    def _work_now(self) -> dict[str, Any]:
-        """Declare the topology (messages published from now on are kept), then look once."""
+        Done when there is work; its XCom value says what (as the trigger's event does).
+        """
         hook = Call400AmqpHook(self.amqp_conn_id)
         try:
             hook.ensure_topology()
@@ -92,14 +93,16 @@ class Call400WorkSensor(BaseSensorOperator):
         finally:
             hook.close()
         if messages:
-            return {"messages": messages}
-        return database_work(hook.get_connection(self.user_prop_conn_id), self.retry_after)
+            work: dict[str, Any] = {"messages": messages}
+        else:
+            work = database_work(hook.get_connection(self.user_prop_conn_id), self.retry_after)
+        return PokeReturnValue(is_done=bool(work), xcom_value=work)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        work = self._work_now()
-        if work:
-            self.log.info("Work for call400_billing: %s", work)
-            return work
+        found = self.poke(context)
+        if found:
+            self.log.info("Work for call400_billing: %s", found.xcom_value)
+            return found.xcom_value
         # The same deadline as under the scheduler, read here (an invalid Variable fails the task).
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None)
@@ -119,6 +122,7 @@ class Call400WorkSensor(BaseSensorOperator):
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        """End the wait from the trigger's event: the work (XCom), a skip at the deadline, or fail."""
         event = dict(event or {})
         status = event.pop("status", None)
         if status == "work":

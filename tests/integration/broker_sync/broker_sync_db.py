@@ -64,3 +64,8 @@ def table_and_cursors(target) -> tuple:
         cursors = cur.fetchall()
     target.rollback()
     return rows, cursors
+
+
+def run_context(**values) -> dict:
+    """The task context of one run, as the DAG's operator reads it (params, interval, dag_run, ti)."""
+    return values

@@ -8,7 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from broker_sync_db import put_brokers, source_phones, target_phones
+from airflow.utils.types import DagRunType
+from broker_sync_db import put_brokers, run_context, source_phones, target_phones
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +44,8 @@ def test_dag_shape() -> None:
 
 def first_full_resync() -> None:
     """Complete the first sync on an empty source, so later runs are incremental."""
-    load_dag().get_task("sync_broker_phones").python_callable(
-        params={"full_resync": True}, data_interval_start=None, data_interval_end=None
+    load_dag().get_task("sync_broker_phones").execute(
+        run_context(params={"full_resync": True}, data_interval_start=None, data_interval_end=None)
     )
 
 
@@ -52,17 +53,21 @@ def test_the_first_run_ever_is_a_full_resync(source, target, connections) -> Non
     """With no completed window yet, an interval alone would leave brokers out of the blacklist."""
     put_brokers(source, [(1, "13800000001", "2025-01-01 08:00:00"), (2, "", "2025-01-01 08:00:00")])
     task = load_dag().get_task("sync_broker_phones")
-    result = task.python_callable(
-        params={"full_resync": False},
-        data_interval_start=T0,
-        data_interval_end=T0 + timedelta(minutes=5),
+    result = task.execute(
+        run_context(
+            params={"full_resync": False},
+            data_interval_start=T0,
+            data_interval_end=T0 + timedelta(minutes=5),
+        )
     )
     assert result["mode"] == "full"
     assert target_phones(target) == source_phones(source) == {(1, "13800000001")}
-    result = task.python_callable(
-        params={"full_resync": False},
-        data_interval_start=T0,
-        data_interval_end=T0 + timedelta(minutes=5),
+    result = task.execute(
+        run_context(
+            params={"full_resync": False},
+            data_interval_start=T0,
+            data_interval_end=T0 + timedelta(minutes=5),
+        )
     )
     assert result["mode"] == "incremental"
 
@@ -81,18 +86,20 @@ def test_task_callable_syncs_its_interval_and_full_resync(
         ],
     )
     task = load_dag().get_task("sync_broker_phones")
-    result = task.python_callable(
-        params={"full_resync": False},
-        data_interval_start=T0,
-        data_interval_end=T0 + timedelta(minutes=5),
+    result = task.execute(
+        run_context(
+            params={"full_resync": False},
+            data_interval_start=T0,
+            data_interval_end=T0 + timedelta(minutes=5),
+        )
     )
     assert (result["added"], result["changed"], result["removed"]) == (2, 0, 0)
     assert result["window_start"] == "2026-03-01 09:50:00"
     assert target_phones(target) == {(1, "13800000001"), (2, "13800000002")}
 
     put_brokers(source, [(1, "", "2026-03-01 11:00:00")])
-    result = task.python_callable(
-        params={"full_resync": True}, data_interval_start=None, data_interval_end=None
+    result = task.execute(
+        run_context(params={"full_resync": True}, data_interval_start=None, data_interval_end=None)
     )
     assert (result["mode"], result["added"], result["removed"], result["unchanged"]) == (
         "full",
@@ -140,12 +147,14 @@ def test_a_scheduled_run_does_a_full_resync_once_the_last_is_too_old(
     first_full_resync()
     task = load_dag().get_task("sync_broker_phones")
 
-    def scheduled_run(run_type: str = "scheduled") -> dict:
-        return task.python_callable(
-            params={"full_resync": False},
-            data_interval_start=T0,
-            data_interval_end=T0 + timedelta(minutes=5),
-            dag_run=SimpleNamespace(run_type=run_type),
+    def scheduled_run(run_type: DagRunType = DagRunType.SCHEDULED) -> dict:
+        return task.execute(
+            run_context(
+                params={"full_resync": False},
+                data_interval_start=T0,
+                data_interval_end=T0 + timedelta(minutes=5),
+                dag_run=SimpleNamespace(run_type=run_type),
+            )
         )
 
     # A long transaction commits a row stamped a day before the interval.
@@ -158,7 +167,8 @@ def test_a_scheduled_run_does_a_full_resync_once_the_last_is_too_old(
     airflow_variables("broker_phone_full_resync_hours", 0)  # turned off
     assert scheduled_run()["mode"] == "incremental"
     airflow_variables("broker_phone_full_resync_hours", 24)
-    assert scheduled_run("backfill")["mode"] == "incremental"  # backfills stay exact
+    assert scheduled_run(DagRunType.BACKFILL_JOB)["mode"] == "incremental"  # backfills stay exact
+    assert scheduled_run(DagRunType.MANUAL)["mode"] == "incremental"  # only the timetable's runs
     result = scheduled_run()
     assert (result["mode"], result["added"]) == ("full", 1)
     assert target_phones(target) == source_phones(source)
@@ -188,10 +198,12 @@ def test_a_row_stamped_now_by_the_source_clock_is_in_the_current_utc_interval(
     result = (
         load_dag()
         .get_task("sync_broker_phones")
-        .python_callable(
-            params={"full_resync": False},
-            data_interval_start=start,
-            data_interval_end=start + timedelta(minutes=5),
+        .execute(
+            run_context(
+                params={"full_resync": False},
+                data_interval_start=start,
+                data_interval_end=start + timedelta(minutes=5),
+            )
         )
     )
     assert (result["mode"], result["added"]) == ("incremental", 1)
@@ -221,8 +233,10 @@ def test_a_plain_manual_trigger_syncs_from_the_high_water_to_now(
     result = (
         load_dag()
         .get_task("sync_broker_phones")
-        .python_callable(
-            params={"full_resync": False}, data_interval_start=None, data_interval_end=None
+        .execute(
+            run_context(
+                params={"full_resync": False}, data_interval_start=None, data_interval_end=None
+            )
         )
     )
     assert result["mode"] == "since_high_water"
@@ -289,11 +303,13 @@ def call_task(params: dict, run_type: str = "manual", run_id: str = "manual__t")
     return (
         load_dag()
         .get_task("sync_broker_phones")
-        .python_callable(
-            params={"full_resync": True, **params},
-            data_interval_start=None,
-            data_interval_end=None,
-            dag_run=SimpleNamespace(run_type=run_type, run_id=run_id),
+        .execute(
+            run_context(
+                params={"full_resync": True, **params},
+                data_interval_start=None,
+                data_interval_end=None,
+                dag_run=SimpleNamespace(run_type=DagRunType(run_type), run_id=run_id),
+            )
         )
     )
 
@@ -348,8 +364,10 @@ def test_a_run_with_a_bad_variable_is_not_retried(
     from airflow.sdk.exceptions import AirflowFailException
 
     with pytest.raises(AirflowFailException, match="broker_phone_sync_overlap_seconds"):
-        load_dag().get_task("sync_broker_phones").python_callable(
-            params={}, data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)
+        load_dag().get_task("sync_broker_phones").execute(
+            run_context(
+                params={}, data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)
+            )
         )
 
 

@@ -195,7 +195,7 @@ def test_overlap_below_ten_minutes_is_refused(source, target) -> None:
 def test_unreachable_source_names_the_connection(
     user_prop_target: MySqlTarget, airflow_connections, airflow_variables
 ) -> None:
-    from sublessor_airflow.operators.broker_phone_sync import run_broker_phone_sync
+    from sublessor_airflow.operators.broker_phone_sync import BrokerPhoneSyncOperator
 
     with RefusingPort() as port:
         airflow_connections(
@@ -210,8 +210,8 @@ def test_unreachable_source_names_the_connection(
         )
         airflow_connections("user_prop_db", user_prop_target.airflow_connection())
         with pytest.raises(ConnectionError) as failure:
-            run_broker_phone_sync(
-                data_interval_start=T0, data_interval_end=T0 + timedelta(minutes=5)
+            BrokerPhoneSyncOperator(task_id="sync_broker_phones").execute(
+                {"data_interval_start": T0, "data_interval_end": T0 + timedelta(minutes=5)}
             )
         assert "'anjuke_db'" in str(failure.value)
         assert f"127.0.0.1:{port}" in str(failure.value)

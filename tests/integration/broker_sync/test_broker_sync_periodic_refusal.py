@@ -8,7 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from broker_sync_db import brokers, job_cursor, put_brokers, target_phones
+from airflow.utils.types import DagRunType
+from broker_sync_db import brokers, job_cursor, put_brokers, run_context, target_phones
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +41,14 @@ def connections(anjuke_target, user_prop_target, airflow_connections, airflow_va
 
 
 def scheduled_run(ti, start: datetime = T0) -> dict:
-    return sync_task().python_callable(
-        params={"full_resync": False},
-        data_interval_start=start,
-        data_interval_end=start + timedelta(minutes=5),
-        dag_run=SimpleNamespace(run_type="scheduled", run_id="scheduled__t"),
-        ti=ti,
+    return sync_task().execute(
+        run_context(
+            params={"full_resync": False},
+            data_interval_start=start,
+            data_interval_end=start + timedelta(minutes=5),
+            dag_run=SimpleNamespace(run_type=DagRunType.SCHEDULED, run_id="scheduled__t"),
+            ti=ti,
+        )
     )
 
 
@@ -64,8 +67,8 @@ def test_a_refused_periodic_full_resync_still_blacklists_new_brokers(
     from airflow.sdk.exceptions import AirflowFailException
 
     put_brokers(source, brokers(range(1, 11)))
-    sync_task().python_callable(
-        params={"full_resync": True}, data_interval_start=None, data_interval_end=None
+    sync_task().execute(
+        run_context(params={"full_resync": True}, data_interval_start=None, data_interval_end=None)
     )
     # The source was restored from an old backup: brokers 6..10 are missing from it,
     # so the daily full resync would remove 5 of 10 numbers and refuses.

@@ -233,5 +233,8 @@ def test_sensor_defers_when_there_is_no_work_and_skips_on_timeout(
 
 def test_sensor_returns_at_once_when_there_is_work(call400) -> None:
     call400.publish([call_body("s1")])
-    assert Call400WorkSensor(task_id="wait_for_work").execute({}) == {"messages": 1}
+    sensor = Call400WorkSensor(task_id="wait_for_work")
+    poked = sensor.poke({})
+    assert (poked.is_done, poked.xcom_value) == (True, {"messages": 1})
+    assert sensor.execute({}) == {"messages": 1}
     assert call400.ready() == 1
