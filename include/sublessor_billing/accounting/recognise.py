@@ -162,7 +162,7 @@ def _batch(cur: Any, batch_size: int, in_chunk: int) -> RecognitionCounts:
     _unwatch(cur, late_ids + dropped_ids, in_chunk)
     if new:
         position = new[-1]["id"]
-        job_cursor.move(cur, CURSOR_NAME, position, locked.position_time)
+        job_cursor.move_id(cur, CURSOR_NAME, position)
 
     counts.payments_processed = len(new)
     counts.income_rows = len(allocation.rows)

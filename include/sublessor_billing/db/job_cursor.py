@@ -18,6 +18,11 @@ from sublessor_billing.db.tables import JOB_CURSOR
 _ENSURE = f"INSERT IGNORE INTO {JOB_CURSOR} (name, position_id, position_time) VALUES (%s, %s, %s)"
 _READ = f"SELECT position_id, position_time FROM {JOB_CURSOR} WHERE name = %s"
 _SET = f"UPDATE {JOB_CURSOR} SET position_id = %s, position_time = %s WHERE name = %s"
+_SET_ID = f"UPDATE {JOB_CURSOR} SET position_id = %s WHERE name = %s"
+_UPSERT_TIME = (
+    f"INSERT INTO {JOB_CURSOR} (name, position_time) VALUES (%s, %s)"
+    " ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)"
+)
 _UPSERT = (
     f"INSERT INTO {JOB_CURSOR} (name, position_id, position_time) VALUES (%s, %s, %s)"
     " ON DUPLICATE KEY UPDATE position_id = VALUES(position_id),"
@@ -55,6 +60,16 @@ def lock(cur: Any, name: str) -> Position:
 def move(cur: Any, name: str, position_id: int | None, position_time: Any = None) -> None:
     """Set both positions of an existing row."""
     cur.execute(_SET, (position_id, position_time, name))
+
+
+def move_id(cur: Any, name: str, position_id: int | None) -> None:
+    """Set ``position_id`` of an existing row; its ``position_time`` is left as it is."""
+    cur.execute(_SET_ID, (position_id, name))
+
+
+def save_time(cur: Any, name: str, position_time: Any) -> None:
+    """Set ``position_time``, creating the row when there is none; ``position_id`` is left as it is."""
+    cur.execute(_UPSERT_TIME, (name, position_time))
 
 
 def save(cur: Any, name: str, position_id: int | None, position_time: Any = None) -> None:

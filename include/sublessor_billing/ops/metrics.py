@@ -66,5 +66,5 @@ def judged_since_last_check(conn: Any) -> dict[str, int]:
             )
             counts = {f"{PREFIX}.calls.judged.rule_{rule}": int(n) for rule, n in cur.fetchall()}
         if start is None or end > start:
-            job_cursor.save(cur, JUDGED_CURSOR, None, end)  # only position_time is used
+            job_cursor.save_time(cur, JUDGED_CURSOR, end)
     return counts

@@ -84,17 +84,11 @@ WHERE p.id > %s AND c.filter_rule = 1 AND c.order_allocated = 0
 """
 _LAST_ORDER = f"SELECT IFNULL(MAX(id), 0) FROM {PAYMENT_LOG}"
 # The high-water is position_time (a row without one is no high-water, like no row: the first
-# allocation reads all); position_id counts the calls repairs handed back. Two statements stay
-# here as job_cursor cannot say them: an increment, and an upsert of the time alone.
+# allocation reads all); position_id counts the calls repairs handed back. One statement stays
+# here as job_cursor cannot say it: an increment.
 _ADD_HANDED_BACK = (
     f"UPDATE {JOB_CURSOR} SET position_id = IFNULL(position_id, 0) + %s WHERE name = %s"
 )
-# The count alone: position_time is the high-water, which only _SET_HIGH_WATER moves.
-_SET_HANDED_BACK = f"UPDATE {JOB_CURSOR} SET position_id = %s WHERE name = %s"
-_SET_HIGH_WATER = f"""
-INSERT INTO {JOB_CURSOR} (name, position_time) VALUES (%s, %s)
-ON DUPLICATE KEY UPDATE position_time = VALUES(position_time)
-"""
 _SWEPT_IDS = f"SELECT call_id FROM {PAYMENT_LOG} WHERE id > %s ORDER BY id LIMIT {SHOWN}"
 
 
@@ -173,7 +167,7 @@ def _round(
         released = min(found, handed_back)
         if handed_back:  # spent by this allocation, whoever gave the calls an order
             left = handed_back - released if more else 0
-            cur.execute(_SET_HANDED_BACK, (left, ALLOCATION_CURSOR))
+            job_cursor.move_id(cur, ALLOCATION_CURSOR, left)  # the high-water stays
         found_ids: tuple[str, ...] = ()
         if found:
             cur.execute(_SWEPT_IDS, (last_order,))
@@ -187,7 +181,7 @@ def _round(
             cur.execute(MARK_ALLOCATED, (last_order,))
         unallocatable, unfit = (0, []) if more else sweep.unfit_calls(cur, SHOWN, skip=skip)
         if high_water is not None or not more:
-            cur.execute(_SET_HIGH_WATER, (ALLOCATION_CURSOR, started))
+            job_cursor.save_time(cur, ALLOCATION_CURSOR, started)
     allocation = Allocation(
         swept + inserted, found, unallocatable, found_ids, tuple(unfit), released
     )

@@ -1,5 +1,7 @@
 """db.transaction and db.job_cursor against a real MariaDB: commit, rollback, retry."""
 
+from datetime import datetime, timedelta
+
 import MySQLdb
 import pytest
 
@@ -133,3 +135,14 @@ def test_a_phase_whose_rollback_failed_is_not_run_again(user_prop_target):
         retry_on_lock_conflict(phase, attempts=3, what="phase")
     assert len(calls) == 1 and raised.value.rollback_failed is True
     assert _position(user_prop_target, "t") is None
+
+
+def test_move_id_and_save_time_each_leave_the_other_position_alone(user_prop_target):
+    conn = connect(user_prop_target)
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    with transaction(conn) as cur:
+        job_cursor.save_time(cur, "t", when)  # creates the row: no position_id yet
+        job_cursor.move_id(cur, "t", 7)
+        job_cursor.save_time(cur, "t", when + timedelta(hours=1))
+    conn.close()
+    assert _position(user_prop_target, "t") == (7, when + timedelta(hours=1))
