@@ -7,18 +7,21 @@ page is read. Statements are recorded through a wrapper of the connections.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
-from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
+from broker_sync_db import (
+    INTERVAL,
+    brokers,
+    put_brokers,
+    source_phones,
+    table_and_cursors,
+    target_phones,
+)
 
 from sublessor_billing.broker_sync import Allowance, MassRemoval, full_resync, sync_interval
 
 pytestmark = pytest.mark.integration
 
 PAGE = 10
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
-INTERVAL = {"start": T0, "end": T0 + timedelta(minutes=5), "overlap_seconds": 900}
 
 
 class Recording:

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
-from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
+from broker_sync_db import (
+    INTERVAL,
+    brokers,
+    put_brokers,
+    source_phones,
+    table_and_cursors,
+    target_phones,
+)
 
 from sublessor_billing.broker_sync import MassRemoval, full_resync, sync_interval
 
 pytestmark = pytest.mark.integration
-
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
-INTERVAL = {"start": T0, "end": T0 + timedelta(minutes=5), "overlap_seconds": 900}
-
-
-@pytest.fixture
-def ten_brokers(source, target):
-    """broker_phone synced from ten brokers (ids 1..10), ten numbers."""
-    put_brokers(source, brokers(range(1, 11)))
-    full_resync(source, target)
-    assert len(target_phones(target)) == 10
 
 
 @pytest.mark.parametrize("page_size", [2, 1000])
