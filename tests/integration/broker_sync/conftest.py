@@ -42,10 +42,8 @@ def source(anjuke_target):
 
 
 @pytest.fixture
-def target(user_prop_target):
-    conn = connect(user_prop_target)
-    yield conn
-    conn.close()
+def target(user_prop_conn):
+    return user_prop_conn
 
 
 @pytest.fixture

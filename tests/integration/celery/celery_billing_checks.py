@@ -20,6 +20,11 @@ def quote(run_id: str) -> str:
     return urllib.parse.quote(run_id, safe="")
 
 
+def by_deadline(predicate, deadline: float, what, *, interval: float = 0.1):
+    """``wait_until`` with the test's overall ``deadline`` (a ``time.monotonic()`` instant)."""
+    return wait_until(predicate, max(0.0, deadline - time.monotonic()), what, interval=interval)
+
+
 def wait_all_billed(cluster, workload: BillingWorkload, run_id: str, calls: int, deadline: float):
     """Wait until every call is charged and run ``run_id`` succeeded (failing with the logs)."""
 
@@ -27,9 +32,9 @@ def wait_all_billed(cluster, workload: BillingWorkload, run_id: str, calls: int,
         run = cluster.dag_run(DAG_ID, quote(run_id))
         return workload.statuses() == {"success": calls} and run["state"] == "success"
 
-    wait_until(
+    by_deadline(
         finished,
-        max(0.0, deadline - time.monotonic()),
+        deadline,
         lambda: (
             f"all {calls} calls charged and run {run_id} succeeded: {workload.statuses()},"
             f" queued {workload.queued()}\n{cluster.logs()}"

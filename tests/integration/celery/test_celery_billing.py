@@ -16,8 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from celery_billing_checks import DAG_ID, SUBLESSORS, assert_charged_exactly_once, wait_all_billed
-from support.waiting import wait_until
+from celery_billing_checks import (
+    DAG_ID,
+    SUBLESSORS,
+    assert_charged_exactly_once,
+    by_deadline,
+    wait_all_billed,
+)
 
 from sublessor_billing.demo.billing_workload import BillingWorkload
 
@@ -55,14 +60,8 @@ def kill_a_worker_mid_charge(cluster, workload: BillingWorkload, deadline: float
                     return charge[0]
         return None
 
-    return wait_until(
-        killed_mid_charge,
-        max(0.0, deadline - time.monotonic()),
-        lambda: (
-            f"a bill task caught mid-charge (some orders charged, some pending):\n{cluster.logs()}"
-        ),
-        interval=0.1,
-    )
+    what = "a bill task caught mid-charge (some orders charged, some pending)"
+    return by_deadline(killed_mid_charge, deadline, lambda: f"{what}:\n{cluster.logs()}")
 
 
 def test_two_workers_one_killed_mid_charge_every_call_charged_exactly_once(

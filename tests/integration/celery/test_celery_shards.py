@@ -21,10 +21,10 @@ from celery_billing_checks import (
     DAG_ID,
     SUBLESSORS,
     assert_charged_exactly_once,
+    by_deadline,
     quote,
     wait_all_billed,
 )
-from support.waiting import wait_until
 
 from sublessor_billing.demo.billing_workload import FIRST_SUBLESSOR, PAYMENT_LOG, BillingWorkload
 
@@ -75,12 +75,8 @@ def kill_a_shard_mid_charge(cluster, workload: BillingWorkload, deadline: float)
                 return ti
         return None
 
-    return wait_until(
-        killed_mid_charge,
-        max(0.0, deadline - time.monotonic()),
-        lambda: f"a shard caught mid-charge while the other runs:\n{cluster.logs()}",
-        interval=0.1,
-    )
+    what = "a shard caught mid-charge while the other runs"
+    return by_deadline(killed_mid_charge, deadline, lambda: f"{what}:\n{cluster.logs()}")
 
 
 def tries(cluster, run_id: str, map_index: int) -> list[dict]:
