@@ -112,6 +112,7 @@ def anjuke_target(database_factory) -> MySqlTarget:
 
 @pytest.fixture
 def user_prop_conn(user_prop_target):
+    """A connection to ``user_prop_target``, closed after the test."""
     conn = connect(user_prop_target)
     yield conn
     conn.close()

@@ -1,39 +1,23 @@
 """Airflow connections of the tests, as the JSON of ``AIRFLOW_CONN_<ID>`` variables.
 
-MySQL: ``MySqlTarget.airflow_connection()`` (sublessor_billing.db.connect).
+The builders of the local services are the demo's (``sublessor_billing.demo.connections``:
+``amqp_connection``, ``signed_http_connection``); here the sandboxes' test credentials
+and K3. MySQL: ``MySqlTarget.airflow_connection()`` (sublessor_billing.db.connect).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from sublessor_billing.demo.connections import APP_ID, amqp_connection, signed_http_connection
 from sublessor_billing.sandbox.k3_cloud import DEFAULT_ACCT_ID
 
-# The credentials the sandboxes are started with.
-APP_ID = "sublessor"
+__all__ = ["APP_ID", "amqp_connection", "k3_connection", "signed_http_connection"]
+
+# The credentials the sandboxes are started with (and APP_ID).
 PAYMENT_KEY = "test-payment-key"
 LISTING_KEY = "test-listing-key"
 K3_USER, K3_PASSWORD, K3_FORM = "api_user", "s3cret-K3-pw", "SUBL_Contract"
-
-
-def amqp_connection(names: dict[str, str]) -> dict[str, Any]:
-    """``call400_amqp`` on the machine's RabbitMQ, for these exchange / routing key / queue."""
-    return {
-        "conn_type": "amqp",
-        "host": "127.0.0.1",
-        "port": 5672,
-        "login": "guest",
-        "password": "guest",
-        "schema": "/",
-        "extra": json.dumps(names),
-    }
-
-
-def signed_http_connection(url: str, key: str, login: str = APP_ID) -> dict[str, Any]:
-    """``payment_api`` / ``listing_api``: a sandbox's URL, app id (login) and app key (password)."""
-    host, port = url.rsplit(":", 1)
-    return {"conn_type": "http", "host": host, "port": int(port), "login": login, "password": key}
 
 
 def k3_connection(url: str, **overrides: Any) -> dict[str, Any]:

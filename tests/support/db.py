@@ -7,7 +7,6 @@ afterwards. An Airflow connection for a database is ``MySqlTarget.airflow_connec
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -15,14 +14,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from sublessor_billing.db.connect import MySqlTarget
+from sublessor_billing.demo.connections import mysql_server
 
-MYSQL = MySqlTarget(
-    host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
-    port=int(os.environ.get("TEST_MYSQL_PORT", "3306")),
-    user=os.environ.get("TEST_MYSQL_USER", "root"),
-    password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
-)
+MYSQL = mysql_server("TEST")
 RUN_ID = secrets.token_hex(3)  # one per test run: names show which run left them
 
 

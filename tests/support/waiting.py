@@ -10,12 +10,17 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float, what: str, *, interval: float = 0.02
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str | Callable[[], str],
+    *,
+    interval: float = 0.02,
 ) -> T:
     """Return the first truthy value of ``predicate()``; fail naming ``what`` after ``timeout`` s.
 
     The predicate is always tried once more at the deadline, so a slow machine
-    fails only when the state really did not come.
+    fails only when the state really did not come. ``what`` may be a function:
+    it is called at the deadline, to name the state things were left in.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -26,7 +31,8 @@ def wait_until(
             value = predicate()
             if value:
                 return value
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            named = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {named}")
         time.sleep(interval)
 
 

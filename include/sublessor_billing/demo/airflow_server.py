@@ -8,7 +8,9 @@ Two ways, sharing the environment, the REST client and the stop:
   scheduler, dag-processor, triggerer and api-server, DAGs run as in production.
 
 Either runs in its own process group, killed as a whole by ``stop()``, which
-also removes the temporary AIRFLOW_HOME. Connections come from ``AIRFLOW_CONN_*``
+also removes the temporary AIRFLOW_HOME. A port taken by another process between
+its pick and the bind (``demo.ports``) is seen in the log at once and the start
+is tried again on fresh ports. Connections come from ``AIRFLOW_CONN_*``
 variables in ``env`` (or the REST API). Nothing here imports Airflow: it is driven
 through its command line and REST API only, never its metadata tables.
 
@@ -25,7 +27,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,18 +36,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from sublessor_billing.demo.ports import PortTaken, api_server_env, free_port, port_taken
+
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
 USERS = "editor:op,viewer:viewer"
 BIN = Path(sys.executable).parent
 AIRFLOW = BIN / "airflow"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RestApi:
@@ -132,10 +129,17 @@ class AirflowProcess(RestApi):
 
     def __init__(self, repo: Path, *, env: dict[str, str] | None = None) -> None:
         self.repo = Path(repo)
-        self.port = free_port()
         self.home = Path(tempfile.mkdtemp(prefix=self.prefix))
-        self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.home / "airflow.log"
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+        self.last_headers: dict[str, str] = {}  # of the last request()
+        self.choose_ports()
+
+    def choose_ports(self) -> None:
+        """Pick free ports and build the environment that names them (again after PortTaken)."""
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
@@ -145,21 +149,16 @@ class AirflowProcess(RestApi):
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.repo / "plugins"),
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
-            "AIRFLOW__API__BASE_URL": self.base_url,
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
+            **api_server_env(self.port),
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             # this checkout's packages first, whatever the virtualenv's .pth points at
             "PYTHONPATH": os.pathsep.join(
                 [str(self.repo / "include"), str(self.repo / "plugins"), str(self.repo)]
             ),
             **self.settings(),
-            **(env or {}),
+            **self.extra_env,
         }
-        self.process: subprocess.Popen | None = None
-        self.last_headers: dict[str, str] = {}  # of the last request()
 
     def settings(self) -> dict[str, str]:
         """Environment of this way (overridden)."""
@@ -186,38 +185,61 @@ class AirflowProcess(RestApi):
             [str(AIRFLOW), *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
-    def start(self, *, timeout: float = 240) -> AirflowProcess:
+    def start(self, *, timeout: float = 240, attempts: int = 3) -> AirflowProcess:
+        """Migrate, start, wait until ready; on fresh ports again when a port was taken."""
         migrated = self.airflow("db", "migrate")
         if migrated.returncode != 0:
             self.stop()
             raise RuntimeError(f"airflow db migrate failed: {migrated.stderr[-3000:]}")
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                self._kill_group()
+                if attempt == attempts:
+                    self.stop()
+                    raise
+                self.choose_ports()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> AirflowProcess:
         log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the child)
         self.process = subprocess.Popen(
             self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         log.close()
+        what = self.command()[1]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code, tail = self.process.returncode, self.log()
+            exited = self.process.poll() is not None
+            text = self.log(chars=10**7)
+            tail = text[-4000:]
+            if port_taken(text):
+                raise PortTaken(f"{what} could not bind its port (api-server {self.port}): {tail}")
+            if exited:
+                code = self.process.returncode
                 self.stop()
-                raise RuntimeError(f"{self.command()[1]} exited ({code}): {tail}")
+                raise RuntimeError(f"{what} exited ({code}): {tail}")
             try:
                 if self.ready():
                     return self
             except OSError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.5)  # the next look at the process and its log
         tail = self.log()
         self.stop()
-        raise RuntimeError(f"{self.command()[1]} was not ready within {timeout} s: {tail}")
+        raise RuntimeError(f"{what} was not ready within {timeout} s: {tail}")
 
     def log(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
         """Stop the process group (SIGINT, then SIGTERM, then SIGKILL) and remove the home."""
+        self._kill_group()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def _kill_group(self) -> None:
         if self.process is not None and self.process.poll() is None:
             for sig, wait in ((signal.SIGINT, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
                 try:
@@ -233,7 +255,6 @@ class AirflowProcess(RestApi):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
         self.process = None
-        shutil.rmtree(self.home, ignore_errors=True)
 
 
 class AirflowApiServer(AirflowProcess):

@@ -27,29 +27,21 @@ from sublessor_billing import config
 from sublessor_billing.calls.message import intake_clock
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations
+from sublessor_billing.demo.connections import (
+    APP_ID,
+    amqp_connection,
+    mysql_server,
+    signed_http_connection,
+)
 from sublessor_billing.payments import flags
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 
-APP_ID, PAYMENT_KEY, LISTING_KEY = "sublessor", "workload-payment-key", "workload-listing-key"
+PAYMENT_KEY, LISTING_KEY = "workload-payment-key", "workload-listing-key"
 PRICE_FEN = int(config.PAYMENT_PRICE_PER_CALL.default) * 100
 FIRST_SUBLESSOR = 30001
 PAYMENT_LOG = "sublessor_call_payment_log_201409"
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-def local_mysql() -> MySqlTarget:
-    return MySqlTarget(
-        host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TEST_MYSQL_PORT", "3306")),
-        user=os.environ.get("TEST_MYSQL_USER", "root"),
-        password=os.environ.get("TEST_MYSQL_PASSWORD", ""),
-    )
-
-
-def http_conn(server: Any, key: str) -> dict[str, Any]:
-    return {"conn_type": "http", "host": "http://127.0.0.1", "port": server.port,
-            "login": APP_ID, "password": key}  # fmt: skip
 
 
 @dataclass
@@ -73,7 +65,7 @@ class BillingWorkload:
         seed: int = 0,
     ) -> BillingWorkload:
         """Defaults: the local services, or TEST_MYSQL_* / TEST_AMQP_URL as the tests read them."""
-        server = server or local_mysql()
+        server = server or mysql_server("TEST")
         amqp_url = amqp_url or os.environ.get("TEST_AMQP_URL", LOCAL_AMQP_URL)
         tag = secrets.token_hex(4)
         database = f"t_workload_{tag}"
@@ -104,14 +96,13 @@ class BillingWorkload:
             self.payment.set_account(FIRST_SUBLESSOR + s, (calls_each + 1) * PRICE_FEN)
 
     def airflow_env(self, variables: dict[str, object] | None = None) -> dict[str, str]:
-        amqp = {"conn_type": "amqp", "host": "127.0.0.1", "port": 5672, "login": "guest",
-                "password": "guest", "schema": "/", "extra": json.dumps(self.names)}  # fmt: skip
-        env = {
-            "AIRFLOW_CONN_USER_PROP_DB": json.dumps(self.target.airflow_connection()),
-            "AIRFLOW_CONN_CALL400_AMQP": json.dumps(amqp),
-            "AIRFLOW_CONN_PAYMENT_API": json.dumps(http_conn(self.payment, PAYMENT_KEY)),
-            "AIRFLOW_CONN_LISTING_API": json.dumps(http_conn(self.listing, LISTING_KEY)),
+        connections = {
+            "user_prop_db": self.target.airflow_connection(),
+            "call400_amqp": amqp_connection(self.names),
+            "payment_api": signed_http_connection(self.payment.url, PAYMENT_KEY),
+            "listing_api": signed_http_connection(self.listing.url, LISTING_KEY),
         }
+        env = {f"AIRFLOW_CONN_{cid.upper()}": json.dumps(c) for cid, c in connections.items()}
         for name, value in (variables or {}).items():
             env[f"AIRFLOW_VAR_{name.upper()}"] = str(value)
         return env

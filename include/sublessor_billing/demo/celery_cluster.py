@@ -34,7 +34,8 @@ from pathlib import Path
 
 import psutil
 
-from sublessor_billing.demo.airflow_server import SIMPLE_AUTH_MANAGER, RestApi, free_port
+from sublessor_billing.demo.airflow_server import SIMPLE_AUTH_MANAGER, RestApi
+from sublessor_billing.demo.ports import PortTaken, api_server_env, free_port, port_taken
 from sublessor_billing.demo.worker_name import HOSTNAME_CALLABLE, WORKER_ENV
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -73,8 +74,6 @@ class CeleryCluster(RestApi):
         self.tag = secrets.token_hex(4)
         self.queue = f"airflow_celery_{self.tag}"
         self.home = Path(tempfile.mkdtemp(prefix="billing-celery-airflow-"))
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
         self.last_headers: dict[str, str] = {}
         self.keep_home = keep_home
         self.worker_concurrency = worker_concurrency
@@ -88,9 +87,6 @@ class CeleryCluster(RestApi):
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__API__BASE_URL": self.base_url,
-            "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__CELERY__BROKER_URL": amqp_url_for_celery(AMQP_URL),
@@ -105,6 +101,11 @@ class CeleryCluster(RestApi):
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.workers: list[subprocess.Popen | None] = []
+        self._use_port(free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port, self.base_url = port, f"http://127.0.0.1:{port}"
+        self.env.update(api_server_env(port))
 
     def __enter__(self) -> CeleryCluster:
         return self
@@ -119,11 +120,26 @@ class CeleryCluster(RestApi):
             [str(AIRFLOW), *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
-    def start(self, n_workers: int = 2, *, timeout: float = 300) -> CeleryCluster:
-        """Migrate the metadata database, start every component and wait until all are up."""
+    def start(
+        self, n_workers: int = 2, *, timeout: float = 300, attempts: int = 3
+    ) -> CeleryCluster:
+        """Migrate the metadata database, start every component and wait until all are up;
+        everything again on a fresh port when the api-server's was taken (``PortTaken``)."""
         migrated = self.airflow("db", "migrate")
         if migrated.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed: {migrated.stderr[-3000:]}")
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(n_workers, timeout)
+            except PortTaken:
+                self._stop_processes()
+                self.workers = []
+                if attempt == attempts:
+                    raise
+                self._use_port(free_port())
+        raise AssertionError("unreachable")
+
+    def _start_once(self, n_workers: int, timeout: float) -> CeleryCluster:
         self._spawn("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port))
         self._spawn("scheduler", "scheduler")
         self._spawn("dag-processor", "dag-processor")
@@ -172,6 +188,12 @@ class CeleryCluster(RestApi):
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL), delete the queue, remove the home."""
+        self._stop_processes()
+        self._delete_queue()
+        if not self.keep_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         procs = [p for p in self.workers if p is not None] + list(self.processes.values())
         members = [member for proc in procs for member in _tree(proc.pid)]
         _signal(members, signal.SIGTERM)
@@ -181,9 +203,6 @@ class CeleryCluster(RestApi):
             proc.wait(timeout=30)
         self.processes.clear()
         self.workers = [None] * len(self.workers)
-        self._delete_queue()
-        if not self.keep_home:
-            shutil.rmtree(self.home, ignore_errors=True)
 
     # -- observing ------------------------------------------------------------------------
     def log(self, name: str, chars: int = 4000) -> str:
@@ -224,10 +243,12 @@ class CeleryCluster(RestApi):
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
+                    if port_taken(self.log(name)):
+                        raise PortTaken(f"{name} could not bind port {self.port}")
                     raise RuntimeError(f"{name} exited ({proc.returncode}):\n{self.log(name)}")
             if ready():
                 return
-            time.sleep(0.5)
+            time.sleep(0.5)  # the next look at the processes and the state awaited
         raise RuntimeError(f"timed out waiting for {what}:\n{self.logs()}")
 
     def _delete_queue(self) -> None:

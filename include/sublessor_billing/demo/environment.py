@@ -10,6 +10,7 @@ from typing import Any
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_external_ddl
+from sublessor_billing.demo import connections
 from sublessor_billing.demo.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[3]
@@ -26,12 +27,7 @@ class DemoNames:
 
 
 def mysql_server() -> MySqlTarget:
-    return MySqlTarget(
-        host=os.environ.get("DEMO_MYSQL_HOST", "127.0.0.1"),
-        port=int(os.environ.get("DEMO_MYSQL_PORT", "3306")),
-        user=os.environ.get("DEMO_MYSQL_USER", "root"),
-        password=os.environ.get("DEMO_MYSQL_PASSWORD", ""),
-    )
+    return connections.mysql_server("DEMO")
 
 
 def amqp_url() -> str:
@@ -140,22 +136,9 @@ def airflow_env(
 
     env["AIRFLOW_CONN_ANJUKE_DB"] = mysql(names.anjuke_db)
     env["AIRFLOW_CONN_USER_PROP_DB"] = mysql(names.user_prop_db)
-    env["AIRFLOW_CONN_CALL400_AMQP"] = json.dumps(
-        {
-            "conn_type": "amqp",
-            "host": "127.0.0.1",
-            "port": 5672,
-            "login": "guest",
-            "password": "guest",
-            "schema": "/",
-            "extra": {
-                "exchange": names.exchange,
-                "exchange_type": "direct",
-                "routing_key": names.routing_key,
-                "queue": names.queue,
-            },
-        }
-    )
+    amqp_names = {"exchange": names.exchange, "exchange_type": "direct",
+                  "routing_key": names.routing_key, "queue": names.queue}  # fmt: skip
+    env["AIRFLOW_CONN_CALL400_AMQP"] = json.dumps(connections.amqp_connection(amqp_names))
     for conn_id, conn in services.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
     for name, value in variables.items():

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sublessor_billing.demo.airflow_server import AIRFLOW, AirflowProcess, free_port
+from sublessor_billing.demo.airflow_server import AIRFLOW, AirflowProcess
+from sublessor_billing.demo.ports import free_port
 
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 FINISHED = ("success", "failed")

@@ -136,10 +136,8 @@ class Seed:
 
 
 @pytest.fixture
-def seed(user_prop_target):
-    conn = connect(user_prop_target)
-    yield Seed(conn)
-    conn.close()
+def seed(user_prop_conn):
+    return Seed(user_prop_conn)
 
 
 @pytest.fixture

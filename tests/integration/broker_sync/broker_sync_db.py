@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sublessor_billing.phone import normalize_phone
 
@@ -69,3 +69,7 @@ def table_and_cursors(target) -> tuple:
 def run_context(**values) -> dict:
     """The task context of one run, as the DAG's operator reads it (params, interval, dag_run, ti)."""
     return values
+
+
+T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+INTERVAL = {"start": T0, "end": T0 + timedelta(minutes=5), "overlap_seconds": 900}

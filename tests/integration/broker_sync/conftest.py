@@ -10,7 +10,9 @@ it without daylight saving since 1991).
 from __future__ import annotations
 
 import pytest
+from broker_sync_db import brokers, put_brokers, target_phones
 
+from sublessor_billing.broker_sync import full_resync
 from sublessor_billing.db.connect import connect
 
 SHANGHAI_SESSION = "SET time_zone = '+08:00'"
@@ -40,7 +42,13 @@ def source(anjuke_target):
 
 
 @pytest.fixture
-def target(user_prop_target):
-    conn = connect(user_prop_target)
-    yield conn
-    conn.close()
+def target(user_prop_conn):
+    return user_prop_conn
+
+
+@pytest.fixture
+def ten_brokers(source, target):
+    """broker_phone synced from ten brokers (ids 1..10), ten numbers."""
+    put_brokers(source, brokers(range(1, 11)))
+    full_resync(source, target)
+    assert len(target_phones(target)) == 10

@@ -10,12 +10,6 @@ from sublessor_billing.broker_sync import Allowance, MassRemoval, full_resync
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def ten_brokers(source, target):
-    put_brokers(source, brokers(range(1, 11)))
-    full_resync(source, target)
-
-
 def allowances(target) -> dict:
     with target.cursor() as cur:
         cur.execute("SELECT run_id, up_to, removed FROM broker_phone_removal_allowance")

@@ -7,8 +7,7 @@ page is read. Statements are recorded through a wrapper of the connections.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
+import broker_sync_db
 import pytest
 from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
 
@@ -17,8 +16,6 @@ from sublessor_billing.broker_sync import Allowance, MassRemoval, full_resync, s
 pytestmark = pytest.mark.integration
 
 PAGE = 10
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
-INTERVAL = {"start": T0, "end": T0 + timedelta(minutes=5), "overlap_seconds": 900}
 
 
 class Recording:
@@ -105,7 +102,7 @@ def test_a_refused_interval_deletes_nothing(source, target, three_hundred) -> No
     before = table_and_cursors(target)
     recorded = Recording(target)
     with pytest.raises(MassRemoval, match="would remove 200 numbers"):
-        sync_interval(source, recorded, **INTERVAL, page_size=PAGE)
+        sync_interval(source, recorded, **broker_sync_db.INTERVAL, page_size=PAGE)
     assert recorded.deletes() == []
     assert max(size for _, _, size in recorded.statements) < 2048
     assert table_and_cursors(target) == before
@@ -131,7 +128,7 @@ def test_a_row_read_twice_in_a_window_is_kept_when_the_later_read_has_a_mobile(
 
     put_brokers(source, brokers([5], "2026-03-01 10:01:00", mobile=""))
     put_brokers(source, brokers([6, 7], "2026-03-01 10:02:00"))
-    report = sync_interval(Changing(source), target, **INTERVAL, page_size=2)
+    report = sync_interval(Changing(source), target, **broker_sync_db.INTERVAL, page_size=2)
     assert (report.read, report.removed, report.numbers_removed) == (4, 0, 0)
     assert target_phones(target) == source_phones(source)
 

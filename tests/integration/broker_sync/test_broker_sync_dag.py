@@ -9,12 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.utils.types import DagRunType
-from broker_sync_db import put_brokers, run_context, source_phones, target_phones
+from broker_sync_db import T0, put_brokers, run_context, source_phones, target_phones
 
 pytestmark = pytest.mark.integration
 
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "broker_phone_sync.py"
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 
 
 def load_dag():

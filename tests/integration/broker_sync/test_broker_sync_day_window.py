@@ -12,12 +12,6 @@ from sublessor_billing.broker_sync import MassRemoval, full_resync
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def ten_brokers(source, target):
-    put_brokers(source, brokers(range(1, 11)))
-    full_resync(source, target)
-
-
 def day_rows(target) -> dict:
     with target.cursor() as cur:
         cur.execute(

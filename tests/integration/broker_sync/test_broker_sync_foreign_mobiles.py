@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from broker_sync_db import put_brokers, source_phones, target_phones
+from broker_sync_db import T0, put_brokers, source_phones, target_phones
 
 from sublessor_billing.broker_sync import MalformedMobile, full_resync, sync_interval
 from sublessor_billing.calls.judge import judge_pending
@@ -15,7 +15,6 @@ from sublessor_billing.calls.store import insert_calls
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 RECEIVED = datetime(2026, 3, 1, 11, 0)  # intake time (Asia/Shanghai, naive), after every call
 
 

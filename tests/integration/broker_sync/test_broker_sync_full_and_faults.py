@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from broker_sync_db import job_cursor, put_brokers, source_phones, target_phones
+from broker_sync_db import T0, job_cursor, put_brokers, source_phones, target_phones
 from support.net import RefusingPort
 
 from sublessor_billing.broker_sync import Allowance, MalformedMobile, full_resync, sync_interval
@@ -13,7 +13,6 @@ from sublessor_billing.db.connect import MySqlTarget
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 # These small tables lose most of their rows; the removal limit has its own tests
 # (test_broker_sync_mass_removal.py).
 NO_LIMIT = {"max_removal_share": 1}

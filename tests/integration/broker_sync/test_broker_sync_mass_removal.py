@@ -6,10 +6,10 @@ More in test_broker_sync_numbers_leaving.py (what counts), test_broker_sync_day_
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
+from broker_sync_db import T0, brokers, put_brokers, source_phones, table_and_cursors, target_phones
 
 from sublessor_billing.broker_sync import (
     Allowance,
@@ -21,21 +21,11 @@ from sublessor_billing.broker_sync import (
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
-
 
 def empty_source(source) -> None:
     with source.cursor() as cur:
         cur.execute("DELETE FROM ajk_brokerextend")
     source.commit()
-
-
-@pytest.fixture
-def ten_brokers(source, target):
-    """broker_phone synced from ten brokers (ids 1..10)."""
-    put_brokers(source, brokers(range(1, 11)))
-    full_resync(source, target)
-    assert len(target_phones(target)) == 10
 
 
 @pytest.mark.parametrize("page_size", [3, 1000])

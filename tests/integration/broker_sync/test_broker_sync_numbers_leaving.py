@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
+import broker_sync_db
 import pytest
 from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
 
 from sublessor_billing.broker_sync import MassRemoval, full_resync, sync_interval
 
 pytestmark = pytest.mark.integration
-
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
-INTERVAL = {"start": T0, "end": T0 + timedelta(minutes=5), "overlap_seconds": 900}
-
-
-@pytest.fixture
-def ten_brokers(source, target):
-    """broker_phone synced from ten brokers (ids 1..10), ten numbers."""
-    put_brokers(source, brokers(range(1, 11)))
-    full_resync(source, target)
-    assert len(target_phones(target)) == 10
 
 
 @pytest.mark.parametrize("page_size", [2, 1000])
@@ -39,7 +27,7 @@ def test_an_interval_of_changed_mobiles_is_held_to_the_limit(source, target, ten
     before = table_and_cursors(target)
     put_brokers(source, brokers([1, 2, 3], "2026-03-01 10:01:00", mobile="1390000{:04d}"))
     with pytest.raises(MassRemoval) as failure:
-        sync_interval(source, target, **INTERVAL, page_size=2)
+        sync_interval(source, target, **broker_sync_db.INTERVAL, page_size=2)
     assert (failure.value.would_remove, failure.value.total) == (3, 10)
     assert table_and_cursors(target) == before
 
@@ -75,6 +63,8 @@ def test_numbers_that_move_between_brokers_do_not_leave(source, target, ten_brok
             (11, "13800000003", "2026-03-01 10:02:00"),  # broker 3's number, on a later page
         ],
     )
-    report = sync_interval(source, target, **INTERVAL, page_size=1, max_removal_share=0)
+    report = sync_interval(
+        source, target, **broker_sync_db.INTERVAL, page_size=1, max_removal_share=0
+    )
     assert (report.changed, report.removed, report.added, report.numbers_removed) == (2, 1, 1, 0)
     assert target_phones(target) == source_phones(source)

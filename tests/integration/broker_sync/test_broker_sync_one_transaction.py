@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
+import broker_sync_db
 import pytest
 from broker_sync_db import brokers, put_brokers, source_phones, table_and_cursors, target_phones
 
 from sublessor_billing.broker_sync import MassRemoval, full_resync, sync_interval
 
 pytestmark = pytest.mark.integration
-
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
-INTERVAL = {"start": T0, "end": T0 + timedelta(minutes=5), "overlap_seconds": 900}
-
-
-@pytest.fixture
-def ten_brokers(source, target):
-    put_brokers(source, brokers(range(1, 11)))
-    full_resync(source, target)
 
 
 class FailingTarget:
@@ -85,7 +75,9 @@ def test_an_interval_failing_mid_run_moves_no_cursor(source, target, ten_brokers
     before = table_and_cursors(target)
     put_brokers(source, brokers([11, 12, 13, 14], "2026-03-01 10:01:00"))
     with pytest.raises(ConnectionError):
-        sync_interval(source, FailingTarget(target, fail_at=2), **INTERVAL, page_size=2)
+        sync_interval(
+            source, FailingTarget(target, fail_at=2), **broker_sync_db.INTERVAL, page_size=2
+        )
     assert table_and_cursors(target) == before
 
 

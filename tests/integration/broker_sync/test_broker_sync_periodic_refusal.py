@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from airflow.utils.types import DagRunType
-from broker_sync_db import brokers, job_cursor, put_brokers, run_context, target_phones
+from broker_sync_db import T0, brokers, job_cursor, put_brokers, run_context, target_phones
 
 pytestmark = pytest.mark.integration
 
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "broker_phone_sync.py"
-T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 LONG_AGO = datetime(2026, 1, 1)
 
 

@@ -16,43 +16,29 @@ import time
 from pathlib import Path
 
 import pytest
+from celery_billing_checks import (
+    DAG_ID,
+    SUBLESSORS,
+    assert_charged_exactly_once,
+    by_deadline,
+    wait_all_billed,
+)
 
-from sublessor_billing.demo.billing_workload import PAYMENT_LOG, PRICE_FEN, BillingWorkload
+from sublessor_billing.demo.billing_workload import BillingWorkload
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[3]
-CALLS, SUBLESSORS, PER_RUN = 300, 4, 100
-# Each sublessor's orders are sent one after another: 25 per run at 200 ms is ~5 s of
-# charging per run, a window wide enough to kill the worker in the middle of it.
-LATENCY_MS = 200
+CALLS, PER_RUN = 300, 100
 VARIABLES = {"call400_max_messages_per_run": PER_RUN, "call400_sensor_timeout": 60,
              "payment_api_timeout": 5000}  # fmt: skip
-
-
-@pytest.fixture
-def workload():
-    made = BillingWorkload.create(sublessors=SUBLESSORS, latency_ms=LATENCY_MS)
-    yield made
-    made.drop()
-
-
-@pytest.fixture
-def cluster_class():
-    try:
-        import airflow.providers.celery  # noqa: F401
-
-        from sublessor_billing.demo.celery_cluster import CeleryCluster
-    except ImportError as exc:  # pragma: no cover - an incomplete install
-        pytest.fail(f"the Celery extra is missing ({exc}): run `make install-celery`")
-    return CeleryCluster
 
 
 def running_charge(cluster) -> tuple[str, int] | None:
     """(run id, pid) of the ``bill`` task running now, from the REST API."""
     running = [
         (ti["dag_run_id"], int(ti["pid"]))
-        for ti in cluster.task_instances("call400_billing", state="running")
+        for ti in cluster.task_instances(DAG_ID, state="running")
         if ti["task_id"] == "bill" and ti.get("pid")
     ]
     return running[0] if running else None
@@ -61,7 +47,8 @@ def running_charge(cluster) -> tuple[str, int] | None:
 def kill_a_worker_mid_charge(cluster, workload: BillingWorkload, deadline: float) -> str:
     """SIGKILL the worker running ``bill`` once this try charged some orders, not all."""
     settled_before: dict[tuple[str, int], int] = {}  # (run, pid) -> successes when first seen
-    while time.monotonic() < deadline:
+
+    def killed_mid_charge() -> str | None:
         charge = running_charge(cluster)
         statuses = workload.statuses()
         if charge:
@@ -71,8 +58,10 @@ def kill_a_worker_mid_charge(cluster, workload: BillingWorkload, deadline: float
                 if worker is not None:
                     cluster.kill_worker(worker)
                     return charge[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no charge task was caught mid-way:\n{cluster.logs()}")
+        return None
+
+    what = "a bill task caught mid-charge (some orders charged, some pending)"
+    return by_deadline(killed_mid_charge, deadline, lambda: f"{what}:\n{cluster.logs()}")
 
 
 def test_two_workers_one_killed_mid_charge_every_call_charged_exactly_once(
@@ -83,33 +72,16 @@ def test_two_workers_one_killed_mid_charge_every_call_charged_exactly_once(
     deadline = time.monotonic() + 600
     with cluster_class(REPO, env=workload.airflow_env(VARIABLES)) as cluster:
         cluster.start(n_workers=2)
-        cluster.unpause("call400_billing")
+        cluster.unpause(DAG_ID)
         killed_run = kill_a_worker_mid_charge(cluster, workload, deadline)
         at_kill = workload.statuses()
-
-        def finished() -> bool:
-            run = cluster.dag_run("call400_billing", killed_run)
-            return workload.statuses() == {"success": CALLS} and run["state"] == "success"
-
-        while not finished():
-            assert time.monotonic() < deadline, (
-                f"not billed in time: {workload.statuses()}, queued {workload.queued()}\n"
-                f"{cluster.logs()}"
-            )
-            time.sleep(1)
+        wait_all_billed(cluster, workload, killed_run, CALLS, deadline)
         tries = [
             ti["try_number"]
-            for ti in cluster.task_instances("call400_billing", killed_run)
+            for ti in cluster.task_instances(DAG_ID, killed_run)
             if ti["task_id"] == "bill"
         ]
 
     assert at_kill.get("pending") and at_kill.get("success")
     assert tries[0] >= 2, "the killed bill task was retried"
-    report = workload.verify()
-    assert report["charged"] == CALLS and not report["not_charged"], report
-    assert not report["not_success"], report
-    assert report["double_charges"] == 0 and report["ledger_charges"] == CALLS, report
-    assert not report["ledger_without_row"] and not report["rows_without_charge"], report
-    assert report["charged_fen"] == CALLS * PRICE_FEN
-    assert workload.queued() == 0
-    assert workload.query(f"SELECT COUNT(*) FROM {PAYMENT_LOG} WHERE status = 'pending'") == [(0,)]
+    assert_charged_exactly_once(workload, CALLS)

@@ -13,55 +13,32 @@ work stands. Every call charged exactly once, by the payment log and the ledger.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from sublessor_billing.demo.billing_workload import (
-    FIRST_SUBLESSOR,
-    PAYMENT_LOG,
-    PRICE_FEN,
-    BillingWorkload,
+from celery_billing_checks import (
+    DAG_ID,
+    SUBLESSORS,
+    assert_charged_exactly_once,
+    by_deadline,
+    quote,
+    wait_all_billed,
 )
+
+from sublessor_billing.demo.billing_workload import FIRST_SUBLESSOR, PAYMENT_LOG, BillingWorkload
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[3]
-CALLS, SUBLESSORS, PER_RUN, SHARDS = 200, 4, 100, 2
-# 25 orders per sublessor per run, one after another at 200 ms: ~5 s of charging per
-# shard (its two sublessors in parallel), wide enough to kill a worker in the middle.
-LATENCY_MS = 200
+CALLS, PER_RUN, SHARDS = 200, 100, 2
 VARIABLES = {"call400_max_messages_per_run": PER_RUN, "call400_sensor_timeout": 60,
              "payment_api_timeout": 5000, "call400_charge_shards": SHARDS}  # fmt: skip
 
 
-@pytest.fixture
-def workload():
-    made = BillingWorkload.create(sublessors=SUBLESSORS, latency_ms=LATENCY_MS)
-    yield made
-    made.drop()
-
-
-@pytest.fixture
-def cluster_class():
-    try:
-        import airflow.providers.celery  # noqa: F401
-
-        from sublessor_billing.demo.celery_cluster import CeleryCluster
-    except ImportError as exc:  # pragma: no cover - an incomplete install
-        pytest.fail(f"the Celery extra is missing ({exc}): run `make install-celery`")
-    return CeleryCluster
-
-
-def quote(run_id: str) -> str:
-    return urllib.parse.quote(run_id, safe="")
-
-
 def running_shards(cluster) -> list[dict]:
     """The ``charge_shard`` task instances running now (REST API), each with its pid."""
-    running = cluster.task_instances("call400_billing", state="running")
+    running = cluster.task_instances(DAG_ID, state="running")
     return [ti for ti in running if ti["task_id"] == "charge_shard" and ti.get("pid")]
 
 
@@ -78,29 +55,33 @@ def kill_a_shard_mid_charge(cluster, workload: BillingWorkload, deadline: float)
     """SIGKILL the worker of one ``charge_shard`` once it charged some of its orders, not all,
     while the other shard runs too; the killed task instance."""
     seen: dict[tuple[str, int], int] = {}  # (run, map index) -> its successes when first seen
-    while time.monotonic() < deadline:
+
+    def killed_mid_charge() -> dict | None:
         shards = running_shards(cluster)
-        if len(shards) == SHARDS:
-            for ti in shards:
-                statuses = shard_statuses(workload, ti["map_index"])
-                before = seen.setdefault(
-                    (ti["dag_run_id"], ti["map_index"]), statuses.get("success", 0)
-                )
-                worker = cluster.worker_of(int(ti["pid"]))
-                if (
-                    statuses.get("success", 0) > before
-                    and statuses.get("pending")
-                    and worker is not None
-                ):
-                    cluster.kill_worker(worker)
-                    return ti
-        time.sleep(0.1)
-    raise AssertionError(f"no shard was caught mid-charge:\n{cluster.logs()}")
+        if len(shards) != SHARDS:
+            return None
+        for ti in shards:
+            statuses = shard_statuses(workload, ti["map_index"])
+            before = seen.setdefault(
+                (ti["dag_run_id"], ti["map_index"]), statuses.get("success", 0)
+            )
+            worker = cluster.worker_of(int(ti["pid"]))
+            if (
+                statuses.get("success", 0) > before
+                and statuses.get("pending")
+                and worker is not None
+            ):
+                cluster.kill_worker(worker)
+                return ti
+        return None
+
+    what = "a shard caught mid-charge while the other runs"
+    return by_deadline(killed_mid_charge, deadline, lambda: f"{what}:\n{cluster.logs()}")
 
 
 def tries(cluster, run_id: str, map_index: int) -> list[dict]:
     """Every try of one shard task (REST API), oldest first: hostname, start, end, state."""
-    path = f"/api/v2/dags/call400_billing/dagRuns/{quote(run_id)}/taskInstances/charge_shard"
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id)}/taskInstances/charge_shard"
     answer = cluster.api("GET", f"{path}/{map_index}/tries")
     return sorted(answer["task_instances"], key=lambda t: t["try_number"])
 
@@ -118,21 +99,11 @@ def test_two_shards_on_two_workers_one_killed_mid_charge_every_call_charged_exac
     env = workload.airflow_env(VARIABLES)
     with cluster_class(REPO, env=env, worker_concurrency=1) as cluster:
         cluster.start(n_workers=2)
-        cluster.unpause("call400_billing")
+        cluster.unpause(DAG_ID)
         killed = kill_a_shard_mid_charge(cluster, workload, deadline)
         run_id, index = killed["dag_run_id"], killed["map_index"]
         at_kill = shard_statuses(workload, index)
-
-        def finished() -> bool:
-            run = cluster.dag_run("call400_billing", quote(run_id))
-            return workload.statuses() == {"success": CALLS} and run["state"] == "success"
-
-        while not finished():
-            assert time.monotonic() < deadline, (
-                f"not billed in time: {workload.statuses()}, queued {workload.queued()}\n"
-                f"{cluster.logs()}"
-            )
-            time.sleep(1)
+        wait_all_billed(cluster, workload, run_id, CALLS, deadline)
         killed_tries, other_tries = tries(cluster, run_id, index), tries(cluster, run_id, 1 - index)
 
     assert at_kill.get("pending") and at_kill.get("success")
@@ -147,14 +118,7 @@ def test_two_shards_on_two_workers_one_killed_mid_charge_every_call_charged_exac
     assert killed_tries[-1]["hostname"] == other["hostname"]
     assert [t["state"] for t in other_tries] == ["success"]
 
-    report = workload.verify()
-    assert report["charged"] == CALLS and not report["not_charged"], report
-    assert not report["not_success"], report
-    assert report["double_charges"] == 0 and report["ledger_charges"] == CALLS, report
-    assert not report["ledger_without_row"] and not report["rows_without_charge"], report
-    assert report["charged_fen"] == CALLS * PRICE_FEN
-    assert workload.queued() == 0
-    assert workload.query(f"SELECT COUNT(*) FROM {PAYMENT_LOG} WHERE status = 'pending'") == [(0,)]
+    assert_charged_exactly_once(workload, CALLS)
     assert {FIRST_SUBLESSOR + s for s in range(SUBLESSORS)} == {
         int(s) for (s,) in workload.query(f"SELECT DISTINCT sublessor_id FROM {PAYMENT_LOG}")
     }

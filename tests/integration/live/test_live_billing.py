@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.waiting import wait_until
 
 from sublessor_billing.db.connect import connect
 from sublessor_billing.demo.billing_workload import (
@@ -80,15 +81,6 @@ def charge_behind_the_dags_back(target, payment: PaymentCenter) -> int:
         conn.close()
 
 
-def wait_until(condition, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.5)
-    return time.monotonic() - started
-
-
 def test_every_call_is_charged_once_and_no_run_fails(workload) -> None:
     workload.fund(WAVES * PER_WAVE)
     payment = workload.payment
@@ -98,8 +90,13 @@ def test_every_call_is_charged_once_and_no_run_fails(workload) -> None:
         call_ids = []
         for _ in range(WAVES):
             call_ids += workload.publish(PER_WAVE)
-            time.sleep(APART_S)
-        wait_until(lambda: workload.settled(call_ids), 90, "every published call settled")
+            time.sleep(APART_S)  # deliberate: waves apart in time, caught by different runs
+        wait_until(
+            lambda: workload.settled(call_ids),
+            90,
+            lambda: f"every published call settled: {workload.statuses()}",
+            interval=0.5,
+        )
         report = workload.verify()
         assert report["charged"] == len(call_ids) and not report["not_charged"], report
         assert report["double_charges"] == 0 and report["ledger_charges"] == len(call_ids), report
@@ -107,11 +104,17 @@ def test_every_call_is_charged_once_and_no_run_fails(workload) -> None:
         assert payment.faults[0].fired > 0, "no answer was lost: the test proves nothing"
 
         order_id = charge_behind_the_dags_back(workload.target, payment)
-        left_at = time.time()
-        seconds = wait_until(
+        left_at, left_clock = time.time(), time.monotonic()
+        wait_until(
             lambda: workload.statuses() == {"success": len(call_ids) + 1},
-            60, "the crashed pass's pending order settled with no new traffic",
-        )  # fmt: skip
+            60,
+            lambda: (
+                f"the crashed pass's pending order settled with no new traffic:"
+                f" {workload.statuses()}"
+            ),
+            interval=0.5,
+        )
+        seconds = time.monotonic() - left_clock
         assert payment.ledger[order_id] == 1  # the same order id, answered as a duplicate
         assert payment.state()["double_charged"] == []
 
@@ -132,16 +135,17 @@ def test_every_call_is_charged_once_and_no_run_fails(workload) -> None:
 
 def run_started_for(airflow, kind: str, *, after: float, timeout: float = 30) -> dict:
     """The run whose wait_for_work ended after ``after`` having found ``kind`` (its XCom)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def found() -> dict | None:
         for run in reversed(airflow.dag_runs(DAG_ID)):
             tasks = {ti["task_id"]: ti for ti in airflow.task_instances(DAG_ID, run["dag_run_id"])}
             ended = parse_time((tasks.get("wait_for_work") or {}).get("end_date"))
             if ended is None or ended.timestamp() < after:
                 continue
-            found = airflow.xcom(DAG_ID, run["dag_run_id"], "wait_for_work") or {}
-            if kind in found:
+            if kind in (airflow.xcom(DAG_ID, run["dag_run_id"], "wait_for_work") or {}):
                 return run
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no wait_for_work found {kind} after the crash")
-        time.sleep(0.5)
+        return None
+
+    return wait_until(
+        found, timeout, f"a wait_for_work that found {kind} after the crash", interval=0.5
+    )

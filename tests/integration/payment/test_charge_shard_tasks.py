@@ -14,12 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from contextlib import closing
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+from support.waiting import wait_until
 
 from sublessor_airflow.operators.bill import Call400ChargeShardOperator
 from sublessor_airflow.operators.charge import allocate_orders
@@ -88,12 +88,12 @@ def test_each_shard_task_charges_and_takes_offline_only_its_sublessors_and_a_kil
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        for _ in range(600):  # bounded: at most 60 s
-            if payment_center.balance(5) == 9 * PRICE_FEN:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"shard 1 never charged sublessor 5: {child.poll()}")
+        wait_until(
+            lambda: payment_center.balance(5) == 9 * PRICE_FEN,
+            60,
+            lambda: f"shard 1 to charge sublessor 5 (the child's exit code: {child.poll()})",
+            interval=0.1,
+        )
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=30)
     finally:

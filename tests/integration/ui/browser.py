@@ -21,6 +21,7 @@ import tempfile
 import time
 from typing import Any
 
+from support.waiting import wait_until
 from websockets.sync.client import connect
 
 FLAGS = [
@@ -93,8 +94,8 @@ class HeadlessChromium:
         """Chromium writes its DevTools port and path into the profile once it listens."""
         assert self.process is not None
         active = os.path.join(self.profile, "DevToolsActivePort")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def listening() -> str | None:
             if self.process.poll() is not None:
                 with open(os.path.join(self.profile, "chromium.log"), errors="replace") as log:
                     raise BrowserError(f"chromium exited: {log.read()[-2000:]}")
@@ -103,8 +104,9 @@ class HeadlessChromium:
                     lines = handle.read().split()
                 if len(lines) == 2:
                     return f"ws://127.0.0.1:{lines[0]}{lines[1]}"
-            time.sleep(0.1)
-        raise BrowserError(f"chromium did not open DevTools within {timeout} s")
+            return None
+
+        return wait_until(listening, timeout, "chromium's DevToolsActivePort", interval=0.1)
 
     def call(self, method: str, params: dict | None = None, *, timeout: float = 60) -> dict:
         """Send one DevTools command and return its result (events in between are skipped)."""
@@ -144,17 +146,19 @@ class HeadlessChromium:
 
     def wait_for(self, expression: str, *, timeout: float = 60) -> Any:
         """Poll until the expression is truthy in the page; return its value."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
+        last: list[Any] = [None]
+
+        def value() -> Any:
             try:
-                last = self.evaluate(expression)
+                last[0] = self.evaluate(expression)
             except BrowserError as exc:  # the page is being replaced by a navigation
-                last = exc
-            if last and not isinstance(last, BrowserError):
-                return last
-            time.sleep(0.2)
-        raise BrowserError(f"timed out waiting for {expression[:120]!r} (last: {last!r})")
+                last[0] = exc
+                return None
+            return last[0]
+
+        return wait_until(
+            value, timeout, lambda: f"{expression[:120]!r} (last: {last[0]!r})", interval=0.2
+        )
 
     def screenshot(self) -> bytes:
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
