@@ -17,10 +17,13 @@ from support.waiting import Worker, wait_until
 
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
 from sublessor_billing.db.connect import connect
+from sublessor_billing.db.transaction import mysql_error_code
 from sublessor_billing.payments import flags
 from sublessor_billing.payments.charging import ChargeReport, charge_valid_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+LOCK_CONFLICTS = (1205, 1213)  # lock wait timeout, deadlock
 
 
 def run_pass(target, start: threading.Barrier | None = None) -> ChargeReport:
@@ -36,19 +39,35 @@ def two_passes_at_once(target) -> list[Worker]:
     return [Worker(lambda: run_pass(target, start), name=f"pass {i}").start() for i in range(2)]
 
 
+def outcomes(passes: list[Worker]) -> tuple[list[ChargeReport], list[Exception]]:
+    """Wait for every pass; what the ones that ended returned, and what the others raised."""
+    reports, errors = [], []
+    for p in passes:
+        try:
+            reports.append(p.join(90))
+        except Exception as exc:  # returned to the test
+            errors.append(exc)
+    return reports, errors
+
+
 def test_two_passes_at_once_charge_every_valid_call_exactly_once(
     billing_env, user_prop_target, payment_center, seed_calls
 ):
     run_pass(user_prop_target)  # an earlier run: where the history ends is recorded
-    subs, per_sub = range(1, 7), 6
+    subs, per_sub = range(1, 7), 8
     for sub in subs:
         payment_center.set_account(sub, 100 * PRICE_FEN)
     payment_center.set_account(1, 4 * PRICE_FEN)  # runs dry after 4 calls: one decision
     valid = [call for sub in subs for call in seed_calls(sub, per_sub)]
     seed_calls(2, 1, filter_rule=3)  # invalid: never charged
-    payment_center.configure(latency_ms=40)  # each sublessor's orders take a while: overlap
+    payment_center.configure(latency_ms=50)  # each sublessor's orders take a while: overlap
 
-    reports = [p.join(90) for p in two_passes_at_once(user_prop_target)]
+    reports, errors = outcomes(two_passes_at_once(user_prop_target))
+    # The two recorders may deadlock on each other's rows; a batch is written again up to
+    # three times, then the try fails (docs/payments.md) and Airflow retries it.
+    assert all(mysql_error_code(e) in LOCK_CONFLICTS for e in errors), errors
+    if errors:
+        reports.append(run_pass(user_prop_target))  # the retry ends clean
 
     rows = payment_rows(user_prop_target)
     assert sorted(rows) == sorted(valid), "one order per valid call, none for the invalid one"
@@ -60,16 +79,16 @@ def test_two_passes_at_once_charge_every_valid_call_exactly_once(
     assert payment_center.full_state()["double_charged"] == []
     in_order = sorted(rows.values(), key=lambda r: r["id"])
     assert [r["status"] for r in in_order if r["sublessor_id"] == 1] == (
-        ["success"] * 4 + ["insufficient"] * 2
+        ["success"] * 4 + ["insufficient"] * (per_sub - 4)
     )
     assert {r["status"] for r in in_order if r["sublessor_id"] != 1} == {"success"}
     for sub in subs:
         assert payment_center.balance(sub) == (0 if sub == 1 else (100 - per_sub) * PRICE_FEN)
-    # each row was settled by exactly one of the passes: their counts add up, none twice
-    successes = len(subs) * per_sub - 2
-    assert sum(r.counts["success"] for r in reports) == successes
-    assert sum(r.counts["insufficient"] for r in reports) == 2
-    assert sum(r.charged_fen for r in reports) == successes * PRICE_FEN
+    if not errors:  # each row was settled by exactly one of the passes: counted once
+        successes = len(subs) * per_sub - (per_sub - 4)
+        assert sum(r.counts["success"] for r in reports) == successes
+        assert sum(r.counts["insufficient"] for r in reports) == per_sub - 4
+        assert sum(r.charged_fen for r in reports) == successes * PRICE_FEN
     assert [(e["sublessor_id"], e["status"]) for e in offline_rows(user_prop_target)] == [
         (1, "pending")
     ]
@@ -123,12 +142,7 @@ def test_the_first_passes_ever_charge_when_another_records_the_history_end_meanw
         other.commit()
     finally:
         other.close()
-    errors = []
-    for p in passes:
-        try:
-            p.join(90)
-        except Exception as exc:  # raised below once both passes ended
-            errors.append(exc)
+    _, errors = outcomes(passes)
     if errors:
         raise errors[0]
     rows = payment_rows(user_prop_target)
