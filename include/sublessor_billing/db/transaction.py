@@ -17,13 +17,16 @@ transaction itself.
 for a deadlock (1213) or a lock wait timeout (1205); the phase must own its
 transaction so that the second attempt starts clean, and it is not run again
 when that transaction's rollback failed (a lock wait timeout undoes only the
-statement that timed out).
+statement that timed out). Between attempts it pauses a random 50-100 ms
+times the attempts so far, so that two deadlocked phases do not meet again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -35,6 +38,7 @@ T = TypeVar("T")
 DEADLOCK = 1213
 LOCK_WAIT_TIMEOUT = 1205
 LOCK_CONFLICTS = frozenset({DEADLOCK, LOCK_WAIT_TIMEOUT})
+RETRY_PAUSE_S = 0.1  # before attempt n + 1: a random part of n x this
 ISOLATION_LEVELS = frozenset({"READ COMMITTED", "REPEATABLE READ"})
 
 
@@ -110,4 +114,7 @@ def retry_on_lock_conflict(phase: Callable[[], T], *, attempts: int, what: str) 
                 "%s was rolled back by MySQL (%s: %s); running it again (attempt %s of %s)",
                 what, code, exc, attempt + 1, attempts,
             )  # fmt: skip
+            # Two phases that deadlocked and start again at once tend to meet again:
+            # a short random pause lets one of them finish first.
+            time.sleep(random.uniform(0.5, 1.0) * RETRY_PAUSE_S * attempt)
     raise AssertionError("unreachable")

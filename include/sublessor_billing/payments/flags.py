@@ -44,7 +44,7 @@ from typing import Any
 
 from sublessor_billing.db import job_cursor
 from sublessor_billing.db.tables import CALL_LOG, JOB_CURSOR, PAYMENT_LOG
-from sublessor_billing.db.transaction import transaction
+from sublessor_billing.db.transaction import retry_on_lock_conflict, transaction
 from sublessor_billing.payments.store import explain
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,12 @@ class HistoryFlags:
     done: bool  # the whole history is flagged (now or earlier)
 
 
-def _state(cur: Any) -> tuple[int | None, bool, int]:
+def _state(cur: Any, *, latest: bool = False) -> tuple[int | None, bool, int]:
     """(end of the history or None before the first run, whether it is all flagged, the last
-    call id flagging covered)."""
-    flagging = job_cursor.read(cur, HISTORY_CURSOR)
-    history = job_cursor.read(cur, HISTORY_END_CURSOR)
+    call id flagging covered). ``latest``: locking reads, which see rows committed after this
+    transaction's snapshot (another pass's first run)."""
+    flagging = job_cursor.read(cur, HISTORY_CURSOR, for_update=latest)
+    history = job_cursor.read(cur, HISTORY_END_CURSOR, for_update=latest)
     done = flagging is not None and flagging.position_time is not None
     end = history.position_id if history else None
     position = flagging.position_id if flagging else None
@@ -143,6 +144,27 @@ def recorded_skip(cur: Any) -> tuple[int, int] | None:
     return None if end is None else (min(position, end), end)
 
 
+def _begin(conn: Any) -> tuple[int, bool]:
+    """(end of the history, whether it is all flagged); the first run records the end.
+
+    Two first runs at once: the second's INSERT IGNORE waits for the first's row and
+    then does nothing, and its locking re-read sees the row the first committed (a
+    plain read would not: it reads this transaction's snapshot, taken before).
+    """
+    with transaction(conn) as cur:
+        end, done, _ = _state(cur)
+        if not done and end is None:  # the first run: where the history ends
+            cur.execute(_BEGIN_END, (HISTORY_END_CURSOR,))
+            job_cursor.ensure(cur, HISTORY_CURSOR, 0)
+            end, done, _ = _state(cur, latest=True)
+    if end is None and not done:
+        raise RuntimeError(
+            f"job_cursor row {HISTORY_END_CURSOR!r} is missing right after it was recorded "
+            "(deleted meanwhile?); rerun the task"
+        )
+    return (0 if end is None else end), done
+
+
 def flag_history(
     conn: Any,
     *,
@@ -154,15 +176,11 @@ def flag_history(
     for at most ``budget_s`` (default ``BUDGET_S``; 0: only record where the history ends)."""
     budget = BUDGET_S if budget_s is None else budget_s
     started = time.monotonic()
-    with transaction(conn) as cur:
-        end, done, _ = _state(cur)
-        if not done and end is None:  # the first run: where the history ends
-            cur.execute(_BEGIN_END, (HISTORY_END_CURSOR,))
-            job_cursor.ensure(cur, HISTORY_CURSOR, 0)
-            end, done, _ = _state(cur)
+    end, done = retry_on_lock_conflict(
+        lambda: _begin(conn), attempts=3, what="Recording where the call history ends"
+    )
     if done:
         return HistoryFlags(0, 0, True)
-    assert end is not None
     flagged = chunks = 0
     while not done and time.monotonic() - started < budget:
         with transaction(conn) as cur:

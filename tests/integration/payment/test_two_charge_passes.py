@@ -107,13 +107,6 @@ def blocked_on_the_history_cursor(conn) -> int:
     return int(count)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="flags.flag_history: a pass that finds no history position re-reads job_cursor after "
-    "its INSERT IGNORE in the REPEATABLE READ snapshot of its first read; when another pass "
-    "recorded the position in between, it still sees none and fails on `assert end is not None`",
-)
 def test_the_first_passes_ever_charge_when_another_records_the_history_end_meanwhile(
     billing_env, user_prop_target, payment_center, seed_calls
 ):
