@@ -39,3 +39,11 @@ def test_the_operator_templates_its_connections() -> None:
     task = BrokerPhoneSyncOperator(task_id="sync_broker_phones")
     assert set(task.template_fields) == {"anjuke_conn_id", "user_prop_conn_id"}
     assert (task.anjuke_conn_id, task.user_prop_conn_id) == ("anjuke_db", "user_prop_db")
+
+
+def test_a_run_type_this_code_does_not_know_is_neither_scheduled_nor_manual() -> None:
+    assert run_type_of(SimpleNamespace(run_type="something_new", run_id="x")) is None
+
+
+def test_the_report_keys_are_xcoms_of_their_own_as_with_the_former_task() -> None:
+    assert BrokerPhoneSyncOperator(task_id="sync_broker_phones").multiple_outputs is True

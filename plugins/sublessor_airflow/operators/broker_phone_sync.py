@@ -59,9 +59,13 @@ def read_request(
 
 
 def run_type_of(dag_run: Any) -> DagRunType | None:
-    """The run's ``DagRunType`` (scheduled, manual, backfill, ...); None outside a DAG run."""
+    """The run's ``DagRunType`` (scheduled, manual, backfill, ...); None outside a DAG run
+    and for a type this code does not know (so neither the periodic resync nor an allowance)."""
     run_type = getattr(dag_run, "run_type", None)
-    return None if run_type is None else DagRunType(run_type)
+    try:
+        return None if run_type is None else DagRunType(run_type)
+    except ValueError:  # a type newer than this code: not scheduled, not manual
+        return None
 
 
 class BrokerPhoneSyncOperator(UserPropDbOperator):
@@ -86,6 +90,8 @@ class BrokerPhoneSyncOperator(UserPropDbOperator):
     def __init__(
         self, *, anjuke_conn_id: str = config.ANJUKE_DB, page_size: int = PAGE_SIZE, **kwargs: Any
     ) -> None:
+        # The report's keys as XComs of their own too (mode, added, removed, ...).
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.anjuke_conn_id = anjuke_conn_id
         self.page_size = page_size
