@@ -37,8 +37,13 @@ $(CELERY_STAMP): $(STAMP) requirements-celery.txt requirements-celery-lock.txt
 demo: install
 	$(BIN)/python -m sublessor_billing.demo
 
+# Three pytest-xdist workers: most tests wait on MariaDB, RabbitMQ or a sandbox, so three
+# keep two cores busy; the tests that start a whole Airflow deployment share one worker
+# (tests/conftest.py, --dist loadgroup).
+PYTEST_WORKERS ?= 3
+
 test: install install-celery
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-celery: install install-celery
 	$(BIN)/python -m pytest -m celery

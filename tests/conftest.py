@@ -32,11 +32,19 @@ from sublessor_billing.db.connect import MySqlTarget, connect  # noqa: E402
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations  # noqa: E402
 
 
+# Tests that start a whole Airflow deployment (scheduler, workers, triggerer) and wait on
+# its clocks: under pytest-xdist they run one after another on one worker (``make test``
+# uses ``--dist loadgroup``), so that two of them never share the machine's two cores.
+DEPLOYMENT_DIRS = ("tests/integration/celery/", "tests/integration/live/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``airflow`` every test that runs Airflow itself (it uses the test run's home)."""
     for item in items:
         if {"airflow_home", "serialized_dags"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.airflow)
+        if Path(item.path).relative_to(REPO).as_posix().startswith(DEPLOYMENT_DIRS):
+            item.add_marker(pytest.mark.xdist_group("deployment"))
 
 
 @pytest.fixture(scope="session")
