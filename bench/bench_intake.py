@@ -25,7 +25,7 @@ from _support import AMQP_URL, call_body, one_by_one, publish, settle, wait_queu
 from sublessor_billing.calls.intake import DEFAULT_BATCH_SIZE, drain
 from sublessor_billing.calls.judge import judge_pending
 from sublessor_billing.calls.message import Call, intake_clock, parse_message
-from sublessor_billing.calls.rules import REPEAT, VALID, base_rule
+from sublessor_billing.calls.rules import FilterRule, base_rule
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_migrations
 
@@ -108,17 +108,17 @@ def naive_consume(channel, queue: str, conn, limit: int) -> int:
                 ),
             )
             if cur.fetchone()[0]:
-                rule = REPEAT
+                rule = FilterRule.REPEAT
             else:
                 cur.execute(
                     "SELECT COUNT(*) FROM broker_phone WHERE phone = %s",
                     (call.caller_normalized,),
                 )
-                rule = 5 if cur.fetchone()[0] else None
+                rule = FilterRule.BROKER if cur.fetchone()[0] else None
         cur.execute(
             "UPDATE sublessor_call_log_201409 SET filter_rule = %s WHERE call_id = %s"
             " AND filter_rule = 0",
-            (rule or VALID, call.call_id),
+            (int(rule or FilterRule.VALID), call.call_id),
         )
         conn.commit()
 

@@ -80,7 +80,7 @@ from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations
 from sublessor_billing.payments import store
 from sublessor_billing.payments.charging import charge_valid_calls
-from sublessor_billing.payments.outcomes import SUCCESS, classify_charge
+from sublessor_billing.payments.outcomes import PaymentStatus, classify_charge
 from sublessor_billing.sandbox.__main__ import PAYMENT_KEY, SANDBOX_APP_ID
 from sublessor_billing.signing import Signer
 
@@ -321,7 +321,7 @@ def verify(conn: Any, prefix: str, expected: dict[str, int], ledger: dict) -> di
     conn.commit()
     valid = sum(1 for rule in actual.values() if rule == 1)
     # call_id is unique in the payment log: at most one row per call
-    paid_valid = rows.get((1, SUCCESS), 0)
+    paid_valid = rows.get((1, PaymentStatus.SUCCESS), 0)
     payment_rows = sum(store.count_by_status(conn).values())
     return {
         "rules": Counter(RULE_NAMES.get(r, f"unjudged({r})") for r in actual.values()),
@@ -474,7 +474,9 @@ def main() -> None:
         legacy_rate = legacy_done / (time.perf_counter() - t)
         legacy_load = load()
         after = control(url, "/_sandbox/state")
-        legacy_paid = store.count_by_status(conn).get(SUCCESS, 0) - checked["success_rows"]
+        legacy_paid = (
+            store.count_by_status(conn).get(PaymentStatus.SUCCESS, 0) - checked["success_rows"]
+        )
 
         print(f"pass                   {run.intake['received']:,} messages in {seconds:.2f}s "
               f"= {rate:,.0f} calls/s ({pass_load}); cap {len(bodies):,}, "

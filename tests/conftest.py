@@ -31,7 +31,6 @@ from support.db import MYSQL, unique_name  # noqa: E402
 from sublessor_billing.db.connect import MySqlTarget, connect  # noqa: E402
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations  # noqa: E402
 
-
 # Tests that start a whole Airflow deployment (scheduler, workers, triggerer) and wait on
 # its clocks: under pytest-xdist they run one after another on one worker (``make test``
 # uses ``--dist loadgroup``), so that two of them never share the machine's two cores.

@@ -20,9 +20,6 @@ class FilterRule(enum.IntEnum):
     BROKER = 5
 
 
-# Transitional names; use FilterRule.
-UNJUDGED, VALID, NOT_CONNECTED, TOO_SHORT, REPEAT, BROKER = FilterRule
-
 Pair = tuple[str, int]
 
 # A window wider than datetime's whole range (a Variable set absurdly high) is that range.

@@ -36,11 +36,6 @@ class ChargeCode(enum.IntEnum):
 
 SETTLED = (PaymentStatus.SUCCESS, PaymentStatus.INSUFFICIENT, PaymentStatus.FAILED)
 
-# Transitional names; use PaymentStatus and ChargeCode.
-SUCCESS, INSUFFICIENT, FAILED, PENDING = (
-    PaymentStatus.SUCCESS, PaymentStatus.INSUFFICIENT, PaymentStatus.FAILED, PaymentStatus.PENDING
-)  # fmt: skip
-CODE_OK, CODE_INSUFFICIENT, CODE_ACCOUNT, CODE_BAD_SIGN, CODE_ORDER_REUSED = ChargeCode
 # Kept in last_error of a 1004 row until someone has checked it (docs/payments.md).
 REUSED_NOTE = "order id reused (1004): unresolved; clear last_error once checked"
 # Our order ids start here (payment log AUTO_INCREMENT); below it they may be another system's.

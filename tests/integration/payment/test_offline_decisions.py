@@ -27,7 +27,7 @@ from sublessor_billing import config
 from sublessor_billing.db.connect import connect
 from sublessor_billing.payments import store
 from sublessor_billing.payments.offline import OfflinePending, send_offline_decisions
-from sublessor_billing.payments.outcomes import FAILED, INSUFFICIENT, SUCCESS
+from sublessor_billing.payments.outcomes import PaymentStatus
 from sublessor_billing.sandbox.payment_center import PaymentCenter
 from sublessor_billing.sandbox.server import Fault
 
@@ -96,12 +96,12 @@ def test_low_balance_after_a_top_up_is_taken_offline_once_the_service_is_back(
 # success left "less than one call's price" depends on the price of the pass that records
 # it: the balances sit on both sides of every price the passes use.
 KINDS = {
-    "refused": (INSUFFICIENT, 1001, 300),
-    "frozen": (FAILED, 1002, None),
-    **{f"left_{b}": (SUCCESS, 0, b) for b in (2999, 3000, 3999, 4000, 4999, 5000)},
-    "plenty": (SUCCESS, 0, 20000),
-    "no_balance": (SUCCESS, 0, None),
-    "reused": (FAILED, 1004, None),
+    "refused": (PaymentStatus.INSUFFICIENT, 1001, 300),
+    "frozen": (PaymentStatus.FAILED, 1002, None),
+    **{f"left_{b}": (PaymentStatus.SUCCESS, 0, b) for b in (2999, 3000, 3999, 4000, 4999, 5000)},
+    "plenty": (PaymentStatus.SUCCESS, 0, 20000),
+    "no_balance": (PaymentStatus.SUCCESS, 0, None),
+    "reused": (PaymentStatus.FAILED, 1004, None),
 }
 PRICES_YUAN = (30, 40, 50)
 
@@ -111,7 +111,7 @@ def dry(kind: str, price_fen: int) -> bool | None:
     status, code, balance = KINDS[kind]
     if code in (1001, 1002):
         return True
-    if status != SUCCESS or balance is None:
+    if status != PaymentStatus.SUCCESS or balance is None:
         return None
     return balance < price_fen
 

@@ -3,11 +3,8 @@ from __future__ import annotations
 import pytest
 
 from sublessor_billing.payments.outcomes import (
-    FAILED,
-    INSUFFICIENT,
-    PENDING,
-    SUCCESS,
     Outcome,
+    PaymentStatus,
     PendingOrder,
     classify_charge,
     offline_reason,
@@ -21,16 +18,16 @@ ORDER = PendingOrder(order_id=820000000007, sublessor_id=9, amount=4000, subject
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"code": 0, "balance": 100}, SUCCESS, 0),
-        ({"code": 0, "balance": 100, "duplicate": True}, SUCCESS, 0),
-        ({"code": 1001, "balance": 5}, INSUFFICIENT, 1001),
-        ({"code": 1002, "message": "frozen"}, FAILED, 1002),
-        ({"code": 1004}, FAILED, 1004),
-        ({"code": 1003}, PENDING, 1003),
-        ({"code": 1005, "message": "?"}, PENDING, 1005),
-        ({"message": "no code"}, PENDING, None),
-        ({"code": True}, PENDING, None),
-        (["not", "a", "dict"], PENDING, None),
+        ({"code": 0, "balance": 100}, PaymentStatus.SUCCESS, 0),
+        ({"code": 0, "balance": 100, "duplicate": True}, PaymentStatus.SUCCESS, 0),
+        ({"code": 1001, "balance": 5}, PaymentStatus.INSUFFICIENT, 1001),
+        ({"code": 1002, "message": "frozen"}, PaymentStatus.FAILED, 1002),
+        ({"code": 1004}, PaymentStatus.FAILED, 1004),
+        ({"code": 1003}, PaymentStatus.PENDING, 1003),
+        ({"code": 1005, "message": "?"}, PaymentStatus.PENDING, 1005),
+        ({"message": "no code"}, PaymentStatus.PENDING, None),
+        ({"code": True}, PaymentStatus.PENDING, None),
+        (["not", "a", "dict"], PaymentStatus.PENDING, None),
     ],
 )
 def test_codes_map_to_statuses(body, status, code):
@@ -38,7 +35,7 @@ def test_codes_map_to_statuses(body, status, code):
     assert (outcome.status, outcome.result_code) == (status, code)
     assert outcome.amount == 4000 and outcome.order_id == ORDER.order_id
     # pending says why; a 1004 is flagged for a person to check; nothing else carries an error
-    assert (outcome.error is not None) == (status == PENDING or code == 1004)
+    assert (outcome.error is not None) == (status == PaymentStatus.PENDING or code == 1004)
 
 
 def test_undocumented_code_and_codeless_answer_name_where_they_came_from():
@@ -94,11 +91,11 @@ def test_request_id_is_stable_per_trigger_and_fits_the_column():
 @pytest.mark.parametrize(
     ("body", "status", "code", "balance"),
     [
-        ({"code": 0, "balance": "99999999999999999999"}, SUCCESS, 0, None),
-        ({"code": 0, "balance": -(2**63) - 1}, SUCCESS, 0, None),
-        ({"code": 0, "balance": 2**63 - 1}, SUCCESS, 0, 2**63 - 1),
-        ({"code": 2**31}, PENDING, None, None),
-        ({"code": "1" * 5000}, PENDING, None, None),
+        ({"code": 0, "balance": "99999999999999999999"}, PaymentStatus.SUCCESS, 0, None),
+        ({"code": 0, "balance": -(2**63) - 1}, PaymentStatus.SUCCESS, 0, None),
+        ({"code": 0, "balance": 2**63 - 1}, PaymentStatus.SUCCESS, 0, 2**63 - 1),
+        ({"code": 2**31}, PaymentStatus.PENDING, None, None),
+        ({"code": "1" * 5000}, PaymentStatus.PENDING, None, None),
     ],
 )
 def test_numbers_the_payment_log_cannot_hold_are_not_taken_as_answers(body, status, code, balance):
@@ -115,11 +112,13 @@ def test_a_message_that_is_not_valid_unicode_is_stored_readable():
 
 def test_the_offline_reason_is_built_from_ascii_fields_only():
     """The payment center's free-text message (often Chinese) never reaches the signed ``reason``."""
-    refused = Outcome(820000000007, 3, INSUFFICIENT, 4000, result_code=1001,
+    refused = Outcome(820000000007, 3, PaymentStatus.INSUFFICIENT, 4000, result_code=1001,
                       message="余额不足 \\ \"x\"\n", balance=1200)  # fmt: skip
     assert offline_reason(refused) == (
         "order 820000000007 of sublessor 3 refused with code 1001, balance 1200 fen"
     )
-    frozen = Outcome(820000000008, 3, FAILED, 4000, result_code=1002, message="账户冻结")
+    frozen = Outcome(
+        820000000008, 3, PaymentStatus.FAILED, 4000, result_code=1002, message="账户冻结"
+    )
     assert offline_reason(frozen) == "order 820000000008 of sublessor 3 refused with code 1002"
     assert offline_reason(frozen).isascii()
