@@ -46,10 +46,9 @@ from typing import Any
 
 from sublessor_billing.calls.held import DUE, due_params
 from sublessor_billing.calls.judge import HAND_RESET
-from sublessor_billing.db.tables import CALL_LOG, PAYMENT_LOG
+from sublessor_billing.db.tables import CALL_LOG, OFFLINE_EVENT, PAYMENT_LOG
 from sublessor_billing.db.transaction import mysql_error_code, transaction
 from sublessor_billing.payments import flags
-from sublessor_billing.payments.decisions import OFFLINE
 from sublessor_billing.payments.outcomes import ORDER_ID_MIN
 from sublessor_billing.payments.store import FITS_PAYMENT_LOG, NO_ORDER, WITHOUT_ORDER
 from sublessor_billing.payments.sweep import OUTSIDE_SKIP
@@ -75,7 +74,7 @@ SELECT
   AND NOT EXISTS (SELECT 1 FROM {PAYMENT_LOG} FORCE INDEX (idx_status)
           WHERE status = 'pending' AND sent_at > NOW(3) - INTERVAL %s SECOND)
     AS pending_orders,
-  EXISTS (SELECT 1 FROM {OFFLINE} FORCE INDEX (idx_status)
+  EXISTS (SELECT 1 FROM {OFFLINE_EVENT} FORCE INDEX (idx_status)
           WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < NOW(3))
             AND (attempted_at IS NULL OR attempted_at <= NOW(3) - INTERVAL %s SECOND))
     AS undelivered

@@ -18,7 +18,7 @@ from typing import Any
 
 from sublessor_billing.accounting.recognise import CURSOR_NAME
 from sublessor_billing.db import job_cursor
-from sublessor_billing.db.tables import INCOME, JOB_CURSOR, PAYMENT_LOG
+from sublessor_billing.db.tables import INCOME, JOB_CURSOR, PAYMENT_LOG, UNSETTLED_PAYMENT
 from sublessor_billing.db.transaction import transaction
 from sublessor_billing.payments.outcomes import PaymentStatus
 
@@ -49,7 +49,7 @@ LEFT JOIN (
   FROM {INCOME}
   WHERE payment_id > %s AND payment_id <= %s GROUP BY payment_id
 ) i ON i.payment_id = p.id
-LEFT JOIN accounting_unsettled_payment u ON u.payment_id = p.id
+LEFT JOIN {UNSETTLED_PAYMENT} u ON u.payment_id = p.id
 WHERE p.id > %s AND p.id <= %s
   AND CASE WHEN p.status = '{PaymentStatus.SUCCESS}' AND u.payment_id IS NULL
            THEN IFNULL(i.total, 0) <> p.amount
@@ -62,7 +62,7 @@ _LATE_MISMATCHES = f"""
 SELECT p.id, p.status, p.amount, SUM(i.amount), COUNT(*)
 FROM {PAYMENT_LOG} p
 JOIN {INCOME} i ON i.payment_id = p.id
-LEFT JOIN accounting_unsettled_payment u ON u.payment_id = p.id
+LEFT JOIN {UNSETTLED_PAYMENT} u ON u.payment_id = p.id
 WHERE p.id IN (
   SELECT payment_id FROM {INCOME}
   WHERE id > %s AND id <= %s AND payment_id <= %s
@@ -87,7 +87,7 @@ _UNALLOCATED = f"""
 SELECT COUNT(*), COUNT(DISTINCT payment_id), IFNULL(SUM(amount), 0), COUNT(DISTINCT sublessor_id)
 FROM {INCOME} WHERE contract_id IS NULL AND id > %s AND id <= %s
 """
-_WATCHED = "SELECT COUNT(*) FROM accounting_unsettled_payment"
+_WATCHED = f"SELECT COUNT(*) FROM {UNSETTLED_PAYMENT}"
 
 
 class IncomeMismatchError(RuntimeError):

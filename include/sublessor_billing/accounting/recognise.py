@@ -24,7 +24,7 @@ from sublessor_billing.accounting.counts import RecognitionCounts
 from sublessor_billing.calls.store import call_id_for_display
 from sublessor_billing.db import job_cursor
 from sublessor_billing.db.sql import chunks, marks
-from sublessor_billing.db.tables import CALL_LOG, CONTRACT, INCOME, PAYMENT_LOG
+from sublessor_billing.db.tables import CALL_LOG, CONTRACT, INCOME, PAYMENT_LOG, UNSETTLED_PAYMENT
 from sublessor_billing.db.transaction import retry_on_lock_conflict, transaction
 from sublessor_billing.payments.outcomes import PaymentStatus
 
@@ -43,14 +43,14 @@ _PAYMENT_COLUMNS = f"SELECT id, call_id, sublessor_id, amount, status FROM {PAYM
 _NEXT_PAYMENTS = f"{_PAYMENT_COLUMNS} WHERE id > %s ORDER BY id LIMIT %s LOCK IN SHARE MODE"
 _PAYMENTS_BY_ID = f"{_PAYMENT_COLUMNS} WHERE id IN ({{ids}}) ORDER BY id"
 _WATCHED = (
-    "SELECT u.payment_id, p.status FROM accounting_unsettled_payment u"
+    f"SELECT u.payment_id, p.status FROM {UNSETTLED_PAYMENT} u"
     f" LEFT JOIN {PAYMENT_LOG} p ON p.id = u.payment_id"
     # only what can leave the watch
     f" WHERE p.status IS NULL OR p.status <> '{PaymentStatus.PENDING}'"
     " ORDER BY u.payment_id LIMIT %s"
 )
-_WATCH = "INSERT INTO accounting_unsettled_payment (payment_id) VALUES (%s)"
-_UNWATCH = "DELETE FROM accounting_unsettled_payment WHERE payment_id IN ({ids})"
+_WATCH = f"INSERT INTO {UNSETTLED_PAYMENT} (payment_id) VALUES (%s)"
+_UNWATCH = f"DELETE FROM {UNSETTLED_PAYMENT} WHERE payment_id IN ({{ids}})"
 _CALL_DATES = f"SELECT call_id, DATE(start_time) FROM {CALL_LOG} WHERE call_id IN ({{ids}})"
 _CANDIDATE_CONTRACTS = (
     f"SELECT id, sublessor_id, balance, start_date, end_date, status FROM {CONTRACT}"

@@ -9,7 +9,7 @@ from typing import Any
 from sublessor_billing.calls.message import Call, Invalid
 from sublessor_billing.calls.rules import FilterRule, base_rule
 from sublessor_billing.db.sql import marks
-from sublessor_billing.db.tables import CALL_LOG
+from sublessor_billing.db.tables import CALL_LOG, QUARANTINE
 from sublessor_billing.phone import mask_phone
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def quarantine(cur: Any, items: Sequence[tuple[str, bytes, Invalid, str | None]]
             (routing_key or "")[:255] or None,
         ]
     cur.execute(
-        "INSERT INTO call400_quarantine (body_sha256, raw_body, reason, call_id, routing_key) "
+        f"INSERT INTO {QUARANTINE} (body_sha256, raw_body, reason, call_id, routing_key) "
         "VALUES "
         + ", ".join([_QUARANTINE_ROW] * len(items))
         + " ON DUPLICATE KEY UPDATE seen_count = seen_count + 1",
@@ -195,7 +195,7 @@ def list_quarantine(
     where, params = ("WHERE status = %s", [status]) if status else ("", [])
     cur.execute(
         "SELECT id, status, seen_count, received_at, call_id, reason, LEFT(raw_body, 200) "
-        f"FROM call400_quarantine {where} ORDER BY id LIMIT %s",
+        f"FROM {QUARANTINE} {where} ORDER BY id LIMIT %s",
         params + [limit],
     )
     keys = ("id", "status", "seen_count", "received_at", "call_id", "reason", "body_start")
@@ -204,7 +204,7 @@ def list_quarantine(
 
 def lock_quarantined(cur: Any, quarantine_id: int) -> tuple[str, bytes] | None:
     cur.execute(
-        "SELECT status, raw_body FROM call400_quarantine WHERE id = %s FOR UPDATE", (quarantine_id,)
+        f"SELECT status, raw_body FROM {QUARANTINE} WHERE id = %s FOR UPDATE", (quarantine_id,)
     )
     row = cur.fetchone()
     return (row[0], bytes(row[1])) if row else None
@@ -212,7 +212,6 @@ def lock_quarantined(cur: Any, quarantine_id: int) -> tuple[str, bytes] | None:
 
 def resolve_quarantined(cur: Any, quarantine_id: int, status: str, resolution: str) -> None:
     cur.execute(
-        "UPDATE call400_quarantine SET status = %s, resolution = %s, resolved_at = NOW(3) "
-        "WHERE id = %s",
+        f"UPDATE {QUARANTINE} SET status = %s, resolution = %s, resolved_at = NOW(3) WHERE id = %s",
         (status, resolution[:512], quarantine_id),
     )

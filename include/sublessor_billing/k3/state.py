@@ -8,7 +8,7 @@ from typing import Any
 
 from sublessor_billing.db.named_lock import named_lock
 from sublessor_billing.db.sql import marks
-from sublessor_billing.db.tables import CONTRACT
+from sublessor_billing.db.tables import CONTRACT, K3_EXPORT_CONFLICT, K3_EXPORT_STATE
 from sublessor_billing.db.transaction import transaction
 from sublessor_billing.k3.api import bill_no_key
 from sublessor_billing.k3.mapping import CONTRACT_COLUMNS
@@ -23,7 +23,7 @@ _CANDIDATES_SQL = (
     " s.contract_no AS sent_contract_no, s.last_error,"
     " TIMESTAMPDIFF(SECOND, s.updated_at, NOW(3)) AS state_age_s"
     f" FROM {CONTRACT} c"
-    " LEFT JOIN k3_contract_export_state s ON s.contract_id = c.id"
+    f" LEFT JOIN {K3_EXPORT_STATE} s ON s.contract_id = c.id"
     " WHERE c.id > %s AND (s.contract_id IS NULL OR s.state <> %s"
     "   OR s.exported_version IS NULL OR c.updated_datetime >= s.exported_version)"
     " ORDER BY c.id LIMIT %s"
@@ -49,7 +49,7 @@ def record_attempt(conn: Any, contract_id: int, contract_no: str, *, k3_id: int 
     """
     with transaction(conn) as cur:
         cur.execute(
-            "INSERT INTO k3_contract_export_state (contract_id, contract_no, k3_id, state, attempts)"
+            f"INSERT INTO {K3_EXPORT_STATE} (contract_id, contract_no, k3_id, state, attempts)"
             " VALUES (%s, %s, %s, %s, 1)"
             " ON DUPLICATE KEY UPDATE attempts = attempts + 1, contract_no = VALUES(contract_no),"
             "   state = IF(VALUES(k3_id) IS NULL OR state = %s, VALUES(state), state),"
@@ -69,10 +69,10 @@ def bills_held_by_others(conn: Any, fids: Sequence[int], contract_id: int) -> di
     in_fids = marks(fids)
     with transaction(conn) as cur:
         cur.execute(
-            "SELECT k3_id, contract_id FROM k3_contract_export_state"
+            f"SELECT k3_id, contract_id FROM {K3_EXPORT_STATE}"
             f" WHERE k3_id IN ({in_fids}) AND contract_id <> %s"
-            " UNION ALL SELECT c.k3_id, c.contract_id FROM k3_contract_export_conflict c"
-            " JOIN k3_contract_export_state s ON s.contract_id = c.contract_id"
+            f" UNION ALL SELECT c.k3_id, c.contract_id FROM {K3_EXPORT_CONFLICT} c"
+            f" JOIN {K3_EXPORT_STATE} s ON s.contract_id = c.contract_id"
             f" WHERE c.k3_id IN ({in_fids}) AND c.contract_id <> %s AND s.state = %s",
             (*fids, contract_id, *fids, contract_id, ExportState.CONFLICT),
         )
@@ -85,7 +85,7 @@ def lost_create_senders(conn: Any, numbers: Sequence[str]) -> dict[str, set[int]
         return {}
     with transaction(conn) as cur:
         cur.execute(
-            "SELECT contract_id, contract_no FROM k3_contract_export_state"
+            f"SELECT contract_id, contract_no FROM {K3_EXPORT_STATE}"
             " WHERE state = %s AND k3_id IS NULL"
             f" AND contract_no IN ({marks(numbers)})",
             (ExportState.IN_FLIGHT, *numbers),
@@ -109,7 +109,7 @@ def mark_exported(
 ) -> None:
     with transaction(conn) as cur:
         cur.execute(
-            "UPDATE k3_contract_export_state SET state = %s, k3_id = %s, k3_number = %s,"
+            f"UPDATE {K3_EXPORT_STATE} SET state = %s, k3_id = %s, k3_number = %s,"
             " exported_version = %s, exported_digest = %s, contract_no = %s, last_error = NULL,"
             " attempts = 0 WHERE contract_id = %s",
             (
@@ -124,7 +124,7 @@ def mark_exported(
         )
         if cur.rowcount != 1:
             raise RuntimeError(
-                f"k3_contract_export_state has no row for contract {contract_no} (id {contract_id}) "
+                f"{K3_EXPORT_STATE} has no row for contract {contract_no} (id {contract_id}) "
                 "although an attempt was recorded; was the table edited during the run?"
             )
 
@@ -133,8 +133,7 @@ def mark_refused(conn: Any, contract_id: int, message: str) -> None:
     """Commit K3's refusal of a Save; the row keeps its ``contract_no`` and ``k3_id`` (what was sent)."""
     with transaction(conn) as cur:
         cur.execute(
-            "UPDATE k3_contract_export_state SET state = %s, last_error = %s"
-            " WHERE contract_id = %s",
+            f"UPDATE {K3_EXPORT_STATE} SET state = %s, last_error = %s WHERE contract_id = %s",
             (ExportState.REFUSED, message[:60000], contract_id),
         )
 
@@ -148,7 +147,7 @@ def mark_not_sent(conn: Any, contract_id: int, contract_no: str, message: str) -
     """
     with transaction(conn) as cur:
         cur.execute(
-            "INSERT INTO k3_contract_export_state (contract_id, contract_no, state, last_error)"
+            f"INSERT INTO {K3_EXPORT_STATE} (contract_id, contract_no, state, last_error)"
             " VALUES (%s, %s, %s, %s)"
             " ON DUPLICATE KEY UPDATE last_error = VALUES(last_error)",
             (contract_id, contract_no, ExportState.NEVER_SENT, message[:60000]),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sublessor_billing.db.tables import ALERT
+
 FIRING = "firing"
 RESOLVED = "resolved"
 
@@ -56,13 +58,13 @@ class AlertRow:
 
 def mark_notified(cur: Any, notice: Notice) -> None:
     """Record that ``notice`` was sent (only then: an alert not sent stays due)."""
-    cur.execute("UPDATE billing_alert SET notified_at = NOW(3) WHERE name = %s", (notice.row,))
+    cur.execute(f"UPDATE {ALERT} SET notified_at = NOW(3) WHERE name = %s", (notice.row,))
 
 
 def active_alerts(cur: Any) -> list[dict]:
     """The alerts firing now (for the page)."""
     cur.execute(
-        "SELECT name, since, notified_at, detail FROM billing_alert WHERE active = 1 ORDER BY name"
+        f"SELECT name, since, notified_at, detail FROM {ALERT} WHERE active = 1 ORDER BY name"
     )
     keys = ("name", "since", "notified_at", "detail")
     return [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
@@ -88,13 +90,13 @@ def condition(
         due = not row.active or row.notified_at is None or now - row.notified_at >= repeat
         since = row.since if (keep_since or row.active) else now
         cur.execute(
-            "UPDATE billing_alert SET active = 1, since = %s, detail = %s WHERE name = %s",
+            f"UPDATE {ALERT} SET active = 1, since = %s, detail = %s WHERE name = %s",
             (since, summary[:1024], row.name),
         )
         return [Notice(row.name, FIRING, summary, details)] if due else []
     if row.active:
         cur.execute(
-            "UPDATE billing_alert SET active = 0, detail = %s WHERE name = %s",
+            f"UPDATE {ALERT} SET active = 0, detail = %s WHERE name = %s",
             (summary[:1024], row.name),
         )
         return [Notice(row.name, RESOLVED, summary, details)]
@@ -103,9 +105,9 @@ def condition(
 
 def lock_row(cur: Any, name: str) -> AlertRow:
     """Lock the alert's row (created on first use) and return its state."""
-    cur.execute("INSERT IGNORE INTO billing_alert (name) VALUES (%s)", (name,))
+    cur.execute(f"INSERT IGNORE INTO {ALERT} (name) VALUES (%s)", (name,))
     cur.execute(
-        "SELECT active, since, notified_at, value FROM billing_alert WHERE name = %s FOR UPDATE",
+        f"SELECT active, since, notified_at, value FROM {ALERT} WHERE name = %s FOR UPDATE",
         (name,),
     )
     active, since, notified_at, value = cur.fetchone()

@@ -31,6 +31,7 @@ from typing import Any
 
 from sublessor_billing import config
 from sublessor_billing.calls.held import count_held
+from sublessor_billing.db.tables import ALERT, QUARANTINE
 from sublessor_billing.ops.alert_state import (
     FIRING,
     AlertSettings,
@@ -142,14 +143,12 @@ def _no_successful_run(
     if row.value is None or successful_runs > row.value:  # grown: a run succeeded
         row.value, row.since = successful_runs, now
         cur.execute(
-            "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
+            f"UPDATE {ALERT} SET value = %s, since = %s WHERE name = %s",
             (successful_runs, now, row.name),
         )
     elif successful_runs < row.value:  # runs deleted from Airflow's database: not a success
         row.value = successful_runs
-        cur.execute(
-            "UPDATE billing_alert SET value = %s WHERE name = %s", (successful_runs, row.name)
-        )
+        cur.execute(f"UPDATE {ALERT} SET value = %s WHERE name = %s", (successful_runs, row.name))
     quiet = now - row.since
     firing = quiet >= timedelta(minutes=settings.no_success_minutes)
     details = {
@@ -181,20 +180,20 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
     settled = "received_at < %s - INTERVAL %s SECOND"
     if row.value is None:  # first check: the baseline, nothing to report yet
         cur.execute(
-            f"SELECT IFNULL(MAX(id), 0) FROM call400_quarantine WHERE {settled}",
+            f"SELECT IFNULL(MAX(id), 0) FROM {QUARANTINE} WHERE {settled}",
             (now, SETTLE_SECONDS),
         )
         cur.execute(
-            "UPDATE billing_alert SET value = %s, since = %s WHERE name = %s",
+            f"UPDATE {ALERT} SET value = %s, since = %s WHERE name = %s",
             (int(cur.fetchone()[0]), now, row.name),
         )
         return []
-    new_rows = f"FROM call400_quarantine WHERE id > %s AND status = 'quarantined' AND {settled}"
+    new_rows = f"FROM {QUARANTINE} WHERE id > %s AND status = 'quarantined' AND {settled}"
     params = (row.value, now, SETTLE_SECONDS)
     cur.execute(f"SELECT COUNT(*), MAX(id) {new_rows}", params)
     new, newest = cur.fetchone()
     if not new:
-        cur.execute("UPDATE billing_alert SET active = 0 WHERE name = %s", (row.name,))
+        cur.execute(f"UPDATE {ALERT} SET active = 0 WHERE name = %s", (row.name,))
         return []
     cur.execute(
         f"SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n {new_rows}"
@@ -202,14 +201,14 @@ def _quarantine_growth(cur: Any, now: datetime) -> list[Notice]:
         params,
     )
     reasons = {bytes(r).decode("utf-8", "replace"): int(n) for r, n in cur.fetchall()}
-    cur.execute("SELECT COUNT(*) FROM call400_quarantine WHERE status = 'quarantined'")
+    cur.execute(f"SELECT COUNT(*) FROM {QUARANTINE} WHERE status = 'quarantined'")
     open_rows = int(cur.fetchone()[0])
     summary = (
         f"{new} message(s) quarantined since the last check ({open_rows} open): "
         "see the Billing page"
     )
     cur.execute(
-        "UPDATE billing_alert SET active = 1, value = %s, since = %s, detail = %s WHERE name = %s",
+        f"UPDATE {ALERT} SET active = 1, value = %s, since = %s, detail = %s WHERE name = %s",
         (int(newest), now, summary[:1024], row.name),
     )
     details = {"new": int(new), "open": open_rows, "newest_id": int(newest), "reasons": reasons}
@@ -222,7 +221,7 @@ def _run_failed(cur: Any, dag_id: str, failed: int) -> list[Notice]:
     new = 0 if row.value is None else failed - row.value
     # A count that drops (runs deleted from Airflow's database) is the new baseline.
     cur.execute(
-        "UPDATE billing_alert SET value = %s, active = %s WHERE name = %s",
+        f"UPDATE {ALERT} SET value = %s, active = %s WHERE name = %s",
         (failed, int(new > 0), row.name),
     )
     if new <= 0:

@@ -21,6 +21,7 @@ from sublessor_billing.calls.quarantine import (
     replay,
 )
 from sublessor_billing.calls.store import is_data_error
+from sublessor_billing.db.tables import QUARANTINE
 from sublessor_billing.phone import mask_numbers, mask_phone
 
 OPEN = "quarantined"
@@ -33,14 +34,14 @@ MAX_REPLAY_BATCH = 1000
 
 
 def open_count(cur: Any) -> int:
-    cur.execute("SELECT COUNT(*) FROM call400_quarantine WHERE status = %s", (OPEN,))
+    cur.execute(f"SELECT COUNT(*) FROM {QUARANTINE} WHERE status = %s", (OPEN,))
     return int(cur.fetchone()[0])
 
 
 def open_by_reason(cur: Any, *, limit: int = 20) -> list[dict]:
     """The reasons of the open rows, most frequent first, with their count and newest id."""
     cur.execute(
-        "SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n, MAX(id) FROM call400_quarantine"
+        f"SELECT CAST(reason AS BINARY) AS r, COUNT(*) AS n, MAX(id) FROM {QUARANTINE}"
         " WHERE status = %s GROUP BY r ORDER BY n DESC, MAX(id) DESC LIMIT %s",
         (OPEN, limit),
     )
@@ -63,7 +64,7 @@ def list_rows(
         params.append(before_id)
     cur.execute(
         "SELECT id, status, seen_count, received_at, call_id, reason, routing_key,"
-        " LENGTH(raw_body), LEFT(raw_body, %s), resolved_at, resolution FROM call400_quarantine"
+        f" LENGTH(raw_body), LEFT(raw_body, %s), resolved_at, resolution FROM {QUARANTINE}"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY id DESC LIMIT %s",
         [MASK_READ_BYTES, *params, limit],
@@ -99,7 +100,7 @@ def masked_text(raw: bytes) -> str:
 
 def body(cur: Any, quarantine_id: int, *, unmasked: bool = False) -> dict | None:
     """One row's body: raw (text when UTF-8, and base64) for ``unmasked``, else masked text only."""
-    cur.execute("SELECT raw_body FROM call400_quarantine WHERE id = %s", (quarantine_id,))
+    cur.execute(f"SELECT raw_body FROM {QUARANTINE} WHERE id = %s", (quarantine_id,))
     row = cur.fetchone()
     if row is None:
         return None
@@ -177,8 +178,7 @@ def replay_all_of_reason(
                 result.failed[quarantine_id] = mask_numbers(f"{type(exc).__name__}: {exc}")[:500]
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT COUNT(*) FROM call400_quarantine WHERE status = %s"
-            " AND reason = CAST(%s AS BINARY)",
+            f"SELECT COUNT(*) FROM {QUARANTINE} WHERE status = %s AND reason = CAST(%s AS BINARY)",
             (OPEN, reason),
         )
         result.remaining = int(cur.fetchone()[0])
@@ -194,7 +194,7 @@ def refused_reason(exc: BaseException) -> str:
 def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT id FROM call400_quarantine WHERE status = %s AND reason = CAST(%s AS BINARY)"
+            f"SELECT id FROM {QUARANTINE} WHERE status = %s AND reason = CAST(%s AS BINARY)"
             " ORDER BY id LIMIT %s",
             (OPEN, reason, max(1, min(limit, MAX_REPLAY_BATCH))),
         )

@@ -19,7 +19,13 @@ from typing import Any
 from sublessor_billing.calls.held import count_held, held_calls
 from sublessor_billing.calls.rules import FilterRule
 from sublessor_billing.db.sql import marks
-from sublessor_billing.db.tables import CALL_LOG, JOB_CURSOR, PAYMENT_LOG
+from sublessor_billing.db.tables import (
+    CALL_LOG,
+    JOB_CURSOR,
+    K3_EXPORT_STATE,
+    OFFLINE_EVENT,
+    PAYMENT_LOG,
+)
 from sublessor_billing.k3.plan import ExportState
 from sublessor_billing.ops import quarantine_ops
 from sublessor_billing.ops.alert_state import active_alerts
@@ -102,23 +108,23 @@ def calls_and_charges(cur: Any, day: Day) -> dict:
 def offline_decisions(cur: Any, day: Day, *, limit: int = 100) -> dict:
     """Decisions to take a sublessor's listings offline made that day, delivered or not."""
     cur.execute(
-        "SELECT status, COUNT(*), COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
+        f"SELECT status, COUNT(*), COUNT(DISTINCT sublessor_id) FROM {OFFLINE_EVENT}"
         " WHERE created_at >= %s AND created_at < %s GROUP BY status",
         day.db_window,
     )
     by_status = {str(s): {"decisions": int(n), "sublessors": int(u)} for s, n, u in cur.fetchall()}
     # Sublessors taken (or being taken) offline: a superseded decision takes no one offline.
     cur.execute(
-        "SELECT COUNT(DISTINCT sublessor_id) FROM sublessor_offline_event"
+        f"SELECT COUNT(DISTINCT sublessor_id) FROM {OFFLINE_EVENT}"
         " WHERE created_at >= %s AND created_at < %s AND status IN ('done', 'pending')",
         day.db_window,
     )
     sublessors = int(cur.fetchone()[0])
-    cur.execute("SELECT COUNT(*) FROM sublessor_offline_event WHERE status = 'pending'")
+    cur.execute(f"SELECT COUNT(*) FROM {OFFLINE_EVENT} WHERE status = 'pending'")
     undelivered_all_days = int(cur.fetchone()[0])
     cur.execute(
         "SELECT id, sublessor_id, status, offlined, attempts, last_error, trigger_order_id,"
-        " created_at, done_at FROM sublessor_offline_event"
+        f" created_at, done_at FROM {OFFLINE_EVENT}"
         " WHERE created_at >= %s AND created_at < %s ORDER BY created_at DESC, id DESC LIMIT %s",
         (*day.db_window, limit),
     )
@@ -158,11 +164,11 @@ def broker_phone_sync(cur: Any) -> dict:
 
 def k3_export(cur: Any, *, limit: int = 50) -> dict:
     """Contracts K3 refused (newest first) and creates still in flight."""
-    cur.execute("SELECT state, COUNT(*) FROM k3_contract_export_state GROUP BY state")
+    cur.execute(f"SELECT state, COUNT(*) FROM {K3_EXPORT_STATE} GROUP BY state")
     by_state = {str(s): int(n) for s, n in cur.fetchall()}
     cur.execute(
         "SELECT contract_id, contract_no, attempts, last_error, updated_at"
-        " FROM k3_contract_export_state WHERE state = %s"
+        f" FROM {K3_EXPORT_STATE} WHERE state = %s"
         " ORDER BY updated_at DESC LIMIT %s",
         (ExportState.REFUSED, limit),
     )

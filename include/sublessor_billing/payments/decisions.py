@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sublessor_billing.db.sql import marks
+from sublessor_billing.db.tables import OFFLINE_EVENT
 from sublessor_billing.db.transaction import transaction
 from sublessor_billing.payments.outcomes import (
     Outcome,
@@ -44,8 +45,6 @@ from sublessor_billing.payments.outcomes import (
 
 if TYPE_CHECKING:
     from sublessor_billing.payments.store import Shard
-
-OFFLINE = "sublessor_offline_event"
 
 
 class Event(NamedTuple):
@@ -61,7 +60,7 @@ class Event(NamedTuple):
 # Both statements read a sublessor's pending decisions through
 # idx_sublessor_status (sublessor_id, status, trigger_order_id), migration 080.
 _SUPERSEDE = f"""
-UPDATE {OFFLINE} o JOIN ({{rows}}) v ON o.sublessor_id = v.sublessor_id
+UPDATE {OFFLINE_EVENT} o JOIN ({{rows}}) v ON o.sublessor_id = v.sublessor_id
 SET o.status = 'superseded', o.done_at = NOW(3),
     o.last_error = IF(o.trigger_order_id < v.funded_id, v.stale, v.replaced)
 WHERE o.status = 'pending' AND o.trigger_order_id < v.order_id
@@ -71,10 +70,10 @@ _SUPERSEDE_ROW = (
     "SELECT %s AS sublessor_id, %s AS order_id, %s AS funded_id, %s AS stale, %s AS replaced"
 )
 _DECIDE = f"""
-INSERT IGNORE INTO {OFFLINE} (request_id, sublessor_id, trigger_order_id, reason)
+INSERT IGNORE INTO {OFFLINE_EVENT} (request_id, sublessor_id, trigger_order_id, reason)
 SELECT v.request_id, v.sublessor_id, v.order_id, v.reason FROM ({{rows}}) v
 WHERE NOT EXISTS (
-  SELECT 1 FROM {OFFLINE} o WHERE o.sublessor_id = v.sublessor_id AND o.status = 'pending'
+  SELECT 1 FROM {OFFLINE_EVENT} o WHERE o.sublessor_id = v.sublessor_id AND o.status = 'pending'
 )
 """
 _DECIDE_ROW = "SELECT %s AS request_id, %s AS sublessor_id, %s AS order_id, %s AS reason"
@@ -132,7 +131,7 @@ def record_decisions(cur: Any, settled: Iterable[Outcome], price_fen: int) -> li
     )
     cur.execute(_DECIDE.format(rows=sql), params)
     cur.execute(
-        f"SELECT sublessor_id FROM {OFFLINE} WHERE trigger_order_id IN ({marks(dry)})",
+        f"SELECT sublessor_id FROM {OFFLINE_EVENT} WHERE trigger_order_id IN ({marks(dry)})",
         [o.order_id for o in dry],
     )
     return sorted(int(r[0]) for r in cur.fetchall())
@@ -148,7 +147,7 @@ def load_pending(conn: Any, shard: Shard | None = None) -> list[Event]:
     by a live lease, oldest first."""
     with transaction(conn) as cur:
         cur.execute(
-            f"SELECT id, request_id, sublessor_id, reason, attempts FROM {OFFLINE} "
+            f"SELECT id, request_id, sublessor_id, reason, attempts FROM {OFFLINE_EVENT} "
             "WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < NOW(3)) "
             "AND MOD(sublessor_id, %s) = %s ORDER BY id",
             _shard_params(shard),
@@ -161,7 +160,7 @@ def claimed_elsewhere(conn: Any, shard: Shard | None = None) -> int:
     """How many pending decisions of ``shard`` (None: all) another pass holds a live claim on."""
     with transaction(conn) as cur:
         cur.execute(
-            f"SELECT COUNT(*) FROM {OFFLINE} WHERE status = 'pending' AND claimed_until >= NOW(3) "
+            f"SELECT COUNT(*) FROM {OFFLINE_EVENT} WHERE status = 'pending' AND claimed_until >= NOW(3) "
             "AND MOD(sublessor_id, %s) = %s",
             _shard_params(shard),
         )
@@ -179,7 +178,7 @@ def claim(conn: Any, event: Event, claimant: str, lease_s: float) -> bool:
     """
     with transaction(conn) as cur:
         claimed = cur.execute(
-            f"UPDATE {OFFLINE} SET attempts = attempts + 1, attempted_at = NOW(3), claimed_by = %s, "
+            f"UPDATE {OFFLINE_EVENT} SET attempts = attempts + 1, attempted_at = NOW(3), claimed_by = %s, "
             "claimed_until = NOW(3) + INTERVAL %s MICROSECOND "
             "WHERE id = %s AND status = 'pending' AND attempts = %s "
             "AND (claimed_until IS NULL OR claimed_until < NOW(3))",
@@ -199,14 +198,14 @@ def record_delivery(
     with transaction(conn) as cur:
         if error is None:
             cur.execute(
-                f"UPDATE {OFFLINE} SET status = 'done', offlined = %s, last_error = NULL, "
+                f"UPDATE {OFFLINE_EVENT} SET status = 'done', offlined = %s, last_error = NULL, "
                 "done_at = NOW(3), claimed_by = NULL, claimed_until = NULL "
                 "WHERE id = %s AND status = 'pending'",
                 (offlined, event_id),
             )
         else:
             cur.execute(
-                f"UPDATE {OFFLINE} SET last_error = %s, claimed_by = NULL, claimed_until = NULL "
+                f"UPDATE {OFFLINE_EVENT} SET last_error = %s, claimed_by = NULL, claimed_until = NULL "
                 "WHERE id = %s AND status = 'pending' AND claimed_by = %s",
                 (error[:512], event_id, claimant[:64]),
             )
