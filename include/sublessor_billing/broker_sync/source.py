@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from sublessor_billing.db.transaction import read_only
+
 _COLUMNS = "SELECT BrokerId, UserMobile, updated_datetime FROM ajk_brokerextend"
 _WINDOW_FIRST = f"{_COLUMNS} WHERE updated_datetime >= %s AND updated_datetime < %s ORDER BY updated_datetime, BrokerId LIMIT %s"
 _WINDOW_NEXT = (
@@ -72,10 +74,9 @@ def full_pages(
 def read(source: Any, source_name: str, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     """Read one page, then end the read transaction so the next page sees current rows."""
     try:
-        with source.cursor() as cur:
+        with read_only(source) as cur:
             cur.execute(sql, args)
             rows = list(cur.fetchall())
-        source.rollback()
     except getattr(source, "OperationalError", OSError) as exc:
         raise ConnectionError(
             f"Lost the source {source_name} while reading ajk_brokerextend: {exc}. "

@@ -37,6 +37,7 @@ from sublessor_billing.broker_sync.write import CloseRun, Page, write_in_one_tra
 from sublessor_billing.config import BROKER_PHONE_MAX_REMOVAL_SHARE
 from sublessor_billing.db import job_cursor
 from sublessor_billing.db.tables import JOB_CURSOR
+from sublessor_billing.db.transaction import read_only
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,6 @@ def _full_resync_locked(run: _Run) -> SyncReport:
 
 
 def _cursor_time(target: Any, name: str) -> datetime | None:
-    with target.cursor() as cur:
+    with read_only(target) as cur:
         position = job_cursor.read(cur, name)
-    target.rollback()  # read only: end the read snapshot
     return position.position_time if position else None

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from sublessor_billing.calls.held import count_held, held_calls, release, release_all
-from sublessor_billing.db.transaction import transaction
+from sublessor_billing.db.transaction import read_only, transaction
 
 
 class HeldRefused(ValueError):
@@ -17,10 +17,9 @@ class HeldRefused(ValueError):
 def run_held_command(conn: Any, args: argparse.Namespace) -> int:
     """``held`` (list the calls the judge holds) and ``release`` (one, by reason, or all)."""
     if args.command == "held":
-        with conn.cursor() as cur:
+        with read_only(conn) as cur:
             rows = held_calls(cur, limit=args.limit)
             total = count_held(cur)
-        conn.rollback()  # a read: nothing to commit
         for row in rows:
             print(
                 f"{row['id']}\t{row['call_id']}\tsublessor {row['sublessor_id']}\t"
@@ -50,9 +49,8 @@ def _release_many(conn: Any, reason_prefix: str | None, confirmed: bool) -> int:
         else f"held calls whose reason starts {reason_prefix!r}"
     )
     if not confirmed:
-        with conn.cursor() as cur:
+        with read_only(conn) as cur:
             found = count_held(cur, reason_prefix=reason_prefix)
-        conn.rollback()  # a read: nothing to commit
         raise HeldRefused(
             f"{found} {which} would be released (judged by the next call400_billing run, "
             "and charged if valid). Nothing changed; add --yes to release them."

@@ -36,7 +36,7 @@ from sublessor_billing.calls.verdicts import (
 )
 from sublessor_billing.db.named_lock import LockTimeout, named_lock
 from sublessor_billing.db.tables import CALL_LOG
-from sublessor_billing.db.transaction import transaction
+from sublessor_billing.db.transaction import read_only, transaction
 from sublessor_billing.phone import mask_numbers
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,9 @@ def judge_pending(
             if not done:
                 break
             totals.update(done)
-        with conn.cursor() as cur:
+        with read_only(conn) as cur:
             held_total = count_held(cur)
             oldest = held_calls(cur, limit=OLDEST_HELD_SHOWN) if held_total else []
-        conn.rollback()
     result = {name: totals.get(name, 0) for name in RULE_NAMES.values()}
     result["judged"] = sum(result.values())
     for key in ("held", "held_retried", "held_recovered"):

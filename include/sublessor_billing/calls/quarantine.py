@@ -44,7 +44,7 @@ from sublessor_billing.calls.store import (
     lock_quarantined,
     resolve_quarantined,
 )
-from sublessor_billing.db.transaction import transaction
+from sublessor_billing.db.transaction import read_only, transaction
 from sublessor_billing.ops.audit import DISCARD, REPLAY, record_action
 from sublessor_billing.phone import mask_numbers
 
@@ -219,9 +219,8 @@ def _run(conn: Any, args: argparse.Namespace) -> int:
             )
         return 0
     if args.command == "show":
-        with conn.cursor() as cur:
+        with read_only(conn) as cur:  # releases the row lock
             body = _lock_any(cur, args.id)
-        conn.rollback()  # a read: releases the row lock, nothing to commit
         sys.stdout.buffer.write(body)
         return 0
     if args.command == "replay":

@@ -13,6 +13,9 @@ is gone) is logged and the phase's own error is raised, since that is the one
 that says what went wrong; the server rolls back a dropped connection's
 transaction itself.
 
+Reads that must not hold a snapshot or a lock afterwards run in
+``with read_only(conn) as cur:``, which always rolls back.
+
 ``retry_on_lock_conflict`` runs a whole phase again when MySQL rolled it back
 for a deadlock (1213) or a lock wait timeout (1205); the phase must own its
 transaction so that the second attempt starts clean, and it is not run again
@@ -63,6 +66,21 @@ def transaction(conn: Any, *, isolation: str | None = None) -> Iterator[Any]:
         if not rollback_quietly(conn):
             exc.rollback_failed = True  # type: ignore[attr-defined]  # never retried: see below
         raise
+
+
+@contextmanager
+def read_only(conn: Any) -> Iterator[Any]:
+    """Yield a cursor for reads; roll back at the end, whatever happened.
+
+    The rollback ends the read snapshot (the next read sees current rows) and
+    releases any lock a read took (``FOR UPDATE``). Nothing here may write.
+    """
+    cur = conn.cursor()
+    try:
+        yield cur
+    finally:
+        _close_quietly(cur)
+        rollback_quietly(conn)
 
 
 def _close_quietly(cur: Any) -> None:

@@ -22,6 +22,7 @@ from sublessor_billing.calls.quarantine import (
 )
 from sublessor_billing.calls.store import is_data_error
 from sublessor_billing.db.tables import QUARANTINE
+from sublessor_billing.db.transaction import read_only
 from sublessor_billing.phone import mask_numbers, mask_phone
 
 OPEN = "quarantined"
@@ -176,13 +177,12 @@ def replay_all_of_reason(
                 result.still_invalid[quarantine_id] = refused_reason(exc)
             else:
                 result.failed[quarantine_id] = mask_numbers(f"{type(exc).__name__}: {exc}")[:500]
-    with conn.cursor() as cur:
+    with read_only(conn) as cur:
         cur.execute(
             f"SELECT COUNT(*) FROM {QUARANTINE} WHERE status = %s AND reason = CAST(%s AS BINARY)",
             (OPEN, reason),
         )
         result.remaining = int(cur.fetchone()[0])
-    conn.rollback()
     return result
 
 
@@ -192,12 +192,11 @@ def refused_reason(exc: BaseException) -> str:
 
 
 def _open_ids_with_reason(conn: Any, reason: str, limit: int) -> list[int]:
-    with conn.cursor() as cur:
+    with read_only(conn) as cur:
         cur.execute(
             f"SELECT id FROM {QUARANTINE} WHERE status = %s AND reason = CAST(%s AS BINARY)"
             " ORDER BY id LIMIT %s",
             (OPEN, reason, max(1, min(limit, MAX_REPLAY_BATCH))),
         )
         ids = [int(row[0]) for row in cur.fetchall()]
-    conn.rollback()
     return ids

@@ -26,6 +26,7 @@ from sublessor_billing.db.tables import (
     OFFLINE_EVENT,
     PAYMENT_LOG,
 )
+from sublessor_billing.db.transaction import read_only
 from sublessor_billing.k3.plan import ExportState
 from sublessor_billing.ops import quarantine_ops
 from sublessor_billing.ops.alert_state import active_alerts
@@ -191,21 +192,18 @@ def quarantine(cur: Any, *, limit: int = 50) -> dict:
 
 def day_summary(conn: Any, day: date) -> dict:
     """Everything the page shows for ``day``, read in one consistent snapshot."""
-    with conn.cursor() as cur:
+    with read_only(conn) as cur:
         cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        try:
-            window = Day(day).on_database_clock(cur)
-            cur.execute("SELECT NOW(3)")
-            summary = {"day": day.isoformat(), "database_time": cur.fetchone()[0]}
-            summary.update(calls_and_charges(cur, window))
-            summary["pending"] = pending_orders(cur)
-            summary["held_back_orders"] = held_back_orders(cur)
-            summary["held_calls"] = {"count": count_held(cur), "calls": held_calls(cur, limit=50)}
-            summary["offline"] = offline_decisions(cur, window)
-            summary["quarantine"] = quarantine(cur)
-            summary["broker_phone_sync"] = broker_phone_sync(cur)
-            summary["k3_export"] = k3_export(cur)
-            summary["alerts"] = active_alerts(cur)
-        finally:
-            conn.rollback()  # read only: ends the snapshot
+        window = Day(day).on_database_clock(cur)
+        cur.execute("SELECT NOW(3)")
+        summary = {"day": day.isoformat(), "database_time": cur.fetchone()[0]}
+        summary.update(calls_and_charges(cur, window))
+        summary["pending"] = pending_orders(cur)
+        summary["held_back_orders"] = held_back_orders(cur)
+        summary["held_calls"] = {"count": count_held(cur), "calls": held_calls(cur, limit=50)}
+        summary["offline"] = offline_decisions(cur, window)
+        summary["quarantine"] = quarantine(cur)
+        summary["broker_phone_sync"] = broker_phone_sync(cur)
+        summary["k3_export"] = k3_export(cur)
+        summary["alerts"] = active_alerts(cur)
     return in_shanghai(summary, window.shift)

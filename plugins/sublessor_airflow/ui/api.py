@@ -32,6 +32,7 @@ from sublessor_billing.calls.quarantine import (
     replay,
 )
 from sublessor_billing.calls.store import is_data_error
+from sublessor_billing.db.transaction import read_only
 from sublessor_billing.ops import audit, quarantine_ops
 from sublessor_billing.ops.clock import TIMEZONE, in_shanghai, shift_of, today
 from sublessor_billing.ops.summary import day_summary
@@ -132,9 +133,8 @@ def page(request: Request, user: access.OptionalUserDep, day: str | None = None)
     chosen = parse_day(day)
     with user_prop() as conn:
         summary = summary_of(conn, chosen)
-        with conn.cursor() as cur:
+        with read_only(conn) as cur:
             actions = in_shanghai(audit.recent_actions(cur), shift_of(cur))
-        conn.rollback()
     html = render_page(
         summary, actions, user=access.actor_name(user), can_act=access.user_may(user, "PUT")
     )
@@ -177,15 +177,13 @@ def api_quarantine(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
             f"status must be all or one of {', '.join(quarantine_ops.STATUSES)}",
         )
-    with user_prop() as conn:
-        with conn.cursor() as cur:
-            rows = quarantine_ops.list_rows(
-                cur, status=None if status_ == "all" else status_, before_id=before_id, limit=limit
-            )
-            by_reason = quarantine_ops.open_by_reason(cur)
-            open_rows = quarantine_ops.open_count(cur)
-            shift = shift_of(cur)
-        conn.rollback()
+    with user_prop() as conn, read_only(conn) as cur:
+        rows = quarantine_ops.list_rows(
+            cur, status=None if status_ == "all" else status_, before_id=before_id, limit=limit
+        )
+        by_reason = quarantine_ops.open_by_reason(cur)
+        open_rows = quarantine_ops.open_count(cur)
+        shift = shift_of(cur)
     return {"open": open_rows, "by_reason": by_reason, "rows": in_shanghai(rows, shift)}
 
 
@@ -193,10 +191,8 @@ def api_quarantine(
 def api_body(quarantine_id: int, user: GetUserDep) -> dict:
     """One quarantined message: raw for users who may act, caller masked for the others."""
     unmasked = access.user_may(user, "PUT")
-    with user_prop() as conn:
-        with conn.cursor() as cur:
-            found = quarantine_ops.body(cur, quarantine_id, unmasked=unmasked)
-        conn.rollback()
+    with user_prop() as conn, read_only(conn) as cur:
+        found = quarantine_ops.body(cur, quarantine_id, unmasked=unmasked)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No quarantine row {quarantine_id}")
     return found
@@ -248,10 +244,8 @@ def api_discard(quarantine_id: int, body: DiscardBody, user: GetUserDep) -> dict
 @app.get("/api/actions", dependencies=[access.can_view])
 def api_actions(limit: int = Query(50, ge=1, le=500)) -> dict:
     """The latest quarantine actions: who, when, what."""
-    with user_prop() as conn:
-        with conn.cursor() as cur:
-            actions = in_shanghai(audit.recent_actions(cur, limit=limit), shift_of(cur))
-        conn.rollback()
+    with user_prop() as conn, read_only(conn) as cur:
+        actions = in_shanghai(audit.recent_actions(cur, limit=limit), shift_of(cur))
     return {"actions": actions}
 
 

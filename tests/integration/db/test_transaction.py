@@ -9,6 +9,7 @@ from sublessor_billing.db import job_cursor
 from sublessor_billing.db.connect import connect
 from sublessor_billing.db.transaction import (
     DEADLOCK,
+    read_only,
     retry_on_lock_conflict,
     transaction,
 )
@@ -146,3 +147,21 @@ def test_move_id_and_save_time_each_leave_the_other_position_alone(user_prop_tar
         job_cursor.save_time(cur, "t", when + timedelta(hours=1))
     conn.close()
     assert _position(user_prop_target, "t") == (7, when + timedelta(hours=1))
+
+
+def test_read_only_rolls_back_so_a_read_lock_is_released_and_the_next_read_is_current(
+    user_prop_target,
+):
+    conn = connect(user_prop_target)
+    other = connect(user_prop_target)
+    with transaction(conn) as cur:
+        job_cursor.save(cur, "t", 1)
+    with read_only(conn) as cur:
+        assert job_cursor.lock(cur, "t").position_id == 1  # FOR UPDATE: a row lock
+    with transaction(other) as cur:  # would wait for the lock were it still held
+        cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        job_cursor.move_id(cur, "t", 2)
+    with read_only(conn) as cur:
+        assert job_cursor.read(cur, "t").position_id == 2
+    conn.close()
+    other.close()
