@@ -46,3 +46,16 @@ def statements(pattern: str) -> Iterator[list[str]]:
         yield seen
     finally:
         patch.undo()
+
+
+def other_sessions_running(conn, statement_like: str) -> int:
+    """How many other sessions of ``conn``'s database run a statement ``LIKE statement_like``
+    now (blocked in a lock wait, typically): the state a test waits for instead of sleeping."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+            " AND id <> CONNECTION_ID() AND info LIKE %s",
+            (statement_like,),
+        )
+        (count,) = cur.fetchone()
+    return int(count)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import PRICE_FEN, payment_rows
+from support.db import other_sessions_running
 from support.waiting import Worker, wait_until
 
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator
@@ -125,13 +126,7 @@ def test_a_charge_pass_sweeps_under_the_judge_lock_in_the_allocation_transaction
 
 def waiting_for_a_named_lock(conn) -> bool:
     """Another session of this database is blocked in GET_LOCK."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
-            " AND id <> CONNECTION_ID() AND info LIKE '%%GET_LOCK%%'"
-        )
-        (count,) = cur.fetchone()
-    return bool(count)
+    return other_sessions_running(conn, "%GET_LOCK%") > 0
 
 
 def charge_task():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from payment_fixtures import PRICE_FEN, payment_rows
+from support.clients import RaisingFor
 
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
 from sublessor_billing.db.connect import connect
@@ -60,30 +61,6 @@ def test_reused_order_id_is_recorded_failed_and_fails_every_run_until_checked(
     assert run_charging(user_prop_target).counts["failed"] == 0
 
 
-class CrashingClient:
-    """The real client, with an unexpected (non-UnknownOutcome) error for one sublessor's orders."""
-
-    def __init__(self, client, sublessor_id):
-        self.client, self.sublessor_id = client, sublessor_id
-        self.calls = 0
-
-    def describe(self, endpoint):
-        return self.client.describe(endpoint)
-
-    async def __aenter__(self):
-        await self.client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.client.__aexit__(*exc)
-
-    async def charge(self, **fields):
-        if fields["user_id"] == self.sublessor_id:
-            self.calls += 1
-            raise KeyError("balance")
-        return await self.client.charge(**fields)
-
-
 def test_unexpected_worker_error_keeps_rows_pending_and_fails_the_task(
     billing_env, user_prop_target, payment_center, seed_calls
 ):
@@ -91,7 +68,9 @@ def test_unexpected_worker_error_keeps_rows_pending_and_fails_the_task(
         payment_center.set_account(sub, 10 * PRICE_FEN)
         seed_calls(sub, 2)
 
-    crashing = CrashingClient(PaymentApiHook(timeout_ms=2000).get_async_conn(), 2)
+    crashing = RaisingFor(
+        PaymentApiHook(timeout_ms=2000).get_async_conn(), 2, "charge", KeyError("balance")
+    )
     with pytest.raises(ChargesPending) as raised:
         run_charging(user_prop_target, crashing)
     assert crashing.calls == 1, "a bug of ours is not a transient fault: not retried"

@@ -11,37 +11,13 @@ from __future__ import annotations
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from payment_fixtures import offline_rows
+from support.clients import RaisingFor
 
 from sublessor_airflow.hooks.signed_http import ListingApiHook
 from sublessor_airflow.operators.charge import ChargeValidCallsOperator, TakeListingsOfflineOperator
 from sublessor_billing.payments.offline import OfflinePending
 
 pytestmark = pytest.mark.integration
-
-
-class CrashingListing:
-    """The real listing client, raising an unexpected error for one sublessor's request."""
-
-    def __init__(self, client, sublessor_id: int) -> None:
-        self.client, self.sublessor_id = client, sublessor_id
-        self.timeout_ms = client.timeout_ms
-        self.calls = 0
-
-    def describe(self, endpoint: str = "") -> str:
-        return self.client.describe(endpoint)
-
-    async def __aenter__(self):
-        await self.client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.client.__aexit__(*exc)
-
-    async def offline_all(self, **fields):
-        if fields["user_id"] == self.sublessor_id:
-            self.calls += 1
-            raise RuntimeError("listing client bug")
-        return await self.client.offline_all(**fields)
 
 
 def offline_task():
@@ -58,11 +34,13 @@ def test_an_offline_worker_that_raises_keeps_its_decision_claimable_and_the_othe
     ChargeValidCallsOperator(task_id="charge_valid_calls", workers=4).execute({})
     request_id = {e["sublessor_id"]: e["request_id"] for e in offline_rows(user_prop_target)}
     assert sorted(request_id) == list(subs)
-    crashing: list[CrashingListing] = []
+    crashing: list[RaisingFor] = []
     real_client = ListingApiHook.get_async_conn
 
     def crashing_client(hook):
-        crashing.append(CrashingListing(real_client(hook), 42))
+        crashing.append(
+            RaisingFor(real_client(hook), 42, "offline_all", RuntimeError("listing client bug"))
+        )
         return crashing[-1]
 
     monkeypatch.setattr(ListingApiHook, "get_async_conn", crashing_client)

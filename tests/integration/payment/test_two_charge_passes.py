@@ -13,6 +13,7 @@ from contextlib import closing
 
 import pytest
 from payment_fixtures import PRICE_FEN, offline_rows, payment_rows
+from support.db import other_sessions_running
 from support.waiting import Worker, wait_until
 
 from sublessor_airflow.hooks.signed_http import PaymentApiHook
@@ -98,13 +99,7 @@ def test_two_passes_at_once_charge_every_valid_call_exactly_once(
 
 def blocked_on_the_history_cursor(conn) -> int:
     """How many other sessions of this database wait in flagging's first INSERT IGNORE."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
-            " AND id <> CONNECTION_ID() AND info LIKE 'INSERT IGNORE INTO job_cursor%%'"
-        )
-        (count,) = cur.fetchone()
-    return int(count)
+    return other_sessions_running(conn, "INSERT IGNORE INTO job_cursor%")
 
 
 def test_the_first_passes_ever_charge_when_another_records_the_history_end_meanwhile(
