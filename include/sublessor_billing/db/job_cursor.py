@@ -40,9 +40,14 @@ def ensure(cur: Any, name: str, position_id: int | None = 0, position_time: Any 
     cur.execute(_ENSURE, (name, position_id, position_time))
 
 
-def read(cur: Any, name: str, *, for_update: bool = False) -> Position | None:
-    """The row's positions, or None when there is no row; ``for_update`` locks it."""
-    cur.execute(_READ + (" FOR UPDATE" if for_update else ""), (name,))
+def read(
+    cur: Any, name: str, *, for_update: bool = False, for_share: bool = False
+) -> Position | None:
+    """The row's positions, or None when there is no row; ``for_update`` locks it,
+    ``for_share`` takes a shared lock (a locking read sees the latest committed row, not
+    the transaction's snapshot)."""
+    lock = " FOR UPDATE" if for_update else " LOCK IN SHARE MODE" if for_share else ""
+    cur.execute(_READ + lock, (name,))
     row = cur.fetchone()
     return Position(row[0], row[1]) if row else None
 

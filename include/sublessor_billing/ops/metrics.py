@@ -53,6 +53,7 @@ def judged_since_last_check(conn: Any) -> dict[str, int]:
             "SELECT NOW() - INTERVAL %s SECOND", (SETTLE_SECONDS,)
         )  # whole seconds, as position_time keeps them
         end = cur.fetchone()[0]
+        job_cursor.ensure(cur, JUDGED_CURSOR, None)  # a row to lock: no gap lock on a first run
         position = job_cursor.read(cur, JUDGED_CURSOR, for_update=True)
         start = position.position_time if position else None
         counts: dict[str, int] = {}

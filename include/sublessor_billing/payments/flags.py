@@ -107,10 +107,10 @@ class HistoryFlags:
 
 def _state(cur: Any, *, latest: bool = False) -> tuple[int | None, bool, int]:
     """(end of the history or None before the first run, whether it is all flagged, the last
-    call id flagging covered). ``latest``: locking reads, which see rows committed after this
-    transaction's snapshot (another pass's first run)."""
-    flagging = job_cursor.read(cur, HISTORY_CURSOR, for_update=latest)
-    history = job_cursor.read(cur, HISTORY_END_CURSOR, for_update=latest)
+    call id flagging covered). ``latest``: shared-lock reads, which see rows committed after
+    this transaction's snapshot (another pass's first run)."""
+    flagging = job_cursor.read(cur, HISTORY_CURSOR, for_share=latest)
+    history = job_cursor.read(cur, HISTORY_END_CURSOR, for_share=latest)
     done = flagging is not None and flagging.position_time is not None
     end = history.position_id if history else None
     position = flagging.position_id if flagging else None
@@ -148,8 +148,9 @@ def _begin(conn: Any) -> tuple[int, bool]:
     """(end of the history, whether it is all flagged); the first run records the end.
 
     Two first runs at once: the second's INSERT IGNORE waits for the first's row and
-    then does nothing, and its locking re-read sees the row the first committed (a
-    plain read would not: it reads this transaction's snapshot, taken before).
+    then does nothing; its re-read takes a shared lock, so it sees the row the first
+    committed (a plain read returns this transaction's snapshot, taken before; an
+    exclusive one deadlocks two passes that both waited on a third).
     """
     with transaction(conn) as cur:
         end, done, _ = _state(cur)

@@ -165,3 +165,30 @@ def test_read_only_rolls_back_so_a_read_lock_is_released_and_the_next_read_is_cu
         assert job_cursor.read(cur, "t").position_id == 2
     conn.close()
     other.close()
+
+
+def test_a_rollback_that_fails_on_a_live_connection_closes_it_and_is_not_retried(
+    user_prop_target,
+):
+    """Half a phase must never be committed by whoever uses the connection next."""
+    conn = connect(user_prop_target)
+    real_rollback, calls = conn.rollback, []
+
+    def failing_rollback():
+        raise MySQLdb.OperationalError(2014, "Commands out of sync")
+
+    conn.rollback = failing_rollback
+
+    def phase():
+        calls.append(1)
+        with transaction(conn) as cur:
+            job_cursor.save(cur, "t", 1)
+            raise MySQLdb.OperationalError(1205, "Lock wait timeout exceeded")
+
+    with pytest.raises(MySQLdb.OperationalError):
+        retry_on_lock_conflict(phase, attempts=3, what="phase")
+    assert calls == [1]
+    with pytest.raises(MySQLdb.Error):  # closed: nothing can commit the half phase
+        conn.commit()
+    del real_rollback
+    assert _position(user_prop_target, "t") is None

@@ -78,7 +78,8 @@ def pending_details(target) -> dict[str, tuple]:
 
 
 def run_pass(target):
-    client = PaymentApiHook(timeout_ms=600).get_async_conn()
+    # 2 s: never reached by a normal answer, even on a loaded machine; the held ones wait 5 s.
+    client = PaymentApiHook(timeout_ms=2000).get_async_conn()
     with closing(connect(target)) as conn:
         return charge_valid_calls(conn, client, price_fen=PRICE_FEN, workers=4, flush_seconds=0.05)
 
@@ -93,9 +94,7 @@ def test_attempts_add_up_over_passes_and_last_error_is_cleared_when_the_order_se
     (plain,) = seed_calls(3, 1)
     every_try = RETRY.attempts  # each request of the pass, then the faults stop
     payment_center.add_fault(
-        Fault(
-            "delay_after", path="/trade/charge", seconds=1.5, match={"user_id": 1}, times=every_try
-        )
+        Fault("delay_after", path="/trade/charge", seconds=5, match={"user_id": 1}, times=every_try)
     )
     payment_center.add_fault(
         Fault("error_before", path="/trade/charge", match={"user_id": 2}, times=every_try)
@@ -108,7 +107,7 @@ def test_attempts_add_up_over_passes_and_last_error_is_cleared_when_the_order_se
     order = {c: r["id"] for c, r in payment_rows(user_prop_target).items()}
     status, attempts, error, sent = rows[late[0]]
     assert (status, attempts, sent) == ("pending", RETRY.attempts, True)
-    assert error.startswith("no complete answer within 600 ms from connection 'payment_api'")
+    assert error.startswith("no complete answer within 2000 ms from connection 'payment_api'")
     status, attempts, error, sent = rows[refused[0]]
     assert (status, attempts, sent) == ("pending", RETRY.attempts, True)
     assert error.startswith("HTTP 500 from connection 'payment_api'")

@@ -65,8 +65,9 @@ def test_two_passes_at_once_charge_every_valid_call_exactly_once(
 
     reports, errors = outcomes(two_passes_at_once(user_prop_target))
     # The two recorders may deadlock on each other's rows; a batch is written again up to
-    # three times, then the try fails (docs/payments.md) and Airflow retries it.
-    assert all(mysql_error_code(e) in LOCK_CONFLICTS for e in errors), errors
+    # three times after a random pause, then the try fails (docs/payments.md) and Airflow
+    # retries it. At most one of the two passes may end that way.
+    assert len(errors) <= 1 and all(mysql_error_code(e) in LOCK_CONFLICTS for e in errors), errors
     if errors:
         reports.append(run_pass(user_prop_target))  # the retry ends clean
 

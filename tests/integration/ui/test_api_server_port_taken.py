@@ -10,7 +10,7 @@ import pytest
 from sublessor_billing.demo import airflow_server
 from sublessor_billing.demo.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.airflow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[3]
 
