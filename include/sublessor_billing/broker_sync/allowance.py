@@ -19,17 +19,18 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sublessor_billing.broker_sync.limits import PARAM, Allowance
+from sublessor_billing.db.tables import REMOVAL_ALLOWANCE
 
 log = logging.getLogger(__name__)
 
 VALID_HOURS = 6
 
-_ENSURE = "INSERT IGNORE INTO broker_phone_removal_allowance (run_id, up_to) VALUES (%s, %s)"
+_ENSURE = f"INSERT IGNORE INTO {REMOVAL_ALLOWANCE} (run_id, up_to) VALUES (%s, %s)"
 _LOCK = (
     "SELECT up_to, removed, created_at, created_at < NOW(3) - INTERVAL %s HOUR"
-    " FROM broker_phone_removal_allowance WHERE run_id = %s FOR UPDATE"
+    f" FROM {REMOVAL_ALLOWANCE} WHERE run_id = %s FOR UPDATE"
 )
-_SPEND = "UPDATE broker_phone_removal_allowance SET removed = %s WHERE run_id = %s"
+_SPEND = f"UPDATE {REMOVAL_ALLOWANCE} SET removed = %s WHERE run_id = %s"
 
 
 class OpenAllowance(NamedTuple):

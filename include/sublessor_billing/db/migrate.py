@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sublessor_billing.db.named_lock import named_lock
+from sublessor_billing.db.tables import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,12 @@ def applied_versions(conn: Any) -> set[int]:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_name = 'schema_version'"
+            "WHERE table_schema = DATABASE() AND table_name = %s",
+            (SCHEMA_VERSION,),
         )
         if cur.fetchone()[0] == 0:
             return set()
-        cur.execute("SELECT version FROM schema_version")
+        cur.execute(f"SELECT version FROM {SCHEMA_VERSION}")
         return {int(row[0]) for row in cur.fetchall()}
 
 
@@ -107,7 +109,7 @@ def apply_migrations(conn: Any) -> list[str]:
         _lock_wait(cur, MIGRATION_LOCK_WAIT_S),
     ):
         cur.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION} ("
             " version INT NOT NULL PRIMARY KEY,"
             " name VARCHAR(128) NOT NULL,"
             " applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
@@ -122,7 +124,7 @@ def apply_migrations(conn: Any) -> list[str]:
             for statement in migration.statements():
                 _execute_rerunnable(cur, statement, migration.name)
             cur.execute(
-                "INSERT IGNORE INTO schema_version (version, name) VALUES (%s, %s)",
+                f"INSERT IGNORE INTO {SCHEMA_VERSION} (version, name) VALUES (%s, %s)",
                 (migration.version, migration.name),
             )
             conn.commit()

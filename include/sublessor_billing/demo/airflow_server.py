@@ -28,7 +28,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -36,14 +35,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from sublessor_billing.demo.airflow_cli import AIRFLOW, BIN, migrate_metadata, run_airflow
 from sublessor_billing.demo.ports import PortTaken, api_server_env, free_port, port_taken
 
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
 USERS = "editor:op,viewer:viewer"
-BIN = Path(sys.executable).parent
-AIRFLOW = BIN / "airflow"
 
 
 class RestApi:
@@ -181,16 +179,15 @@ class AirflowProcess(RestApi):
 
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run an ``airflow`` command against this AIRFLOW_HOME."""
-        return subprocess.run(
-            [str(AIRFLOW), *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        return run_airflow(self.env, *args, timeout=timeout)
 
     def start(self, *, timeout: float = 240, attempts: int = 3) -> AirflowProcess:
         """Migrate, start, wait until ready; on fresh ports again when a port was taken."""
-        migrated = self.airflow("db", "migrate")
-        if migrated.returncode != 0:
+        try:
+            migrate_metadata(self.env)
+        except RuntimeError:
             self.stop()
-            raise RuntimeError(f"airflow db migrate failed: {migrated.stderr[-3000:]}")
+            raise
         for attempt in range(1, attempts + 1):
             try:
                 return self._start_once(timeout)

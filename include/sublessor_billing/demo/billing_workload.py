@@ -27,6 +27,7 @@ from sublessor_billing import config
 from sublessor_billing.calls.message import intake_clock
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_external_ddl, apply_migrations
+from sublessor_billing.db.tables import PAYMENT_LOG
 from sublessor_billing.demo.connections import (
     APP_ID,
     amqp_connection,
@@ -40,7 +41,6 @@ from sublessor_billing.sandbox.payment_center import PaymentCenter
 PAYMENT_KEY, LISTING_KEY = "workload-payment-key", "workload-listing-key"
 PRICE_FEN = int(config.PAYMENT_PRICE_PER_CALL.default) * 100
 FIRST_SUBLESSOR = 30001
-PAYMENT_LOG = "sublessor_call_payment_log_201409"
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 

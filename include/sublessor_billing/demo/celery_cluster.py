@@ -27,19 +27,18 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
+from sublessor_billing.demo.airflow_cli import AIRFLOW, migrate_metadata, run_airflow
 from sublessor_billing.demo.airflow_server import SIMPLE_AUTH_MANAGER, RestApi
 from sublessor_billing.demo.ports import PortTaken, api_server_env, free_port, port_taken
 from sublessor_billing.demo.worker_name import HOSTNAME_CALLABLE, WORKER_ENV
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-AIRFLOW = Path(sys.executable).parent / "airflow"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 # Short enough that a killed worker's task is retried within a test; the supervisor
@@ -116,18 +115,14 @@ class CeleryCluster(RestApi):
     # -- lifecycle ------------------------------------------------------------------------
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run one ``airflow`` command against this cluster's home."""
-        return subprocess.run(
-            [str(AIRFLOW), *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        return run_airflow(self.env, *args, timeout=timeout)
 
     def start(
         self, n_workers: int = 2, *, timeout: float = 300, attempts: int = 3
     ) -> CeleryCluster:
         """Migrate the metadata database, start every component and wait until all are up;
         everything again on a fresh port when the api-server's was taken (``PortTaken``)."""
-        migrated = self.airflow("db", "migrate")
-        if migrated.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed: {migrated.stderr[-3000:]}")
+        migrate_metadata(self.env)
         for attempt in range(1, attempts + 1):
             try:
                 return self._start_once(n_workers, timeout)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from sublessor_billing.db.migrate import apply_external_ddl
+from sublessor_billing.db.tables import CONTRACT
 from sublessor_billing.demo import connections
 from sublessor_billing.demo.scenario import Scenario
 
@@ -66,7 +67,7 @@ def seed_sources(anjuke: MySqlTarget, user_prop: MySqlTarget, sc: Scenario) -> N
     conn = connect(user_prop)
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO sublessor_contract (sublessor_id, contract_no, total_amount, balance,"
+            f"INSERT INTO {CONTRACT} (sublessor_id, contract_no, total_amount, balance,"
             " start_date, end_date, status, signed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (

@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sublessor_billing.db.connect import MySqlTarget, connect
+from sublessor_billing.db.tables import (
+    CALL_LOG,
+    CONTRACT,
+    INCOME,
+    K3_EXPORT_STATE,
+    OFFLINE_EVENT,
+    PAYMENT_LOG,
+    QUARANTINE,
+)
 
 RULES = {
     0: "not judged yet",
@@ -45,43 +54,38 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
     add("=" * 72)
 
     published = extra.get("published", 0)
-    logged = _rows(conn, "SELECT COUNT(*) FROM sublessor_call_log_201409")[0][0]
-    quarantined = _rows(
-        conn, "SELECT COUNT(*), COALESCE(SUM(seen_count), 0) FROM call400_quarantine"
-    )[0]
+    logged = _rows(conn, f"SELECT COUNT(*) FROM {CALL_LOG}")[0][0]
+    quarantined = _rows(conn, f"SELECT COUNT(*), COALESCE(SUM(seen_count), 0) FROM {QUARANTINE}")[0]
     add(f"\nMessages published by the 400 platform: {published}")
     add(f"  calls logged (one row per call_id):   {logged}")
     add(f"  duplicates absorbed:                  {published - logged - int(quarantined[1])}")
     add(f"  quarantined (invalid):                {quarantined[0]}")
     for reason, n in _rows(
-        conn, "SELECT reason, COUNT(*) FROM call400_quarantine GROUP BY reason ORDER BY 2 DESC, 1"
+        conn, f"SELECT reason, COUNT(*) FROM {QUARANTINE} GROUP BY reason ORDER BY 2 DESC, 1"
     ):
         add(f"      {n:>3} x {reason[:64]}")
 
     add("\nCalls per filter_rule:")
     for rule, call_type, n in _rows(
         conn,
-        "SELECT filter_rule, call_type, COUNT(*) FROM sublessor_call_log_201409"
+        f"SELECT filter_rule, call_type, COUNT(*) FROM {CALL_LOG}"
         " GROUP BY filter_rule, call_type ORDER BY filter_rule, call_type",
     ):
         add(f"  {rule}  {RULES.get(rule, '?'):<26} {call_type:<9} {n:>6}")
 
-    add("\nCharges (sublessor_call_payment_log_201409):")
+    add(f"\nCharges ({PAYMENT_LOG}):")
     for status, n, fen in _rows(
         conn,
-        "SELECT status, COUNT(*), SUM(amount) FROM sublessor_call_payment_log_201409"
-        " GROUP BY status ORDER BY status",
+        f"SELECT status, COUNT(*), SUM(amount) FROM {PAYMENT_LOG} GROUP BY status ORDER BY status",
     ):
         add(f"  {status:<13} {n:>6}   {_yuan(fen) if status == 'success' else ''}")
     revenue = _rows(
         conn,
-        "SELECT COALESCE(SUM(amount), 0) FROM sublessor_call_payment_log_201409 WHERE status = 'success'",
+        f"SELECT COALESCE(SUM(amount), 0) FROM {PAYMENT_LOG} WHERE status = 'success'",
     )[0][0]
-    ids = _rows(conn, "SELECT MIN(id), MAX(id) FROM sublessor_call_payment_log_201409")[0]
+    ids = _rows(conn, f"SELECT MIN(id), MAX(id) FROM {PAYMENT_LOG}")[0]
     add(f"  revenue: {_yuan(revenue)}   order ids {ids[0]} .. {ids[1]}")
-    retried = _rows(
-        conn, "SELECT COUNT(*) FROM sublessor_call_payment_log_201409 WHERE attempts > 1"
-    )[0][0]
+    retried = _rows(conn, f"SELECT COUNT(*) FROM {PAYMENT_LOG} WHERE attempts > 1")[0][0]
     add(f"  orders sent again with the same order id after a lost answer: {retried}")
     if "double_charges" in extra:
         add(f"  orders charged more than once at the payment center: {extra['double_charges']}")
@@ -89,7 +93,7 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
     add("\nSublessors taken offline:")
     events = _rows(
         conn,
-        "SELECT sublessor_id, reason, status, offlined FROM sublessor_offline_event ORDER BY sublessor_id, id",
+        f"SELECT sublessor_id, reason, status, offlined FROM {OFFLINE_EVENT} ORDER BY sublessor_id, id",
     )
     for sid, reason, status, offlined in events:
         add(
@@ -98,13 +102,13 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
     if not events:
         add("  none")
 
-    if _table_exists(conn, "sublessor_contract"):
-        add("\nIncome recognised per contract (sublessor_accounting_income_201409):")
+    if _table_exists(conn, CONTRACT):
+        add(f"\nIncome recognised per contract ({INCOME}):")
         for no, sid, balance, income, status in _rows(
             conn,
             "SELECT c.contract_no, c.sublessor_id, c.balance,"
             " COALESCE(SUM(i.amount), 0), c.status"
-            " FROM sublessor_contract c LEFT JOIN sublessor_accounting_income_201409 i"
+            f" FROM {CONTRACT} c LEFT JOIN {INCOME} i"
             " ON i.contract_id = c.id GROUP BY c.id ORDER BY c.sublessor_id, c.contract_no",
         ):
             flag = "" if status == 1 else " (cancelled)"
@@ -112,16 +116,16 @@ def render(user_prop: MySqlTarget, extra: dict[str, Any]) -> str:
         unallocated = _rows(
             conn,
             "SELECT COUNT(DISTINCT payment_id), COALESCE(SUM(amount), 0)"
-            " FROM sublessor_accounting_income_201409 WHERE contract_id IS NULL",
+            f" FROM {INCOME} WHERE contract_id IS NULL",
         )[0]
         add(
             f"  unallocated (no contract could take it): {unallocated[0]} payments, {_yuan(unallocated[1])}"
         )
 
-    add("\nK3 Cloud exports (k3_contract_export_state):")
+    add(f"\nK3 Cloud exports ({K3_EXPORT_STATE}):")
     exports = _rows(
         conn,
-        "SELECT state, COUNT(*) FROM k3_contract_export_state GROUP BY state ORDER BY state",
+        f"SELECT state, COUNT(*) FROM {K3_EXPORT_STATE} GROUP BY state ORDER BY state",
     )
     for state, n in exports:
         add(f"  {state:<10} {n}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sublessor_billing.db.tables import OPS_ACTION
+
 REPLAY = "replay"
 DISCARD = "discard"
 UNKNOWN_ACTOR = "unknown"
@@ -14,7 +16,7 @@ def record_action(
 ) -> None:
     """Record one action, inside the transaction of the change it describes."""
     cur.execute(
-        "INSERT INTO billing_ops_action (actor, action, quarantine_id, detail) VALUES (%s, %s, %s, %s)",
+        f"INSERT INTO {OPS_ACTION} (actor, action, quarantine_id, detail) VALUES (%s, %s, %s, %s)",
         ((actor or UNKNOWN_ACTOR)[:255], action, quarantine_id, detail[:1024]),
     )
 
@@ -22,7 +24,7 @@ def record_action(
 def recent_actions(cur: Any, *, limit: int = 20) -> list[dict]:
     """The latest actions, newest first."""
     cur.execute(
-        "SELECT id, acted_at, actor, action, quarantine_id, detail FROM billing_ops_action"
+        f"SELECT id, acted_at, actor, action, quarantine_id, detail FROM {OPS_ACTION}"
         " ORDER BY id DESC LIMIT %s",
         (limit,),
     )
