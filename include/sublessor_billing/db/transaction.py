@@ -10,8 +10,8 @@ The block commits when it ends and rolls back on any exception, including
 KeyboardInterrupt and a worker's SIGTERM, then re-raises it: a phase either
 lands whole or leaves nothing. A rollback that itself fails (the connection
 is gone) is logged and the phase's own error is raised, since that is the one
-that says what went wrong; the connection is closed, and the server rolls back a
-closed connection's transaction itself, so nothing can commit half a phase later.
+that says what went wrong; the server rolls back a dropped connection's
+transaction itself.
 
 Reads that must not hold a snapshot or a lock afterwards run in
 ``with read_only(conn) as cur:``, which always rolls back.
@@ -90,20 +90,14 @@ def _close_quietly(cur: Any) -> None:
 
 
 def rollback_quietly(conn: Any) -> bool:
-    """Roll back; when that fails too, close the connection, log it and return False.
+    """Roll back; when that fails too (connection gone), log it and return False.
 
     The caller's own error is the one that says what went wrong, so it stands.
     """
     try:
         conn.rollback()
     except Exception as exc:  # the caller is already raising the error that matters
-        log.warning(
-            "Rollback failed (%s); closing the connection, so that the server rolls the "
-            "transaction back and nothing can commit half of it",
-            exc,
-        )
-        with contextlib.suppress(Exception):
-            conn.close()
+        log.warning("Rollback failed (%s); the server rolls back a dropped connection itself", exc)
         return False
     return True
 
