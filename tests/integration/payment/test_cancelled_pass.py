@@ -31,6 +31,8 @@ def test_answers_received_before_a_sigint_are_recorded(
         if phase == "first_answer":  # the answer is buffered, far from its flush
             asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGINT)
 
+    # Python's own SIGINT handler, whatever an earlier test in this process installed.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     conn = connect(user_prop_target)
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -41,5 +43,6 @@ def test_answers_received_before_a_sigint_are_recorded(
             )  # fmt: skip
     finally:
         conn.close()
+        signal.signal(signal.SIGINT, previous)
     rows = payment_rows(user_prop_target)
     assert (rows[answered]["status"], rows[held]["status"]) == ("success", "pending")
