@@ -10,7 +10,7 @@ import pika
 
 from sublessor_billing.db.connect import MySqlTarget, connect
 from support.amqp import AMQP_URL, publish, queued
-from support.connections import amqp_connection
+from support.connections import LISTING_KEY, PAYMENT_KEY, amqp_connection, signed_http_connection
 
 GOOD_CALL = {
     "call_id": "c1",
@@ -64,6 +64,17 @@ class Call400Env:
     def amqp_connection(self) -> dict:
         """The Airflow ``call400_amqp`` connection for this exchange and queue."""
         return amqp_connection(self.names)
+
+    def billing_connections(
+        self, payment: Any, listing: Any, payment_key: str = PAYMENT_KEY
+    ) -> dict:
+        """The four Airflow connections of ``call400_billing`` against these sandboxes."""
+        return {
+            "call400_amqp": self.amqp_connection(),
+            "user_prop_db": self.target.airflow_connection(),
+            "payment_api": signed_http_connection(payment.url, payment_key),
+            "listing_api": signed_http_connection(listing.url, LISTING_KEY),
+        }
 
     def publish(self, bodies: list[bytes]) -> None:
         """Publish in order, each body confirmed by the broker (queued when this returns)."""

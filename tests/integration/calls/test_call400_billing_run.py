@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from support.airflow import airflow_env, dags_test
 from support.calls import call_body
-from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY, signed_http_connection
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY
 
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
@@ -22,12 +22,7 @@ def run_billing(call400, home, payment, listing, key: str) -> tuple[bool, str]:
     """One `airflow dags test call400_billing` with every task real; (succeeded, output)."""
     env = airflow_env(
         home,
-        connections={
-            "call400_amqp": call400.amqp_connection(),
-            "user_prop_db": call400.target.airflow_connection(),
-            "payment_api": signed_http_connection(payment.url, key),
-            "listing_api": signed_http_connection(listing.url, LISTING_KEY),
-        },
+        connections=call400.billing_connections(payment, listing, key),
         variables={"call400_sensor_timeout": 2},
     )
     run = dags_test(env, "call400_billing", timeout=240)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support.airflow import airflow_env, dags_test
 from support.calls import call_body
-from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY, signed_http_connection
+from support.connections import APP_ID, LISTING_KEY, PAYMENT_KEY
 
 from sublessor_billing.sandbox.listing_service import ListingService
 from sublessor_billing.sandbox.payment_center import PaymentCenter
@@ -82,12 +82,7 @@ def test_two_shard_tasks_charge_their_own_sublessors_and_a_failed_one_is_retried
         )
         env = airflow_env(
             airflow_home,
-            connections={
-                "call400_amqp": call400.amqp_connection(),
-                "user_prop_db": call400.target.airflow_connection(),
-                "payment_api": signed_http_connection(payment.url, PAYMENT_KEY),
-                "listing_api": signed_http_connection(listing.url, LISTING_KEY),
-            },
+            connections=call400.billing_connections(payment, listing, PAYMENT_KEY),
             variables={"call400_sensor_timeout": 2, "call400_charge_shards": 2},
         )
         call400.publish(

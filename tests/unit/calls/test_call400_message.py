@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
+from support.calls import GOOD_CALL
 
 from sublessor_billing.calls import message as message_module
 from sublessor_billing.calls.message import (
@@ -20,18 +21,7 @@ from sublessor_billing.calls.message import (
 )
 from sublessor_billing.phone import normalize_phone
 
-GOOD = {
-    "call_id": "c-20260301-000017",
-    "sublessor_id": 10086,
-    "prop_id": 552301,
-    "caller": "+86 138-0013-8000",
-    "called": "4008123456",
-    "ext": "2301",
-    "status": 1,
-    "start_time": "2026-03-01 10:15:02",
-    "duration": 95,
-    "call_type": "normal",
-}
+GOOD = dict(GOOD_CALL, call_id="c-20260301-000017")
 
 
 # The intake time validation compares start_time with (fixed: no test depends on the clock).
